@@ -1,0 +1,391 @@
+"""MLflow source: experiments, runs, dataset inputs, LoggedModels, registered models, versions,
+aliases and each version's `MLmodel` origin, from any tracking/registry URI (sqlite, file, http
+server, `databricks` + `databricks-uc`, Fabric's MLflow endpoint).
+
+Incremental after the first pass: new runs by `attributes.start_time` watermark (minus a
+look-back), unfinished runs re-polled by id, deleted runs re-read; registry listed in full but
+versions that did not change are not re-read, and `MLmodel` files are read once per version
+(versions are immutable). A full pass (`--full`, or no previous good snapshot) re-reads everything
+and records removals.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from collectors.config import SourceConfig
+from collectors.paging import iter_items
+from collectors.report import SourceReport
+from store.history import EntityBatch, Scope
+
+RUN_PAGE_SIZE = int(os.environ.get("WAYMARK_RUN_PAGE_SIZE", "1000"))
+EXPERIMENT_CHUNK = 50      # experiment ids per runs/search call
+RUN_ID_CHUNK = 100         # ids per `run_id IN (...)` re-poll
+ORIGIN_READ_THREADS = 8
+UNFINISHED = ("RUNNING", "SCHEDULED")
+GIT_SHA_TAGS = ("mlflow.source.git.commit", "mlflow.databricks.gitRepoCommit")
+
+
+@dataclass
+class PreviousState:
+    """What the store already knows about this source (read before collecting)."""
+    run_watermark_ms: int | None
+    unfinished_run_ids: list[str]
+    versions: dict[tuple[str, str], dict[str, Any]]   # (name, version) -> stored row
+    origins_done: set[tuple[str, str]]               # versions whose MLmodel was read or is known missing
+
+
+def _tags_dict(value: Any) -> dict[str, str] | None:
+    """Tags as a dict, or None when the client gave something else (UC search results give a method)."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, list):
+        out = {}
+        for t in value:
+            key = getattr(t, "key", None)
+            if key is not None:
+                out[str(key)] = str(getattr(t, "value", ""))
+        return out
+    return None
+
+
+def parse_models_uri(source: str | None) -> str | None:
+    """`models:/m-abc123` → `m-abc123` (OSS registries store the LoggedModel link only here)."""
+    if source and source.startswith("models:/"):
+        rest = source[len("models:/"):].strip("/")
+        if rest.startswith("m-") and "/" not in rest:
+            return rest
+    return None
+
+
+def git_sha_of(params: dict[str, str], tags: dict[str, str], git_sha_param: str) -> tuple[str | None, str | None]:
+    for tag in GIT_SHA_TAGS:
+        if tags.get(tag, "").strip():
+            return tags[tag].strip(), f"tag:{tag}"
+    if params.get(git_sha_param, "").strip():
+        return params[git_sha_param].strip(), f"param:{git_sha_param}"
+    if tags.get(git_sha_param, "").strip():
+        return tags[git_sha_param].strip(), f"tag:{git_sha_param}"
+    return None, None
+
+
+def run_record(run: Any, git_sha_param: str) -> dict[str, Any]:
+    info, data = run.info, run.data
+    params = dict(data.params or {})
+    tags = dict(data.tags or {})
+    git_sha, git_sha_from = git_sha_of(params, tags, git_sha_param)
+    outputs = getattr(run, "outputs", None)
+    model_outputs = [m.model_id for m in (getattr(outputs, "model_outputs", None) or []) if getattr(m, "model_id", None)]
+    return {
+        "run_id": info.run_id, "experiment_id": info.experiment_id, "run_name": info.run_name,
+        "status": info.status, "lifecycle_stage": info.lifecycle_stage, "user_id": info.user_id,
+        "start_time": info.start_time, "end_time": info.end_time, "artifact_uri": info.artifact_uri,
+        "params": params, "metrics": dict(data.metrics or {}), "tags": tags,
+        "git_sha": git_sha, "git_sha_from": git_sha_from,
+        "source_name": tags.get("mlflow.source.name"), "source_type": tags.get("mlflow.source.type"),
+        "parent_run_id": tags.get("mlflow.parentRunId"), "job_run_id": tags.get("mlflow.databricks.jobRunID"),
+        "output_model_ids": sorted(set(model_outputs)),
+    }
+
+
+def input_records(run: Any, report: SourceReport) -> list[dict[str, Any]]:
+    """One row per dataset input; Delta sources are parsed for table name and version."""
+    rows = []
+    inputs = getattr(run, "inputs", None)
+    for di in (getattr(inputs, "dataset_inputs", None) or []):
+        ds = di.dataset
+        context = next((t.value for t in (di.tags or []) if t.key == "mlflow.data.context"), None)
+        source_json = ds.source or ""
+        table_name = path = None
+        version: int | None = None
+        version_known = False
+        try:
+            src = json.loads(source_json) if source_json else {}
+        except json.JSONDecodeError:
+            src = {}
+            report.warn(f"run {run.info.run_id}: dataset {ds.name!r} has a source that is not JSON")
+        if not isinstance(src, dict):
+            src = {}
+        if ds.source_type == "delta_table":
+            table_name = src.get("delta_table_name")
+            path = src.get("path")
+            raw_version = src.get("delta_table_version")
+            # MLflow omits a version of 0 from the JSON, so absent means "unknown or 0", not "latest".
+            if raw_version is not None:
+                try:
+                    version, version_known = int(raw_version), True
+                except (TypeError, ValueError):
+                    report.warn(f"run {run.info.run_id}: dataset {ds.name!r} has a non-integer Delta version")
+        else:
+            path = src.get("path") or src.get("uri") or src.get("url") or src.get("volume_path")
+            table_name = src.get("table_name") or src.get("delta_table_name")
+        rows.append({
+            "run_id": run.info.run_id, "input_key": f"{ds.digest}|{context or ''}|{ds.name}",
+            "dataset_name": ds.name, "digest": ds.digest, "source_type": ds.source_type, "context": context,
+            "table_name": table_name, "table_version": version, "version_known": version_known,
+            "path": path, "source_json": source_json,
+        })
+    return rows
+
+
+@contextlib.contextmanager
+def _bearer_token(scope: str | None) -> Iterator[None]:
+    """Fabric's MLflow endpoint wants an Entra ID token; MLflow sends MLFLOW_TRACKING_TOKEN as bearer."""
+    if not scope:
+        yield
+        return
+    from azure.identity import DefaultAzureCredential
+
+    token = DefaultAzureCredential().get_token(scope).token
+    before = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    os.environ["MLFLOW_TRACKING_TOKEN"] = token
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+        else:
+            os.environ["MLFLOW_TRACKING_TOKEN"] = before
+
+
+class MlflowSource:
+    def __init__(self, config: SourceConfig, report: SourceReport,
+                 progress: Callable[[str], None] | None = None):
+        self.config = config
+        self.report = report
+        self.progress = progress or (lambda _msg: None)
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.config.tracking_uri, registry_uri=self.registry_uri)
+        return self._client
+
+    @property
+    def registry_uri(self) -> str:
+        """Always explicit: with None, MlflowClient falls back to the process-global registry URI."""
+        if self.config.registry_uri:
+            return self.config.registry_uri
+        tracking = self.config.tracking_uri or ""
+        return "databricks-uc" if tracking.startswith("databricks") else tracking
+
+    def _call(self, fn, *args, **kwargs):
+        self.report.api_calls += 1
+        return fn(*args, **kwargs)
+
+    # ------------------------------------------------------------------------------------------
+    def collect(self, previous: PreviousState | None, full: bool) -> tuple[str, dict[str, EntityBatch], dict[str, Any]]:
+        """Return (mode, batches, state for the next pass)."""
+        mode = "full" if full or previous is None or previous.run_watermark_ms is None else "incremental"
+        with _bearer_token(self.config.token_scope):
+            experiments = self._experiments()
+            exp_ids = [e["experiment_id"] for e in experiments]
+            runs, inputs, run_scope = self._runs(exp_ids, previous if mode == "incremental" else None)
+            logged = self._logged_models(exp_ids)
+            models, versions, aliases, origins = self._registry(previous)
+        watermark = max([r["start_time"] or 0 for r in runs], default=0)
+        if previous and previous.run_watermark_ms:
+            watermark = max(watermark, previous.run_watermark_ms)
+        batches = {
+            "experiments": EntityBatch(experiments, Scope.ALL),
+            "runs": EntityBatch(runs, Scope.ALL if mode == "full" else Scope.NONE),
+            "run_inputs": EntityBatch(inputs, run_scope),
+            "logged_models": EntityBatch(logged, Scope.ALL) if logged is not None else None,
+            "registered_models": EntityBatch(models, Scope.ALL),
+            "model_versions": EntityBatch(versions, Scope.ALL),
+            "model_aliases": EntityBatch(aliases, Scope.ALL),
+            "model_origins": EntityBatch(origins, Scope.NONE),
+        }
+        return mode, {k: v for k, v in batches.items() if v is not None}, {"run_watermark_ms": watermark or None}
+
+    # -- tracking ------------------------------------------------------------------------------
+    def _experiments(self) -> list[dict[str, Any]]:
+        from mlflow.entities import ViewType
+
+        self.progress("experiments")
+        rows = []
+        wanted = set(self.config.experiments)
+        for e in iter_items(lambda tok: self._call(self.client.search_experiments, view_type=ViewType.ALL,
+                                                   max_results=1000, page_token=tok)):
+            if wanted and e.name not in wanted:
+                continue
+            rows.append({
+                "experiment_id": e.experiment_id, "name": e.name, "lifecycle_stage": e.lifecycle_stage,
+                "artifact_location": e.artifact_location, "creation_time": e.creation_time,
+                "last_update_time": e.last_update_time, "tags": _tags_dict(e.tags) or {},
+            })
+        if wanted and len(rows) < len(wanted):
+            missing = sorted(wanted - {r["name"] for r in rows})
+            self.report.warn(f"configured experiment(s) not found: {', '.join(missing)}")
+        self.report.count("experiments", len(rows))
+        return rows
+
+    def _search_runs(self, exp_ids: list[str], filter_string: str, view) -> Iterator[Any]:
+        for i in range(0, len(exp_ids), EXPERIMENT_CHUNK):
+            chunk = exp_ids[i:i + EXPERIMENT_CHUNK]
+            yield from iter_items(
+                lambda tok, chunk=chunk: self._call(self.client.search_runs, chunk, filter_string=filter_string,
+                                                    run_view_type=view, max_results=RUN_PAGE_SIZE, page_token=tok),
+                on_page=lambda n: self._runs_progress(n))
+
+    def _runs_progress(self, n: int) -> None:
+        self.report.count("runs", n)
+        self.progress(f"runs: {self.report.fetched.get('runs', 0):,} read")
+
+    def _runs(self, exp_ids: list[str], previous: PreviousState | None):
+        from mlflow.entities import ViewType
+
+        found: dict[str, Any] = {}
+        if not exp_ids:
+            return [], [], Scope.ALL
+        if previous is None:
+            for run in self._search_runs(exp_ids, "", ViewType.ALL):
+                found[run.info.run_id] = run
+        else:
+            since = previous.run_watermark_ms - self.config.lookback_seconds * 1000
+            for run in self._search_runs(exp_ids, f"attributes.start_time >= {int(since)}", ViewType.ALL):
+                found[run.info.run_id] = run
+            pending = [r for r in previous.unfinished_run_ids if r not in found]
+            for i in range(0, len(pending), RUN_ID_CHUNK):
+                ids = ", ".join(f"'{r}'" for r in pending[i:i + RUN_ID_CHUNK] if r.replace("-", "").isalnum())
+                if ids:
+                    for run in self._search_runs(exp_ids, f"attributes.run_id IN ({ids})", ViewType.ALL):
+                        found[run.info.run_id] = run
+            # Deletions leave start_time untouched, so deleted runs are looked up on their own.
+            for run in self._search_runs(exp_ids, "", ViewType.DELETED_ONLY):
+                found.setdefault(run.info.run_id, run)
+        runs, inputs = [], []
+        for run in found.values():
+            runs.append(run_record(run, self.config.git_sha_param))
+            inputs.extend(input_records(run, self.report))
+        self.report.count("dataset_inputs", len(inputs))
+        scope = Scope.ALL if previous is None else Scope.partitions("run_id", list(found))
+        return runs, inputs, scope
+
+    def _logged_models(self, exp_ids: list[str]) -> list[dict[str, Any]] | None:
+        if not exp_ids:
+            return []
+        self.progress("logged models")
+        rows = []
+        try:
+            for i in range(0, len(exp_ids), EXPERIMENT_CHUNK):
+                chunk = exp_ids[i:i + EXPERIMENT_CHUNK]
+                for m in iter_items(lambda tok, chunk=chunk: self._call(
+                        self.client.search_logged_models, chunk, max_results=100, page_token=tok)):
+                    rows.append({
+                        "model_id": m.model_id, "experiment_id": m.experiment_id, "name": m.name,
+                        "source_run_id": m.source_run_id, "artifact_location": m.artifact_location,
+                        "status": str(m.status) if m.status is not None else None, "model_type": m.model_type,
+                        "creation_time": m.creation_timestamp, "tags": _tags_dict(m.tags) or {},
+                        "params": dict(m.params or {}), "metrics": {x.key: x.value for x in (m.metrics or [])},
+                    })
+        except Exception as e:  # older servers (MLflow 2.x, Fabric today) have no LoggedModel API
+            self.report.warn(f"logged models not listed ({type(e).__name__}: {str(e)[:200]}); "
+                             "keeping the previous list")
+            return None
+        self.report.count("logged_models", len(rows))
+        return rows
+
+    # -- registry ------------------------------------------------------------------------------
+    def _registry(self, previous: PreviousState | None):
+        self.progress("registered models")
+        models, versions, aliases, to_read = [], [], [], []
+        known_versions = previous.versions if previous else {}
+        for rm in iter_items(lambda tok: self._call(self.client.search_registered_models, max_results=1000,
+                                                    page_token=tok)):
+            alias_map = rm.aliases if isinstance(getattr(rm, "aliases", None), dict) else None
+            tags = _tags_dict(getattr(rm, "tags", None))
+            if alias_map is None or tags is None:
+                full = self._call(self.client.get_registered_model, rm.name)
+                alias_map, tags = dict(full.aliases or {}), _tags_dict(full.tags) or {}
+            models.append({"name": rm.name, "description": rm.description, "creation_time": rm.creation_timestamp,
+                           "last_updated_time": rm.last_updated_timestamp, "tags": tags})
+            by_version: dict[str, list[str]] = {}
+            for alias, version in alias_map.items():
+                aliases.append({"name": rm.name, "alias": alias, "version": str(version)})
+                by_version.setdefault(str(version), []).append(alias)
+            quote = "'" if "'" not in rm.name else '"'
+            for v in iter_items(lambda tok, n=rm.name, q=quote: self._call(
+                    self.client.search_model_versions, f"name={q}{n}{q}", page_token=tok)):
+                key = (rm.name, str(v.version))
+                row = self._version_row(v, known_versions.get(key))
+                row["aliases"] = sorted(by_version.get(str(v.version), []))
+                versions.append(row)
+                if self.config.read_model_origins and (previous is None or key not in previous.origins_done):
+                    to_read.append(key)
+        self.report.count("registered_models", len(models))
+        self.report.count("model_versions", len(versions))
+        self.report.count("aliases", len(aliases))
+        origins = self._read_origins(to_read)
+        return models, versions, aliases, origins
+
+    def _version_row(self, v: Any, stored: dict[str, Any] | None) -> dict[str, Any]:
+        unchanged = (stored is not None and stored.get("last_updated_time") == v.last_updated_timestamp
+                     and stored.get("status") == str(v.status))
+        tags = _tags_dict(getattr(v, "tags", None))
+        model_id = getattr(v, "model_id", None)
+        model_id = model_id if isinstance(model_id, str) else parse_models_uri(v.source)
+        if tags is None or (model_id is None and not self._is_oss_registry()):
+            if unchanged:
+                tags, model_id = stored.get("tags") or {}, stored.get("model_id")
+            else:
+                # UC search results drop tags and model_id (platform-apis §2.4): read the version itself.
+                full = self._call(self.client.get_model_version, v.name, v.version)
+                tags = _tags_dict(full.tags) or {}
+                model_id = full.model_id if isinstance(getattr(full, "model_id", None), str) else parse_models_uri(full.source)
+        return {
+            "name": v.name, "version": str(v.version), "run_id": v.run_id or None, "source_uri": v.source,
+            "model_id": model_id, "status": str(v.status) if v.status is not None else None,
+            "stage": getattr(v, "current_stage", None), "user_id": getattr(v, "user_id", None),
+            "description": getattr(v, "description", None), "creation_time": v.creation_timestamp,
+            "last_updated_time": v.last_updated_timestamp, "tags": tags,
+        }
+
+    def _is_oss_registry(self) -> bool:
+        return not self.registry_uri.startswith("databricks")
+
+    def _read_origins(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        if not keys:
+            return []
+        self.progress(f"MLmodel origins: {len(keys)} new version(s)")
+        with ThreadPoolExecutor(max_workers=ORIGIN_READ_THREADS) as pool:
+            rows = list(pool.map(lambda k: self._read_origin(*k), keys))
+        self.report.count("model_origins", len(rows))
+        return rows
+
+    def _read_origin(self, name: str, version: str) -> dict[str, Any]:
+        import mlflow.artifacts
+        import yaml
+
+        row: dict[str, Any] = {"name": name, "version": version}
+        try:
+            uri = self._call(self.client.get_model_version_download_uri, name, version)
+            with tempfile.TemporaryDirectory() as tmp:
+                local = mlflow.artifacts.download_artifacts(artifact_uri=uri.rstrip("/") + "/MLmodel",
+                                                            dst_path=tmp, tracking_uri=self.config.tracking_uri)
+                text = Path(local).read_text(encoding="utf-8")
+        except Exception as e:
+            missing = "not found" in str(e).lower() or "no such file" in str(e).lower() or isinstance(e, FileNotFoundError)
+            if not missing:
+                self.report.warn(f"{name}/{version}: MLmodel unreadable ({type(e).__name__}: {str(e)[:160]})")
+            return {**row, "read_status": "missing" if missing else "unreadable", "detail": str(e)[:500]}
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            return {**row, "read_status": "unreadable", "detail": f"MLmodel is not YAML: {e}"[:500]}
+        if not isinstance(doc, dict):
+            return {**row, "read_status": "unreadable", "detail": "MLmodel is not a mapping"}
+        return {**row, "read_status": "ok", "origin_run_id": doc.get("run_id"),
+                "origin_model_uuid": doc.get("model_uuid"), "origin_model_id": doc.get("model_id"),
+                "artifact_path": doc.get("artifact_path"), "created_utc": str(doc.get("utc_time_created") or "") or None,
+                "flavors": sorted((doc.get("flavors") or {}).keys())}

@@ -1,0 +1,144 @@
+"""DuckDB access: short-lived connections, retry on the file lock, migrations on write.
+
+DuckDB lets one process write a file at a time, and a writer locks readers of other processes out.
+So collectors gather everything in memory first and hold the write lock only for one short
+transaction per snapshot; readers open a read-only connection per query and retry while a write
+is in progress. A writer killed mid-transaction leaves nothing behind: DuckDB discards the
+uncommitted transaction when the file is next opened.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+
+from store.migrations import MIGRATIONS
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+READ_RETRY_SECONDS = float(os.environ.get("WAYMARK_READ_RETRY_SECONDS", "60"))
+WRITE_RETRY_SECONDS = float(os.environ.get("WAYMARK_WRITE_RETRY_SECONDS", "120"))
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class StoreMissing(StoreError):
+    """No store file yet: nothing has been collected."""
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("lock" in text or "conflicting" in text)
+
+
+def _retrying(seconds: float) -> Retrying:
+    return Retrying(
+        retry=retry_if_exception(_is_lock_conflict),
+        wait=wait_random_exponential(multiplier=0.05, max=1.0),
+        stop=stop_after_delay(seconds),
+        reraise=True,
+    )
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    # -- reading ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection, retried while a collector holds the write lock."""
+        if not self.path.exists():
+            raise StoreMissing(f"no store at {self.path}: run `python -m collectors snapshot` first")
+        con = None
+        for attempt in _retrying(READ_RETRY_SECONDS):
+            with attempt:
+                con = duckdb.connect(str(self.path), read_only=True)
+        assert con is not None
+        try:
+            self._check_schema(con)
+            yield con
+        finally:
+            con.close()
+
+    def query(self, sql: str, params: list[Any] | tuple[Any, ...] | dict[str, Any] | None = None) -> pd.DataFrame:
+        with self.reader() as con:
+            return con.execute(sql, params or []).df()
+
+    def _check_schema(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            found = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        except duckdb.CatalogException:
+            raise StoreError(f"{self.path} is not a Waymark store (no schema_migrations table)") from None
+        if found != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {found}, this version of Waymark needs {SCHEMA_VERSION}: "
+                "run `python -m collectors snapshot` once to migrate it")
+
+    # -- writing ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One read-write transaction; committed on success, rolled back on any exception."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = None
+        for attempt in _retrying(WRITE_RETRY_SECONDS):
+            with attempt:
+                con = duckdb.connect(str(self.path))
+        assert con is not None
+        try:
+            self._migrate(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                _test_hold_write()
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            # Fold the WAL into the file now, so read-only readers never depend on replaying it.
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+    def migrate(self) -> None:
+        with self.writer():
+            pass
+
+    @staticmethod
+    def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)""")
+        applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, name, statements in MIGRATIONS:
+            if version in applied:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for statement in statements:
+                    con.execute(statement)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+
+def _test_hold_write() -> None:
+    """Fault-injection hook for the concurrency tests: keep the write transaction open a while."""
+    hold = os.environ.get("WAYMARK_TEST_HOLD_WRITE_SECONDS")
+    if hold:
+        marker = os.environ.get("WAYMARK_TEST_HOLD_MARKER")
+        if marker:
+            Path(marker).write_text("holding")
+        time.sleep(float(hold))

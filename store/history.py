@@ -1,0 +1,189 @@
+"""Writing snapshots: one transaction per collection pass, history kept per row (see migrations).
+
+A collector hands over, per entity, the rows it saw plus the *scope* those rows are complete for:
+- `Scope.ALL`: the rows are everything the source has; current rows not among them were removed.
+- `Scope.partitions(column, values)`: complete within those partitions (e.g. the inputs of the
+  runs that were re-read); current rows of other partitions are left alone.
+- `Scope.NONE`: an upsert; nothing is closed (incremental passes).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from store.db import Store
+
+
+@dataclass(frozen=True)
+class Entity:
+    table: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    json_columns: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("source",) + self.keys + self.values
+
+
+ENTITIES: dict[str, Entity] = {e.table: e for e in (
+    Entity("experiments", ("experiment_id",),
+           ("name", "lifecycle_stage", "artifact_location", "creation_time", "last_update_time", "tags"),
+           ("tags",)),
+    Entity("runs", ("run_id",),
+           ("experiment_id", "run_name", "status", "lifecycle_stage", "user_id", "start_time", "end_time",
+            "artifact_uri", "params", "metrics", "tags", "git_sha", "git_sha_from", "source_name",
+            "source_type", "parent_run_id", "job_run_id", "output_model_ids"),
+           ("params", "metrics", "tags", "output_model_ids")),
+    Entity("run_inputs", ("run_id", "input_key"),
+           ("dataset_name", "digest", "source_type", "context", "table_name", "table_version",
+            "version_known", "path", "source_json")),
+    Entity("logged_models", ("model_id",),
+           ("experiment_id", "name", "source_run_id", "artifact_location", "status", "model_type",
+            "creation_time", "tags", "params", "metrics"),
+           ("tags", "params", "metrics")),
+    Entity("registered_models", ("name",),
+           ("description", "creation_time", "last_updated_time", "tags"), ("tags",)),
+    Entity("model_versions", ("name", "version"),
+           ("run_id", "source_uri", "model_id", "status", "stage", "user_id", "description",
+            "creation_time", "last_updated_time", "tags", "aliases"),
+           ("tags", "aliases")),
+    Entity("model_aliases", ("name", "alias"), ("version",)),
+    Entity("model_origins", ("name", "version"),
+           ("read_status", "origin_run_id", "origin_model_uuid", "origin_model_id", "artifact_path",
+            "created_utc", "flavors", "detail"),
+           ("flavors",)),
+)}
+
+
+@dataclass(frozen=True)
+class Scope:
+    mode: str  # all | partitions | none
+    column: str | None = None
+    values: tuple[Any, ...] = ()
+
+    @staticmethod
+    def partitions(column: str, values: Any) -> "Scope":
+        return Scope("partitions", column, tuple(values))
+
+
+Scope.ALL = Scope("all")  # type: ignore[attr-defined]
+Scope.NONE = Scope("none")  # type: ignore[attr-defined]
+
+
+@dataclass
+class EntityBatch:
+    rows: list[dict[str, Any]]
+    scope: Scope
+
+
+@dataclass
+class SnapshotResult:
+    snapshot_id: int
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities are not JSON; they are stored as null (a gap) rather than crashing."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _frame(entity: Entity, source: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    records = []
+    for row in rows:
+        rec: dict[str, Any] = {"source": source}
+        for col in entity.keys + entity.values:
+            v = row.get(col)
+            if col in entity.json_columns:
+                v = None if v is None else json.dumps(json_safe(v), sort_keys=True, ensure_ascii=False)
+            rec[col] = v
+        payload = json.dumps([rec[c] for c in entity.values], default=str, ensure_ascii=False)
+        rec["row_hash"] = hashlib.blake2b(payload.encode("utf-8"), digest_size=16).hexdigest()
+        records.append(rec)
+    frame = pd.DataFrame.from_records(records, columns=list(entity.columns) + ["row_hash"])
+    # Object dtype keeps ints exact and None as NULL when DuckDB scans the frame.
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def _dedupe(frame: pd.DataFrame, entity: Entity, warnings: list[str]) -> pd.DataFrame:
+    dupes = frame.duplicated(subset=list(entity.keys), keep="last")
+    if dupes.any():
+        warnings.append(f"{entity.table}: {int(dupes.sum())} duplicate key(s) from the source; kept the last")
+        frame = frame[~dupes]
+    return frame
+
+
+def commit_snapshot(store: Store, *, source: str, kind: str, platform: str, mode: str,
+                    started_at: datetime, finished_at: datetime | None,
+                    batches: dict[str, EntityBatch], warnings: list[str], state: dict[str, Any]) -> SnapshotResult:
+    """Write one good snapshot atomically: the snapshot row and every entity change, or nothing."""
+    finished_at = finished_at or datetime.now(timezone.utc)
+    frames = {}
+    for table, batch in batches.items():
+        entity = ENTITIES[table]
+        frames[table] = _dedupe(_frame(entity, source, batch.rows), entity, warnings)
+    with store.writer() as con:
+        snapshot_id = con.execute(
+            """INSERT INTO snapshots (source, kind, platform, mode, status, started_at, finished_at, state)
+               VALUES (?, ?, ?, ?, 'ok', ?, ?, ?) RETURNING snapshot_id""",
+            [source, kind, platform, mode, started_at, finished_at, json.dumps(state)]).fetchone()[0]
+        counts = {}
+        for table, batch in batches.items():
+            counts[table] = _apply(con, ENTITIES[table], source, snapshot_id, frames[table], batch.scope)
+        con.execute("UPDATE snapshots SET counts = ?, warnings = ? WHERE snapshot_id = ?",
+                    [json.dumps(counts), json.dumps(warnings), snapshot_id])
+    return SnapshotResult(snapshot_id, counts)
+
+
+def record_failed_snapshot(store: Store, *, source: str, kind: str, platform: str, mode: str,
+                           started_at: datetime, errors: list[str], warnings: list[str]) -> int:
+    with store.writer() as con:
+        return con.execute(
+            """INSERT INTO snapshots (source, kind, platform, mode, status, started_at, finished_at, errors, warnings)
+               VALUES (?, ?, ?, ?, 'failed', ?, ?, ?, ?) RETURNING snapshot_id""",
+            [source, kind, platform, mode, started_at, datetime.now(timezone.utc),
+             json.dumps(errors), json.dumps(warnings)]).fetchone()[0]
+
+
+def _apply(con, entity: Entity, source: str, snapshot_id: int, frame: pd.DataFrame, scope: Scope) -> dict[str, int]:
+    """Close changed/removed current rows, insert new versions. Identifiers come from ENTITIES only."""
+    table = entity.table
+    assert table in ENTITIES and (scope.column is None or scope.column in entity.columns)
+    con.register("incoming", frame)
+    key_match = " AND ".join(f"i.{k} = t.{k}" for k in entity.keys)
+    current = f"t.source = ? AND t.valid_to IS NULL"
+    changed_sql = (f"UPDATE {table} AS t SET valid_to = ? WHERE {current} AND EXISTS "
+                   f"(SELECT 1 FROM incoming i WHERE {key_match} AND i.row_hash <> t.row_hash)")
+    changed = con.execute(changed_sql, [snapshot_id, source]).fetchone()[0]
+    removed = 0
+    if scope.mode != "none":
+        removed_sql = (f"UPDATE {table} AS t SET valid_to = ? WHERE {current} AND NOT EXISTS "
+                       f"(SELECT 1 FROM incoming i WHERE {key_match})")
+        params: list[Any] = [snapshot_id, source]
+        if scope.mode == "partitions":
+            if scope.values:
+                con.register("scope_values", pd.DataFrame({"v": list(scope.values)}, dtype=object))
+                removed_sql += f" AND t.{scope.column} IN (SELECT v FROM scope_values)"
+            else:
+                removed_sql = ""
+        if removed_sql:
+            removed = con.execute(removed_sql, params).fetchone()[0]
+    cols = ", ".join(entity.columns + ("row_hash",))
+    insert_sql = (f"INSERT INTO {table} ({cols}, valid_from, valid_to) "
+                  f"SELECT {', '.join('i.' + c for c in entity.columns + ('row_hash',))}, ?, NULL "
+                  f"FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {current} AND {key_match})")
+    inserted = con.execute(insert_sql, [snapshot_id, source]).fetchone()[0]
+    con.unregister("incoming")
+    return {"seen": len(frame), "added": inserted - changed, "changed": changed, "removed": removed}
