@@ -40,7 +40,8 @@ def load_previous(store: Store, source: str) -> PreviousState | None:
     try:
         with store.reader() as con:
             snap = con.execute("""SELECT state FROM snapshots WHERE source = ? AND status = 'ok'
-                                  ORDER BY snapshot_id DESC LIMIT 1""", [source]).fetchone()
+                                  ORDER BY snapshot_id DESC LIMIT 1""", [source]).fetchall()
+            snap = snap[0] if snap else None
             if snap is None:
                 return None
             state = json.loads(snap[0]) if snap[0] else {}

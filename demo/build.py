@@ -2,8 +2,9 @@
 by the real MLflow client with the churn story of the seeds, snapshotted by the real collector at
 several points of a simulated two-month timeline, so history (alias moves) is there from the start.
 
-Deterministic apart from ids MLflow generates (run ids, LoggedModel ids): same runs, metrics, git
-SHAs, Delta versions and alias history on every build; the timeline ends on the build day.
+Deterministic apart from ids MLflow generates (run ids, LoggedModel ids) and registry timestamps:
+same runs, metrics, git SHAs, Delta versions and alias history on every build; the timeline ends
+at the build time.
 Marked ready only when complete, so a half-built demo is never used.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -70,11 +71,11 @@ class Timeline:
     def __init__(self, today: datetime):
         self.today = today
 
-    def at(self, days_ago: float, hour: int = 9) -> datetime:
-        return self.today - timedelta(days=days_ago) + timedelta(hours=hour - 9)
+    def at(self, days_ago: float, hours_later: float = 0) -> datetime:
+        return self.today - timedelta(days=days_ago) + timedelta(hours=hours_later)
 
-    def ms(self, days_ago: float, hour: int = 9) -> int:
-        return int(self.at(days_ago, hour).timestamp() * 1000)
+    def ms(self, days_ago: float, hours_later: float = 0) -> int:
+        return int(self.at(days_ago, hours_later).timestamp() * 1000)
 
 
 def _train_model(seed: int, n_estimators: int = 60, max_depth: int = 3):
@@ -135,8 +136,9 @@ class DemoBuilder:
 
         def snap(days_ago: float, label: str, pct: int) -> None:
             self.progress(pct, f"snapshot: {label}")
-            when = self.t.at(days_ago, hour=18)
-            outcomes = snapshot_all(config, now=lambda: when)
+            # Past stages are stamped with their simulated evening; today's snapshot is real time.
+            when = self.t.at(days_ago, hours_later=8) if days_ago else None
+            outcomes = snapshot_all(config, now=(lambda: when) if when else None)
             failed = [o for o in outcomes if not o.ok]
             if failed:
                 raise RuntimeError(f"demo snapshot failed: {failed[0].errors}")
@@ -158,7 +160,7 @@ class DemoBuilder:
         self._alias(self.dbx, DBX_MODEL, "Staging", self.dbx_versions["gbm-new-features"])
         bad = self.dbx.create_run(dbx_exp, start_time=self.t.ms(20), run_name="gbm-bad-seed",
                                   tags={"mlflow.source.git.commit": git_sha("bad-seed")})
-        self.dbx.set_terminated(bad.info.run_id, "FAILED", end_time=self.t.ms(20, 10))
+        self.dbx.set_terminated(bad.info.run_id, "FAILED", end_time=self.t.ms(20, 1))
         self.dbx.delete_run(bad.info.run_id)
         # Fabric: a native sklearn run, registered as version 1.
         mlflow.set_tracking_uri(self.fabric_uri)
@@ -286,8 +288,9 @@ def build(target: Path = DEMO_DIR, today: datetime | None = None,
     Built in place (MLflow stores record absolute artifact paths) and marked ready only at the
     end, so an interrupted build is never mistaken for a demo and is simply rebuilt.
     """
-    day = (today or datetime.now(timezone.utc)).date()
-    anchor = datetime.combine(day, time(9, 0), tzinfo=timezone.utc)
+    # Anchored an hour before the build (whole hours), so "today's" runs are never in the future.
+    now = (today or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0)
+    anchor = now - timedelta(hours=1)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     report = progress or (lambda pct, msg: None)

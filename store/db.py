@@ -78,7 +78,7 @@ class Store:
 
     def _check_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         try:
-            found = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+            found = con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0]
         except duckdb.CatalogException:
             raise StoreError(f"{self.path} is not a Waymark store (no schema_migrations table)") from None
         if found != SCHEMA_VERSION:

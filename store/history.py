@@ -138,7 +138,7 @@ def commit_snapshot(store: Store, *, source: str, kind: str, platform: str, mode
         snapshot_id = con.execute(
             """INSERT INTO snapshots (source, kind, platform, mode, status, started_at, finished_at, state)
                VALUES (?, ?, ?, ?, 'ok', ?, ?, ?) RETURNING snapshot_id""",
-            [source, kind, platform, mode, started_at, finished_at, json.dumps(state)]).fetchone()[0]
+            [source, kind, platform, mode, started_at, finished_at, json.dumps(state)]).fetchall()[0][0]
         counts = {}
         for table, batch in batches.items():
             counts[table] = _apply(con, ENTITIES[table], source, snapshot_id, frames[table], batch.scope)
@@ -154,7 +154,7 @@ def record_failed_snapshot(store: Store, *, source: str, kind: str, platform: st
             """INSERT INTO snapshots (source, kind, platform, mode, status, started_at, finished_at, errors, warnings)
                VALUES (?, ?, ?, ?, 'failed', ?, ?, ?, ?) RETURNING snapshot_id""",
             [source, kind, platform, mode, started_at, datetime.now(timezone.utc),
-             json.dumps(errors), json.dumps(warnings)]).fetchone()[0]
+             json.dumps(errors), json.dumps(warnings)]).fetchall()[0][0]
 
 
 def _apply(con, entity: Entity, source: str, snapshot_id: int, frame: pd.DataFrame, scope: Scope) -> dict[str, int]:
@@ -166,7 +166,7 @@ def _apply(con, entity: Entity, source: str, snapshot_id: int, frame: pd.DataFra
     current = f"t.source = ? AND t.valid_to IS NULL"
     changed_sql = (f"UPDATE {table} AS t SET valid_to = ? WHERE {current} AND EXISTS "
                    f"(SELECT 1 FROM incoming i WHERE {key_match} AND i.row_hash <> t.row_hash)")
-    changed = con.execute(changed_sql, [snapshot_id, source]).fetchone()[0]
+    changed = con.execute(changed_sql, [snapshot_id, source]).fetchall()[0][0]
     removed = 0
     if scope.mode != "none":
         removed_sql = (f"UPDATE {table} AS t SET valid_to = ? WHERE {current} AND NOT EXISTS "
@@ -179,11 +179,11 @@ def _apply(con, entity: Entity, source: str, snapshot_id: int, frame: pd.DataFra
             else:
                 removed_sql = ""
         if removed_sql:
-            removed = con.execute(removed_sql, params).fetchone()[0]
+            removed = con.execute(removed_sql, params).fetchall()[0][0]
     cols = ", ".join(entity.columns + ("row_hash",))
     insert_sql = (f"INSERT INTO {table} ({cols}, valid_from, valid_to) "
                   f"SELECT {', '.join('i.' + c for c in entity.columns + ('row_hash',))}, ?, NULL "
                   f"FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {current} AND {key_match})")
-    inserted = con.execute(insert_sql, [snapshot_id, source]).fetchone()[0]
+    inserted = con.execute(insert_sql, [snapshot_id, source]).fetchall()[0][0]
     con.unregister("incoming")
     return {"seen": len(frame), "added": inserted - changed, "changed": changed, "removed": removed}

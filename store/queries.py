@@ -1,0 +1,127 @@
+"""Read-side queries: point in time ("as of T") for every entity, snapshot history, overview figures.
+
+"As of T" = for each source, its latest good snapshot that finished at or before T; an entity row
+is visible at snapshot S when `valid_from <= S AND (valid_to IS NULL OR valid_to > S)`.
+Every function takes a Store and returns plain pandas frames / dicts; pages never see SQL.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from store.db import Store
+from store.history import ENTITIES
+
+AsOf = datetime | int | None   # a time, a snapshot id, or None for "now"
+
+
+@dataclass(frozen=True)
+class SnapshotPoint:
+    """The snapshot chosen per source for a point in time."""
+    source: str
+    snapshot_id: int
+    finished_at: datetime
+    platform: str
+
+
+def resolve_as_of(store: Store, as_of: AsOf = None) -> dict[str, SnapshotPoint]:
+    """Latest good snapshot per source at or before `as_of` (a time, or a snapshot id)."""
+    if isinstance(as_of, int):
+        # A snapshot id pins its own source at that id and every other source at or before it.
+        frame = store.query(
+            """SELECT source, max(snapshot_id) AS snapshot_id, arg_max(finished_at, snapshot_id) AS finished_at,
+                      any_value(platform) AS platform
+               FROM snapshots WHERE status = 'ok' AND snapshot_id <= ? GROUP BY source""", [as_of])
+    else:
+        when = as_of or datetime.now(timezone.utc)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        frame = store.query(
+            """SELECT source, max(snapshot_id) AS snapshot_id, arg_max(finished_at, snapshot_id) AS finished_at,
+                      any_value(platform) AS platform
+               FROM snapshots WHERE status = 'ok' AND finished_at <= ? GROUP BY source""", [when])
+    return {r.source: SnapshotPoint(r.source, int(r.snapshot_id), r.finished_at.to_pydatetime(), r.platform)
+            for r in frame.itertuples()}
+
+
+def entity_as_of(store: Store, table: str, as_of: AsOf = None,
+                 points: dict[str, SnapshotPoint] | None = None) -> pd.DataFrame:
+    """All rows of one entity as they were at `as_of`, with the source's platform attached.
+
+    JSON columns are returned parsed (dict/list). Identifiers come from the ENTITIES whitelist.
+    """
+    entity = ENTITIES[table]
+    points = resolve_as_of(store, as_of) if points is None else points
+    cols = list(entity.columns) + ["platform", "valid_from"]
+    if not points:
+        return pd.DataFrame(columns=cols)
+    pins = pd.DataFrame({"source": [p.source for p in points.values()],
+                         "sid": [p.snapshot_id for p in points.values()],
+                         "platform": [p.platform for p in points.values()]})
+    select = ", ".join(f"t.{c}" for c in entity.columns)
+    sql = (f"SELECT {select}, p.platform, t.valid_from FROM {table} t JOIN pins p ON t.source = p.source "
+           "WHERE t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid)")
+    with store.reader() as con:
+        con.register("pins", pins)
+        frame = con.execute(sql).df()
+    for col in entity.json_columns:
+        frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+    return frame
+
+
+def snapshots(store: Store, source: str | None = None, limit: int = 500) -> pd.DataFrame:
+    """Snapshot history, newest first, with counts/warnings/errors parsed."""
+    sql = """SELECT snapshot_id, source, kind, platform, mode, status, started_at, finished_at,
+                    counts, warnings, errors
+             FROM snapshots WHERE (? IS NULL OR source = ?) ORDER BY snapshot_id DESC LIMIT ?"""
+    frame = store.query(sql, [source, source, limit])
+    for col in ("counts", "warnings", "errors"):
+        frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else ({} if col == "counts" else []))
+    frame["seconds"] = (frame["finished_at"] - frame["started_at"]).dt.total_seconds()
+    return frame
+
+
+def source_health(store: Store) -> pd.DataFrame:
+    """Per source: last good snapshot and its time, last attempt and its status, failures since."""
+    return store.query("""
+        WITH good AS (
+            SELECT source, max(snapshot_id) AS last_good_id FROM snapshots WHERE status = 'ok' GROUP BY source),
+        latest AS (
+            SELECT source, arg_max(status, snapshot_id) AS last_status, max(finished_at) AS last_attempt_at,
+                   arg_max(errors, snapshot_id) AS last_errors, count(*) AS attempts,
+                   any_value(platform) AS platform, any_value(kind) AS kind
+            FROM snapshots GROUP BY source)
+        SELECT l.source, l.platform, l.kind, l.last_status, l.last_attempt_at, l.attempts,
+               g.last_good_id, s.finished_at AS last_good_at, s.mode AS last_good_mode,
+               (SELECT count(*) FROM snapshots f WHERE f.source = l.source AND f.status = 'failed'
+                  AND f.snapshot_id > coalesce(g.last_good_id, 0)) AS failures_since_good,
+               l.last_errors
+        FROM latest l LEFT JOIN good g USING (source) LEFT JOIN snapshots s ON s.snapshot_id = g.last_good_id
+        ORDER BY l.source""")
+
+
+def entity_counts(store: Store, as_of: AsOf = None) -> pd.DataFrame:
+    """Rows per source and entity at a point in time (one query per entity table)."""
+    points = resolve_as_of(store, as_of)
+    rows: list[dict[str, Any]] = []
+    for table in ENTITIES:
+        frame = entity_as_of(store, table, points=points)
+        for source, n in frame.groupby("source").size().items():
+            rows.append({"source": source, "entity": table, "count": int(n)})
+    return pd.DataFrame(rows, columns=["source", "entity", "count"])
+
+
+def alias_history(store: Store, source: str | None = None) -> pd.DataFrame:
+    """Every alias assignment with the snapshot times it was first and last seen."""
+    return store.query("""
+        SELECT a.source, a.name, a.alias, a.version, s1.finished_at AS seen_from, s2.finished_at AS seen_until,
+               a.valid_from, a.valid_to
+        FROM model_aliases a
+        JOIN snapshots s1 ON s1.snapshot_id = a.valid_from
+        LEFT JOIN snapshots s2 ON s2.snapshot_id = a.valid_to
+        WHERE (? IS NULL OR a.source = ?)
+        ORDER BY a.source, a.name, a.alias, a.valid_from""", [source, source])
