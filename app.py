@@ -1,0 +1,71 @@
+"""Waymark: the router and frame. Picks the workspace (config or embedded demo), draws the sidebar,
+and hands over to the page the user chose. Pages only lay out what `ui.loaders` returns."""
+import streamlit as st
+
+from collectors.config import ConfigError
+from ui import context, loaders
+from ui.format import age
+from ui.session import set_workspace
+
+st.set_page_config(page_title="Waymark", page_icon="🧭", layout="wide")
+
+
+def require_login() -> None:
+    """With OIDC configured in secrets.toml ([auth]), every page needs a signed-in user."""
+    try:
+        auth_configured = "auth" in st.secrets
+    except FileNotFoundError:
+        auth_configured = False
+    if auth_configured and not st.user.is_logged_in:
+        st.title("Waymark")
+        st.write("Sign in to see the governance dashboard.")
+        st.button("Sign in", on_click=st.login, type="primary")
+        st.stop()
+
+
+def open_workspace() -> context.Workspace:
+    try:
+        workspace = context.load_workspace()
+    except ConfigError as e:
+        st.error(f"Configuration problem — nothing was read or written.\n\n{e}", icon="⚠️")
+        st.stop()
+    if workspace is None:
+        with st.status("Building the demo workspace (first start only)…", expanded=True) as status:
+            bar = st.progress(0, text="starting")
+            try:
+                context.build_demo(lambda pct, msg: bar.progress(min(pct, 100), text=msg))
+            except RuntimeError as e:
+                status.update(label="Demo build failed", state="error")
+                st.code(str(e))
+                st.stop()
+            status.update(label="Demo workspace ready", state="complete")
+        workspace = context.load_workspace()
+        assert workspace is not None
+    return workspace
+
+
+def sidebar(workspace: context.Workspace) -> None:
+    with st.sidebar:
+        st.caption("Demo workspace" if workspace.is_demo else f"Config: {workspace.config_path}")
+        status = loaders.source_status(str(workspace.store_path), loaders.store_stamp(workspace.store_path))
+        if status.empty:
+            st.info("No snapshot yet. Open **Snapshots** and take one.")
+            return
+        for row in status.itertuples():
+            icon = {"ok": "🟢", "failing": "🔴"}.get(row.state, "⚪")
+            st.markdown(f"{icon} **{row.source}** · {row.platform}  \nlast good: {row.age}")
+
+
+require_login()
+workspace = open_workspace()
+set_workspace(workspace)
+sidebar(workspace)
+page = st.navigation({
+    "Governance": [
+        st.Page("pages/overview.py", title="Overview", icon="🧭", default=True),
+    ],
+    "Operations": [
+        st.Page("pages/snapshots.py", title="Snapshots", icon="🗂️"),
+    ],
+})
+page.run()

@@ -1,0 +1,582 @@
+"""Benchmark: Waymark's MLflow collector against raw `MlflowClient.search_runs` paging.
+
+Fills a local `mlflow server` (sqlite backend, artifact proxy) with N runs (20 params, 10 metrics,
+10 tags each) spread over E experiments, and M registered model versions (each backed by an
+`MLmodel` artifact, with aliases), then times in the same process:
+
+  (a) raw paging: `MlflowClient.search_runs` over every experiment id, ViewType.ALL, same page size
+      as the collector, runs materialised (`list(page)`);
+  (b) a full Waymark snapshot: `collectors.runner.snapshot_source(..., full=True)` into a fresh
+      DuckDB file (collect + registry + MLmodel origins + DuckDB write);
+  (c) an incremental snapshot after adding 1% new runs (`full=False`).
+
+Prints figures and the ratios b/a (target <= 1.1) and c/b (target <= 0.1), then one JSON line
+prefixed with `BENCH_JSON `.
+
+Filled runs get start times spread over the 30 days before the fill (ending 2 h before it), the way
+a real workspace accumulates them; the 1% new runs start "now". The collector's incremental pass
+re-reads runs that started within `lookback_seconds` (1 h) of its watermark, so filling every run
+"now" would make (c) a full re-read and measure nothing useful.
+
+    . .venv/bin/activate
+    python bench/collect_mlflow.py                      # 20k runs, 200 versions
+    python bench/collect_mlflow.py --runs 2000 --versions 50
+    python bench/collect_mlflow.py --workdir bench/out/w20k --keep   # fill once ...
+    python bench/collect_mlflow.py --workdir bench/out/w20k --keep   # ... reuse the fill
+
+A filled workdir holds `fill.json` (marker) and `mlflow.filled.db` (a pristine copy of the
+backend); a later run with the same --runs/--versions/--experiments restores the copy and skips
+the fill, so (c)'s extra runs never accumulate.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+MARKER = "fill.json"
+PRISTINE = "mlflow.filled.db"
+FILL_FORMAT = 1          # bump when the fill's shape changes, so old workdirs are refilled
+DAY_MS = 86_400_000
+
+
+# ------------------------------------------------------------------------------------------------
+# small helpers
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def reset_peak_rss() -> bool:
+    """Linux: writing 5 to clear_refs resets VmHWM, so each phase gets its own peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def file_mb(path: Path) -> float:
+    total = 0
+    for p in (path, Path(str(path) + ".wal")):
+        if p.exists():
+            total += p.stat().st_size
+    return total / 1_048_576
+
+
+# ------------------------------------------------------------------------------------------------
+# the tracking server
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                kids = Path(f"/proc/{p}/task/{t}/children").read_text().split()
+            except OSError:
+                continue
+            for k in kids:
+                out.append(int(k))
+                todo.append(int(k))
+    return out
+
+
+class MlflowServer:
+    """`mlflow server` in its own process group; stop() kills the group and every descendant
+    (uvicorn, huey job runner, and job subprocesses that start their own session)."""
+
+    def __init__(self, workdir: Path, port: int):
+        self.workdir, self.port = workdir, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+        self.log_path = workdir / "server.log"
+
+    def start(self, timeout: float = 120) -> float:
+        t0 = time.perf_counter()
+        mlflow_bin = Path(sys.executable).with_name("mlflow")
+        cmd = [str(mlflow_bin) if mlflow_bin.exists() else "mlflow", "server",
+               "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.db'}",
+               "--artifacts-destination", str(self.workdir / "artifacts"),
+               "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - t0
+            except OSError:
+                pass
+            if time.perf_counter() - t0 > timeout:
+                raise TimeoutError(f"mlflow server not healthy after {timeout:.0f}s; see {self.log_path}")
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        pid = self.proc.pid
+        kids = _descendants(pid)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for target in [pid] + kids:
+                try:
+                    os.kill(target, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            try:
+                os.killpg(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                continue
+            if not any(_alive(k) for k in kids):
+                break
+            time.sleep(1)
+        self.proc = None
+        self._log.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie counts as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+# ------------------------------------------------------------------------------------------------
+# filling
+MLMODEL = """artifact_path: model
+flavors:
+  python_function:
+    env: {{conda: conda.yaml, virtualenv: python_env.yaml}}
+    loader_module: mlflow.sklearn
+    model_path: model.pkl
+    python_version: 3.11.7
+  sklearn:
+    code: null
+    pickled_model: model.pkl
+    serialization_format: cloudpickle
+    sklearn_version: 1.5.2
+mlflow_version: 3.17.2
+model_size_bytes: 1024
+model_uuid: {uuid}
+run_id: {run_id}
+utc_time_created: '{created}'
+"""
+
+
+def _run_payload(i: int, exp_id: str, start_ms: int, rng: random.Random):
+    from mlflow.entities import Metric, Param
+
+    tags = {
+        "mlflow.runName": f"run-{i:06d}",
+        "mlflow.user": f"user{i % 17}",
+        "mlflow.source.name": f"/Repos/team{i % 5}/train.py",
+        "mlflow.source.type": "JOB" if i % 3 else "NOTEBOOK",
+        "mlflow.source.git.commit": f"{rng.getrandbits(160):040x}",
+        "mlflow.databricks.jobRunID": str(100000 + i),
+        "team": f"team{i % 5}",
+        "stage": ("dev", "staging", "prod")[i % 3],
+        "dataset": f"main.features.table_{i % 40}",
+        "note": f"benchmark run {i}",
+    }
+    params = [Param(f"param_{k:02d}", f"{rng.random():.6f}" if k % 2 else f"value-{i % (k + 3)}")
+              for k in range(19)] + [Param("git_sha", f"{rng.getrandbits(160):040x}")]
+    metrics = [Metric(f"metric_{k}", rng.random(), start_ms + 1000, 0) for k in range(10)]
+    return tags, params, metrics
+
+
+def create_runs(client, exp_ids: list[str], indices: range, start_times: list[int], workers: int,
+                label: str) -> list[tuple[str, str]]:
+    """create_run + log_batch + set_terminated(FINISHED) per run, on a small thread pool."""
+    out: list[tuple[str, str] | None] = [None] * len(indices)
+    done = [0]
+    lock = threading.Lock()
+    t0 = time.perf_counter()
+
+    def one(pos: int) -> None:
+        i = indices[pos]
+        rng = random.Random(i)
+        exp_id = exp_ids[i % len(exp_ids)]
+        start = start_times[pos]
+        tags, params, metrics = _run_payload(i, exp_id, start, rng)
+        run = client.create_run(exp_id, start_time=start, tags=tags)
+        client.log_batch(run.info.run_id, metrics=metrics, params=params, synchronous=True)
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=start + 60_000 + rng.randrange(3_600_000))
+        out[pos] = (run.info.run_id, run.info.artifact_uri)
+        with lock:
+            done[0] += 1
+            if done[0] % 1000 == 0 or done[0] == len(indices):
+                el = time.perf_counter() - t0
+                log(f"  {label}: {done[0]:,}/{len(indices):,} runs ({done[0] / el:,.0f} runs/s)")
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for f in [pool.submit(one, p) for p in range(len(indices))]:
+            f.result()
+    return [o for o in out if o is not None]
+
+
+def fill(url: str, args, workdir: Path) -> dict:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    t0 = time.perf_counter()
+    exp_ids = [client.create_experiment(f"bench-exp-{e:03d}", tags={"team": f"team{e % 5}", "bench": "1"})
+               for e in range(args.experiments)]
+    fill_ms = int(time.time() * 1000)
+    first, last = fill_ms - 30 * DAY_MS, fill_ms - 2 * 3_600_000
+    step = (last - first) / max(args.runs, 1)
+    starts = [int(first + k * step) for k in range(args.runs)]
+    runs = create_runs(client, exp_ids, range(args.runs), starts, args.fill_workers, "fill")
+    runs_s = time.perf_counter() - t0
+
+    # Registered models: `versions` versions spread over ceil(versions/10) models; each version's
+    # source is a run artifact directory holding a real MLmodel file.
+    t1 = time.perf_counter()
+    n_models = max(1, math.ceil(args.versions / 10)) if args.versions else 0
+    names = [f"bench_model_{m:03d}" for m in range(n_models)]
+    for n in names:
+        client.create_registered_model(n, tags={"owner": "bench"}, description=f"benchmark model {n}")
+    picks = list(range(0, len(runs), max(1, len(runs) // max(args.versions, 1))))[:args.versions]
+
+    def version(k: int):
+        run_id, artifact_uri = runs[picks[k]]
+        created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        client.log_text(run_id, MLMODEL.format(uuid=f"{random.Random(k).getrandbits(128):032x}",
+                                               run_id=run_id, created=created), "model/MLmodel")
+        return names[k % n_models], f"{artifact_uri}/model", run_id
+
+    with ThreadPoolExecutor(max_workers=args.fill_workers) as pool:
+        specs = list(pool.map(version, range(len(picks))))
+    per_model: dict[str, list[str]] = {}
+    for name, source, run_id in specs:   # sequential: version numbers are assigned per model
+        mv = client.create_model_version(name, source, run_id=run_id, tags={"bench": "1"})
+        per_model.setdefault(name, []).append(str(mv.version))
+    n_aliases = 0
+    for name, vs in per_model.items():
+        client.set_registered_model_alias(name, "champion", vs[-1])
+        n_aliases += 1
+        if len(vs) > 1:
+            client.set_registered_model_alias(name, "challenger", vs[-2])
+            n_aliases += 1
+    registry_s = time.perf_counter() - t1
+    return {"format": FILL_FORMAT, "runs": args.runs, "versions": len(specs), "experiments": args.experiments,
+            "registered_models": n_models, "aliases": n_aliases, "fill_workers": args.fill_workers,
+            "runs_fill_s": round(runs_s, 2), "registry_fill_s": round(registry_s, 2),
+            "fill_s": round(runs_s + registry_s, 2), "filled_at": datetime.now(timezone.utc).isoformat()}
+
+
+def backup_sqlite(src: Path, dst: Path) -> None:
+    tmp = dst.with_suffix(".tmp")
+    with sqlite3.connect(src) as s, sqlite3.connect(tmp) as d:
+        s.backup(d)
+    s.close(), d.close()
+    tmp.replace(dst)
+
+
+# ------------------------------------------------------------------------------------------------
+# timed phases
+def raw_paging(url: str, exp_ids: list[str], page_size: int) -> tuple[float, int, int]:
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    t0 = time.perf_counter()
+    n = pages = 0
+    for i in range(0, len(exp_ids), 50):  # same chunking as the collector (EXPERIMENT_CHUNK)
+        token = None
+        while True:
+            page = client.search_runs(exp_ids[i:i + 50], "", run_view_type=ViewType.ALL,
+                                      max_results=page_size, page_token=token)
+            runs = list(page)
+            n += len(runs)
+            pages += 1
+            token = page.token
+            if not token:
+                break
+    return time.perf_counter() - t0, n, pages
+
+
+class PhaseTimer:
+    """Wraps a few module functions to split a snapshot's wall time (measurement only)."""
+
+    def __init__(self):
+        self.t: dict[str, float] = {}
+        self._undo = []
+
+    def wrap(self, module, attr: str, key: str) -> None:
+        orig = getattr(module, attr)
+
+        def timed(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return orig(*a, **kw)
+            finally:
+                self.t[key] = self.t.get(key, 0.0) + time.perf_counter() - t0
+        setattr(module, attr, timed)
+        self._undo.append((module, attr, orig))
+
+    def __enter__(self):
+        import collectors.mlflow_source as ms
+        import collectors.runner as runner
+        import store.history as history
+
+        self.wrap(runner, "commit_snapshot", "commit")
+        self.wrap(history, "_frame", "commit.frames")
+        self.wrap(history, "_apply", "commit.apply")
+        self.wrap(ms.MlflowSource, "_runs", "collect.runs")
+        self.wrap(ms.MlflowSource, "_registry", "collect.registry")
+        self.wrap(ms.MlflowSource, "_read_origins", "collect.registry.origins")
+        self.wrap(ms.MlflowSource, "_logged_models", "collect.logged_models")
+        self.wrap(ms.MlflowSource, "_experiments", "collect.experiments")
+        return self
+
+    def __exit__(self, *exc):
+        for module, attr, orig in reversed(self._undo):
+            setattr(module, attr, orig)
+
+
+def snapshot(store_path: Path, url: str, full: bool, profile: Path | None):
+    from collectors.config import SourceConfig
+    from collectors.runner import snapshot_source
+    from store.db import Store
+
+    source = SourceConfig(name="bench", kind="mlflow", platform="databricks", tracking_uri=url, registry_uri=url)
+    prof = None
+    if profile:
+        import cProfile
+        prof = cProfile.Profile()
+    with PhaseTimer() as pt:
+        t0 = time.perf_counter()
+        if prof:
+            prof.enable()
+        outcome = snapshot_source(Store(store_path), source, full=full)
+        if prof:
+            prof.disable()
+        seconds = time.perf_counter() - t0
+    if prof:
+        prof.dump_stats(str(profile))
+    if not outcome.ok:
+        raise RuntimeError(f"snapshot failed: {outcome.errors}")
+    return seconds, outcome, {k: round(v, 3) for k, v in sorted(pt.t.items())}
+
+
+# ------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=20000)
+    p.add_argument("--versions", type=int, default=200, help="model versions to register (default 200)")
+    p.add_argument("--experiments", type=int, default=20)
+    p.add_argument("--page-size", type=int, default=1000,
+                   help="runs/search page size for raw paging AND the collector (WAYMARK_RUN_PAGE_SIZE)")
+    p.add_argument("--workdir", type=Path, help="default: a new temp dir under bench/out/")
+    p.add_argument("--keep", action="store_true", help="keep the workdir (a given --workdir is always kept)")
+    p.add_argument("--port", type=int, default=0, help="default: a free port")
+    p.add_argument("--fill-workers", type=int, default=4, help="client threads used to fill (default 4)")
+    p.add_argument("--new-fraction", type=float, default=0.01, help="new runs before (c) (default 0.01)")
+    p.add_argument("--profile", action="store_true", help="also write cProfile stats of (b) and (c) to the workdir")
+    args = p.parse_args(argv)
+
+    # The collector reads the page size at import time, so it is set before anything imports it.
+    os.environ["WAYMARK_RUN_PAGE_SIZE"] = str(args.page_size)
+    sys.path.insert(0, str(REPO))
+    import collectors.mlflow_source as ms
+    assert ms.RUN_PAGE_SIZE == args.page_size
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    own_dir = args.workdir is None
+    workdir = (Path(tempfile.mkdtemp(prefix="collect_mlflow-", dir=OUT)) if own_dir else args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = MlflowServer(workdir, args.port or free_port())
+
+    def on_term(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_term)
+
+    try:
+        return run(args, workdir, server)
+    finally:
+        server.stop()
+        log(f"mlflow server stopped (pid group killed)")
+        if own_dir and not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"workdir kept: {workdir}")
+
+
+def run(args, workdir: Path, server: MlflowServer) -> int:
+    from mlflow import MlflowClient
+
+    marker = workdir / MARKER
+    want = {"format": FILL_FORMAT, "runs": args.runs, "versions": args.versions, "experiments": args.experiments}
+    meta = json.loads(marker.read_text()) if marker.exists() else None
+    reuse = (meta is not None and (workdir / PRISTINE).exists()
+             and all(meta.get("requested_" + k if k == "versions" else k) == v for k, v in want.items()))
+    if reuse:
+        shutil.copyfile(workdir / PRISTINE, workdir / "mlflow.db")
+        log(f"reusing the fill in {workdir} ({meta['runs']:,} runs, filled in {meta['fill_s']}s)")
+    else:
+        for stale in ("mlflow.db", PRISTINE, MARKER):
+            (workdir / stale).unlink(missing_ok=True)
+        shutil.rmtree(workdir / "artifacts", ignore_errors=True)
+
+    log(f"starting mlflow server on {server.url} (workdir {workdir})")
+    startup_s = server.start()
+    log(f"server healthy after {startup_s:.1f}s")
+    url = server.url
+
+    if not reuse:
+        log(f"filling {args.runs:,} runs x (20 params, 10 metrics, 10 tags) in {args.experiments} experiments, "
+            f"{args.versions} model versions, {args.fill_workers} client threads")
+        reset_peak_rss()
+        meta = fill(url, args, workdir)
+        meta["requested_versions"] = args.versions
+        log(f"fill done: runs {meta['runs_fill_s']}s ({args.runs / meta['runs_fill_s']:,.0f} runs/s), "
+            f"registry {meta['registry_fill_s']}s")
+        backup_sqlite(workdir / "mlflow.db", workdir / PRISTINE)
+        marker.write_text(json.dumps(meta, indent=2))
+
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    from mlflow.entities import ViewType
+    exp_ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL, max_results=1000)]
+
+    # (a) raw paging, run twice around (b) so cache warmth and drift hit both sides; the mean counts.
+    results: dict = {"runs": args.runs, "versions": meta["versions"], "experiments": args.experiments,
+                     "page_size": args.page_size, "fill": meta, "server_startup_s": round(startup_s, 1)}
+    reset_peak_rss()
+    a1, n_a, pages = raw_paging(url, exp_ids, args.page_size)
+    rss_a = peak_rss_mb()
+    log(f"(a) raw search_runs paging #1: {n_a:,} runs in {pages} pages, {a1:.2f}s ({n_a / a1:,.0f} runs/s)")
+
+    store_path = workdir / "waymark.duckdb"
+    for f in (store_path, Path(str(store_path) + ".wal")):
+        f.unlink(missing_ok=True)
+    reset_peak_rss()
+    b, out_b, phases_b = snapshot(store_path, url, True, workdir / "full.prof" if args.profile else None)
+    rss_b = peak_rss_mb()
+    size_b = file_mb(store_path)
+    log(f"(b) full snapshot: {b:.2f}s, mode={out_b.mode}, api_calls={out_b.api_calls}, phases={phases_b}")
+
+    reset_peak_rss()
+    a2, n_a2, _ = raw_paging(url, exp_ids, args.page_size)
+    log(f"(a) raw search_runs paging #2: {n_a2:,} runs, {a2:.2f}s")
+    a = (a1 + a2) / 2
+
+    n_new = max(1, math.ceil(args.runs * args.new_fraction))
+    log(f"adding {n_new:,} new runs ({args.new_fraction:.0%})")
+    now_ms = int(time.time() * 1000)
+    t0 = time.perf_counter()
+    create_runs(client, exp_ids, range(args.runs, args.runs + n_new), [now_ms - 1000 * k for k in range(n_new)],
+                args.fill_workers, "new")
+    add_s = time.perf_counter() - t0
+    reset_peak_rss()
+    c, out_c, phases_c = snapshot(store_path, url, False, workdir / "incremental.prof" if args.profile else None)
+    rss_c = peak_rss_mb()
+    size_c = file_mb(store_path)
+    log(f"(c) incremental snapshot: {c:.2f}s, mode={out_c.mode}, api_calls={out_c.api_calls}, phases={phases_c}")
+
+    ba, cb = b / a, c / b
+    results.update({
+        "a_s": round(a, 3), "a_runs_s": [round(a1, 3), round(a2, 3)], "a_runs": n_a, "a_pages": pages,
+        "a_runs_per_s": round(n_a / a), "a_peak_rss_mb": round(rss_a),
+        "b_s": round(b, 3), "b_runs_per_s": round(n_a / b), "b_mode": out_b.mode, "b_api_calls": out_b.api_calls,
+        "b_counts": out_b.counts, "b_phases_s": phases_b, "b_peak_rss_mb": round(rss_b), "duckdb_mb_after_b": round(size_b, 1),
+        "new_runs": n_new, "new_runs_fill_s": round(add_s, 2),
+        "c_s": round(c, 3), "c_mode": out_c.mode, "c_api_calls": out_c.api_calls, "c_counts": out_c.counts,
+        "c_phases_s": phases_c, "c_peak_rss_mb": round(rss_c), "duckdb_mb_after_c": round(size_c, 1),
+        "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "b_over_a": round(ba, 3), "c_over_b": round(cb, 3),
+        "b_over_a_pass": ba <= 1.1, "c_over_b_pass": cb <= 0.1,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    })
+    print_table(results)
+    print("BENCH_JSON " + json.dumps(results, sort_keys=True), flush=True)
+    return 0 if ba <= 1.1 and cb <= 0.1 else 1
+
+
+def print_table(r: dict) -> None:
+    fill = r["fill"]
+    rows = [
+        ("runs / versions / experiments", f"{r['a_runs']:,} / {r['versions']} / {r['experiments']}"),
+        ("page size (raw and collector)", f"{r['page_size']}"),
+        ("fill (runs; registry)", f"{fill['runs_fill_s']:.1f}s ({fill['runs'] / fill['runs_fill_s']:,.0f} runs/s); "
+                                  f"{fill['registry_fill_s']:.1f}s  [{fill['fill_workers']} threads]"),
+        ("(a) raw search_runs paging", f"{r['a_s']:.2f}s  ({r['a_runs_per_s']:,} runs/s; "
+                                       f"{r['a_runs_s'][0]:.2f}s, {r['a_runs_s'][1]:.2f}s; {r['a_pages']} pages)"),
+        ("(b) full snapshot", f"{r['b_s']:.2f}s  ({r['b_runs_per_s']:,} runs/s; {r['b_api_calls']} API calls)"),
+        ("    phases", ", ".join(f"{k} {v:.2f}" for k, v in r["b_phases_s"].items())),
+        ("(c) incremental (+%d runs)" % r["new_runs"], f"{r['c_s']:.2f}s  ({r['c_api_calls']} API calls)"),
+        ("    phases", ", ".join(f"{k} {v:.2f}" for k, v in r["c_phases_s"].items())),
+        ("DuckDB file after (b) / (c)", f"{r['duckdb_mb_after_b']:.1f} MB / {r['duckdb_mb_after_c']:.1f} MB"),
+        ("peak RSS (a) / (b) / (c)", f"{r['a_peak_rss_mb']} / {r['b_peak_rss_mb']} / {r['c_peak_rss_mb']} MB "
+                                     f"(process max {r['process_max_rss_mb']} MB)"),
+    ]
+    for label, counts in (("(b) counts", r["b_counts"]), ("(c) counts", r["c_counts"])):
+        rows.append((label, "; ".join(f"{t} " + "/".join(str(c[k]) for k in ("seen", "added", "changed", "removed"))
+                                      for t, c in counts.items()) + "  [seen/added/changed/removed]"))
+    rows += [
+        ("b/a  (target <= 1.10)", f"{r['b_over_a']:.3f}  {'PASS' if r['b_over_a_pass'] else 'MISS'}"),
+        ("c/b  (target <= 0.10)", f"{r['c_over_b']:.3f}  {'PASS' if r['c_over_b_pass'] else 'MISS'}"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    print("\n" + "=" * 100)
+    print(f"Waymark MLflow collector benchmark — {r['date']} — {r['cpus']} CPUs, Python {r['python']}")
+    print("-" * 100)
+    for k, v in rows:
+        print(f"{k.ljust(w)}  {v}")
+    print("=" * 100, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

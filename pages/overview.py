@@ -1,0 +1,59 @@
+"""Overview: are the sources fresh, what is collected, what serves under each alias."""
+import streamlit as st
+
+from ui import loaders
+from ui.session import store_key, workspace
+
+ws = workspace()
+key = store_key()
+
+st.title("Overview")
+st.caption("Governance of the ML estate across Databricks, Fabric and Azure ML — "
+           + ("embedded demo workspace." if ws.is_demo else f"sources from `{ws.config_path}`."))
+
+figures = loaders.headline(*key)
+if not figures:
+    st.info("Nothing collected yet. Take a first snapshot on the **Snapshots** page.")
+    st.stop()
+
+cols = st.columns(6)
+cols[0].metric("Sources", figures["sources"], delta=f"{figures['failing']} failing" if figures["failing"] else None,
+               delta_color="inverse")
+cols[1].metric("Oldest good snapshot", figures["oldest_good"])
+cols[2].metric("Experiments", f"{figures['experiments']:,}")
+cols[3].metric("Runs", f"{figures['runs']:,}")
+cols[4].metric("Model versions", f"{figures['model_versions']:,}")
+cols[5].metric("Aliases", f"{figures['aliases']:,}")
+
+st.subheader("Sources")
+status = loaders.source_status(*key)
+for row in status.itertuples():
+    if row.state == "failing":
+        st.error(f"**{row.source}**: the last pass failed — showing its last good snapshot "
+                 f"({row.age}). {row.last_error}", icon="🔴")
+st.dataframe(
+    status, hide_index=True, width="stretch",
+    column_config={
+        "source": "Source", "platform": "Platform", "kind": "Kind", "state": "State",
+        "last_good_at": st.column_config.DatetimeColumn("Last good snapshot", format="YYYY-MM-DD HH:mm"),
+        "age": "Age", "last_good_mode": "Mode",
+        "last_good_id": st.column_config.NumberColumn("Snapshot", format="%d"),
+        "failures_since_good": st.column_config.NumberColumn("Failures since", format="%d"),
+        "last_attempt_at": st.column_config.DatetimeColumn("Last attempt", format="YYYY-MM-DD HH:mm"),
+        "last_error": "Last error",
+    })
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("What each alias points at")
+    aliases = loaders.aliases_now(*key)
+    if aliases.empty:
+        st.caption("No registry aliases collected.")
+    else:
+        st.dataframe(aliases, hide_index=True, width="stretch",
+                     column_config={"platform": "Platform", "source": "Source", "name": "Model", "alias": "Alias",
+                                    "version": "Version", "status": "Status", "run": "Run",
+                                    "git_sha": "Git SHA"})
+with right:
+    st.subheader("Collected entities")
+    st.dataframe(loaders.counts_by_source(*key), hide_index=True, width="stretch")

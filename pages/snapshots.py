@@ -1,0 +1,80 @@
+"""Snapshots: the history of collection passes per source, each pass's report, and "snapshot now"."""
+import json
+
+import altair as alt
+import streamlit as st
+
+from ui import context, loaders
+from ui.session import store_key, workspace
+
+ws = workspace()
+key = store_key()
+
+st.title("Snapshots")
+st.caption("Every collection pass, good or failed. A failed pass never replaces the last good one.")
+
+sources = [s.name for s in ws.config.sources]
+with st.container(border=True):
+    col_source, col_mode, col_button = st.columns([3, 2, 2], vertical_alignment="bottom")
+    target = col_source.selectbox("Source to snapshot", ["all sources"] + sources)
+    full = col_mode.toggle("Full re-read", help="Re-read everything and record removals, instead of an incremental pass")
+    if col_button.button("Snapshot now", type="primary", width="stretch"):
+        with st.spinner("Collecting…"):
+            code, output = context.run_snapshot(ws.config_path, None if target == "all sources" else target, full)
+        loaders.clear()
+        try:
+            result = json.loads(output)
+            for outcome in result["sources"]:
+                if outcome["ok"]:
+                    st.success(f"{outcome['source']}: snapshot {outcome['snapshot_id']} ({outcome['mode']}) "
+                               f"in {outcome['seconds']:.1f} s", icon="✅")
+                else:
+                    st.error(f"{outcome['source']} failed: {'; '.join(outcome['errors'][:2])}", icon="🔴")
+        except (json.JSONDecodeError, KeyError):
+            (st.error if code else st.info)(output)
+        key = store_key()
+
+history = loaders.snapshot_history(*key, None)
+if history.empty:
+    st.info("No snapshot yet.")
+    st.stop()
+
+filter_source = st.segmented_control("Show", ["all"] + sorted(history["source"].unique()), default="all")
+shown = history if filter_source in (None, "all") else history[history["source"] == filter_source]
+
+st.altair_chart(
+    alt.Chart(shown).mark_circle(size=120).encode(
+        x=alt.X("finished_at:T", title="finished"),
+        y=alt.Y("source:N", title=None),
+        color=alt.Color("status:N", scale=alt.Scale(domain=["ok", "failed"], range=["#1f6f5c", "#c0392b"])),
+        tooltip=["snapshot_id", "source", "status", "mode", "finished_at", "added", "changed", "removed"],
+    ).properties(height=60 + 40 * shown["source"].nunique()),
+    width="stretch")
+
+st.dataframe(
+    shown[["snapshot_id", "source", "platform", "status", "mode", "started_at", "seconds",
+           "added", "changed", "removed", "warnings_n", "errors_n"]],
+    hide_index=True, width="stretch",
+    column_config={
+        "snapshot_id": st.column_config.NumberColumn("Snapshot", format="%d"),
+        "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
+        "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
+        "warnings_n": "Warnings", "errors_n": "Errors",
+    })
+
+st.subheader("Report of one pass")
+chosen = st.selectbox("Snapshot", shown["snapshot_id"].tolist(),
+                      format_func=lambda sid: f"#{sid} · " + " · ".join(
+                          str(v) for v in shown.loc[shown["snapshot_id"] == sid, ["source", "status", "mode"]].iloc[0]))
+report = loaders.snapshot_report(shown, chosen)
+if report["errors"]:
+    for error in report["errors"]:
+        st.error(error)
+if report["counts"] is not None and len(report["counts"]):
+    st.dataframe(report["counts"], hide_index=True, width="stretch")
+if report["warnings"]:
+    with st.expander(f"{len(report['warnings'])} warning(s)"):
+        for warning in report["warnings"]:
+            st.text(warning)
+elif not report["errors"]:
+    st.caption("No warnings.")

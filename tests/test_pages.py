@@ -1,0 +1,108 @@
+"""AppTest of every page, on the real demo workspace (and on broken/empty ones)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
+
+TIMEOUT = 90
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def app(monkeypatch, config_path) -> AppTest:
+    monkeypatch.setenv("WAYMARK_CONFIG", str(config_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_overview_shows_sources_counts_and_aliases(monkeypatch, demo_copy):
+    at = app(monkeypatch, demo_copy / "governance.toml")
+    assert at.title[0].value == "Overview"
+    assert metric(at, "Sources") == "2"
+    assert metric(at, "Runs") == "8"            # 7 Databricks (one deleted) + 1 Fabric
+    assert metric(at, "Model versions") == "7"  # 4 Databricks + 3 Fabric
+    sources = at.dataframe[0].value
+    assert set(sources["source"]) == {"dbx-churn", "fabric-churn"}
+    assert set(sources["state"]) == {"ok"}
+    aliases = at.dataframe[1].value
+    prod = aliases[(aliases["name"] == "churn-prediction-gbm") & (aliases["alias"] == "Production")]
+    assert prod["version"].tolist() == ["4"] and prod["run"].tolist() == ["gbm-retrain-nov"]
+    # The Fabric copies were registered from artifacts: no run on Fabric, shown as a gap.
+    fabric_prod = aliases[(aliases["name"] == "churn_model") & (aliases["alias"] == "Production")]
+    assert fabric_prod["git_sha"].tolist() == ["—"]
+
+
+def test_overview_reports_a_failing_source_and_keeps_its_last_good_data(monkeypatch, demo_copy):
+    from collectors.config import load_config
+    from collectors.runner import snapshot_all
+
+    config_path = demo_copy / "governance.toml"
+    text = config_path.read_text(encoding="utf-8")
+    # Point the Fabric source at a tracking server that is not there: its next pass fails.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    fabric_uri = next(line for line in text.splitlines() if "fabric/mlflow.db" in line)
+    broken = text.replace(fabric_uri, 'tracking_uri = "http://127.0.0.1:9"')
+    config_path.write_text(broken, encoding="utf-8")
+    outcomes = {o.source: o for o in snapshot_all(load_config(config_path), ["fabric-churn"])}
+    assert not outcomes["fabric-churn"].ok
+
+    at = app(monkeypatch, config_path)
+    errors = [e.value for e in at.error]
+    assert any("fabric-churn" in e and "last good snapshot" in e for e in errors), errors
+    status = at.dataframe[0].value.set_index("source")
+    assert status.loc["fabric-churn", "state"] == "failing"
+    assert status.loc["fabric-churn", "failures_since_good"] == 1
+    # Its data is still shown: the Fabric aliases come from the last good snapshot.
+    aliases = at.dataframe[1].value
+    assert "churn_model" in set(aliases["name"])
+
+
+def test_bad_config_is_reported_not_crashed(monkeypatch, tmp_path):
+    bad = tmp_path / "governance.toml"
+    bad.write_text('[[sources]]\nname = "x"\nkind = "nope"\nplatform = "fabric"\n', encoding="utf-8")
+    at = app(monkeypatch, bad)
+    assert any("unknown kind 'nope'" in e.value and str(bad) in e.value for e in at.error)
+    assert not (tmp_path / "data").exists()  # nothing written
+
+
+def test_empty_store_invites_a_first_snapshot(monkeypatch, tmp_path):
+    config = tmp_path / "governance.toml"
+    config.write_text(f'[store]\npath = "w.duckdb"\n[[sources]]\nname = "x"\nkind = "mlflow"\n'
+                      f'platform = "fabric"\ntracking_uri = "sqlite:///{tmp_path}/m.db"\n', encoding="utf-8")
+    at = app(monkeypatch, config)
+    assert any("Nothing collected yet" in i.value for i in at.info)
+    at.switch_page("pages/snapshots.py").run()
+    assert not at.exception
+    assert any("No snapshot yet" in i.value for i in at.info)
+
+
+def test_snapshots_page_lists_history_and_reports(monkeypatch, demo_copy):
+    at = app(monkeypatch, demo_copy / "governance.toml")
+    at.switch_page("pages/snapshots.py").run()
+    assert not at.exception, at.exception
+    history = at.dataframe[0].value
+    assert len(history) == 14 and set(history["status"]) == {"ok"}
+    assert set(history["mode"]) == {"full", "incremental"}
+    # The report of the newest pass is shown by default, with per-entity counts.
+    counts = at.dataframe[1].value
+    assert {"runs", "model_versions", "model_aliases"} <= set(counts["entity"])
+
+
+def test_snapshot_now_button_takes_a_snapshot(monkeypatch, demo_copy):
+    at = app(monkeypatch, demo_copy / "governance.toml")
+    at.switch_page("pages/snapshots.py").run()
+    before = len(at.dataframe[0].value)
+    at.selectbox[0].set_value("dbx-churn")
+    at.button[0].click().run(timeout=180)
+    assert not at.exception, at.exception
+    assert any("dbx-churn: snapshot" in s.value and "incremental" in s.value for s in at.success)
+    assert len(at.dataframe[0].value) == before + 1

@@ -1,0 +1,81 @@
+"""Which workspace the app shows: `WAYMARK_CONFIG`, else `./governance.toml`, else the embedded demo.
+
+The demo is built once (in a subprocess, so MLflow's process-global state never leaks into the
+app) and reused; an interrupted build is rebuilt.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from collectors.config import Config, load_config
+from demo.build import DEMO_DIR, demo_config_path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Workspace:
+    config: Config
+    is_demo: bool
+
+    @property
+    def store_path(self) -> Path:
+        return self.config.store_path
+
+    @property
+    def config_path(self) -> Path:
+        assert self.config.path is not None
+        return self.config.path
+
+
+def configured_path() -> Path | None:
+    """The config the user asked for, or None when the demo should be shown."""
+    env = os.environ.get("WAYMARK_CONFIG")
+    if env:
+        return Path(env)
+    local = Path.cwd() / "governance.toml"
+    return local if local.exists() else None
+
+
+def load_workspace() -> Workspace | None:
+    """The configured workspace, the built demo, or None when the demo still has to be built."""
+    path = configured_path()
+    if path is not None:
+        return Workspace(load_config(path), is_demo=False)
+    demo = demo_config_path()
+    return Workspace(load_config(demo), is_demo=True) if demo else None
+
+
+_PROGRESS = re.compile(r"^\s*(\d+)% (.*)$")
+
+
+def build_demo(on_progress: Callable[[int, str], None]) -> None:
+    """Run `python -m demo build`, relaying its "NN% message" lines; raises with its output on failure."""
+    proc = subprocess.Popen([sys.executable, "-m", "demo", "build", "--target", str(DEMO_DIR)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = _PROGRESS.match(line)
+        if match:
+            on_progress(int(match.group(1)), match.group(2))
+        tail = (tail + [line.rstrip()])[-20:]
+    if proc.wait() != 0:
+        raise RuntimeError("building the demo workspace failed:\n" + "\n".join(tail))
+
+
+def run_snapshot(config_path: Path, source: str | None = None, full: bool = False) -> tuple[int, str]:
+    """Take a snapshot through the CLI (a separate process holds the write lock only briefly)."""
+    cmd = [sys.executable, "-m", "collectors", "snapshot", "--config", str(config_path), "--json"]
+    if source:
+        cmd += ["--source", source]
+    if full:
+        cmd.append("--full")
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    return done.returncode, done.stdout if done.stdout.strip() else done.stderr

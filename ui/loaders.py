@@ -1,0 +1,138 @@
+"""Data for the pages, shaped for display and cached.
+
+Every loader takes the store path and a `stamp` (the store file's modification time), so a new
+snapshot invalidates the cache at once while repeated reruns cost nothing; the ttl bounds memory.
+Pages call these and only lay out what they return.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from store import Store, StoreMissing
+from store import queries as q
+from ui.format import age, short_sha
+
+TTL = 300
+
+
+def store_stamp(store_path: Path) -> int:
+    """Changes whenever a snapshot is committed (the file is checkpointed on every write)."""
+    try:
+        return Path(store_path).stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def source_status(store_path: str, stamp: int) -> pd.DataFrame:
+    """One row per source: health, last good snapshot and its age, failures since."""
+    store = Store(store_path)
+    try:
+        frame = q.source_health(store)
+    except StoreMissing:
+        return pd.DataFrame()
+    now = datetime.now(timezone.utc)
+    frame["age"] = frame["last_good_at"].map(lambda t: age(t, now))
+    frame["state"] = frame.apply(
+        lambda r: "never collected" if pd.isna(r["last_good_id"])
+        else ("failing" if r["last_status"] == "failed" else "ok"), axis=1)
+    frame["last_error"] = frame["last_errors"].map(_first_error)
+    return frame[["source", "platform", "kind", "state", "last_good_at", "age", "last_good_mode",
+                  "last_good_id", "failures_since_good", "last_attempt_at", "last_error"]]
+
+
+def _first_error(raw: object) -> str:
+    import json
+
+    if not isinstance(raw, str):
+        return ""
+    errors = json.loads(raw) or []
+    return errors[0] if errors else ""
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def headline(store_path: str, stamp: int) -> dict[str, object]:
+    """Figures for the top of the Overview page, as of now."""
+    store = Store(store_path)
+    try:
+        counts = q.entity_counts(store)
+        health = q.source_health(store)
+    except StoreMissing:
+        return {}
+    total = counts.groupby("entity")["count"].sum().to_dict() if not counts.empty else {}
+    good = health["last_good_at"].dropna()
+    return {
+        "sources": len(health),
+        "failing": int((health["last_status"] == "failed").sum()),
+        "oldest_good": age(good.min(), datetime.now(timezone.utc)) if not good.empty else "never",
+        "experiments": int(total.get("experiments", 0)),
+        "runs": int(total.get("runs", 0)),
+        "registered_models": int(total.get("registered_models", 0)),
+        "model_versions": int(total.get("model_versions", 0)),
+        "aliases": int(total.get("model_aliases", 0)),
+    }
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def counts_by_source(store_path: str, stamp: int) -> pd.DataFrame:
+    """Entities (rows) × sources (columns), current snapshot."""
+    try:
+        counts = q.entity_counts(Store(store_path))
+    except StoreMissing:
+        return pd.DataFrame()
+    if counts.empty:
+        return counts
+    table = counts.pivot_table(index="entity", columns="source", values="count", fill_value=0, aggfunc="sum")
+    return table.reset_index().rename(columns={"entity": "entity"})
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def aliases_now(store_path: str, stamp: int) -> pd.DataFrame:
+    """Every alias as of now with its version's run and git SHA on the same source."""
+    store = Store(store_path)
+    try:
+        points = q.resolve_as_of(store)
+        aliases = q.entity_as_of(store, "model_aliases", points=points)
+        versions = q.entity_as_of(store, "model_versions", points=points)
+        runs = q.entity_as_of(store, "runs", points=points)
+    except StoreMissing:
+        return pd.DataFrame()
+    if aliases.empty:
+        return pd.DataFrame()
+    merged = aliases.merge(versions[["source", "name", "version", "run_id", "status"]],
+                           on=["source", "name", "version"], how="left")
+    merged = merged.merge(runs[["source", "run_id", "run_name", "git_sha"]], on=["source", "run_id"], how="left")
+    merged["git_sha"] = merged["git_sha"].map(short_sha)
+    merged["run"] = merged["run_name"].fillna("—")
+    return merged[["platform", "source", "name", "alias", "version", "status", "run", "git_sha"]].sort_values(
+        ["name", "alias", "platform"]).reset_index(drop=True)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def snapshot_history(store_path: str, stamp: int, source: str | None = None) -> pd.DataFrame:
+    try:
+        frame = q.snapshots(Store(store_path), source)
+    except StoreMissing:
+        return pd.DataFrame()
+    for kind in ("added", "changed", "removed"):
+        frame[kind] = frame["counts"].map(lambda c, k=kind: sum(v.get(k, 0) for v in (c or {}).values()))
+    frame["warnings_n"] = frame["warnings"].map(len)
+    frame["errors_n"] = frame["errors"].map(len)
+    return frame
+
+
+def snapshot_report(history: pd.DataFrame, snapshot_id: int) -> dict[str, object]:
+    """The report of one snapshot from an already-loaded history frame."""
+    row = history.loc[history["snapshot_id"] == snapshot_id].iloc[0]
+    counts = pd.DataFrame.from_dict(row["counts"] or {}, orient="index")
+    if not counts.empty:
+        counts = counts.reset_index(names="entity")[["entity", "seen", "added", "changed", "removed"]]
+    return {"row": row, "counts": counts, "warnings": list(row["warnings"]), "errors": list(row["errors"])}
+
+
+def clear() -> None:
+    st.cache_data.clear()
