@@ -7,7 +7,7 @@ from ui import context, loaders
 from ui.format import age
 from ui.session import set_workspace
 
-st.set_page_config(page_title="Waymark", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Waymark", page_icon=":material/explore:", layout="wide")
 
 
 def require_login() -> None:
@@ -27,7 +27,7 @@ def open_workspace() -> context.Workspace:
     try:
         workspace = context.load_workspace()
     except ConfigError as e:
-        st.error(f"Configuration problem — nothing was read or written.\n\n{e}", icon="⚠️")
+        st.error(f"Configuration problem — nothing was read or written.\n\n{e}", icon=":material/warning:")
         st.stop()
     if workspace is None:
         with st.status("Building the demo workspace (first start only)…", expanded=True) as status:
@@ -52,8 +52,9 @@ def sidebar(workspace: context.Workspace) -> None:
             st.info("No snapshot yet. Open **Snapshots** and take one.")
             return
         for row in status.itertuples():
-            icon = {"ok": "🟢", "failing": "🔴"}.get(row.state, "⚪")
-            st.markdown(f"{icon} **{row.source}** · {row.platform}  \nlast good: {row.age}")
+            # Source names are validated (no spaces/markup) by the config; ages are ours.
+            dot = {"ok": ":green[●]", "failing": ":red[●]"}.get(row.state, ":gray[●]")
+            st.markdown(f"{dot} **{row.source}** · {row.platform}  \nlast good: {row.age}")
 
 
 require_login()
@@ -62,10 +63,10 @@ set_workspace(workspace)
 sidebar(workspace)
 page = st.navigation({
     "Governance": [
-        st.Page("pages/overview.py", title="Overview", icon="🧭", default=True),
+        st.Page("pages/overview.py", title="Overview", icon=":material/explore:", default=True),
     ],
     "Operations": [
-        st.Page("pages/snapshots.py", title="Snapshots", icon="🗂️"),
+        st.Page("pages/snapshots.py", title="Snapshots", icon=":material/history:"),
     ],
 })
 page.run()

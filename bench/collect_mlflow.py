@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import random
@@ -422,11 +423,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, help="default: a new temp dir under bench/out/")
     p.add_argument("--keep", action="store_true", help="keep the workdir (a given --workdir is always kept)")
     p.add_argument("--port", type=int, default=0, help="default: a free port")
-    p.add_argument("--fill-workers", type=int, default=4, help="client threads used to fill (default 4)")
+    p.add_argument("--fill-workers", type=int, default=3,
+                   help="client threads used to fill (default 3; the 1-worker server is the bottleneck)")
     p.add_argument("--new-fraction", type=float, default=0.01, help="new runs before (c) (default 0.01)")
     p.add_argument("--profile", action="store_true", help="also write cProfile stats of (b) and (c) to the workdir")
     args = p.parse_args(argv)
 
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"   # no "View run at" line per run
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     # The collector reads the page size at import time, so it is set before anything imports it.
     os.environ["WAYMARK_RUN_PAGE_SIZE"] = str(args.page_size)
     sys.path.insert(0, str(REPO))
@@ -538,7 +542,7 @@ def run(args, workdir: Path, server: MlflowServer) -> int:
         "b_over_a": round(ba, 3), "c_over_b": round(cb, 3),
         "b_over_a_pass": ba <= 1.1, "c_over_b_pass": cb <= 0.1,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
+        "python": sys.version.split()[0], "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
     })
     print_table(results)
     print("BENCH_JSON " + json.dumps(results, sort_keys=True), flush=True)

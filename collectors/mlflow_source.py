@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class PreviousState:
     """What the store already knows about this source (read before collecting)."""
     run_watermark_ms: int | None
     unfinished_run_ids: list[str]
-    versions: dict[tuple[str, str], dict[str, Any]]   # (name, version) -> stored row
+    versions: dict[tuple[str, str], dict[str, Any]]   # (name, version) -> stored row (current)
     origins_done: set[tuple[str, str]]               # versions whose MLmodel was read or is known missing
 
 
@@ -155,6 +156,19 @@ def _bearer_token(scope: str | None) -> Iterator[None]:
             os.environ["MLFLOW_TRACKING_TOKEN"] = before
 
 
+def _require_existing_sqlite(uri: str | None) -> None:
+    """MLflow silently creates a missing sqlite store (and its directories): a mistyped path would look
+    like a source whose every run was removed. A collector only reads, so a missing file is an error."""
+    if not uri or not uri.startswith("sqlite:"):
+        return
+    from sqlalchemy.engine.url import make_url
+
+    database = make_url(uri).database
+    if database and database != ":memory:" and not Path(database).is_file():
+        raise FileNotFoundError(f"no MLflow store at {database} (from {uri!r}); "
+                                "the collector only reads and will not create one")
+
+
 class MlflowSource:
     def __init__(self, config: SourceConfig, report: SourceReport,
                  progress: Callable[[str], None] | None = None):
@@ -162,12 +176,15 @@ class MlflowSource:
         self.report = report
         self.progress = progress or (lambda _msg: None)
         self._client = None
+        self._calls_lock = threading.Lock()   # origins are read from a thread pool
 
     @property
     def client(self):
         if self._client is None:
             from mlflow import MlflowClient
 
+            for uri in {self.config.tracking_uri, self.registry_uri}:
+                _require_existing_sqlite(uri)
             self._client = MlflowClient(tracking_uri=self.config.tracking_uri, registry_uri=self.registry_uri)
         return self._client
 
@@ -180,7 +197,8 @@ class MlflowSource:
         return "databricks-uc" if tracking.startswith("databricks") else tracking
 
     def _call(self, fn, *args, **kwargs):
-        self.report.api_calls += 1
+        with self._calls_lock:
+            self.report.api_calls += 1
         return fn(*args, **kwargs)
 
     # ------------------------------------------------------------------------------------------
@@ -204,7 +222,9 @@ class MlflowSource:
             "registered_models": EntityBatch(models, Scope.ALL),
             "model_versions": EntityBatch(versions, Scope.ALL),
             "model_aliases": EntityBatch(aliases, Scope.ALL),
-            "model_origins": EntityBatch(origins, Scope.NONE),
+            # A full pass re-reads every version's MLmodel, so its origins are complete (removals recorded).
+            "model_origins": EntityBatch(origins, Scope.ALL if previous is None and self.config.read_model_origins
+                                         else Scope.NONE),
         }
         return mode, {k: v for k, v in batches.items() if v is not None}, {"run_watermark_ms": watermark or None}
 
@@ -318,10 +338,15 @@ class MlflowSource:
             for v in iter_items(lambda tok, n=rm.name, q=quote: self._call(
                     self.client.search_model_versions, f"name={q}{n}{q}", page_token=tok)):
                 key = (rm.name, str(v.version))
-                row = self._version_row(v, known_versions.get(key))
+                stored = known_versions.get(key)
+                row = self._version_row(v, stored)
                 row["aliases"] = sorted(by_version.get(str(v.version), []))
                 versions.append(row)
-                if self.config.read_model_origins and (previous is None or key not in previous.origins_done):
+                # Versions are immutable, so an MLmodel is read once, unless the number now names a
+                # different version (model deleted and re-created: version numbers start again at 1).
+                recreated = stored is None or stored.get("creation_time") != v.creation_timestamp
+                if self.config.read_model_origins and (previous is None or key not in previous.origins_done
+                                                       or recreated):
                     to_read.append(key)
         self.report.count("registered_models", len(models))
         self.report.count("model_versions", len(versions))
@@ -375,7 +400,10 @@ class MlflowSource:
                                                             dst_path=tmp, tracking_uri=self.config.tracking_uri)
                 text = Path(local).read_text(encoding="utf-8")
         except Exception as e:
-            missing = "not found" in str(e).lower() or "no such file" in str(e).lower() or isinstance(e, FileNotFoundError)
+            text = str(e).lower()
+            # Local/file stores say "No such artifact", HTTP stores "not found"/404, the OS "no such file".
+            missing = isinstance(e, FileNotFoundError) or any(
+                m in text for m in ("not found", "no such file", "no such artifact", "does not exist"))
             if not missing:
                 self.report.warn(f"{name}/{version}: MLmodel unreadable ({type(e).__name__}: {str(e)[:160]})")
             return {**row, "read_status": "missing" if missing else "unreadable", "detail": str(e)[:500]}

@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 MAX_MESSAGES = 50  # a source with 20k broken runs must not produce a 20k-line report
 # Error texts can echo request headers or URLs; these shapes never reach the store or a page.
 _SECRET_SHAPES = re.compile(
-    r"(dapi[0-9a-f]{8,}(-\d+)?|Bearer\s+[\w.~+/=-]+|eyJ[\w-]+\.[\w-]+\.[\w-]+|"
-    r"((?:access_)?token|secret|password|sig)=[^&\s]+)", re.IGNORECASE)
+    r"(dapi[0-9a-f]{8,}(-\d+)?|Bearer\s+[\w.~+/=-]+|(?-i:Basic)\s+[A-Za-z0-9+/]{8,}={0,2}|eyJ[\w-]+\.[\w-]+\.[\w-]+|"
+    r"((?:access_)?token|secret|password|sig)=[^&\s]+|"
+    r"\"(?:access_token|token|client_secret|secret|password)\"\s*:\s*\"[^\"]*\")", re.IGNORECASE)
+# `scheme://user:password@host` in a tracking URI is echoed by every HTTP error MLflow raises.
+_URL_USERINFO = re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@")
 
 
 def redact(text: str) -> str:
-    return _SECRET_SHAPES.sub("[redacted]", text)
+    return _URL_USERINFO.sub("[redacted]@", _SECRET_SHAPES.sub("[redacted]", text))
 
 
 @dataclass

@@ -49,11 +49,12 @@ def load_previous(store: Store, source: str) -> PreviousState | None:
                 """SELECT run_id FROM runs WHERE source = ? AND valid_to IS NULL
                    AND status IN ('RUNNING', 'SCHEDULED') AND lifecycle_stage = 'active'""", [source]).fetchall()]
             versions = {}
-            for name, version, updated, status, tags, model_id in con.execute(
-                    """SELECT name, version, last_updated_time, status, tags, model_id FROM model_versions
-                       WHERE source = ? AND valid_to IS NULL""", [source]).fetchall():
+            for name, version, updated, status, tags, model_id, created in con.execute(
+                    """SELECT name, version, last_updated_time, status, tags, model_id, creation_time
+                       FROM model_versions WHERE source = ? AND valid_to IS NULL""", [source]).fetchall():
                 versions[(name, version)] = {"last_updated_time": updated, "status": status,
-                                             "tags": json.loads(tags) if tags else {}, "model_id": model_id}
+                                             "tags": json.loads(tags) if tags else {}, "model_id": model_id,
+                                             "creation_time": created}
             origins = {(n, v) for n, v in con.execute(
                 """SELECT name, version FROM model_origins WHERE source = ? AND valid_to IS NULL
                    AND read_status IN ('ok', 'missing')""", [source]).fetchall()}

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+
+
+def demo_dir() -> Path:
+    """Where the demo lives; WAYMARK_DEMO_DIR lets tests and read-only checkouts put it elsewhere."""
+    return Path(os.environ.get("WAYMARK_DEMO_DIR") or DEFAULT_DEMO_DIR)
 DBX_MODEL = "churn-prediction-gbm"
 FABRIC_MODEL = "churn_model"
 DBX_EXPERIMENT = "/churn-prediction/ci-cd-pipeline"
@@ -281,13 +286,14 @@ class DemoBuilder:
 READY_MARKER = ".ready"
 
 
-def build(target: Path = DEMO_DIR, today: datetime | None = None,
+def build(target: Path | None = None, today: datetime | None = None,
           progress: Callable[[int, str], None] | None = None) -> Path:
     """Build the demo into `target` (replacing it) and return the path of its governance.toml.
 
     Built in place (MLflow stores record absolute artifact paths) and marked ready only at the
     end, so an interrupted build is never mistaken for a demo and is simply rebuilt.
     """
+    target = target or demo_dir()
     # Anchored an hour before the build (whole hours), so "today's" runs are never in the future.
     now = (today or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0)
     anchor = now - timedelta(hours=1)
@@ -300,8 +306,9 @@ def build(target: Path = DEMO_DIR, today: datetime | None = None,
     return target / "governance.toml"
 
 
-def demo_config_path(target: Path = DEMO_DIR) -> Path | None:
+def demo_config_path(target: Path | None = None) -> Path | None:
     """The demo's config if a complete demo is there, else None."""
+    target = target or demo_dir()
     return target / "governance.toml" if (target / READY_MARKER).exists() else None
 
 

@@ -30,7 +30,7 @@ status = loaders.source_status(*key)
 for row in status.itertuples():
     if row.state == "failing":
         st.error(f"**{row.source}**: the last pass failed — showing its last good snapshot "
-                 f"({row.age}). {row.last_error}", icon="🔴")
+                 f"({row.age}). {row.last_error}", icon=":material/error:")
 st.dataframe(
     status, hide_index=True, width="stretch",
     column_config={
@@ -43,17 +43,17 @@ st.dataframe(
         "last_error": "Last error",
     })
 
-left, right = st.columns([3, 2])
-with left:
-    st.subheader("What each alias points at")
-    aliases = loaders.aliases_now(*key)
-    if aliases.empty:
-        st.caption("No registry aliases collected.")
-    else:
-        st.dataframe(aliases, hide_index=True, width="stretch",
-                     column_config={"platform": "Platform", "source": "Source", "name": "Model", "alias": "Alias",
-                                    "version": "Version", "status": "Status", "run": "Run",
-                                    "git_sha": "Git SHA"})
-with right:
-    st.subheader("Collected entities")
+st.subheader("What each alias points at")
+st.caption("The run behind each version: its own run, or for a copy registered from artifacts, "
+           "the run its MLmodel names on the platform it came from.")
+aliases = loaders.aliases_now(*key)
+if aliases.empty:
+    st.caption("No registry aliases collected.")
+else:
+    st.dataframe(aliases, hide_index=True, width="stretch",
+                 column_config={"platform": "Platform", "source": "Source", "name": "Model", "alias": "Alias",
+                                "version": "Version", "status": "Status", "run": "Produced by run",
+                                "git_sha": "Git SHA"})
+
+with st.expander("Collected entities per source"):
     st.dataframe(loaders.counts_by_source(*key), hide_index=True, width="stretch")

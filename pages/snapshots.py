@@ -27,9 +27,9 @@ with st.container(border=True):
             for outcome in result["sources"]:
                 if outcome["ok"]:
                     st.success(f"{outcome['source']}: snapshot {outcome['snapshot_id']} ({outcome['mode']}) "
-                               f"in {outcome['seconds']:.1f} s", icon="✅")
+                               f"in {outcome['seconds']:.1f} s", icon=":material/check_circle:")
                 else:
-                    st.error(f"{outcome['source']} failed: {'; '.join(outcome['errors'][:2])}", icon="🔴")
+                    st.error(f"{outcome['source']} failed: {'; '.join(outcome['errors'][:2])}", icon=":material/error:")
         except (json.JSONDecodeError, KeyError):
             (st.error if code else st.info)(output)
         key = store_key()
@@ -59,6 +59,8 @@ st.dataframe(
         "snapshot_id": st.column_config.NumberColumn("Snapshot", format="%d"),
         "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
         "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
+        "source": "Source", "platform": "Platform", "status": "Status", "mode": "Mode",
+        "added": "Added", "changed": "Changed", "removed": "Removed",
         "warnings_n": "Warnings", "errors_n": "Errors",
     })
 

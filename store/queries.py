@@ -7,6 +7,7 @@ Every function takes a Store and returns plain pandas frames / dicts; pages neve
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -30,8 +31,10 @@ class SnapshotPoint:
 
 def resolve_as_of(store: Store, as_of: AsOf = None) -> dict[str, SnapshotPoint]:
     """Latest good snapshot per source at or before `as_of` (a time, or a snapshot id)."""
-    if isinstance(as_of, int):
+    if isinstance(as_of, numbers.Integral):
         # A snapshot id pins its own source at that id and every other source at or before it.
+        # (Integral, not int: ids taken from a query result are numpy integers.)
+        as_of = int(as_of)
         frame = store.query(
             """SELECT source, max(snapshot_id) AS snapshot_id, arg_max(finished_at, snapshot_id) AS finished_at,
                       any_value(platform) AS platform

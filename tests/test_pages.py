@@ -35,9 +35,14 @@ def test_overview_shows_sources_counts_and_aliases(monkeypatch, demo_copy):
     aliases = at.dataframe[1].value
     prod = aliases[(aliases["name"] == "churn-prediction-gbm") & (aliases["alias"] == "Production")]
     assert prod["version"].tolist() == ["4"] and prod["run"].tolist() == ["gbm-retrain-nov"]
-    # The Fabric copies were registered from artifacts: no run on Fabric, shown as a gap.
+    # The Fabric copy was registered from artifacts: its run is the Databricks run the MLmodel names.
     fabric_prod = aliases[(aliases["name"] == "churn_model") & (aliases["alias"] == "Production")]
-    assert fabric_prod["git_sha"].tolist() == ["—"]
+    assert fabric_prod["run"].tolist() == ["gbm-tuned-depth (databricks)"]
+    from demo.build import git_sha
+    assert fabric_prod["git_sha"].tolist() == [git_sha("tuned")[:10]]
+    # A native Fabric run without git metadata is a gap, not a crash.
+    challenger = aliases[(aliases["name"] == "churn_model") & (aliases["alias"] == "Challenger")]
+    assert challenger["run"].tolist() == ["rf-baseline"] and challenger["git_sha"].tolist() == ["—"]
 
 
 def test_overview_reports_a_failing_source_and_keeps_its_last_good_data(monkeypatch, demo_copy):

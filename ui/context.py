@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collectors.config import Config, load_config
-from demo.build import DEMO_DIR, demo_config_path
+from demo.build import demo_config_path, demo_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +57,7 @@ _PROGRESS = re.compile(r"^\s*(\d+)% (.*)$")
 
 def build_demo(on_progress: Callable[[int, str], None]) -> None:
     """Run `python -m demo build`, relaying its "NN% message" lines; raises with its output on failure."""
-    proc = subprocess.Popen([sys.executable, "-m", "demo", "build", "--target", str(DEMO_DIR)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "demo", "build", "--target", str(demo_dir())], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail: list[str] = []
     assert proc.stdout is not None

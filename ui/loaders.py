@@ -14,7 +14,7 @@ import streamlit as st
 
 from store import Store, StoreMissing
 from store import queries as q
-from ui.format import age, short_sha
+from ui.format import GAP, age, short_sha
 
 TTL = 300
 
@@ -87,17 +87,23 @@ def counts_by_source(store_path: str, stamp: int) -> pd.DataFrame:
     if counts.empty:
         return counts
     table = counts.pivot_table(index="entity", columns="source", values="count", fill_value=0, aggfunc="sum")
-    return table.reset_index().rename(columns={"entity": "entity"})
+    table.columns.name = None
+    return table.reset_index()
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def aliases_now(store_path: str, stamp: int) -> pd.DataFrame:
-    """Every alias as of now with its version's run and git SHA on the same source."""
+    """Every alias as of now, with the run that produced its version and that run's git SHA.
+
+    The run is the version's own `run_id` on its source or, for a version registered from copied
+    artifacts, the run its MLmodel names — found on whichever platform holds it.
+    """
     store = Store(store_path)
     try:
         points = q.resolve_as_of(store)
         aliases = q.entity_as_of(store, "model_aliases", points=points)
         versions = q.entity_as_of(store, "model_versions", points=points)
+        origins = q.entity_as_of(store, "model_origins", points=points)
         runs = q.entity_as_of(store, "runs", points=points)
     except StoreMissing:
         return pd.DataFrame()
@@ -105,9 +111,17 @@ def aliases_now(store_path: str, stamp: int) -> pd.DataFrame:
         return pd.DataFrame()
     merged = aliases.merge(versions[["source", "name", "version", "run_id", "status"]],
                            on=["source", "name", "version"], how="left")
-    merged = merged.merge(runs[["source", "run_id", "run_name", "git_sha"]], on=["source", "run_id"], how="left")
-    merged["git_sha"] = merged["git_sha"].map(short_sha)
-    merged["run"] = merged["run_name"].fillna("—")
+    merged = merged.merge(origins[["source", "name", "version", "origin_run_id"]],
+                          on=["source", "name", "version"], how="left")
+    merged["producing_run"] = merged["run_id"].where(merged["run_id"].notna(), merged["origin_run_id"])
+    run_index = runs.drop_duplicates("run_id").set_index("run_id")
+    found = merged["producing_run"].map(lambda r: r in run_index.index if isinstance(r, str) else False)
+    merged["run"] = [
+        (run_index.at[r, "run_name"] + ("" if run_index.at[r, "platform"] == p else f" ({run_index.at[r, 'platform']})"))
+        if ok else (GAP if not isinstance(r, str) else f"{r[:8]}… (not collected)")
+        for r, ok, p in zip(merged["producing_run"], found, merged["platform"])]
+    merged["git_sha"] = [short_sha(run_index.at[r, "git_sha"]) if ok else GAP
+                         for r, ok in zip(merged["producing_run"], found)]
     return merged[["platform", "source", "name", "alias", "version", "status", "run", "git_sha"]].sort_values(
         ["name", "alias", "platform"]).reset_index(drop=True)
 

@@ -1,0 +1,277 @@
+"""The lineage graph: a thin typed wrapper around `nx.DiGraph` (DESIGN.md "Vocabulary of the lineage graph").
+
+Edges point downstream: table → dataset → run → logged_model → model_version → alias → endpoint
+(commit → run, experiment → run, model_version → model_version for migrations). Every edge carries
+`kind` (EdgeKind) and `evidence` (the field and snapshot that prove it, and how strong the proof is).
+
+Node ids are stable and readable: `<type>:<scope>:<key>` where scope is the platform, e.g.
+`run:databricks:<run_id>`, `model_version:fabric:churn_model/2`, `alias:fabric:churn_model@Production`,
+`table:databricks:churn.gold.features@12` (`@unknown` when the version is not recorded — never
+confused with `@0`), `dataset:databricks:features@<digest>`, `logged_model:databricks:m-…`,
+`experiment:databricks:<experiment_id>`, `endpoint:azureml:<name>`; a commit has no platform:
+`commit:<sha>`. When the store holds two sources on the same platform, the scope of the entities of
+those sources becomes `<platform>/<source>` (e.g. `run:databricks/dbx-west:<id>`), so ids never
+collide; they stay stable as long as the set of sources per platform does not change.
+
+Gaps (links that cannot be proven) are attached to the node where they occur, so a trace collects
+them by walking the nodes it visits.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+import networkx as nx
+
+
+class NodeType(str, Enum):
+    TABLE = "table"
+    FEATURE_TABLE = "feature_table"
+    DATASET = "dataset"
+    EXPERIMENT = "experiment"
+    RUN = "run"
+    COMMIT = "commit"
+    LOGGED_MODEL = "logged_model"
+    MODEL_VERSION = "model_version"
+    ALIAS = "alias"
+    ENDPOINT = "endpoint"
+    VECTOR_INDEX = "vector_index"
+    SEARCH_INDEX = "search_index"
+
+
+# Upstream-to-downstream rank: every edge goes from a lower rank to a higher one, except
+# model_version → model_version (a migration copy), which stays within its rank.
+NODE_RANK: dict[NodeType, int] = {
+    NodeType.TABLE: 0, NodeType.FEATURE_TABLE: 1, NodeType.DATASET: 2, NodeType.EXPERIMENT: 2,
+    NodeType.COMMIT: 2, NodeType.RUN: 3, NodeType.LOGGED_MODEL: 4, NodeType.MODEL_VERSION: 5,
+    NodeType.ALIAS: 6, NodeType.ENDPOINT: 7, NodeType.VECTOR_INDEX: 8, NodeType.SEARCH_INDEX: 8,
+}
+
+
+class EdgeKind(str, Enum):
+    # run inputs
+    TABLE_READ_AS_DATASET = "table_read_as_dataset"      # table@version → dataset
+    DATASET_INPUT = "dataset_input"                      # dataset → run
+    FEATURE_LOOKUP = "feature_lookup"                    # feature_table → run (feature lineage, later)
+    TABLE_FEEDS_FEATURES = "table_feeds_features"        # table → feature_table (later)
+    SAME_STORAGE = "same_storage"                        # table → table seen through a shortcut (later)
+    # code and grouping
+    CODE_VERSION = "code_version"                        # commit → run
+    EXPERIMENT_RUN = "experiment_run"                    # experiment → run
+    # models
+    RUN_LOGGED_MODEL = "run_logged_model"                # run → logged_model (source_run_id)
+    RUN_REGISTERED = "run_registered"                    # run → model_version (registry run_id)
+    MODEL_REGISTERED = "model_registered"                # logged_model → model_version (models:/<id>)
+    ARTIFACT_ORIGIN = "artifact_origin"                  # run/logged_model → model_version (MLmodel file)
+    MIGRATED_FROM = "migrated_from"                      # model_version → model_version (migration tag)
+    ALIAS_OF = "alias_of"                                # model_version → alias
+    # serving
+    SERVES = "serves"                                    # model_version → endpoint
+    INDEXES = "indexes"                                  # table → vector/search index (later)
+
+
+class Basis(str, Enum):
+    """How strong the proof of an edge is, strongest first (DESIGN.md evidence kinds 1–6)."""
+    REGISTRY = "registry"
+    ARTIFACT_ORIGIN = "artifact_origin"
+    RUN_INPUT = "run_input"
+    SERVING = "serving"
+    STORAGE_IDENTITY = "storage_identity"
+    CONVENTION = "convention"
+
+
+class GapKind(str, Enum):
+    NO_GIT_SHA = "no_git_sha"                        # run records no commit (tag or param)
+    RUN_NOT_FOUND = "run_not_found"                  # a field names a run no collected source holds
+    RUN_DELETED = "run_deleted"                      # the run is in the store but deleted
+    LOGGED_MODEL_NOT_FOUND = "logged_model_not_found"
+    UNVERSIONED_INPUT = "unversioned_input"          # Delta input without version (unknown or 0)
+    NO_INPUTS = "no_inputs"                          # run records no dataset inputs
+    NO_ORIGIN = "no_origin"                          # version with no run, no model and no MLmodel origin
+    ORIGIN_UNREADABLE = "origin_unreadable"          # MLmodel exists but could not be read
+    ORIGIN_CONFLICT = "origin_conflict"              # registry run_id and MLmodel run_id disagree
+    MIGRATION_SOURCE_NOT_FOUND = "migration_source_not_found"
+    AMBIGUOUS = "ambiguous"                          # two or more candidates; all named, none picked
+    ALIAS_MOVED_AFTER = "alias_moved_after"          # the alias pointed elsewhere after the time asked
+    CYCLE = "cycle"                                  # a convention edge closing a cycle was dropped
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The field and snapshot that prove an edge. `snapshot_id` is the snapshot the graph was read
+    at for that source; `seen_since` the snapshot that first recorded the value."""
+    field: str
+    snapshot_id: int
+    source: str
+    basis: Basis
+    seen_since: int | None = None
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["basis"] = self.basis.value
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Gap:
+    kind: GapKind
+    node: str
+    message: str
+    candidates: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"gap": self.kind.value, "node": self.node, "message": self.message}
+        if self.candidates:
+            out["candidates"] = list(self.candidates)
+        return out
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    type: NodeType
+    platform: str | None
+    name: str
+    version: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type.value, "platform": self.platform, "name": self.name,
+                "version": self.version, "attrs": self.attrs}
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    kind: EdgeKind
+    evidence: Evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "kind": self.kind.value,
+                "evidence": self.evidence.to_dict()}
+
+
+class LineageGraph:
+    """Typed access to the DiGraph; nodes and edges are added only through this class."""
+
+    def __init__(self) -> None:
+        self.g = nx.DiGraph()
+        self.gaps: dict[str, list[Gap]] = {}
+        # Filled by the builder: {source: {snapshot_id, finished_at, platform}} the graph was read at.
+        self.snapshots: dict[str, dict[str, Any]] = {}
+        self._by_type: dict[NodeType, list[str]] | None = None
+
+    # -- building --------------------------------------------------------------------------------
+    def add_node(self, node_id: str, type: NodeType, platform: str | None, name: str,
+                 version: str | None = None, **attrs: Any) -> str:
+        if node_id in self.g:
+            if attrs:
+                self.g.nodes[node_id]["attrs"].update({k: v for k, v in attrs.items() if v is not None})
+            return node_id
+        self.g.add_node(node_id, type=type, platform=platform, name=name, version=version,
+                        attrs={k: v for k, v in attrs.items() if v is not None})
+        self._by_type = None
+        return node_id
+
+    def add_edge(self, source: str, target: str, kind: EdgeKind, evidence: Evidence) -> None:
+        """One edge per pair: a second proof of the same link is kept as corroboration."""
+        if self.g.has_edge(source, target):
+            self.g.edges[source, target].setdefault("corroborated_by", []).append(
+                {"kind": kind.value, **evidence.to_dict()})
+            return
+        self.g.add_edge(source, target, kind=kind, evidence=evidence)
+
+    def add_gap(self, gap: Gap) -> None:
+        self.gaps.setdefault(gap.node, []).append(gap)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.g
+
+    def __len__(self) -> int:
+        return self.g.number_of_nodes()
+
+    def node(self, node_id: str) -> Node:
+        d = self.g.nodes[node_id]
+        return Node(node_id, d["type"], d["platform"], d["name"], d["version"], d["attrs"])
+
+    def edge(self, source: str, target: str) -> Edge:
+        d = self.g.edges[source, target]
+        return Edge(source, target, d["kind"], d["evidence"])
+
+    def edge_dict(self, source: str, target: str) -> dict[str, Any]:
+        out = self.edge(source, target).to_dict()
+        extra = self.g.edges[source, target].get("corroborated_by")
+        if extra:
+            out["evidence"]["corroborated_by"] = list(extra)
+        return out
+
+    def nodes(self, type: NodeType | None = None) -> Iterator[Node]:
+        ids = self.g.nodes if type is None else self.ids_of_type(type)
+        for node_id in ids:
+            yield self.node(node_id)
+
+    def ids_of_type(self, type: NodeType) -> list[str]:
+        if self._by_type is None:
+            index: dict[NodeType, list[str]] = {t: [] for t in NodeType}
+            for node_id, t in self.g.nodes(data="type"):
+                index[t].append(node_id)
+            self._by_type = index
+        return self._by_type[type]
+
+    def edges(self) -> Iterator[Edge]:
+        for s, t in self.g.edges:
+            yield self.edge(s, t)
+
+    def predecessors(self, node_id: str) -> list[str]:
+        return list(self.g.predecessors(node_id))
+
+    def successors(self, node_id: str) -> list[str]:
+        return list(self.g.successors(node_id))
+
+    def gaps_of(self, node_ids: Iterable[str]) -> list[Gap]:
+        return [gap for n in node_ids for gap in self.gaps.get(n, ())]
+
+    def all_gaps(self) -> list[Gap]:
+        return [gap for gaps in self.gaps.values() for gap in gaps]
+
+    # -- traversal -------------------------------------------------------------------------------
+    def ancestors(self, node_id: str, depth: int | None = None) -> set[str]:
+        """Upstream nodes within `depth` hops (None: all), by breadth-first search."""
+        return self._bfs(node_id, self.g.predecessors, depth)
+
+    def descendants(self, node_id: str, depth: int | None = None) -> set[str]:
+        """Downstream nodes within `depth` hops (None: all), by breadth-first search."""
+        return self._bfs(node_id, self.g.successors, depth)
+
+    @staticmethod
+    def _bfs(start: str, step, depth: int | None) -> set[str]:
+        seen = {start}
+        queue = deque([(start, 0)])
+        while queue:
+            current, d = queue.popleft()
+            if depth is not None and d >= depth:
+                continue
+            for nxt in step(current):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    queue.append((nxt, d + 1))
+        seen.discard(start)
+        return seen
+
+    def subgraph_edges(self, node_ids: set[str]) -> list[tuple[str, str]]:
+        return [(s, t) for s, t in self.g.subgraph(node_ids).edges]
+
+    def find_cycle(self) -> list[tuple[str, str]] | None:
+        try:
+            return [(s, t) for s, t, *_ in nx.find_cycle(self.g)]
+        except nx.NetworkXNoCycle:
+            return None
+
+    def is_dag(self) -> bool:
+        return nx.is_directed_acyclic_graph(self.g)

@@ -1,0 +1,112 @@
+"""The rows the lineage graph is built from, read at one point in time (one query per entity).
+
+Only the columns the graph needs are read, and the few JSON values it uses (convention params,
+migration tags) are extracted in SQL, so 100k runs load without parsing every params/tags blob.
+Alias history is read in full (every time), because a trace as of T must know whether the alias
+moved after T. All SQL is parameterised; identifiers are fixed in this module.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from store.db import Store
+from store.queries import AsOf, SnapshotPoint, resolve_as_of
+
+
+@dataclass
+class LineageRows:
+    """Everything the builder reads. Frames later collectors fill (tables, endpoints…) join here."""
+    points: dict[str, SnapshotPoint]
+    source_platforms: dict[str, str]            # every source the store has ever seen → platform
+    experiments: pd.DataFrame
+    runs: pd.DataFrame                          # + one column per convention param: `param:<name>`
+    run_inputs: pd.DataFrame
+    logged_models: pd.DataFrame
+    model_versions: pd.DataFrame                # + one column per migration tag: `tag:<name>`
+    model_aliases: pd.DataFrame
+    model_origins: pd.DataFrame
+    alias_history: pd.DataFrame                 # all times: source,name,alias,version,valid_from,valid_to,seen_from,seen_until
+    endpoints: pd.DataFrame | None = None       # reserved for the serving collectors
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def snapshot_key(self) -> tuple[tuple[str, int], ...]:
+        return tuple(sorted((s, p.snapshot_id) for s, p in self.points.items()))
+
+
+_COLUMNS = {
+    "experiments": "t.experiment_id, t.name",
+    "runs": ("t.run_id, t.experiment_id, t.run_name, t.status, t.lifecycle_stage, t.start_time, "
+             "t.git_sha, t.git_sha_from"),
+    "run_inputs": ("t.run_id, t.input_key, t.dataset_name, t.digest, t.source_type, t.context, "
+                   "t.table_name, t.table_version, t.version_known, t.path"),
+    "logged_models": "t.model_id, t.experiment_id, t.name, t.source_run_id",
+    "model_versions": ("t.name, t.version, t.run_id, t.source_uri, t.model_id, t.status, t.stage, "
+                       "t.creation_time"),
+    "model_aliases": "t.name, t.alias, t.version",
+    "model_origins": ("t.name, t.version, t.read_status, t.origin_run_id, t.origin_model_uuid, "
+                      "t.origin_model_id, t.detail"),
+}
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def points_for(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = None) -> dict[str, SnapshotPoint]:
+    return as_of if isinstance(as_of, dict) else resolve_as_of(store, as_of)
+
+
+def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = None, *,
+                      version_params: tuple[str, ...] = (), migration_tags: tuple[str, ...] = ()) -> LineageRows:
+    """The lineage rows as of `as_of` (a time, a snapshot id, None for now, or resolved points)."""
+    points = points_for(store, as_of)
+    pins = pd.DataFrame({"source": [p.source for p in points.values()],
+                         "sid": [p.snapshot_id for p in points.values()]}, dtype=object)
+    frames: dict[str, pd.DataFrame] = {}
+    with store.reader() as con:
+        con.register("pins", pins)
+        for table, columns in _COLUMNS.items():
+            extra_cols, params = "", []
+            if table == "runs":
+                for i, _name in enumerate(version_params):
+                    extra_cols += f", json_extract_string(t.params, ?) AS conv_param_{i}"
+                params = [_json_path(n) for n in version_params]
+            if table == "model_versions":
+                for i, _name in enumerate(migration_tags):
+                    extra_cols += f", json_extract_string(t.tags, ?) AS conv_tag_{i}"
+                params = [_json_path(n) for n in migration_tags]
+            sql = (f"SELECT t.source, {columns}{extra_cols}, t.valid_from, p.sid AS snapshot_id "
+                   f"FROM {table} t JOIN pins p ON t.source = p.source "
+                   "WHERE t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid)")
+            frame = con.execute(sql, params).df()
+            if table == "runs":
+                frame = frame.rename(columns={f"conv_param_{i}": f"param:{n}" for i, n in enumerate(version_params)})
+            if table == "model_versions":
+                frame = frame.rename(columns={f"conv_tag_{i}": f"tag:{n}" for i, n in enumerate(migration_tags)})
+            frames[table] = frame
+        con.unregister("pins")
+        history = con.execute("""
+            SELECT a.source, a.name, a.alias, a.version, a.valid_from, a.valid_to,
+                   s1.finished_at AS seen_from, s2.finished_at AS seen_until
+            FROM model_aliases a
+            JOIN snapshots s1 ON s1.snapshot_id = a.valid_from
+            LEFT JOIN snapshots s2 ON s2.snapshot_id = a.valid_to
+            ORDER BY a.source, a.name, a.alias, a.valid_from""").df()
+        platforms = dict(con.execute("SELECT source, any_value(platform) FROM snapshots GROUP BY source").fetchall())
+    return LineageRows(points=points, source_platforms=platforms, alias_history=history, **frames)
+
+
+def snapshot_times(store: Store) -> dict[int, datetime]:
+    """snapshot id → finished_at, for showing when each piece of evidence was collected."""
+    frame = store.query("SELECT snapshot_id, finished_at FROM snapshots WHERE status = 'ok'")
+    return {int(r.snapshot_id): r.finished_at.to_pydatetime() for r in frame.itertuples()}
+
+
+def snapshot_ids(store: Store) -> set[int]:
+    frame = store.query("SELECT snapshot_id FROM snapshots")
+    return {int(v) for v in frame["snapshot_id"]}

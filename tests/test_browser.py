@@ -1,0 +1,107 @@
+"""What a person sees: the real app served by `streamlit run`, driven by headless Chromium.
+
+Debian's chromium (installed by `make test`) with Playwright's `executable_path`; the screenshot
+lands in tests/artifacts/ for a human to look at.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.demo_fixture import demo_dir  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+pytestmark = pytest.mark.browser
+if not CHROMIUM:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must run the browser tests: install Debian's chromium (make test does)")
+    pytest.skip("Debian chromium not installed (make test installs it)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_app(demo_dir):  # noqa: F811
+    port = _free_port()
+    env = {**os.environ, "WAYMARK_CONFIG": str(demo_dir / "governance.toml")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not become healthy within 60 s")
+    yield url
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
+
+
+def _settle(page) -> None:
+    page.wait_for_selector("[data-testid='stApp']", timeout=30_000)
+    # Streamlit shows a running indicator while the script runs; wait until it has gone.
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    # Data frames paint onto a canvas after the script finishes.
+    if page.locator("[data-testid='stDataFrame']").count():
+        page.wait_for_selector("[data-testid='stDataFrame'] canvas", timeout=30_000)
+        page.wait_for_timeout(1500)
+
+
+def test_overview_renders_with_data(served_app, page):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto(served_app)
+    _settle(page)
+    page.get_by_role("heading", name="Overview").wait_for(timeout=30_000)
+    page.get_by_text("What each alias points at").wait_for()
+    metrics = page.locator("[data-testid='stMetric']")
+    assert metrics.count() >= 6
+    assert "Runs" in page.inner_text("body") and "dbx-churn" in page.inner_text("body")
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+
+
+def test_navigate_to_snapshots(served_app, page):
+    page.goto(served_app)
+    _settle(page)
+    page.get_by_role("link", name="Snapshots").click()
+    page.get_by_role("heading", name="Snapshots").wait_for(timeout=30_000)
+    _settle(page)
+    page.get_by_text("Report of one pass").wait_for()
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "snapshots.png"), full_page=True)
