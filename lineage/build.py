@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from lineage.conventions import DEFAULT_CONVENTIONS, Conventions, parse_migrated_from
+from lineage.conventions import parse_migrated_from
 from lineage.graph import Basis, EdgeKind, Evidence, Gap, GapKind, LineageGraph, NodeType
 from store.lineage_rows import LineageRows
 
@@ -61,14 +61,14 @@ def table_node_id(scope: str, name: str, version: int | None) -> str:
     return node_id(NodeType.TABLE, scope, f"{name}@{UNKNOWN_VERSION if version is None else version}")
 
 
-def build_graph(rows: LineageRows, conventions: Conventions = DEFAULT_CONVENTIONS) -> LineageGraph:
-    return _Builder(rows, conventions).build()
+def build_graph(rows: LineageRows) -> LineageGraph:
+    """The graph of `rows` (conventions were applied when the rows were read: see `lineage.load`)."""
+    return _Builder(rows).build()
 
 
 class _Builder:
-    def __init__(self, rows: LineageRows, conventions: Conventions):
+    def __init__(self, rows: LineageRows):
         self.rows = rows
-        self.conv = conventions
         platforms = dict(rows.source_platforms)
         for source, point in rows.points.items():
             platforms.setdefault(source, point.platform)
@@ -117,7 +117,8 @@ class _Builder:
 
     def _runs(self, experiments: dict[tuple[str, str], str]) -> None:
         g = self.graph
-        conv_cols = [f"param:{p}" for p in self.conv.version_params if f"param:{p}" in self.rows.runs.columns]
+        conv_cols = [(f"conv_param_{i}", p) for i, p in enumerate(self.rows.version_params)
+                     if f"conv_param_{i}" in self.rows.runs.columns]
         self.run_conventions: dict[str, dict[str, str]] = {}
         for r in self.rows.runs.itertuples(index=False):
             scope = self.scopes.of(r.source)
@@ -147,7 +148,7 @@ class _Builder:
                 self.gap(GapKind.RUN_DELETED, nid, f"run {r.run_id} is deleted in {r.source}; its record may be "
                          "purged at any time")
             if conv_cols:
-                found = {c.split(":", 1)[1]: v for c in conv_cols if (v := _s(getattr(r, _attr(c), None)))}
+                found = {param: v for col, param in conv_cols if (v := _s(getattr(r, col)))}
                 if found:
                     self.run_conventions[nid] = found
 
@@ -256,16 +257,17 @@ class _Builder:
             self.versions_by_key[(platform, r.name, str(r.version))].append(nid)
             self.version_node[(r.source, r.name, str(r.version))] = nid
         origins = {(r.source, r.name, str(r.version)): r for r in self.rows.model_origins.itertuples(index=False)}
-        tag_cols = [f"tag:{t}" for t in self.conv.migration_tags if f"tag:{t}" in frame.columns]
+        tag_cols = [(f"conv_tag_{i}", t) for i, t in enumerate(self.rows.migration_tags)
+                    if f"conv_tag_{i}" in frame.columns]
         for r in frame.itertuples(index=False):
             key = (r.source, r.name, str(r.version))
             nid = self.version_node[key]
             linked = self._registry_links(r, nid)
             linked |= self._origin_links(r, nid, origins.get(key), registry_run=_s(r.run_id))
-            for col in tag_cols:
-                value = _s(getattr(r, _attr(col)))
+            for col, tag in tag_cols:
+                value = _s(getattr(r, col))
                 if value:
-                    linked |= self._migration_link(r, nid, col.split(":", 1)[1], value)
+                    linked |= self._migration_link(r, nid, tag, value)
             if not linked and (origin := origins.get(key)) is not None and _s(origin.read_status) == "unreadable":
                 self.gap(GapKind.ORIGIN_UNREADABLE, nid, f"{r.name}/{r.version}: no run or model in the registry, "
                          f"and its MLmodel could not be read ({_s(origin.detail) or 'no detail'})")
@@ -426,10 +428,3 @@ class _Builder:
             self.gap(GapKind.CYCLE, weakest[1], f"the link {weakest[0]} → {weakest[1]} would close a cycle "
                      f"({' → '.join(s for s, _ in cycle)}); it was dropped", [s for s, _ in cycle])
 
-
-def _attr(column: str) -> str:
-    """The itertuples attribute of a column whose name is not an identifier (renamed positionally)."""
-    return _ATTR_CACHE.setdefault(column, column)
-
-
-_ATTR_CACHE: dict[str, str] = {}

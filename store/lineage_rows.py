@@ -23,13 +23,15 @@ class LineageRows:
     points: dict[str, SnapshotPoint]
     source_platforms: dict[str, str]            # every source the store has ever seen → platform
     experiments: pd.DataFrame
-    runs: pd.DataFrame                          # + one column per convention param: `param:<name>`
+    runs: pd.DataFrame                          # + `conv_param_<i>`: the value of version_params[i]
     run_inputs: pd.DataFrame
     logged_models: pd.DataFrame
-    model_versions: pd.DataFrame                # + one column per migration tag: `tag:<name>`
+    model_versions: pd.DataFrame                # + `conv_tag_<i>`: the value of migration_tags[i]
     model_aliases: pd.DataFrame
     model_origins: pd.DataFrame
     alias_history: pd.DataFrame                 # all times: source,name,alias,version,valid_from,valid_to,seen_from,seen_until
+    version_params: tuple[str, ...] = ()
+    migration_tags: tuple[str, ...] = ()
     endpoints: pd.DataFrame | None = None       # reserved for the serving collectors
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -83,12 +85,7 @@ def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = Non
             sql = (f"SELECT t.source, {columns}{extra_cols}, t.valid_from, p.sid AS snapshot_id "
                    f"FROM {table} t JOIN pins p ON t.source = p.source "
                    "WHERE t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid)")
-            frame = con.execute(sql, params).df()
-            if table == "runs":
-                frame = frame.rename(columns={f"conv_param_{i}": f"param:{n}" for i, n in enumerate(version_params)})
-            if table == "model_versions":
-                frame = frame.rename(columns={f"conv_tag_{i}": f"tag:{n}" for i, n in enumerate(migration_tags)})
-            frames[table] = frame
+            frames[table] = con.execute(sql, params).df()
         con.unregister("pins")
         history = con.execute("""
             SELECT a.source, a.name, a.alias, a.version, a.valid_from, a.valid_to,
@@ -98,7 +95,8 @@ def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = Non
             LEFT JOIN snapshots s2 ON s2.snapshot_id = a.valid_to
             ORDER BY a.source, a.name, a.alias, a.valid_from""").df()
         platforms = dict(con.execute("SELECT source, any_value(platform) FROM snapshots GROUP BY source").fetchall())
-    return LineageRows(points=points, source_platforms=platforms, alias_history=history, **frames)
+    return LineageRows(points=points, source_platforms=platforms, alias_history=history,
+                       version_params=tuple(version_params), migration_tags=tuple(migration_tags), **frames)
 
 
 def snapshot_times(store: Store) -> dict[int, datetime]:

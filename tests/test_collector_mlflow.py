@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 
 from tests.conftest import (CSV_PATH, DBX_EXPERIMENT, DBX_MODEL, FAB_MODEL, FEATURES, HOLDOUT, HUGE_TAG,
@@ -18,7 +17,8 @@ def current(snap, table: str, source: str | None = None):
     frame = entity_as_of(snap.store, table)
     if source:
         frame = frame[frame["source"] == source]
-    return frame.to_dict("records")
+    # Missing values as None whatever dtype pandas picked (NaN in str/float columns).
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def run_row(snap, run_id: str) -> dict:
@@ -73,7 +73,7 @@ def test_git_sha_from_tag_param_or_absent(snapshotted, workspace):
         "run_d": (None, None),
     }
     assert run_row(snapshotted, ids["run_d"])["status"] == "RUNNING"
-    assert pd.isna(run_row(snapshotted, ids["run_d"])["end_time"])
+    assert run_row(snapshotted, ids["run_d"])["end_time"] is None
 
 
 @pytest.fixture(scope="module")
@@ -118,13 +118,13 @@ def test_delta_inputs_versions_and_paths(snapshotted, workspace):
     # MLflow drops version 0 from the Delta source JSON: unknown-or-0, never guessed.
     holdout = inputs[(a, HOLDOUT)]
     assert "delta_table_version" not in json.loads(holdout["source_json"])
-    assert holdout["version_known"] is False and pd.isna(holdout["table_version"])
+    assert holdout["version_known"] is False and holdout["table_version"] is None
     with snapshotted.store.reader() as con:
         assert con.execute("SELECT table_version IS NULL, version_known FROM run_inputs WHERE table_name = ?",
                            [HOLDOUT]).fetchall() == [(True, False)]
     csv = inputs[(workspace.ids["run_b"], CSV_PATH)]
     assert csv["source_type"] != "delta_table" and csv["dataset_name"] == "churn_csv"
-    assert csv["version_known"] is False and pd.isna(csv["table_version"])
+    assert csv["version_known"] is False and csv["table_version"] is None
     onelake = inputs[(workspace.ids["fab_run"], ONELAKE_PATH)]
     assert (onelake["platform"], onelake["table_version"], onelake["table_name"]) == ("fabric", 3, None)
 

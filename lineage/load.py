@@ -1,0 +1,20 @@
+"""Read the store at a point in time and build its graph (the one I/O step before the pure builder)."""
+from __future__ import annotations
+
+from lineage.build import build_graph
+from lineage.conventions import DEFAULT_CONVENTIONS, Conventions
+from lineage.graph import LineageGraph
+from store.db import Store
+from store.lineage_rows import LineageRows, load_lineage_rows
+from store.queries import AsOf, SnapshotPoint
+
+
+def load_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = None,
+              conventions: Conventions = DEFAULT_CONVENTIONS) -> LineageRows:
+    return load_lineage_rows(store, as_of, version_params=conventions.version_params,
+                             migration_tags=conventions.migration_tags)
+
+
+def load_graph(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = None,
+               conventions: Conventions = DEFAULT_CONVENTIONS) -> LineageGraph:
+    return build_graph(load_rows(store, as_of, conventions))
