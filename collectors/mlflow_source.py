@@ -24,6 +24,7 @@ from typing import Any
 from collectors.config import SourceConfig
 from collectors.paging import iter_items
 from collectors.report import SourceReport
+from store.db import Store, StoreMissing
 from store.history import EntityBatch, Scope
 
 RUN_PAGE_SIZE = int(os.environ.get("WAYMARK_RUN_PAGE_SIZE", "1000"))
@@ -177,6 +178,34 @@ class MlflowSource:
         self.progress = progress or (lambda _msg: None)
         self._client = None
         self._calls_lock = threading.Lock()   # origins are read from a thread pool
+
+    @staticmethod
+    def previous_state(store: Store, source: str) -> PreviousState | None:
+        """What the last good snapshot of `source` left, for an incremental pass; None means full."""
+        try:
+            with store.reader() as con:
+                snap = con.execute("""SELECT state FROM snapshots WHERE source = ? AND status = 'ok'
+                                      ORDER BY snapshot_id DESC LIMIT 1""", [source]).fetchall()
+                snap = snap[0] if snap else None
+                if snap is None:
+                    return None
+                state = json.loads(snap[0]) if snap[0] else {}
+                unfinished = [r[0] for r in con.execute(
+                    """SELECT run_id FROM runs WHERE source = ? AND valid_to IS NULL
+                       AND status IN ('RUNNING', 'SCHEDULED') AND lifecycle_stage = 'active'""", [source]).fetchall()]
+                versions = {}
+                for name, version, updated, status, tags, model_id, created in con.execute(
+                        """SELECT name, version, last_updated_time, status, tags, model_id, creation_time
+                           FROM model_versions WHERE source = ? AND valid_to IS NULL""", [source]).fetchall():
+                    versions[(name, version)] = {"last_updated_time": updated, "status": status,
+                                                 "tags": json.loads(tags) if tags else {}, "model_id": model_id,
+                                                 "creation_time": created}
+                origins = {(n, v) for n, v in con.execute(
+                    """SELECT name, version FROM model_origins WHERE source = ? AND valid_to IS NULL
+                       AND read_status IN ('ok', 'missing')""", [source]).fetchall()}
+        except StoreMissing:
+            return None
+        return PreviousState(state.get("run_watermark_ms"), unfinished, versions, origins)
 
     @property
     def client(self):

@@ -5,7 +5,6 @@ sources still commit.
 """
 from __future__ import annotations
 
-import json
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,10 +12,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from collectors.config import Config, SourceConfig
-from collectors.mlflow_source import MlflowSource, PreviousState
+from collectors.mlflow_source import MlflowSource
 from collectors.report import SourceReport
-from store.db import Store, StoreMissing
+from store.db import Store
 from store.history import commit_snapshot, record_failed_snapshot
+
+# One collector class per source kind. Each offers:
+#   previous_state(store, source_name) -> state or None (None: the next pass is full)
+#   Cls(config, report, progress).collect(previous, full) -> (mode, {table: EntityBatch}, state)
+SOURCE_KINDS = {"mlflow": MlflowSource}
 
 
 @dataclass
@@ -35,34 +39,6 @@ class SnapshotOutcome:
         return self.__dict__.copy()
 
 
-def load_previous(store: Store, source: str) -> PreviousState | None:
-    """What the last good snapshot of `source` left, for an incremental pass; None means full."""
-    try:
-        with store.reader() as con:
-            snap = con.execute("""SELECT state FROM snapshots WHERE source = ? AND status = 'ok'
-                                  ORDER BY snapshot_id DESC LIMIT 1""", [source]).fetchall()
-            snap = snap[0] if snap else None
-            if snap is None:
-                return None
-            state = json.loads(snap[0]) if snap[0] else {}
-            unfinished = [r[0] for r in con.execute(
-                """SELECT run_id FROM runs WHERE source = ? AND valid_to IS NULL
-                   AND status IN ('RUNNING', 'SCHEDULED') AND lifecycle_stage = 'active'""", [source]).fetchall()]
-            versions = {}
-            for name, version, updated, status, tags, model_id, created in con.execute(
-                    """SELECT name, version, last_updated_time, status, tags, model_id, creation_time
-                       FROM model_versions WHERE source = ? AND valid_to IS NULL""", [source]).fetchall():
-                versions[(name, version)] = {"last_updated_time": updated, "status": status,
-                                             "tags": json.loads(tags) if tags else {}, "model_id": model_id,
-                                             "creation_time": created}
-            origins = {(n, v) for n, v in con.execute(
-                """SELECT name, version FROM model_origins WHERE source = ? AND valid_to IS NULL
-                   AND read_status IN ('ok', 'missing')""", [source]).fetchall()}
-    except StoreMissing:
-        return None
-    return PreviousState(state.get("run_watermark_ms"), unfinished, versions, origins)
-
-
 def snapshot_source(store: Store, source: SourceConfig, *, full: bool = False,
                     progress: Callable[[str], None] | None = None,
                     now: Callable[[], datetime] | None = None) -> SnapshotOutcome:
@@ -71,9 +47,10 @@ def snapshot_source(store: Store, source: SourceConfig, *, full: bool = False,
     report = SourceReport(source.name)
     mode = "full"
     try:
-        previous = None if full else load_previous(store, source.name)
+        source_class = SOURCE_KINDS[source.kind]
+        previous = None if full else source_class.previous_state(store, source.name)
         mode = "full" if previous is None else "incremental"
-        collector = MlflowSource(source, report, progress)
+        collector = source_class(source, report, progress)
         mode, batches, state = collector.collect(previous, full)
         result = commit_snapshot(store, source=source.name, kind=source.kind, platform=source.platform, mode=mode,
                                  started_at=started, finished_at=clock() if now else None, batches=batches,
