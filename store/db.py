@@ -115,6 +115,27 @@ class Store:
         with self.writer():
             pass
 
+    def migrate_if_needed(self) -> bool:
+        """Bring an existing store written by an older Waymark up to date; True if it migrated.
+
+        The check is read-only; the write lock is taken only when a migration is due.
+        """
+        if not self.path.exists():
+            return False
+        for attempt in _retrying(READ_RETRY_SECONDS):
+            with attempt:
+                con = duckdb.connect(str(self.path), read_only=True)
+        try:
+            found = con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0]
+        except duckdb.CatalogException:
+            found = None
+        finally:
+            con.close()
+        if found is not None and found >= SCHEMA_VERSION:
+            return False
+        self.migrate()
+        return True
+
     @staticmethod
     def _migrate(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (

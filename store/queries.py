@@ -51,28 +51,39 @@ def resolve_as_of(store: Store, as_of: AsOf = None) -> dict[str, SnapshotPoint]:
             for r in frame.itertuples()}
 
 
-def entity_as_of(store: Store, table: str, as_of: AsOf = None,
-                 points: dict[str, SnapshotPoint] | None = None) -> pd.DataFrame:
-    """All rows of one entity as they were at `as_of`, with the source's platform attached.
-
-    JSON columns are returned parsed (dict/list). Identifiers come from the ENTITIES whitelist.
-    """
-    entity = ENTITIES[table]
-    points = resolve_as_of(store, as_of) if points is None else points
-    cols = list(entity.columns) + ["platform", "valid_from"]
-    if not points:
-        return pd.DataFrame(columns=cols)
-    pins = pd.DataFrame({"source": [p.source for p in points.values()],
+def _pins(points: dict[str, SnapshotPoint]) -> pd.DataFrame:
+    return pd.DataFrame({"source": [p.source for p in points.values()],
                          "sid": [p.snapshot_id for p in points.values()],
                          "platform": [p.platform for p in points.values()]})
-    select = ", ".join(f"t.{c}" for c in entity.columns)
-    sql = (f"SELECT {select}, p.platform, t.valid_from FROM {table} t JOIN pins p ON t.source = p.source "
-           "WHERE t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid)")
+
+
+_VISIBLE = "t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid)"
+
+
+def entity_as_of(store: Store, table: str, as_of: AsOf = None,
+                 points: dict[str, SnapshotPoint] | None = None,
+                 columns: list[str] | None = None) -> pd.DataFrame:
+    """All rows of one entity as they were at `as_of`, with the source's platform attached.
+
+    `columns` limits what is read (big JSON columns cost most). JSON columns come back parsed
+    (dict/list). Identifiers come from the ENTITIES whitelist.
+    """
+    entity = ENTITIES[table]
+    wanted = list(entity.columns) if columns is None else ["source"] + [c for c in columns if c != "source"]
+    unknown = set(wanted) - set(entity.columns)
+    if unknown:
+        raise ValueError(f"{table} has no column(s) {sorted(unknown)}")
+    points = resolve_as_of(store, as_of) if points is None else points
+    if not points:
+        return pd.DataFrame(columns=wanted + ["platform", "valid_from"])
+    select = ", ".join(f"t.{c}" for c in wanted)
+    sql = f"SELECT {select}, p.platform, t.valid_from FROM {table} t JOIN pins p ON t.source = p.source WHERE {_VISIBLE}"
     with store.reader() as con:
-        con.register("pins", pins)
+        con.register("pins", _pins(points))
         frame = con.execute(sql).df()
     for col in entity.json_columns:
-        frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+        if col in frame:
+            frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
     return frame
 
 
@@ -108,14 +119,20 @@ def source_health(store: Store) -> pd.DataFrame:
 
 
 def entity_counts(store: Store, as_of: AsOf = None) -> pd.DataFrame:
-    """Rows per source and entity at a point in time (one query per entity table)."""
+    """Rows per source and entity at a point in time (counted in DuckDB, nothing loaded)."""
     points = resolve_as_of(store, as_of)
-    rows: list[dict[str, Any]] = []
-    for table in ENTITIES:
-        frame = entity_as_of(store, table, points=points)
-        for source, n in frame.groupby("source").size().items():
-            rows.append({"source": source, "entity": table, "count": int(n)})
-    return pd.DataFrame(rows, columns=["source", "entity", "count"])
+    frames = []
+    if points:
+        with store.reader() as con:
+            con.register("pins", _pins(points))
+            for table in ENTITIES:
+                frames.append(con.execute(
+                    f"SELECT t.source, ? AS entity, count(*) AS count FROM {table} t "
+                    f"JOIN pins p ON t.source = p.source WHERE {_VISIBLE} GROUP BY t.source", [table]).df())
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=["source", "entity", "count"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def alias_history(store: Store, source: str | None = None) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from collectors.config import Config, load_config
 from demo.build import demo_config_path, demo_dir
+from store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,12 +45,20 @@ def configured_path() -> Path | None:
 
 
 def load_workspace() -> Workspace | None:
-    """The configured workspace, the built demo, or None when the demo still has to be built."""
+    """The configured workspace, the built demo, or None when the demo still has to be built.
+
+    A store written by an older version is migrated here, once, before any page reads it.
+    """
     path = configured_path()
     if path is not None:
-        return Workspace(load_config(path), is_demo=False)
-    demo = demo_config_path()
-    return Workspace(load_config(demo), is_demo=True) if demo else None
+        workspace = Workspace(load_config(path), is_demo=False)
+    else:
+        demo = demo_config_path()
+        if demo is None:
+            return None
+        workspace = Workspace(load_config(demo), is_demo=True)
+    Store(workspace.store_path).migrate_if_needed()
+    return workspace
 
 
 _PROGRESS = re.compile(r"^\s*(\d+)% (.*)$")

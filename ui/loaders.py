@@ -102,9 +102,10 @@ def aliases_now(store_path: str, stamp: int) -> pd.DataFrame:
     try:
         points = q.resolve_as_of(store)
         aliases = q.entity_as_of(store, "model_aliases", points=points)
-        versions = q.entity_as_of(store, "model_versions", points=points)
-        origins = q.entity_as_of(store, "model_origins", points=points)
-        runs = q.entity_as_of(store, "runs", points=points)
+        versions = q.entity_as_of(store, "model_versions", points=points,
+                                  columns=["name", "version", "run_id", "status"])
+        origins = q.entity_as_of(store, "model_origins", points=points, columns=["name", "version", "origin_run_id"])
+        runs = q.entity_as_of(store, "runs", points=points, columns=["run_id", "run_name", "git_sha"])
     except StoreMissing:
         return pd.DataFrame()
     if aliases.empty:
