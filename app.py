@@ -3,6 +3,7 @@ and hands over to the page the user chose. Pages only lay out what `ui.loaders` 
 import streamlit as st
 
 from collectors.config import ConfigError
+from store import StoreError
 from ui import context, loaders
 from ui.format import age
 from ui.session import set_workspace
@@ -28,6 +29,9 @@ def open_workspace() -> context.Workspace:
         workspace = context.load_workspace()
     except ConfigError as e:
         st.error(f"Configuration problem — nothing was read or written.\n\n{e}", icon=":material/warning:")
+        st.stop()
+    except StoreError as e:
+        st.error(f"The store cannot be opened.\n\n{e}", icon=":material/warning:")
         st.stop()
     if workspace is None:
         with st.status("Building the demo workspace (first start only)…", expanded=True) as status:
@@ -64,6 +68,9 @@ sidebar(workspace)
 page = st.navigation({
     "Governance": [
         st.Page("pages/overview.py", title="Overview", icon=":material/explore:", default=True),
+    ],
+    "Migration": [
+        st.Page("pages/checklist.py", title="Checklist", icon=":material/checklist:"),
     ],
     "Operations": [
         st.Page("pages/snapshots.py", title="Snapshots", icon=":material/history:"),

@@ -15,7 +15,12 @@ from typing import Any
 
 from collectors.config import PLATFORMS
 
-PLAN_DIR = Path(os.environ.get("WAYMARK_PLAN_DIR") or Path(__file__).resolve().parent.parent / "data" / "plan")
+SHIPPED_PLAN_DIR = Path(__file__).resolve().parent.parent / "data" / "plan"
+
+
+def default_plan_dir() -> Path:
+    """WAYMARK_PLAN_DIR when set (a team's own plan), else the plan shipped in data/plan/."""
+    return Path(os.environ.get("WAYMARK_PLAN_DIR") or SHIPPED_PLAN_DIR)
 CHECKLIST_FILE = "checklist.toml"
 MATRIX_FILE = "decision_matrix.toml"
 
@@ -187,7 +192,7 @@ def parse_checklist(raw: dict[str, Any], where: Path, kinds: dict[str, WorkloadK
 
 def load_plan(directory: str | Path | None = None) -> Plan:
     """Read and validate both plan files; raises PlanError naming file, entry and field."""
-    base = Path(directory) if directory else PLAN_DIR
+    base = Path(directory) if directory else default_plan_dir()
     matrix_path, checklist_path = base / MATRIX_FILE, base / CHECKLIST_FILE
     matrix_version, kinds = parse_matrix(_read(matrix_path), matrix_path)
     checklist_version, steps = parse_checklist(_read(checklist_path), checklist_path, kinds, matrix_path)
@@ -199,7 +204,7 @@ def load_plan(directory: str | Path | None = None) -> Plan:
 
 def plan_stamp(directory: str | Path | None = None) -> tuple[str, int]:
     """(plan folder, newest modification time): changes when a plan file is edited."""
-    base = Path(directory) if directory else PLAN_DIR
+    base = Path(directory) if directory else default_plan_dir()
     stamps = []
     for name in (CHECKLIST_FILE, MATRIX_FILE):
         try:

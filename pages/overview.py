@@ -1,7 +1,7 @@
 """Overview: are the sources fresh, what is collected, what serves under each alias."""
 import streamlit as st
 
-from ui import loaders
+from ui import checklist_loaders, loaders
 from ui.session import store_key, workspace
 
 ws = workspace()
@@ -24,6 +24,12 @@ cols[2].metric("Experiments", f"{figures['experiments']:,}")
 cols[3].metric("Runs", f"{figures['runs']:,}")
 cols[4].metric("Model versions", f"{figures['model_versions']:,}")
 cols[5].metric("Aliases", f"{figures['aliases']:,}")
+
+migration = checklist_loaders.migration_headline(*key)
+if migration.get("label"):
+    st.metric("Migration progress", migration["label"], help=migration["help"])
+elif migration.get("error"):
+    st.caption("Migration progress unavailable: the plan in data/plan/ does not validate (see Checklist).")
 
 st.subheader("Sources")
 status = loaders.source_status(*key)

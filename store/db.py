@@ -35,8 +35,12 @@ class StoreMissing(StoreError):
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
+    """Another process holds the file ("lock"), or this process has it open in the other mode
+    (DuckDB refuses mixing read-only and read-write connections in one process: "different
+    configuration"). Both pass once the short write transaction ends."""
     text = str(exc).lower()
-    return isinstance(exc, duckdb.Error) and ("lock" in text or "conflicting" in text)
+    return isinstance(exc, duckdb.Error) and any(
+        marker in text for marker in ("lock", "conflicting", "different configuration"))
 
 
 def _retrying(seconds: float) -> Retrying:

@@ -66,4 +66,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         for t in ("experiments", "runs", "run_inputs", "logged_models", "registered_models",
                   "model_versions", "model_aliases", "model_origins")
     ]),
+    (2, "checklist: manual status history", [
+        # Append-only: one row per edit on the Checklist page; the latest row per asset is current.
+        # asset_key is a workload's asset key ("experiment:<source>:<id>") or "step:<id>".
+        "CREATE SEQUENCE checklist_entry_seq START 1",
+        """CREATE TABLE checklist_status_log (
+            entry_id BIGINT PRIMARY KEY DEFAULT nextval('checklist_entry_seq'),
+            asset_key VARCHAR NOT NULL,
+            status VARCHAR,                     -- not_started | in_progress | blocked | done | stays; NULL = from evidence
+            owner VARCHAR, due DATE, notes VARCHAR,
+            kind_override VARCHAR,              -- a decision-matrix kind replacing the rule's; NULL = rule
+            who VARCHAR NOT NULL, who_verified BOOLEAN NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL)""",
+        "CREATE INDEX checklist_status_log_key_idx ON checklist_status_log(asset_key, entry_id)",
+    ]),
 ]

@@ -1,0 +1,142 @@
+"""Migration checklist: how far the move to Fabric + Azure ML is, step by step and workload by
+workload, proven from the store where it can be and recorded by hand where it cannot."""
+import streamlit as st
+
+from checklist.manual import STATUS_LABELS, STATUSES, ManualStatusError
+from ui import checklist_loaders as cl
+from ui.session import store_key
+
+key = store_key()
+plan_args = cl.plan_key()
+FLASH = "checklist_saved"
+
+st.title("Migration checklist")
+
+plan = cl.plan(*plan_args)
+if isinstance(plan, str):
+    st.error(f"The migration plan cannot be read — fix the file and reload.\n\n{plan}", icon="⚠️")
+    st.stop()
+st.caption(f"Databricks ML workloads, classified with the decision matrix and checked against what the "
+           f"target platforms show. Plan: {plan.version_label} (`data/plan/`).")
+
+found = cl.assessment(*key, *plan_args)
+if found is None:
+    st.info("Nothing collected yet. Take a first snapshot on the **Snapshots** page.")
+    st.stop()
+if isinstance(found, str):
+    st.error(found, icon="⚠️")
+    st.stop()
+
+if FLASH in st.session_state:
+    st.success(st.session_state.pop(FLASH), icon="✅")
+
+figures = found.headline
+cols = st.columns(6)
+cols[0].metric("Migration progress", "—" if figures["progress"] is None else f"{figures['progress']:.0%}",
+               help="Workloads done or decided to stay, of those in scope")
+cols[1].metric("Complete", f"{figures['complete']} of {figures['workloads']}")
+cols[2].metric("Proven by evidence", figures["proven"])
+cols[3].metric("Blocked", figures["blocked"])
+cols[4].metric("Unowned", figures["unowned"])
+cols[5].metric("Evidence disagrees", figures["disagreements"])
+
+workloads = found.workloads
+for row in workloads[workloads["disagreement"] != ""].itertuples():
+    st.warning(f"**{row.name}** ({row.asset_type.replace('_', ' ')}): {row.disagreement}", icon="⚖️")
+
+st.subheader("Burn-up")
+history = cl.burn_up(*key, *plan_args)
+if history.empty:
+    st.caption("No snapshot history yet.")
+else:
+    st.altair_chart(cl.burn_up_chart(history), width="stretch")
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Checklist steps")
+    st.dataframe(
+        found.steps[["number", "title", "progress", "complete", "workloads", "blocked", "manual_status", "owner",
+                     "detail"]],
+        hide_index=True, width="stretch",
+        column_config={
+            "number": st.column_config.NumberColumn("#", format="%d", width="small"), "title": "Step",
+            "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent"),
+            "complete": "Complete", "workloads": "Of", "blocked": "Blocked", "manual_status": "Set by hand",
+            "owner": "Owner", "detail": "How measured"})
+with right:
+    st.subheader("Workload kinds")
+    st.dataframe(
+        found.kinds[["workload", "target", "workloads", "complete", "proven", "blocked", "unowned", "progress"]],
+        hide_index=True, width="stretch",
+        column_config={
+            "workload": "Kind", "target": "Target", "workloads": "Workloads", "complete": "Complete",
+            "proven": "Proven", "blocked": "Blocked", "unowned": "Unowned",
+            "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent")})
+    with st.expander("Decision matrix"):
+        st.dataframe(cl.matrix_table(plan), hide_index=True, width="stretch")
+
+st.subheader("Workloads")
+with st.container(border=True):
+    f1, f2, f3 = st.columns(3)
+    chosen_kinds = f1.multiselect("Kind", sorted(workloads["kind"].unique()))
+    chosen_statuses = f2.multiselect("Status", list(STATUSES), format_func=STATUS_LABELS.get)
+    chosen_owner = f3.selectbox("Owner", ["anyone", "unowned"] + cl.owners(workloads))
+    f4, f5, f6 = st.columns(3)
+    search = f4.text_input("Name contains")
+    only_disagreements = f5.toggle("Only where evidence disagrees")
+    include_out_of_scope = f6.toggle("Include out-of-scope assets", value=True)
+shown = cl.filter_workloads(workloads, kinds=chosen_kinds, statuses=chosen_statuses, owner=chosen_owner,
+                            only_disagreements=only_disagreements, include_out_of_scope=include_out_of_scope,
+                            text=search)
+st.dataframe(
+    shown[["name", "asset_type", "source", "workload", "target", "status", "evidence_status", "manual_status",
+           "owner", "due", "evidence", "disagreement", "rule", "reason", "steps", "in_scope", "updated_by"]],
+    hide_index=True, width="stretch",
+    column_config={
+        "name": "Asset", "asset_type": "Type", "source": "Source", "workload": "Kind", "target": "Target",
+        "status": "Status", "evidence_status": "Evidence says", "manual_status": "Set by hand", "owner": "Owner",
+        "due": st.column_config.DateColumn("Due"), "evidence": "Evidence", "disagreement": "Disagreement",
+        "rule": "Rule", "reason": "Why", "steps": "Steps", "in_scope": "Counted", "updated_by": "Last edit by"})
+st.download_button("Download CSV", cl.workloads_csv(shown), file_name="migration-workloads.csv", mime="text/csv")
+
+st.subheader("Update a workload or step")
+items = cl.editable_items(found)
+item = st.selectbox("Item", list(items), format_func=items.get)
+state = cl.item_state(found, item)
+if not state["is_step"]:
+    st.caption(f"Evidence: {state['row']['evidence']} · classified by {state['row']['rule']}: {state['row']['reason']}")
+identity = cl.current_identity()
+with st.form("manual_status"):
+    status_options = [None] + list(STATUSES)
+    status = st.selectbox("Status", status_options, index=status_options.index(state["status"]),
+                          format_func=lambda s: cl.EVIDENCE_LABEL if s is None else STATUS_LABELS[s])
+    owner = st.text_input("Owner", value=state["owner"])
+    due = st.date_input("Due", value=state["due"])
+    notes = st.text_area("Notes", value=state["notes"])
+    kind_options = [None] + list(plan.kinds)
+    kind_override = None
+    if not state["is_step"]:
+        kind_override = st.selectbox("Workload kind", kind_options, index=kind_options.index(state["kind_override"]),
+                                     format_func=lambda k: cl.RULE_LABEL if k is None else plan.kinds[k].workload)
+    saved = st.form_submit_button("Save", type="primary")
+    st.caption(f"Saved as **{identity.label}**, with the time, in this item's history.")
+if saved:
+    try:
+        cl.save_manual_state(key[0], item, status=status, owner=owner, due=due, notes=notes,
+                             kind_override=kind_override, known_kinds=list(plan.kinds))
+    except ManualStatusError as e:
+        st.error(str(e))
+    else:
+        st.session_state[FLASH] = f"Saved: {items[item]}"
+        st.rerun()
+
+st.caption("History of this item")
+item_history = cl.item_history(found, item)
+if item_history.empty:
+    st.caption("Nothing recorded by hand yet.")
+else:
+    st.dataframe(item_history, hide_index=True, width="stretch",
+                 column_config={"recorded_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
+                                "who": "Who", "status": "Status", "owner": "Owner",
+                                "due": st.column_config.DateColumn("Due"), "notes": "Notes",
+                                "kind_override": "Kind set to"})

@@ -1,0 +1,114 @@
+"""AppTest of the Checklist page on the real demo workspace: figures, steps, burn-up, filters, CSV,
+and a manual status saved on the page (a real write from the app process), seen after the rerun
+with its history; plus the Overview's migration figure and a broken plan file."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from checklist.plan import SHIPPED_PLAN_DIR
+from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
+
+TIMEOUT = 90
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+MODEL_KEY = "registered_model:dbx-churn:churn-prediction-gbm"
+
+
+def checklist_page(monkeypatch, config_path) -> AppTest:
+    monkeypatch.setenv("WAYMARK_CONFIG", str(config_path))
+    monkeypatch.setenv("WAYMARK_USER", "dana")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/checklist.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def frame_with(at: AppTest, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def widget(elements, label: str):
+    return next(e for e in elements if e.label == label)
+
+
+def test_overview_shows_the_migration_figure(monkeypatch, demo_copy):
+    monkeypatch.setenv("WAYMARK_CONFIG", str(demo_copy / "governance.toml"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    assert metric(at, "Migration progress") == "100%"
+
+
+def test_checklist_shows_progress_steps_kinds_and_burn_up(monkeypatch, demo_copy):
+    at = checklist_page(monkeypatch, demo_copy / "governance.toml")
+    assert at.title[0].value == "Migration checklist"
+    # The demo: the churn experiment trains on Fabric, and Production's model was copied there.
+    assert metric(at, "Migration progress") == "100%"
+    assert metric(at, "Complete") == "2 of 2"
+    assert metric(at, "Proven by evidence") == "2"
+    assert metric(at, "Unowned") == "2"
+    steps = frame_with(at, "detail")
+    assert len(steps) == 11 and steps.loc[2, "progress"] == 1.0
+    assert steps.loc[7, "detail"].startswith("no evidence in the store")       # hybrid pattern: by hand
+    workloads = frame_with(at, "evidence").set_index("name")
+    assert workloads.loc["/churn-prediction/ci-cd-pipeline", "workload"].startswith("Classical model training")
+    assert "v4 (Production, Staging) → fabric-churn churn_model v3" in workloads.loc["churn-prediction-gbm", "evidence"]
+    assert workloads.loc["Default", "in_scope"] == False  # noqa: E712  (listed, not counted)
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1
+    assert any(b.label == "Download CSV" for b in at.get("download_button"))
+
+
+def test_status_set_on_the_page_is_stored_with_history_and_disagreement_shown(monkeypatch, demo_copy):
+    at = checklist_page(monkeypatch, demo_copy / "governance.toml")
+    widget(at.selectbox, "Item").set_value(MODEL_KEY).run()
+    widget(at.selectbox, "Status").set_value("blocked")
+    widget(at.text_input, "Owner").input("dana")
+    widget(at.text_area, "Notes").input("waiting for the OneLake shortcut")
+    widget(at.button, "Save").click().run()
+    assert not at.exception, at.exception
+    assert any("Saved" in s.value for s in at.success)
+    assert metric(at, "Blocked") == "1" and metric(at, "Evidence disagrees") == "1"
+    assert metric(at, "Migration progress") == "50%"
+    assert any("churn-prediction-gbm" in w.value and "evidence shows done" in w.value for w in at.warning)
+    history = frame_with(at, "recorded_at")
+    assert history.loc[0, "status"] == "blocked" and history.loc[0, "who"] == "dana (unverified)"
+    assert history.loc[0, "notes"] == "waiting for the OneLake shortcut"
+
+    # A second edit, after a fresh load: the form starts from the stored state; history grows.
+    at = checklist_page(monkeypatch, demo_copy / "governance.toml")
+    widget(at.selectbox, "Item").set_value(MODEL_KEY).run()
+    assert widget(at.selectbox, "Status").value == "blocked"
+    assert widget(at.text_input, "Owner").value == "dana"
+    widget(at.selectbox, "Status").select_index(0)            # back to "(from evidence)"
+    widget(at.button, "Save").click().run()
+    assert not at.exception, at.exception
+    assert metric(at, "Migration progress") == "100%" and metric(at, "Unowned") == "1"
+    history = frame_with(at, "recorded_at")
+    assert len(history) == 2 and history.loc[0, "status"] == "(from evidence)" and history.loc[1, "status"] == "blocked"
+
+    # Filters: only the disagreeing rows, only the unowned ones.
+    widget(at.toggle, "Only where evidence disagrees").set_value(True).run()
+    assert len(frame_with(at, "evidence")) == 0
+    widget(at.toggle, "Only where evidence disagrees").set_value(False)
+    widget(at.selectbox, "Owner").set_value("unowned").run()
+    assert list(frame_with(at, "evidence")["name"]) == ["/churn-prediction/ci-cd-pipeline", "Default"]
+
+
+def test_a_broken_plan_file_is_reported_by_name(monkeypatch, demo_copy, tmp_path):
+    plan_dir = tmp_path / "plan"
+    shutil.copytree(SHIPPED_PLAN_DIR, plan_dir)
+    checklist = plan_dir / "checklist.toml"
+    checklist.write_text(checklist.read_text(encoding="utf-8").replace('kinds = ["automl"]', 'kinds = ["autoML"]'),
+                         encoding="utf-8")
+    monkeypatch.setenv("WAYMARK_PLAN_DIR", str(plan_dir))
+    at = checklist_page(monkeypatch, demo_copy / "governance.toml")
+    assert any(str(checklist) in e.value and "'autoML'" in e.value for e in at.error)
