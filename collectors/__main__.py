@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         if not config.sources:
             raise ConfigError(f"{args.config}: no [[sources]] configured")
     except ConfigError as e:
-        err.print(f"config error: {e}", style="bold red", highlight=False, markup=False)
+        # soft_wrap: never hard-wrap at 80 columns when piped (CI logs), it would split file paths.
+        err.print(f"config error: {e}", style="bold red", highlight=False, markup=False, soft_wrap=True)
         return 2
 
     quiet = args.json or not err.is_terminal
@@ -88,9 +89,9 @@ def print_summary(outcomes: list[SnapshotOutcome]) -> None:
                                for entity, c in o.counts.items() if c["added"] or c["changed"] or c["removed"])
             console.print(f"[bold]{o.source}[/] changes: {detail or 'none'}", highlight=False)
         for w in o.warnings:
-            console.print(f"{o.source} warning: {w}", style="yellow", highlight=False, markup=False)
+            console.print(f"{o.source} warning: {w}", style="yellow", highlight=False, markup=False, soft_wrap=True)
         for e in o.errors:
-            console.print(f"{o.source} error: {e}", style="red", highlight=False, markup=False)
+            console.print(f"{o.source} error: {e}", style="red", highlight=False, markup=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

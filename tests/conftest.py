@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,7 +255,19 @@ def _build_workspace(root: Path, template: Path) -> Workspace:
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory, mlflow_template) -> Workspace:
     """The read-only two-platform workspace. Tests must not change it (use `evolving` for that)."""
-    return _build_workspace(tmp_path_factory.mktemp("workspace"), mlflow_template)
+    # MLflow probes for Databricks credentials and hints about schemas while logging: noise here.
+    logging.getLogger("mlflow.utils.databricks_utils").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ws = _build_workspace(tmp_path_factory.mktemp("workspace"), mlflow_template)
+    # Logging the model needed the fluent (process-global) URIs; leave them on a scratch store so
+    # nothing later in the session can write into this workspace by accident.
+    import mlflow
+
+    sink = new_mlflow_store(tmp_path_factory.mktemp("fluent-sink"), mlflow_template)
+    mlflow.set_tracking_uri(sink)
+    mlflow.set_registry_uri(sink)
+    return ws
 
 
 @dataclass

@@ -63,8 +63,8 @@ def test_unicode_names_survive(snapshotted, workspace):
 
 def test_git_sha_from_tag_param_or_absent(snapshotted, workspace):
     ids = workspace.ids
-    got = {k: (run_row(snapshotted, ids[k])["git_sha"], run_row(snapshotted, ids[k])["git_sha_from"])
-           for k in ("run_a", "run_b", "run_c", "run_d")}
+    runs = {r["run_id"]: r for r in current(snapshotted, "runs")}
+    got = {k: (runs[ids[k]]["git_sha"], runs[ids[k]]["git_sha_from"]) for k in ("run_a", "run_b", "run_c", "run_d")}
     assert got == {
         # The MLflow git tag wins over a `git_sha` param that disagrees with it.
         "run_a": (SHA_A, "tag:mlflow.source.git.commit"),
@@ -72,8 +72,7 @@ def test_git_sha_from_tag_param_or_absent(snapshotted, workspace):
         "run_c": (None, None),   # `commit_sha` is not a git SHA name unless configured
         "run_d": (None, None),
     }
-    assert run_row(snapshotted, ids["run_d"])["status"] == "RUNNING"
-    assert run_row(snapshotted, ids["run_d"])["end_time"] is None
+    assert runs[ids["run_d"]]["status"] == "RUNNING" and runs[ids["run_d"]]["end_time"] is None
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +100,8 @@ def monkeypatch_module():
 def test_configurable_git_sha_param_and_paging(custom_param_snapshot, workspace):
     outcome, store = custom_param_snapshot
     assert outcome.ok, outcome.errors
-    rows = dict(store.query("SELECT run_id, git_sha || '|' || git_sha_from FROM runs").itertuples(index=False))
+    with store.reader() as con:
+        rows = dict(con.execute("SELECT run_id, git_sha || '|' || git_sha_from FROM runs").fetchall())
     assert rows[workspace.ids["run_c"]] == f"{SHA_C}|param:commit_sha"
     assert rows[workspace.ids["run_a"]] == f"{SHA_A}|tag:mlflow.source.git.commit"   # the tag still wins
     assert rows[workspace.ids["run_b"]] is None                                     # `git_sha` no longer read
@@ -193,3 +193,17 @@ def test_missing_configured_experiment_is_a_warning(workspace, tmp_path):
     [o] = snapshot_all(load_config(cfg))
     assert o.ok and any("no-such-exp" in w for w in o.warnings)
     assert o.counts["experiments"]["seen"] == 1
+
+
+def test_paging_follows_tokens_through_empty_pages_and_stops_on_a_repeated_token():
+    from mlflow.store.entities.paged_list import PagedList
+
+    from collectors.paging import PagingError, iter_items
+
+    pages = {None: PagedList([1, 2], "t1"), "t1": PagedList([], "t2"), "t2": PagedList([3], None)}
+    calls = []
+    assert list(iter_items(lambda tok: calls.append(tok) or pages[tok])) == [1, 2, 3]
+    assert calls == [None, "t1", "t2"]
+    looping = {None: PagedList([1], "same"), "same": PagedList([2], "same")}
+    with pytest.raises(PagingError, match="twice"):
+        list(iter_items(lambda tok: looping[tok]))

@@ -1,0 +1,117 @@
+"""Re-snapshots: incremental passes see changes and only changes; `--full` records removals.
+
+The `evolving` fixture (conftest) runs: first (full) → unchanged → changed → purged → full (CLI).
+"""
+from __future__ import annotations
+
+import shutil
+
+from tests.conftest import client, mlflow_source, new_mlflow_store, write_config
+
+ENTITIES = ("experiments", "runs", "run_inputs", "logged_models", "registered_models",
+            "model_versions", "model_aliases", "model_origins")
+
+
+def rows(evolving, sql: str, params=()):
+    with evolving.store.reader() as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def test_second_pass_is_incremental_and_unchanged_data_changes_nothing(evolving):
+    first, again = evolving.steps["first"], evolving.steps["unchanged"]
+    assert (first.ok, first.mode, again.ok, again.mode) == (True, "full", True, "incremental")
+    assert set(again.counts) == set(ENTITIES)
+    assert {e: (c["added"], c["changed"], c["removed"]) for e, c in again.counts.items()} == \
+        {e: (0, 0, 0) for e in ENTITIES}
+    # The unchanged pass wrote a snapshot row but no entity row.
+    assert rows(evolving, "SELECT count(*) FROM runs WHERE valid_from = ?", [again.snapshot_id]) == [(0,)]
+
+
+def test_versions_mlmodel_is_read_once(evolving):
+    first, again, changed = (evolving.steps[k] for k in ("first", "unchanged", "changed"))
+    assert first.counts["model_origins"]["seen"] == 2
+    assert again.counts["model_origins"]["seen"] == 0          # known versions: not re-read
+    assert changed.counts["model_origins"] == {"seen": 1, "added": 1, "changed": 0, "removed": 0}  # only v3
+    assert rows(evolving, """SELECT version, read_status FROM model_origins
+                             WHERE valid_to IS NULL ORDER BY version""") == [("1", "ok"), ("2", "ok"), ("3", "ok")]
+
+
+def test_new_run_is_added(evolving):
+    changed = evolving.steps["changed"]
+    assert changed.mode == "incremental" and changed.counts["runs"]["added"] == 1
+    assert rows(evolving, "SELECT run_name, valid_from FROM runs WHERE run_id = ?", [evolving.ids["new"]]) == \
+        [("r-new", changed.snapshot_id)]
+
+
+def test_running_run_outside_the_lookback_is_repolled_and_updated(evolving):
+    changed = evolving.steps["changed"]
+    history = rows(evolving, """SELECT status, end_time IS NOT NULL, valid_from, valid_to FROM runs
+                                WHERE run_id = ? ORDER BY valid_from""", [evolving.ids["long"]])
+    first = evolving.steps["first"].snapshot_id
+    assert history == [("RUNNING", False, first, changed.snapshot_id), ("FINISHED", True, changed.snapshot_id, None)]
+
+
+def test_deleted_run_becomes_lifecycle_deleted(evolving):
+    changed = evolving.steps["changed"].snapshot_id
+    history = rows(evolving, """SELECT lifecycle_stage, valid_from = ?, valid_to FROM runs
+                                WHERE run_id = ? ORDER BY valid_from""", [changed, evolving.ids["doomed"]])
+    assert history[0][0] == "active" and history[0][2] == changed
+    assert history[1][:2] == ("deleted", True)
+
+
+def test_alias_move_closes_the_old_row_and_opens_a_new_one(evolving):
+    first, changed = evolving.steps["first"].snapshot_id, evolving.steps["changed"].snapshot_id
+    assert rows(evolving, """SELECT version, valid_from, valid_to FROM model_aliases
+                             WHERE name = 'evo-model' AND alias = 'champion' ORDER BY valid_from""") == \
+        [("1", first, changed), ("2", changed, None)]
+    assert evolving.steps["changed"].counts["model_aliases"]["changed"] == 1
+
+
+def test_incremental_misses_a_purged_run_and_full_records_the_removal(evolving):
+    purged, full = evolving.steps["purged"], evolving.steps["full"]
+    doomed = evolving.ids["doomed"]
+    # After `mlflow gc` the run is gone from MLflow; an incremental pass cannot notice an absence ...
+    assert purged.ok and sum(c["removed"] for c in purged.counts.values()) == 0
+    # ... a full pass does, and closes the run and its inputs (history is kept).
+    assert (full["ok"], full["mode"]) == (True, "full")
+    assert full["counts"]["runs"]["removed"] == 1 and full["counts"]["run_inputs"]["removed"] == 1
+    assert full["counts"]["runs"]["added"] == 0 and full["counts"]["model_versions"]["removed"] == 0
+    assert rows(evolving, "SELECT count(*) FROM runs WHERE run_id = ? AND valid_to IS NULL", [doomed]) == [(0,)]
+    assert rows(evolving, "SELECT max(valid_to) FROM runs WHERE run_id = ?", [doomed]) == [(full["snapshot_id"],)]
+    assert rows(evolving, "SELECT count(*) FROM runs WHERE valid_to IS NULL") == [(3,)]
+
+
+def test_recreated_model_version_is_reread_and_full_closes_origins_of_removed_versions(
+        tmp_path, mlflow_template, workspace):
+    """Version numbers restart at 1 when a model is deleted and re-created: the stored origin of the
+    old v1 must not be reused for the new one. A full pass also closes origins of deleted versions."""
+    from collectors.config import load_config
+    from collectors.runner import snapshot_all
+    from store.db import Store
+
+    uri = new_mlflow_store(tmp_path / "mlflow", mlflow_template)
+    c = client(uri)
+    good = tmp_path / "mlflow" / "artifacts" / "good"
+    shutil.copytree(workspace.model_artifacts, good)
+    bare = tmp_path / "mlflow" / "artifacts" / "bare"
+    bare.mkdir()
+    c.create_registered_model("phoenix")
+    c.create_model_version("phoenix", source=str(good))
+    c.create_model_version("phoenix", source=str(good))
+    config = load_config(write_config(tmp_path / "g.toml", [mlflow_source("src", uri)]))
+    [first] = snapshot_all(config)
+    c.delete_registered_model("phoenix")
+    c.create_registered_model("phoenix")
+    c.create_model_version("phoenix", source=str(bare))
+    [second] = snapshot_all(config)
+    assert first.ok and second.ok, (first.errors, second.errors)
+    store = Store(config.store_path)
+    with store.reader() as con:
+        current = dict(con.execute("""SELECT version, read_status FROM model_origins
+                                       WHERE valid_to IS NULL""").fetchall())
+    assert current["1"] == "missing"      # re-read: the new v1 has no MLmodel
+    assert second.counts["model_versions"]["removed"] == 1   # v2 is gone (registry listed in full)
+    [full] = snapshot_all(config, full=True)
+    assert full.ok and full.counts["model_origins"]["removed"] == 1
+    with store.reader() as con:
+        assert con.execute("SELECT version FROM model_origins WHERE valid_to IS NULL").fetchall() == [("1",)]
