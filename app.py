@@ -72,6 +72,10 @@ page = st.navigation({
     "Migration": [
         st.Page("pages/checklist.py", title="Checklist", icon=":material/checklist:"),
     ],
+    "Audit": [
+        st.Page("pages/audit_trace.py", title="Audit trace", icon=":material/fact_check:"),
+        st.Page("pages/lineage_explorer.py", title="Lineage explorer", icon=":material/account_tree:"),
+    ],
     "Operations": [
         st.Page("pages/snapshots.py", title="Snapshots", icon=":material/history:"),
     ],

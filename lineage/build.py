@@ -9,10 +9,11 @@ Joins in DESIGN.md order, within and across platforms:
   6. conventions: git SHA (recorded by the collector with its field), `delta_feature_version`
      filling an unknown Delta version, the `waymark.migrated_from` version tag.
 A link that cannot be proven becomes a named gap on the node; two candidates are a gap naming
-both, never a pick. Frames are walked with itertuples (100k runs build in seconds).
+both, never a pick. Frames are walked as bulk-converted row tuples (100k runs build in seconds).
 """
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from typing import Any
 
@@ -26,28 +27,44 @@ UNKNOWN_VERSION = "unknown"
 
 
 def _s(value: Any) -> str | None:
-    """A cell as a clean string, or None for NULL/NaN/empty."""
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+    """A cell as a clean string, or None for NULL/empty (rows come through `_rows`: NaN is None)."""
+    if value is None:
         return None
-    text = str(value)
+    text = value if type(value) is str else str(value)
     return text if text.strip() else None
 
 
 def _i(value: Any) -> int | None:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return None
-    return int(value)
+    return None if value is None else int(value)
+
+
+def _rows(frame: pd.DataFrame):
+    """Rows as namedtuples with NULL/NaN as None, columns converted in bulk (Arrow-backed string
+    columns are slow to iterate cell by cell)."""
+    if frame is None or frame.empty:
+        return iter(())
+    columns = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame.columns]
+    from collections import namedtuple
+
+    Row = namedtuple("Row", list(frame.columns), rename=True)
+    return map(Row._make, zip(*columns))
 
 
 class Scopes:
-    """The scope segment of node ids: the platform, or `platform/source` when a platform has two sources."""
+    """The scope segment of node ids: the platform, or `platform/source` when two sources of the
+    same collector kind share a platform (two MLflow workspaces on Databricks would otherwise give
+    colliding run ids). Sources of different kinds on one platform (the MLflow source and the
+    Databricks workspace source of one workspace) share the plain platform scope, so the table
+    both of them see is one node."""
 
-    def __init__(self, source_platforms: dict[str, str]):
-        per_platform: dict[str, list[str]] = defaultdict(list)
+    def __init__(self, source_platforms: dict[str, str], source_kinds: dict[str, str] | None = None):
+        kinds = source_kinds or {}
+        per_group: dict[tuple[str, str], list[str]] = defaultdict(list)
         for source, platform in source_platforms.items():
-            per_platform[platform].append(source)
+            per_group[(platform, kinds.get(source, "mlflow"))].append(source)
         self.platform = dict(source_platforms)
-        self.scope = {s: (p if len(per_platform[p]) == 1 else f"{p}/{s}") for s, p in source_platforms.items()}
+        self.scope = {s: (p if len(per_group[(p, kinds.get(s, "mlflow"))]) == 1 else f"{p}/{s}")
+                      for s, p in source_platforms.items()}
 
     def of(self, source: str) -> str:
         return self.scope[source]
@@ -63,7 +80,15 @@ def table_node_id(scope: str, name: str, version: int | None) -> str:
 
 def build_graph(rows: LineageRows) -> LineageGraph:
     """The graph of `rows` (conventions were applied when the rows were read: see `lineage.load`)."""
-    return _Builder(rows).build()
+    # Hundreds of thousands of small dicts: the cyclic GC would rescan them again and again while
+    # nothing here can form a reference cycle, so it is paused for the build (≈ a third of the time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Builder(rows).build()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Builder:
@@ -72,7 +97,7 @@ class _Builder:
         platforms = dict(rows.source_platforms)
         for source, point in rows.points.items():
             platforms.setdefault(source, point.platform)
-        self.scopes = Scopes(platforms)
+        self.scopes = Scopes(platforms, rows.source_kinds)
         self.graph = LineageGraph()
         self.runs_by_id: dict[str, list[str]] = defaultdict(list)            # run_id → node ids (all sources)
         self.run_node: dict[tuple[str, str], str] = {}                       # (source, run_id) → node id
@@ -80,6 +105,7 @@ class _Builder:
         self.model_node: dict[tuple[str, str], str] = {}
         self.versions_by_key: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (platform, name, version)
         self.version_node: dict[tuple[str, str, str], str] = {}              # (source, name, version)
+        self._ambiguous_runs: set[str] = set()
 
     def ev(self, field: str, snapshot_id: Any, source: str, basis: Basis, seen_since: Any = None,
            detail: str | None = None) -> Evidence:
@@ -93,6 +119,7 @@ class _Builder:
         g.snapshots = {s: {"snapshot_id": p.snapshot_id, "finished_at": p.finished_at.isoformat(),
                            "platform": p.platform, "scope": self.scopes.of(s)}
                        for s, p in sorted(self.rows.points.items())}
+        g.scopes = dict(self.scopes.scope)
         g.alias_history = self._alias_history()
         experiments = self._experiments()
         self._runs(experiments)
@@ -101,13 +128,14 @@ class _Builder:
         self._model_versions()
         self._aliases()
         self._endpoints()
+        g.freeze()
         self._break_cycles()
         return g
 
     # -- tracking --------------------------------------------------------------------------------
     def _experiments(self) -> dict[tuple[str, str], str]:
         out = {}
-        for r in self.rows.experiments.itertuples(index=False):
+        for r in _rows(self.rows.experiments):
             scope = self.scopes.of(r.source)
             nid = self.graph.add_node(node_id(NodeType.EXPERIMENT, scope, r.experiment_id), NodeType.EXPERIMENT,
                                       self.scopes.platform[r.source], _s(r.name) or r.experiment_id,
@@ -120,14 +148,14 @@ class _Builder:
         conv_cols = [(f"conv_param_{i}", p) for i, p in enumerate(self.rows.version_params)
                      if f"conv_param_{i}" in self.rows.runs.columns]
         self.run_conventions: dict[str, dict[str, str]] = {}
-        for r in self.rows.runs.itertuples(index=False):
+        for r in _rows(self.rows.runs):
             scope = self.scopes.of(r.source)
             exp_node = experiments.get((r.source, _s(r.experiment_id)))
             sha = _s(r.git_sha)
             nid = g.add_node(node_id(NodeType.RUN, scope, r.run_id), NodeType.RUN, self.scopes.platform[r.source],
                              _s(r.run_name) or r.run_id, None, source=r.source, run_id=r.run_id,
                              run_name=_s(r.run_name), experiment_id=_s(r.experiment_id),
-                             experiment=g.g.nodes[exp_node]["name"] if exp_node else None,
+                             experiment=g.node_data(exp_node)["name"] if exp_node else None,
                              status=_s(r.status), lifecycle_stage=_s(r.lifecycle_stage),
                              start_time=_i(r.start_time), git_sha=sha, git_sha_from=_s(r.git_sha_from),
                              collected=True)
@@ -139,7 +167,7 @@ class _Builder:
             if sha:
                 commit = g.add_node(node_id(NodeType.COMMIT, None, sha), NodeType.COMMIT, None, sha, sha=sha)
                 g.add_edge(commit, nid, EdgeKind.CODE_VERSION,
-                           self.ev(f"runs.{_s(r.git_sha_from) or 'git_sha'}", r.snapshot_id, r.source,
+                           self.ev(f"runs.git_sha (from {_s(r.git_sha_from) or 'unknown field'})", r.snapshot_id, r.source,
                                    Basis.CONVENTION, r.valid_from))
             else:
                 self.gap(GapKind.NO_GIT_SHA, nid, f"run {r.run_id} ({_s(r.run_name) or 'unnamed'}) records no git "
@@ -159,7 +187,7 @@ class _Builder:
         # Unversioned Delta inputs per run, to decide whether a version param can fill them.
         unversioned: dict[str, list[str]] = defaultdict(list)
         delta_rows = []
-        for r in frame.itertuples(index=False):
+        for r in _rows(frame):
             run = self.run_node.get((r.source, r.run_id))
             if run is None:
                 continue
@@ -176,7 +204,7 @@ class _Builder:
             table = _s(r.table_name) or (_s(r.path) if _s(r.source_type) == "delta_table" else None)
             if table is None:
                 continue
-            known = bool(r.version_known) if r.version_known is not None and r.version_known is not pd.NA else False
+            known = bool(r.version_known) if r.version_known is not None else False
             version = _i(r.table_version) if known else None
             if version is None:
                 unversioned[run].append(ds)
@@ -198,9 +226,9 @@ class _Builder:
             if version is None:
                 self.gap(GapKind.UNVERSIONED_INPUT, tid, f"run {r.run_id} read {table} without a recorded Delta "
                          "version: unknown, or 0 (MLflow omits version 0 from the dataset source)")
-        for nid in self.graph.ids_of_type(NodeType.RUN):
+        for (_source, run_id), nid in self.run_node.items():
             if nid not in with_inputs:
-                self.gap(GapKind.NO_INPUTS, nid, f"run {g.g.nodes[nid]['attrs'].get('run_id')} records no "
+                self.gap(GapKind.NO_INPUTS, nid, f"run {run_id} records no "
                          "dataset inputs: the data it trained on is not known")
 
     def _convention_version(self, run: str, ds: str, table: str, unversioned: list[str], r: Any):
@@ -208,6 +236,9 @@ class _Builder:
         if not params:
             return None
         if len(set(unversioned)) > 1:
+            if run in self._ambiguous_runs:
+                return None
+            self._ambiguous_runs.add(run)
             self.gap(GapKind.AMBIGUOUS, run, f"convention param(s) {sorted(params)} could version any of "
                      f"{len(set(unversioned))} unversioned Delta inputs; none picked", sorted(set(unversioned)))
             return None
@@ -226,7 +257,7 @@ class _Builder:
     # -- models ----------------------------------------------------------------------------------
     def _logged_models(self) -> None:
         g = self.graph
-        for r in self.rows.logged_models.itertuples(index=False):
+        for r in _rows(self.rows.logged_models):
             scope = self.scopes.of(r.source)
             nid = g.add_node(node_id(NodeType.LOGGED_MODEL, scope, r.model_id), NodeType.LOGGED_MODEL,
                              self.scopes.platform[r.source], _s(r.name) or r.model_id, None, source=r.source,
@@ -247,7 +278,7 @@ class _Builder:
     def _model_versions(self) -> None:
         g = self.graph
         frame = self.rows.model_versions
-        for r in frame.itertuples(index=False):
+        for r in _rows(frame):
             scope = self.scopes.of(r.source)
             platform = self.scopes.platform[r.source]
             nid = g.add_node(node_id(NodeType.MODEL_VERSION, scope, f"{r.name}/{r.version}"), NodeType.MODEL_VERSION,
@@ -256,10 +287,10 @@ class _Builder:
                              model_id=_s(r.model_id), creation_time=_i(r.creation_time))
             self.versions_by_key[(platform, r.name, str(r.version))].append(nid)
             self.version_node[(r.source, r.name, str(r.version))] = nid
-        origins = {(r.source, r.name, str(r.version)): r for r in self.rows.model_origins.itertuples(index=False)}
+        origins = {(r.source, r.name, str(r.version)): r for r in _rows(self.rows.model_origins)}
         tag_cols = [(f"conv_tag_{i}", t) for i, t in enumerate(self.rows.migration_tags)
                     if f"conv_tag_{i}" in frame.columns]
-        for r in frame.itertuples(index=False):
+        for r in _rows(frame):
             key = (r.source, r.name, str(r.version))
             nid = self.version_node[key]
             linked = self._registry_links(r, nid)
@@ -282,6 +313,15 @@ class _Builder:
         run_id = _s(r.run_id)
         if run_id:
             run = self.run_node.get((r.source, run_id))
+            if run is None:
+                # Another collector of the same workspace (e.g. the Databricks UC registry next to
+                # the MLflow tracking source) may hold the run: one candidate is a link, two a gap.
+                others = self._candidates(self.runs_by_id, run_id, r.source)
+                if len(others) > 1:
+                    self.gap(GapKind.AMBIGUOUS, nid, f"{r.name}/{r.version} names run {run_id}, held by "
+                             f"{len(others)} sources; none picked", others)
+                    return False
+                run = others[0] if others else None
             if run is None:
                 run = g.add_node(node_id(NodeType.RUN, self.scopes.of(r.source), run_id), NodeType.RUN,
                                  self.scopes.platform[r.source], run_id, None, source=r.source, run_id=run_id,
@@ -308,9 +348,9 @@ class _Builder:
     def _candidates(self, index: dict[str, list[str]], key: str, source: str) -> list[str]:
         """Same-source match first (ids are unique per workspace); else every source that holds it."""
         found = index.get(key, [])
-        same = [n for n in found if self.graph.g.nodes[n]["attrs"].get("source") == source
-                and self.graph.g.nodes[n]["attrs"].get("collected", True)]
-        return same or [n for n in found if self.graph.g.nodes[n]["attrs"].get("collected", True)]
+        attrs = {n: self.graph.node_data(n)["attrs"] for n in found}
+        same = [n for n in found if attrs[n].get("source") == source and attrs[n].get("collected", True)]
+        return same or [n for n in found if attrs[n].get("collected", True)]
 
     def _origin_links(self, r: Any, nid: str, origin: Any, registry_run: str | None) -> bool:
         if origin is None or _s(origin.read_status) != "ok":
@@ -371,7 +411,7 @@ class _Builder:
 
     def _aliases(self) -> None:
         g = self.graph
-        for r in self.rows.model_aliases.itertuples(index=False):
+        for r in _rows(self.rows.model_aliases):
             scope = self.scopes.of(r.source)
             nid = g.add_node(node_id(NodeType.ALIAS, scope, f"{r.name}@{r.alias}"), NodeType.ALIAS,
                              self.scopes.platform[r.source], r.name, str(r.version), source=r.source, alias=r.alias,
@@ -392,7 +432,7 @@ class _Builder:
         if frame is None or frame.empty:
             return
         g = self.graph
-        for r in frame.itertuples(index=False):
+        for r in _rows(frame):
             scope = self.scopes.of(r.source)
             nid = g.add_node(node_id(NodeType.ENDPOINT, scope, r.endpoint), NodeType.ENDPOINT,
                              self.scopes.platform[r.source], r.endpoint, None, source=r.source)
@@ -411,11 +451,11 @@ class _Builder:
     # -- history and checks -----------------------------------------------------------------------
     def _alias_history(self) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
         out: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        for r in self.rows.alias_history.itertuples(index=False):
+        for r in _rows(self.rows.alias_history):
             out[(r.source, r.name, r.alias)].append({
                 "version": str(r.version), "valid_from": int(r.valid_from), "valid_to": _i(r.valid_to),
                 "seen_from": pd.Timestamp(r.seen_from).isoformat(),
-                "seen_until": None if _s(r.seen_until) is None else pd.Timestamp(r.seen_until).isoformat()})
+                "seen_until": None if r.seen_until is None else pd.Timestamp(r.seen_until).isoformat()})
         return dict(out)
 
     def _break_cycles(self) -> None:

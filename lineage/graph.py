@@ -9,9 +9,11 @@ Node ids are stable and readable: `<type>:<scope>:<key>` where scope is the plat
 `table:databricks:churn.gold.features@12` (`@unknown` when the version is not recorded — never
 confused with `@0`), `dataset:databricks:features@<digest>`, `logged_model:databricks:m-…`,
 `experiment:databricks:<experiment_id>`, `endpoint:azureml:<name>`; a commit has no platform:
-`commit:<sha>`. When the store holds two sources on the same platform, the scope of the entities of
+`commit:<sha>`. When the store holds two sources of the same kind on one platform, the scope of the entities of
 those sources becomes `<platform>/<source>` (e.g. `run:databricks/dbx-west:<id>`), so ids never
-collide; they stay stable as long as the set of sources per platform does not change.
+collide; they stay stable as long as the set of sources per platform does not change. Sources of
+different collector kinds on one platform (MLflow and the Databricks workspace collector) share
+the plain platform scope: they describe one workspace.
 
 Gaps (links that cannot be proven) are attached to the node where they occur, so a trace collects
 them by walking the nodes it visits.
@@ -20,9 +22,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 
@@ -99,10 +101,10 @@ class GapKind(str, Enum):
     CYCLE = "cycle"                                  # a convention edge closing a cycle was dropped
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):
     """The field and snapshot that prove an edge. `snapshot_id` is the snapshot the graph was read
-    at for that source; `seen_since` the snapshot that first recorded the value."""
+    at for that source; `seen_since` the snapshot that first recorded the value. (A NamedTuple:
+    hundreds of thousands are made per build.)"""
     field: str
     snapshot_id: int
     source: str
@@ -111,7 +113,7 @@ class Evidence:
     detail: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = self._asdict()
         out["basis"] = self.basis.value
         return {k: v for k, v in out.items() if v is not None}
 
@@ -164,27 +166,52 @@ class LineageGraph:
         self.gaps: dict[str, list[Gap]] = {}
         # Filled by the builder: {source: {snapshot_id, finished_at, platform}} the graph was read at.
         self.snapshots: dict[str, dict[str, Any]] = {}
+        self.scopes: dict[str, str] = {}                       # source → scope segment of node ids
+        # (source, model, alias) → every assignment ever seen, for "moved after" (all times, not as-of).
+        self.alias_history: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         self._by_type: dict[NodeType, list[str]] | None = None
+        self._staged_nodes: dict[str, dict[str, Any]] = {}
+        self._staged_edges: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- building --------------------------------------------------------------------------------
+    # Nodes and edges are staged in dicts and handed to networkx in bulk by `freeze()`: per-call
+    # `DiGraph.add_node/add_edge` dominated the build time on 100k-run stores.
     def add_node(self, node_id: str, type: NodeType, platform: str | None, name: str,
                  version: str | None = None, **attrs: Any) -> str:
-        if node_id in self.g:
-            if attrs:
-                self.g.nodes[node_id]["attrs"].update({k: v for k, v in attrs.items() if v is not None})
+        existing = self._staged_nodes.get(node_id) or (self.g.nodes[node_id] if node_id in self.g else None)
+        if existing is not None:
+            for k, v in attrs.items():
+                if v is not None:
+                    existing["attrs"][k] = v
             return node_id
-        self.g.add_node(node_id, type=type, platform=platform, name=name, version=version,
-                        attrs={k: v for k, v in attrs.items() if v is not None})
-        self._by_type = None
+        self._staged_nodes[node_id] = {"type": type, "platform": platform, "name": name, "version": version,
+                                       "attrs": {k: v for k, v in attrs.items() if v is not None}}
         return node_id
+
+    def node_data(self, node_id: str) -> dict[str, Any]:
+        staged = self._staged_nodes.get(node_id)
+        return staged if staged is not None else self.g.nodes[node_id]
 
     def add_edge(self, source: str, target: str, kind: EdgeKind, evidence: Evidence) -> None:
         """One edge per pair: a second proof of the same link is kept as corroboration."""
-        if self.g.has_edge(source, target):
-            self.g.edges[source, target].setdefault("corroborated_by", []).append(
-                {"kind": kind.value, **evidence.to_dict()})
+        key = (source, target)
+        data = self._staged_edges.get(key) or (self.g.edges[key] if self.g.has_edge(source, target) else None)
+        if data is None:
+            self._staged_edges[key] = {"kind": kind, "evidence": evidence}
             return
-        self.g.add_edge(source, target, kind=kind, evidence=evidence)
+        first: Evidence = data["evidence"]
+        if (data["kind"], first.field, first.source) == (kind, evidence.field, evidence.source):
+            return
+        extra = data.setdefault("corroborated_by", [])
+        if not any((e["kind"], e["field"], e["source"]) == (kind.value, evidence.field, evidence.source) for e in extra):
+            extra.append({"kind": kind.value, **evidence.to_dict()})
+
+    def freeze(self) -> None:
+        """Move staged nodes and edges into the DiGraph (an edge's ends must be staged or present)."""
+        self.g.add_nodes_from(self._staged_nodes.items())
+        self.g.add_edges_from((s, t, d) for (s, t), d in self._staged_edges.items())
+        self._staged_nodes, self._staged_edges = {}, {}
+        self._by_type = None
 
     def add_gap(self, gap: Gap) -> None:
         self.gaps.setdefault(gap.node, []).append(gap)
@@ -268,8 +295,13 @@ class LineageGraph:
         return [(s, t) for s, t in self.g.subgraph(node_ids).edges]
 
     def find_cycle(self) -> list[tuple[str, str]] | None:
+        """A cycle, if any. Every edge goes from a lower NODE_RANK to a higher one except edges
+        within a rank (model_version → model_version migrations, table → table storage identity),
+        so a cycle can only lie among those: only they are searched (fast on 100k-run graphs)."""
+        rank = {n: NODE_RANK[t] for n, t in self.g.nodes(data="type")}
+        flat = [(s, t) for s, t in self.g.edges if rank[s] == rank[t]]
         try:
-            return [(s, t) for s, t, *_ in nx.find_cycle(self.g)]
+            return [(s, t) for s, t, *_ in nx.find_cycle(nx.DiGraph(flat))] if flat else None
         except nx.NetworkXNoCycle:
             return None
 

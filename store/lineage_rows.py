@@ -30,6 +30,7 @@ class LineageRows:
     model_aliases: pd.DataFrame
     model_origins: pd.DataFrame
     alias_history: pd.DataFrame                 # all times: source,name,alias,version,valid_from,valid_to,seen_from,seen_until
+    source_kinds: dict[str, str] = field(default_factory=dict)   # source → collector kind (mlflow, databricks…)
     version_params: tuple[str, ...] = ()
     migration_tags: tuple[str, ...] = ()
     endpoints: pd.DataFrame | None = None       # reserved for the serving collectors
@@ -94,8 +95,11 @@ def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = Non
             JOIN snapshots s1 ON s1.snapshot_id = a.valid_from
             LEFT JOIN snapshots s2 ON s2.snapshot_id = a.valid_to
             ORDER BY a.source, a.name, a.alias, a.valid_from""").df()
-        platforms = dict(con.execute("SELECT source, any_value(platform) FROM snapshots GROUP BY source").fetchall())
-    return LineageRows(points=points, source_platforms=platforms, alias_history=history,
+        described = con.execute("SELECT source, any_value(platform), any_value(kind) FROM snapshots "
+                                "GROUP BY source").fetchall()
+    platforms = {source: platform for source, platform, _ in described}
+    kinds = {source: kind for source, _, kind in described}
+    return LineageRows(points=points, source_platforms=platforms, source_kinds=kinds, alias_history=history,
                        version_params=tuple(version_params), migration_tags=tuple(migration_tags), **frames)
 
 

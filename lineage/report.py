@@ -1,0 +1,86 @@
+"""Human renderings of a trace or impact answer: the CLI's chain and the Markdown evidence pack.
+
+Both show the same facts as the JSON (`LineageAnswer.to_json`): one hop per line with its evidence,
+then runs, git SHAs, data inputs, gaps and the snapshots the answer rests on.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from lineage.trace import LineageAnswer
+
+
+def evidence_text(evidence: dict[str, Any]) -> str:
+    parts = [f"{evidence.get('basis')}: {evidence.get('field')}",
+             f"{evidence.get('source')} snapshot {evidence.get('snapshot_id')}"]
+    if evidence.get("seen_since") is not None:
+        parts.append(f"since snapshot {evidence['seen_since']}")
+    if evidence.get("detail"):
+        parts.append(str(evidence["detail"]))
+    if evidence.get("corroborated_by"):
+        parts.append("corroborated by " + ", ".join(c.get("field", "?") for c in evidence["corroborated_by"]))
+    return " · ".join(parts)
+
+
+def _snapshots_line(answer: LineageAnswer) -> str:
+    return ", ".join(f"{s} #{p['snapshot_id']} ({p['finished_at']})" for s, p in answer.snapshots.items()) or "none"
+
+
+def render_text(answer: LineageAnswer) -> str:
+    lines = [f"{answer.question} {answer.target} as of {answer.as_of}",
+             f"snapshots: {_snapshots_line(answer)}", ""]
+    if answer.question == "trace":
+        lines.append(answer.target_nodes[0])
+        for hop in answer.hops:
+            indent = "  " * hop.depth
+            tail = "  (shown above)" if hop.repeated else ""
+            lines.append(f"{indent}← {hop.upstream}  [{hop.kind} · {evidence_text(hop.evidence)}]{tail}")
+        s = answer.summary
+        lines += ["", "runs:"]
+        lines += [f"  {r['platform']} {r['run_id']} ({r['run_name'] or '—'}, experiment {r['experiment'] or '—'}) "
+                  f"git {r['git_sha'] or '— (none)'}" for r in s["runs"]] or ["  none"]
+        lines += ["git SHAs:"] + ([f"  {sha}" for sha in s["git_shas"]] or ["  none"])
+        lines += ["inputs:"] + ([f"  {i['platform']} {i['name']} @ {i['version']} ({', '.join(i['basis'])})"
+                                 for i in s["inputs"]] or ["  none"])
+    else:
+        lines.append("starting at: " + ", ".join(answer.target_nodes))
+        for key in ("model_versions", "aliases", "endpoints"):
+            items = answer.summary.get(key, [])
+            lines.append(f"{key.replace('_', ' ')}:")
+            lines += [f"  {i['id']}" for i in items] or ["  none"]
+    lines.append("gaps:")
+    lines += [f"  {g['gap']}: {g['message']}" for g in answer.gaps] or ["  none"]
+    return "\n".join(lines)
+
+
+def _md(value: Any) -> str:
+    """Collected text in a Markdown table cell: no pipes, no line breaks, code-quoted."""
+    text = "—" if value is None or value == "" else str(value)
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def render_markdown(answer: LineageAnswer) -> str:
+    s = answer.summary
+    out = [f"# Evidence pack: {answer.question} `{_md(answer.target)}`", "",
+           f"- As of: {_md(answer.as_of)}", f"- Target node: `{_md(', '.join(answer.target_nodes))}`", "",
+           "## Snapshots this rests on", "", "| source | snapshot | finished at | platform |", "|---|---|---|---|"]
+    out += [f"| {_md(src)} | {p['snapshot_id']} | {_md(p['finished_at'])} | {_md(p['platform'])} |"
+            for src, p in answer.snapshots.items()]
+    if answer.question == "trace":
+        out += ["", "## Chain (one hop per line, upstream)", "", "| depth | upstream | → downstream | kind | evidence |",
+                "|---|---|---|---|---|"]
+        out += [f"| {h.depth} | `{_md(h.upstream)}` | `{_md(h.downstream)}` | {h.kind} | {_md(evidence_text(h.evidence))} |"
+                for h in answer.hops]
+        out += ["", "## Runs", "", "| platform | run id | name | experiment | git SHA |", "|---|---|---|---|---|"]
+        out += [f"| {_md(r['platform'])} | `{_md(r['run_id'])}` | {_md(r['run_name'])} | {_md(r['experiment'])} | "
+                f"{_md(r['git_sha'])} |" for r in s.get("runs", [])]
+        out += ["", "## Data inputs", "", "| platform | name | version | basis |", "|---|---|---|---|"]
+        out += [f"| {_md(i['platform'])} | {_md(i['name'])} | {_md(i['version'])} | {_md(', '.join(i['basis']))} |"
+                for i in s.get("inputs", [])]
+    else:
+        for key in ("model_versions", "aliases", "endpoints"):
+            out += ["", f"## {key.replace('_', ' ').capitalize()}", ""]
+            out += [f"- `{_md(i['id'])}`" for i in s.get(key, [])] or ["- none"]
+    out += ["", "## Gaps", ""]
+    out += [f"- **{g['gap']}** (`{_md(g['node'])}`): {_md(g['message'])}" for g in answer.gaps] or ["- none"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,294 @@
+"""Trace (upstream) and impact (downstream) over a built LineageGraph — the `python -m lineage` answers.
+
+A trace starts at a target (an alias, a model version, an endpoint, a run) and walks every edge
+upstream: model version → run / logged model (registry), → the run and model on another platform
+(MLmodel origin), → the version it was copied from (migration tag), run → commit, run → dataset →
+table@version. The trace code knows node and edge *types*, not how they were joined, so nodes and
+edges added by later collectors (feature tables, endpoints, indexes) are traced without change.
+
+Gaps are data: those the builder attached to visited nodes, plus `alias_moved_after` when the
+alias pointed elsewhere after the time asked.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lineage.graph import Gap, GapKind, LineageGraph, NodeType
+
+TRACE_KINDS = ("model", "endpoint", "run")
+IMPACT_KINDS = ("table", "run", "commit", "model", "dataset")
+
+
+class TargetError(Exception):
+    """The target is malformed (`usage`), absent (`not_found`) or names several nodes (`ambiguous`)."""
+
+    def __init__(self, kind: str, message: str, candidates: list[str] | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.candidates = candidates or []
+
+
+def _matches(graph: LineageGraph, type: NodeType, platform: str | None, pred) -> list[str]:
+    out = []
+    for nid in graph.ids_of_type(type):
+        d = graph.g.nodes[nid]
+        if platform and d["platform"] != platform:
+            continue
+        if pred(d):
+            out.append(nid)
+    return sorted(out)
+
+
+def resolve_targets(graph: LineageGraph, target: str, platform: str | None = None,
+                    allowed: tuple[str, ...] = TRACE_KINDS, many: bool = False) -> list[str]:
+    """Node ids named by a target. One node unless `many` (impact of table:NAME takes every version)."""
+    if target in graph:
+        return [target]
+    kind, sep, rest = target.partition(":")
+    if not sep or not rest or kind not in allowed:
+        raise TargetError("usage", f"target {target!r} must be one of "
+                          + ", ".join(_TARGET_FORMS[k] for k in allowed) + " (or a node id)")
+    if kind == "model":
+        if "@" in rest:
+            name, _, alias = rest.rpartition("@")
+            found = _matches(graph, NodeType.ALIAS, platform,
+                             lambda d: d["name"] == name and d["attrs"].get("alias") == alias)
+            what = f"alias {alias!r} of model {name!r}"
+        elif "/" in rest:
+            name, _, version = rest.rpartition("/")
+            found = _matches(graph, NodeType.MODEL_VERSION, platform,
+                             lambda d: d["name"] == name and d["version"] == version)
+            what = f"version {version} of model {name!r}"
+        else:
+            raise TargetError("usage", f"target {target!r}: use model:NAME@ALIAS or model:NAME/VERSION")
+    elif kind == "endpoint":
+        found = _matches(graph, NodeType.ENDPOINT, platform, lambda d: d["name"] == rest)
+        what = f"endpoint {rest!r}"
+        if not found and not graph.ids_of_type(NodeType.ENDPOINT):
+            raise TargetError("not_found", f"endpoint {rest!r} not found: no serving endpoints are collected yet "
+                              "(the Databricks, Fabric and Azure ML endpoint collectors add them)")
+    elif kind == "run":
+        found = _matches(graph, NodeType.RUN, platform, lambda d: d["attrs"].get("run_id") == rest)
+        collected = [n for n in found if graph.g.nodes[n]["attrs"].get("collected", True)]
+        found = collected or found
+        what = f"run {rest!r}"
+    elif kind == "commit":
+        sha = rest.lower()
+        found = _matches(graph, NodeType.COMMIT, None, lambda d: d["name"].lower().startswith(sha)) if len(sha) >= 7 else []
+        what = f"commit {rest!r}"
+    elif kind == "dataset":
+        found = _matches(graph, NodeType.DATASET, platform,
+                         lambda d: d["name"] == rest or f"{d['name']}@{d['version']}" == rest)
+        what = f"dataset {rest!r}"
+    else:  # table
+        name, _, version = rest.rpartition("@") if "@" in rest else (rest, "", "")
+        found = _matches(graph, NodeType.TABLE, platform,
+                         lambda d: d["name"] == name and (not version or d["version"] == version))
+        what = f"table {rest!r}"
+        many = True
+    if not found:
+        raise TargetError("not_found", f"{what} not found{' on ' + platform if platform else ''} as of "
+                          f"{_as_of_label(graph)}")
+    if len(found) > 1 and not many:
+        raise TargetError("ambiguous", f"{target!r} is ambiguous: {len(found)} candidates (use --platform or a "
+                          "node id)", found)
+    return found
+
+
+_TARGET_FORMS = {"model": "model:NAME@ALIAS, model:NAME/VERSION", "endpoint": "endpoint:NAME", "run": "run:RUN_ID",
+                 "table": "table:NAME[@VERSION]", "commit": "commit:SHA", "dataset": "dataset:NAME[@DIGEST]"}
+
+
+def _as_of_label(graph: LineageGraph) -> str:
+    if not graph.snapshots:
+        return "the time asked (no snapshot at or before it)"
+    return ", ".join(f"{s} snapshot {p['snapshot_id']}" for s, p in graph.snapshots.items())
+
+
+@dataclass
+class Hop:
+    """One upstream step: `upstream` feeds `downstream` through an edge of `kind`."""
+    depth: int
+    upstream: str
+    downstream: str
+    kind: str
+    evidence: dict[str, Any]
+    repeated: bool = False
+
+
+@dataclass
+class LineageAnswer:
+    question: str                       # trace | impact
+    target: str
+    target_nodes: list[str]
+    as_of: str
+    snapshots: dict[str, dict[str, Any]]
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+    gaps: list[dict[str, Any]]
+    summary: dict[str, list[Any]] = field(default_factory=dict)
+    hops: list[Hop] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "target_nodes": self.target_nodes, "question": self.question,
+                "as_of": self.as_of, "snapshots": self.snapshots, **self.summary,
+                "nodes": self.nodes, "edges": self.edges, "gaps": self.gaps}
+
+
+def trace(graph: LineageGraph, target: str, *, as_of: str, platform: str | None = None,
+          depth: int | None = None) -> LineageAnswer:
+    """Everything upstream of the target, with runs, git SHAs, inputs and gaps summarised."""
+    (start,) = resolve_targets(graph, target, platform)
+    closure = graph.ancestors(start, depth) | {start}
+    gaps = graph.gaps_of(sorted(closure)) + _alias_moves(graph, [n for n in closure
+                                                                 if graph.g.nodes[n]["type"] == NodeType.ALIAS])
+    answer = _answer(graph, "trace", target, [start], closure, gaps, as_of)
+    answer.summary = {"runs": _runs(graph, closure), "git_shas": _shas(graph, closure),
+                      "inputs": _inputs(graph, closure)}
+    answer.hops = upstream_hops(graph, start, closure)
+    return answer
+
+
+def impact(graph: LineageGraph, target: str, *, as_of: str, platform: str | None = None,
+           depth: int | None = None) -> LineageAnswer:
+    """Everything downstream of the target: the model versions, aliases and endpoints that depend on it."""
+    starts = resolve_targets(graph, target, platform, allowed=IMPACT_KINDS, many=True)
+    closure = set(starts)
+    for s in starts:
+        closure |= graph.descendants(s, depth)
+    answer = _answer(graph, "impact", target, starts, closure, graph.gaps_of(sorted(set(starts))), as_of)
+
+    def listed(type: NodeType) -> list[dict[str, Any]]:
+        return [{"id": n, "platform": graph.g.nodes[n]["platform"], "name": graph.g.nodes[n]["name"],
+                 "version": graph.g.nodes[n]["version"], **({"alias": graph.g.nodes[n]["attrs"].get("alias")}
+                                                            if type == NodeType.ALIAS else {})}
+                for n in sorted(closure) if graph.g.nodes[n]["type"] == type and n not in starts]
+    answer.summary = {"runs": _runs(graph, closure - set(starts)), "model_versions": listed(NodeType.MODEL_VERSION),
+                      "aliases": listed(NodeType.ALIAS), "endpoints": listed(NodeType.ENDPOINT)}
+    return answer
+
+
+def _answer(graph: LineageGraph, question: str, target: str, starts: list[str], closure: set[str],
+            gaps: list[Gap], as_of: str) -> LineageAnswer:
+    nodes = [graph.node(n).to_dict() for n in sorted(closure)]
+    for n in nodes:
+        n["attrs"] = {k: v for k, v in n["attrs"].items()}
+    edges = [graph.edge_dict(s, t) for s, t in sorted(graph.subgraph_edges(closure))]
+    unique: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for gap in gaps:
+        unique.setdefault((gap.kind.value, gap.node, gap.message), gap.to_dict())
+    return LineageAnswer(question, target, starts, as_of, graph.snapshots, nodes, edges, list(unique.values()))
+
+
+def _runs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
+    out = []
+    for n in sorted(closure):
+        d = graph.g.nodes[n]
+        if d["type"] != NodeType.RUN:
+            continue
+        a = d["attrs"]
+        out.append({"id": n, "platform": d["platform"], "source": a.get("source"), "run_id": a.get("run_id"),
+                    "run_name": a.get("run_name"), "experiment": a.get("experiment"), "git_sha": a.get("git_sha"),
+                    "lifecycle_stage": a.get("lifecycle_stage"), "collected": a.get("collected", True)})
+    return out
+
+
+def _shas(graph: LineageGraph, closure: set[str]) -> list[str]:
+    return sorted(graph.g.nodes[n]["name"] for n in closure if graph.g.nodes[n]["type"] == NodeType.COMMIT)
+
+
+def _inputs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
+    """Tables (with version) that fed the runs, and datasets that no table backs."""
+    out = []
+    for n in sorted(closure):
+        d = graph.g.nodes[n]
+        if d["type"] in (NodeType.TABLE, NodeType.FEATURE_TABLE):
+            evidence = [graph.g.edges[n, s]["evidence"] for s in graph.g.successors(n) if s in closure]
+            out.append({"id": n, "type": d["type"].value, "platform": d["platform"], "name": d["name"],
+                        "version": d["version"], "version_known": d["attrs"].get("version_known", True),
+                        "basis": sorted({e.basis.value for e in evidence})})
+        elif d["type"] == NodeType.DATASET and not any(
+                graph.g.nodes[p]["type"] in (NodeType.TABLE, NodeType.FEATURE_TABLE) for p in graph.g.predecessors(n)):
+            out.append({"id": n, "type": "dataset", "platform": d["platform"], "name": d["name"],
+                        "version": d["version"], "version_known": False, "basis": ["run_input"]})
+    return out
+
+
+def _alias_moves(graph: LineageGraph, aliases: list[str]) -> list[Gap]:
+    """An alias traced as of T that pointed at another version (or vanished) after T."""
+    gaps = []
+    for nid in aliases:
+        a = graph.g.nodes[nid]["attrs"]
+        source = a.get("source")
+        point = graph.snapshots.get(source)
+        history = getattr(graph, "alias_history", {}).get((source, a.get("model"), a.get("alias")), [])
+        if point is None or not history:
+            continue
+        sid = point["snapshot_id"]
+        later = [h for h in history if h["valid_from"] > sid]
+        current = next((h for h in history if h["valid_from"] <= sid and (h["valid_to"] is None or h["valid_to"] > sid)),
+                       None)
+        moves = [f"version {h['version']} from {h['seen_from']} (snapshot {h['valid_from']})" for h in later]
+        if current and current["valid_to"] is not None and not any(h["valid_from"] == current["valid_to"] for h in later):
+            moves.insert(0, f"removed at snapshot {current['valid_to']}")
+        if moves:
+            gaps.append(Gap(GapKind.ALIAS_MOVED_AFTER, nid,
+                            f"{a.get('model')}@{a.get('alias')} pointed at version {a.get('points_to')} at the time "
+                            f"asked; afterwards it moved: " + "; then ".join(moves), tuple(moves)))
+    return gaps
+
+
+def upstream_hops(graph: LineageGraph, start: str, closure: set[str]) -> list[Hop]:
+    """Depth-first, one hop per line: the readable chain printed by the CLI and shown on the audit page."""
+    hops: list[Hop] = []
+    shown: set[str] = {start}
+
+    def visit(node: str, depth: int) -> None:
+        preds = sorted((p for p in graph.g.predecessors(node) if p in closure), key=_hop_order(graph, node))
+        for p in preds:
+            e = graph.edge_dict(p, node)
+            repeated = p in shown
+            hops.append(Hop(depth, p, node, e["kind"], e["evidence"], repeated))
+            if not repeated:
+                shown.add(p)
+                visit(p, depth + 1)
+
+    visit(start, 1)
+    return hops
+
+
+_ORDER = {NodeType.MODEL_VERSION: 0, NodeType.RUN: 1, NodeType.LOGGED_MODEL: 2, NodeType.COMMIT: 3,
+          NodeType.DATASET: 4, NodeType.TABLE: 5, NodeType.FEATURE_TABLE: 5, NodeType.EXPERIMENT: 9}
+
+
+_BASIS_ORDER = {b: i for i, b in enumerate(("registry", "artifact_origin", "run_input", "serving",
+                                            "storage_identity", "convention"))}
+
+
+def _hop_order(graph: LineageGraph, node: str):
+    """Strongest proof first, then upstream kinds in reading order (run, model, commit, data)."""
+    return lambda p: (graph.g.nodes[p]["type"] == NodeType.EXPERIMENT, _BASIS_ORDER.get(graph.g.edges[p, node]["evidence"].basis.value, 9),
+                      _ORDER.get(graph.g.nodes[p]["type"], 6), p)
+
+
+def parse_as_of(text: str | None, now: datetime) -> tuple[datetime | int | None, str]:
+    """`--as-of` value → (what resolve_as_of takes, label). A bare date means the end of that day (UTC)."""
+    from datetime import time, timezone
+
+    if text is None or text.strip() == "" or text.strip().lower() == "now":
+        return None, now.isoformat()
+    value = text.strip()
+    if value.isdigit():
+        return int(value), f"snapshot {int(value)}"
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise TargetError("usage", f"--as-of {text!r}: expected an ISO time (2026-11-01T12:00Z), a date or a "
+                          "snapshot id") from None
+    if len(value) == 10:  # a date: everything collected that day counts
+        when = datetime.combine(when.date(), time.max)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when, when.isoformat()

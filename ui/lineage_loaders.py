@@ -1,0 +1,158 @@
+"""Cached data for the Lineage explorer and Audit trace pages.
+
+The graph is built once per *tuple of snapshot ids* (what "as of T" resolves to), held with
+`st.cache_resource` (a shared, unpickled object: 100k-run graphs are not copied per rerun), so
+two dates that resolve to the same snapshots share one graph and a new snapshot builds a new one.
+Everything a page shows is shaped here or in `lineage/`; pages only lay out.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from lineage.build import build_graph
+from lineage.explore import Neighbourhood, neighbourhood, node_ids
+from lineage.graph import LineageGraph, NodeType
+from lineage.load import load_rows
+from lineage.render import to_dot
+from lineage.report import evidence_text, render_markdown
+from lineage.trace import LineageAnswer, TargetError, trace
+from store import Store, StoreMissing
+from store.lineage_rows import snapshot_times
+from store.queries import SnapshotPoint, resolve_as_of
+
+TTL = 300
+
+
+def as_of_for(day: date | None) -> datetime | None:
+    """A picked day means the end of that day (UTC); no day, or today, means now."""
+    if day is None or day >= datetime.now(timezone.utc).date():
+        return None
+    return datetime.combine(day, time.max, tzinfo=timezone.utc)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _points(store_path: str, stamp: int, as_of: datetime | None) -> dict[str, SnapshotPoint]:
+    return resolve_as_of(Store(store_path), as_of)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Building the lineage graph…")
+def _graph(store_path: str, snapshot_key: tuple[tuple[str, int], ...], _points: dict[str, SnapshotPoint]) -> LineageGraph:
+    return build_graph(load_rows(Store(store_path), _points))
+
+
+def lineage_graph(store_path: str, stamp: int, as_of: datetime | None) -> LineageGraph | None:
+    """The graph as of a time; None when nothing is collected."""
+    try:
+        points = _points(store_path, stamp, as_of)
+    except StoreMissing:
+        return None
+    key = tuple(sorted((s, p.snapshot_id) for s, p in points.items()))
+    return _graph(store_path, key, points)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def snapshot_finished(store_path: str, stamp: int) -> dict[int, datetime]:
+    return snapshot_times(Store(store_path))
+
+
+# -- explorer -------------------------------------------------------------------------------------
+def filter_options(graph: LineageGraph) -> tuple[list[str], list[str]]:
+    platforms = sorted({p for _, p in graph.g.nodes(data="platform") if p})
+    types = [t.value for t in NodeType if graph.ids_of_type(t)]
+    return platforms, types
+
+
+def focus_options(graph: LineageGraph, platforms: list[str], types: list[str]) -> list[str]:
+    return node_ids(graph, platforms, types)
+
+
+def explore(graph: LineageGraph, focus: str, direction: str, depth: int) -> tuple[Neighbourhood, str, pd.DataFrame]:
+    """The focus's neighbourhood, its DOT drawing and its edges as a table."""
+    hood = neighbourhood(graph, focus, direction, depth)
+    dot = to_dot(graph, hood.nodes, focus)
+    edges = pd.DataFrame([{"from": e["source"], "to": e["target"], "kind": e["kind"],
+                           "evidence": evidence_text(e["evidence"])} for e in hood.edges],
+                         columns=["from", "to", "kind", "evidence"])
+    return hood, dot, edges
+
+
+def node_details(graph: LineageGraph, node_id: str) -> tuple[dict[str, Any], list[str]]:
+    return graph.node(node_id).to_dict(), [f"{g.kind.value}: {g.message}" for g in graph.gaps.get(node_id, [])]
+
+
+# -- audit trace ----------------------------------------------------------------------------------
+def alias_choices(graph: LineageGraph) -> pd.DataFrame:
+    """Every alias ever seen (not only those alive at the graph's time), with its node id."""
+    rows = []
+    for (source, model, alias), history in sorted(graph.alias_history.items()):
+        scope = graph.scopes.get(source)
+        if scope is None:
+            continue
+        rows.append({"label": f"{model}@{alias} · {scope}", "node_id": f"alias:{scope}:{model}@{alias}",
+                     "source": source, "model": model, "alias": alias, "current": history[-1]["version"]
+                     if history[-1]["valid_to"] is None else None})
+    return pd.DataFrame(rows, columns=["label", "node_id", "source", "model", "alias", "current"])
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def audit_trace(store_path: str, stamp: int, node_id: str, as_of: datetime | None) -> tuple[LineageAnswer | None, str]:
+    """(answer, message): the trace of one alias (or endpoint) at a time; message when not found."""
+    graph = lineage_graph(store_path, stamp, as_of)
+    if graph is None:
+        return None, "Nothing collected yet."
+    label = as_of.isoformat() if as_of else datetime.now(timezone.utc).isoformat(timespec="seconds")
+    try:
+        return trace(graph, node_id, as_of=label), ""
+    except TargetError as e:
+        return None, str(e)
+
+
+def chain_table(answer: LineageAnswer, finished: dict[int, datetime]) -> pd.DataFrame:
+    """One row per hop, upstream from the target, with its evidence and the snapshot time."""
+    rows = []
+    for h in answer.hops:
+        sid = h.evidence.get("snapshot_id")
+        rows.append({"depth": h.depth, "upstream": h.upstream, "downstream": h.downstream, "kind": h.kind,
+                     "basis": h.evidence.get("basis"), "field": h.evidence.get("field"),
+                     "source": h.evidence.get("source"), "snapshot": sid, "snapshot_time": finished.get(sid),
+                     "since_snapshot": h.evidence.get("seen_since"), "repeated": h.repeated})
+    return pd.DataFrame(rows, columns=["depth", "upstream", "downstream", "kind", "basis", "field", "source",
+                                       "snapshot", "snapshot_time", "since_snapshot", "repeated"])
+
+
+def summary_tables(answer: LineageAnswer) -> dict[str, pd.DataFrame]:
+    s = answer.summary
+    return {
+        "runs": pd.DataFrame(s.get("runs", []), columns=["platform", "source", "run_id", "run_name", "experiment",
+                                                          "git_sha", "lifecycle_stage"]),
+        "inputs": pd.DataFrame(s.get("inputs", []), columns=["platform", "name", "version", "version_known", "basis"]),
+        "gaps": pd.DataFrame(answer.gaps, columns=["gap", "node", "message"]),
+    }
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def alias_timeline(store_path: str, stamp: int, source: str, model: str) -> pd.DataFrame:
+    """Every alias of one model on one source over time: alias, version, from, until (open = now)."""
+    graph = lineage_graph(store_path, stamp, None)
+    if graph is None:
+        return pd.DataFrame(columns=["alias", "version", "from", "until", "snapshot_from"])
+    now = pd.Timestamp.now(tz="UTC")
+    rows = []
+    for (src, name, alias), history in graph.alias_history.items():
+        if src != source or name != model:
+            continue
+        for h in history:
+            rows.append({"alias": alias, "version": f"v{h['version']}", "from": pd.Timestamp(h["seen_from"]),
+                         "until": pd.Timestamp(h["seen_until"]) if h["seen_until"] else now,
+                         "snapshot_from": h["valid_from"]})
+    return pd.DataFrame(rows, columns=["alias", "version", "from", "until", "snapshot_from"])
+
+
+def evidence_pack(answer: LineageAnswer) -> tuple[str, str]:
+    """(JSON, Markdown): the JSON is exactly `python -m lineage trace --json` (it includes the snapshots)."""
+    return json.dumps(answer.to_json(), indent=2, default=str), render_markdown(answer)
