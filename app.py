@@ -76,8 +76,12 @@ page = st.navigation({
         st.Page("pages/audit_trace.py", title="Audit trace", icon=":material/fact_check:"),
         st.Page("pages/lineage_explorer.py", title="Lineage explorer", icon=":material/account_tree:"),
     ],
+    "Review": [
+        st.Page("pages/promotion_gates.py", title="Promotion gates", icon=":material/rule:"),
+    ],
     "Operations": [
         st.Page("pages/snapshots.py", title="Snapshots", icon=":material/history:"),
+        st.Page("pages/endpoint_health.py", title="Endpoint health", icon=":material/monitor_heart:"),
     ],
 })
 page.run()

@@ -123,7 +123,8 @@ def _workload_row(plan: Plan, asset: Asset, assets: Sequence[Asset], entry: Any,
 
 def step_rows(plan: Plan, workloads: pd.DataFrame, manual: pd.DataFrame) -> pd.DataFrame:
     """Progress per checklist step (0..1, or None when the step covers no collected workload)."""
-    in_scope = workloads[workloads["in_scope"]]
+    # astype(bool): an empty object column would otherwise be read as a list of column names.
+    in_scope = workloads[workloads["in_scope"].astype(bool)]
     rows = []
     for step in plan.steps:
         key = step_key(step)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 # Kinds with a collector in this version; the contract reserves databricks | fabric | azureml too.
-KINDS = ("mlflow",)
-RESERVED_KINDS = ("databricks", "fabric", "azureml")
+KINDS = ("mlflow", "databricks", "azureml", "fabric", "azuresearch")
+RESERVED_KINDS: tuple[str, ...] = ()
 PLATFORMS = ("databricks", "fabric", "azureml")
 DEFAULT_STORE_PATH = "data/waymark.duckdb"
 # Keys that look like credentials: refusing them keeps secrets out of files that get committed.
@@ -49,10 +49,29 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class Reviewer:
+    """Who may review which models (`models`: fnmatch globs over registered model names)."""
+    identity: str
+    models: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """The optional [review] table: reviewer roles, the local identity, where gate policies live."""
+    # Used when no OIDC login ([auth] in secrets.toml) is configured; shown as unverified.
+    local_identity: str | None = None
+    reviewers: tuple[Reviewer, ...] = ()
+    # Folder of per-model policy files (<model name>.toml, default.toml); None: gates/default_policy.toml.
+    policy_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     store_path: Path
     sources: tuple[SourceConfig, ...]
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    slos: tuple["Slo", ...] = ()   # [[slo]]: endpoint health thresholds (Endpoint health page)
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -79,9 +98,30 @@ _SOURCE_FIELDS: dict[str, tuple[type, ...]] = {
     "allow_registry_writes": (bool,),
 }
 # Fields each kind needs; kinds landing later add theirs here.
-_REQUIRED_BY_KIND = {"mlflow": ("tracking_uri",)}
+_REQUIRED_BY_KIND = {"mlflow": ("tracking_uri",), "databricks": ()}
 # Extra keys a kind accepts beyond the common ones; anything else is a typo and is refused.
 _OPTIONS_BY_KIND: dict[str, set[str]] = {"mlflow": set()}
+# kind "databricks" (collectors/databricks_source.py). Auth is Databricks unified auth: host/profile/
+# auth_type here, the credential itself from env vars, a profile, OAuth M2M or the Azure CLI.
+_DATABRICKS_OPTIONS: dict[str, tuple[type, ...]] = {
+    "host": (str,), "profile": (str,), "auth_type": (str,), "catalogs": (list,), "schemas": (list,),
+    "lineage_depth": (int,), "metrics": (bool,), "http_timeout_seconds": (int,), "retry_timeout_seconds": (int,),
+}
+_OPTIONS_BY_KIND["databricks"] = set(_DATABRICKS_OPTIONS)
+# kinds "azureml", "fabric", "azuresearch" (collectors/azureml_source.py, fabric_source.py, search_source.py).
+# Auth is DefaultAzureCredential; *_endpoint overrides exist for sovereign clouds and local stubs.
+_AZURE_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
+    "azureml": {"subscription_id": (str,), "resource_group": (str,), "workspace": (str,), "arm_endpoint": (str,),
+                "api_version": (str,), "metrics_endpoint": (str,), "logs_endpoint": (str,),
+                "log_analytics_workspace_id": (str,), "metrics_window_hours": (int,),
+                "metrics_grain_minutes": (int,)},
+    "fabric": {"workspace_id": (str,), "fabric_endpoint": (str,), "onelake_table_endpoint": (str,),
+               "item_types": (list,), "lakehouse_tables": (bool,), "shortcuts": (bool,)},
+    "azuresearch": {"search_endpoint": (str,), "api_version": (str,), "indexes": (list,)},
+}
+_REQUIRED_BY_KIND.update({"azureml": ("subscription_id", "resource_group", "workspace"),
+                          "fabric": ("workspace_id",), "azuresearch": ("search_endpoint",)})
+_OPTIONS_BY_KIND.update({kind: set(options) for kind, options in _AZURE_OPTIONS.items()})
 
 
 def load_config(path: str | Path) -> Config:
@@ -102,9 +142,10 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     where = str(path) if path else "<config>"
     base = path.parent if path else Path.cwd()
 
-    unknown_top = set(raw) - {"store", "sources"}
+    unknown_top = set(raw) - {"store", "sources", "review", "slo"}
     if unknown_top:
-        raise ConfigError(f"{where}: unknown top-level key(s) {sorted(unknown_top)} (expected [store], [[sources]])")
+        raise ConfigError(f"{where}: unknown top-level key(s) {sorted(unknown_top)} "
+                          "(expected [store], [[sources]], [review], [[slo]])")
 
     store = raw.get("store", {})
     if not isinstance(store, dict):
@@ -124,7 +165,49 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     seen: set[str] = set()
     for i, s in enumerate(sources_raw, start=1):
         sources.append(_parse_source(s, i, where, seen))
-    return Config(path=path, store_path=resolved_store, sources=tuple(sources))
+    review = _parse_review(raw.get("review", {}), where, base)
+    slos = _parse_slos(raw.get("slo", []), where)
+    return Config(path=path, store_path=resolved_store, sources=tuple(sources), review=review, slos=slos)
+
+
+def _parse_review(r: Any, where: str, base: Path) -> ReviewConfig:
+    """[review] local_identity, policy_dir, [[review.reviewers]] identity + models (globs)."""
+    if not isinstance(r, dict):
+        raise ConfigError(f"{where}: [review] must be a table")
+    unknown = sorted(set(r) - {"local_identity", "reviewers", "policy_dir"})
+    if unknown:
+        raise ConfigError(f"{where}: [review]: unknown field {unknown[0]!r} "
+                          "(expected local_identity, policy_dir, [[review.reviewers]])")
+    local = r.get("local_identity")
+    if local is not None and (not isinstance(local, str) or not local.strip()):
+        raise ConfigError(f"{where}: [review] field 'local_identity': must be a non-empty string, got {local!r}")
+    policy_dir = r.get("policy_dir")
+    if policy_dir is not None and (not isinstance(policy_dir, str) or not policy_dir.strip()):
+        raise ConfigError(f"{where}: [review] field 'policy_dir': must be a non-empty string, got {policy_dir!r}")
+    resolved_dir = None
+    if policy_dir is not None:
+        resolved_dir = Path(policy_dir) if Path(policy_dir).is_absolute() else base / policy_dir
+    reviewers_raw = r.get("reviewers", [])
+    if not isinstance(reviewers_raw, list):
+        raise ConfigError(f"{where}: [review] field 'reviewers': must be an array of tables ([[review.reviewers]])")
+    reviewers = []
+    for i, rv in enumerate(reviewers_raw, start=1):
+        label = f"[[review.reviewers]] #{i}"
+        if not isinstance(rv, dict):
+            raise ConfigError(f"{where}: {label}: must be a table")
+        extra = sorted(set(rv) - {"identity", "models"})
+        if extra:
+            raise ConfigError(f"{where}: {label}: unknown field {extra[0]!r} (expected identity, models)")
+        identity = rv.get("identity")
+        if not isinstance(identity, str) or not identity.strip():
+            raise ConfigError(f"{where}: {label}: field 'identity': must be a non-empty string, got {identity!r}")
+        models = rv.get("models", ["*"])
+        if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
+            raise ConfigError(f"{where}: {label} ({identity}): field 'models': must be a non-empty list of "
+                              f"model-name globs, got {models!r}")
+        reviewers.append(Reviewer(identity.strip(), tuple(models)))
+    return ReviewConfig(local_identity=local.strip() if local else None, reviewers=tuple(reviewers),
+                        policy_dir=resolved_dir)
 
 
 def _parse_source(s: Any, index: int, where: str, seen: set[str]) -> SourceConfig:
@@ -171,9 +254,116 @@ def _parse_source(s: Any, index: int, where: str, seen: set[str]) -> SourceConfi
     if not all(isinstance(e, str) for e in experiments):
         raise fail("experiments", "must be a list of experiment names")
     extra = sorted(set(s) - set(_SOURCE_FIELDS) - _OPTIONS_BY_KIND[s["kind"]])
+    if s["kind"] == "databricks" and not extra:
+        _check_databricks(s, fail)
+    if s["kind"] in _AZURE_OPTIONS and not extra:
+        _check_azure(s, fail)
     if extra:
         raise fail(extra[0], f"unknown field for kind {s['kind']!r}")
     known = {k: v for k, v in s.items() if k in _SOURCE_FIELDS}
     known["experiments"] = tuple(experiments)
     options = {k: v for k, v in s.items() if k not in _SOURCE_FIELDS}
     return SourceConfig(**known, options=options)
+
+
+def _check_databricks(s: dict[str, Any], fail) -> None:
+    """Types and shapes of the databricks options (unknown keys were refused before)."""
+    if s["platform"] != "databricks":
+        raise fail("platform", f"kind 'databricks' collects a Databricks workspace: platform must be 'databricks', "
+                               f"got {s['platform']!r}")
+    for key, types in _DATABRICKS_OPTIONS.items():
+        if key not in s:
+            continue
+        value = s[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            want = " or ".join(t.__name__ for t in types)
+            raise fail(key, f"must be {want}, got {type(value).__name__} {value!r}")
+        if isinstance(value, str) and not value.strip():
+            raise fail(key, "must not be empty")
+    host = s.get("host")
+    if host is not None and not host.startswith(("https://", "http://")):
+        raise fail("host", f"must be a workspace URL starting with https://, got {host!r}")
+    catalogs = s.get("catalogs", [])
+    if not all(isinstance(c, str) and c and "." not in c for c in catalogs):
+        raise fail("catalogs", f"must be a list of catalog names (no dots), got {catalogs!r}")
+    schemas = s.get("schemas", [])
+    if not all(isinstance(x, str) and len(x.split(".")) == 2 and all(x.split(".")) for x in schemas):
+        raise fail("schemas", f"must be a list of 'catalog.schema' names, got {schemas!r}")
+    if s.get("lineage_depth", 0) < 0:
+        raise fail("lineage_depth", "must be >= 0 (0 turns table lineage off)")
+    for key in ("http_timeout_seconds", "retry_timeout_seconds"):
+        if key in s and s[key] <= 0:
+            raise fail(key, "must be > 0")
+
+
+def _check_azure(s: dict[str, Any], fail) -> None:
+    """Types of the azureml / fabric / azuresearch options (unknown keys were refused before)."""
+    for key, types in _AZURE_OPTIONS[s["kind"]].items():
+        if key not in s:
+            continue
+        value = s[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            want = " or ".join(t.__name__ for t in types)
+            raise fail(key, f"must be {want}, got {type(value).__name__} {value!r}")
+        if isinstance(value, list) and not all(isinstance(v, str) and v for v in value):
+            raise fail(key, "must be a list of non-empty strings")
+        if key.endswith("_endpoint") and not value.startswith(("https://", "http://")):
+            raise fail(key, f"must be an http(s) URL, got {value!r}")
+        if isinstance(value, int) and not isinstance(value, bool) and value <= 0:
+            raise fail(key, f"must be > 0, got {value}")
+
+
+@dataclass(frozen=True)
+class Slo:
+    """One [[slo]] entry: thresholds for the endpoints it matches (first match wins).
+
+    A limit is red when crossed and amber from `amber_at` × limit; `serves` ("model@alias") is what
+    the endpoint should serve — a deployment serving another version is flagged as drift."""
+    endpoint: str = "*"                 # fnmatch glob over endpoint names
+    platform: str | None = None
+    serves: str | None = None           # "model@alias"
+    registry_source: str | None = None  # source whose registry holds that alias (default: any)
+    latency_p95_ms: float | None = None
+    error_rate_pct: float | None = None
+    min_requests_per_minute: float | None = None
+    amber_at: float = 0.8
+    stale_after_minutes: float = 60.0
+
+
+_SLO_FIELDS: dict[str, tuple[type, ...]] = {
+    "endpoint": (str,), "platform": (str,), "serves": (str,), "registry_source": (str,),
+    "latency_p95_ms": (int, float), "error_rate_pct": (int, float), "min_requests_per_minute": (int, float),
+    "amber_at": (int, float), "stale_after_minutes": (int, float),
+}
+
+
+def _parse_slos(raw: Any, where: str) -> tuple[Slo, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: 'slo' must be an array of tables ([[slo]])")
+    out = []
+    for i, entry in enumerate(raw, start=1):
+        label = f"[[slo]] #{i}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: {label}: must be a table")
+        if isinstance(entry.get("endpoint"), str):
+            label = f"[[slo]] {entry['endpoint']!r}"
+        for key, value in entry.items():
+            if key not in _SLO_FIELDS:
+                raise ConfigError(f"{where}: {label}: unknown field {key!r} (expected {', '.join(_SLO_FIELDS)})")
+            types = _SLO_FIELDS[key]
+            if not isinstance(value, types) or isinstance(value, bool):
+                want = " or ".join(t.__name__ for t in types)
+                raise ConfigError(f"{where}: {label}: field '{key}': must be {want}, got {value!r}")
+            if float in types and value < 0:
+                raise ConfigError(f"{where}: {label}: field '{key}': must be >= 0, got {value!r}")
+        if entry.get("platform") is not None and entry["platform"] not in PLATFORMS:
+            raise ConfigError(f"{where}: {label}: field 'platform': unknown platform {entry['platform']!r} "
+                              f"(expected one of {', '.join(PLATFORMS)})")
+        serves = entry.get("serves")
+        if serves is not None and (serves.count("@") != 1 or not all(serves.split("@"))):
+            raise ConfigError(f"{where}: {label}: field 'serves': must be 'model@alias', got {serves!r}")
+        if not 0 < entry.get("amber_at", 0.8) <= 1:
+            raise ConfigError(f"{where}: {label}: field 'amber_at': must be in (0, 1], got {entry['amber_at']!r}")
+        out.append(Slo(**{k: (float(v) if isinstance(v, int) and float in _SLO_FIELDS[k] else v)
+                          for k, v in entry.items()}))
+    return tuple(out)

@@ -12,7 +12,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from collectors.config import Config, SourceConfig
+from collectors.databricks_source import DatabricksSource
+from collectors.azureml_source import AzureMlSource
+from collectors.fabric_source import FabricSource
 from collectors.mlflow_source import MlflowSource
+from collectors.search_source import SearchSource
 from collectors.report import SourceReport
 from store.db import Store
 from store.history import commit_snapshot, record_failed_snapshot
@@ -20,7 +24,8 @@ from store.history import commit_snapshot, record_failed_snapshot
 # One collector class per source kind. Each offers:
 #   previous_state(store, source_name) -> state or None (None: the next pass is full)
 #   Cls(config, report, progress).collect(previous, full) -> (mode, {table: EntityBatch}, state)
-SOURCE_KINDS = {"mlflow": MlflowSource}
+SOURCE_KINDS = {"mlflow": MlflowSource, "databricks": DatabricksSource}
+SOURCE_KINDS.update(azureml=AzureMlSource, fabric=FabricSource, azuresearch=SearchSource)
 
 
 @dataclass
@@ -51,6 +56,8 @@ def snapshot_source(store: Store, source: SourceConfig, *, full: bool = False,
         previous = None if full else source_class.previous_state(store, source.name)
         mode = "full" if previous is None else "incremental"
         collector = source_class(source, report, progress)
+        if hasattr(collector, "read_store_context"):   # kinds that join on what other sources collected
+            collector.read_store_context(store)
         mode, batches, state = collector.collect(previous, full)
         result = commit_snapshot(store, source=source.name, kind=source.kind, platform=source.platform, mode=mode,
                                  started_at=started, finished_at=clock() if now else None, batches=batches,

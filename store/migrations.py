@@ -80,4 +80,149 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             recorded_at TIMESTAMPTZ NOT NULL)""",
         "CREATE INDEX checklist_status_log_key_idx ON checklist_status_log(asset_key, entry_id)",
     ]),
+    (3, "gates: hash-chained review log", [
+        # Append-only review log (gates/reviews.py). entry_hash = sha256 over the canonical JSON of
+        # every other column (prev_hash included), so editing or deleting an entry breaks the chain;
+        # gate_review_head holds the count and head hash, so a truncated tail is detected too.
+        """CREATE TABLE gate_review_log (
+            entry_id BIGINT PRIMARY KEY,          -- 1, 2, 3… with no holes
+            recorded_at VARCHAR NOT NULL,         -- UTC ISO time, exactly as hashed
+            kind VARCHAR NOT NULL,                -- review | writeback_attempt | writeback_result
+            source VARCHAR NOT NULL, platform VARCHAR NOT NULL, model_name VARCHAR NOT NULL,
+            version VARCHAR NOT NULL,
+            decision VARCHAR NOT NULL,            -- approve | reject | request_changes | attempted | succeeded | failed
+            reviewer VARCHAR NOT NULL, reviewer_verified BOOLEAN NOT NULL, identity_source VARCHAR NOT NULL,
+            note VARCHAR NOT NULL,
+            gate_status VARCHAR,                  -- PASS | FAIL as the reviewer saw it
+            gate_result VARCHAR,                  -- canonical JSON of the gate result
+            snapshot_ids VARCHAR NOT NULL,        -- canonical JSON {source: snapshot_id} the result was read at
+            ref_entry BIGINT,                     -- write-back entries: the approval they act on
+            prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL)""",
+        "CREATE INDEX gate_review_log_model_idx ON gate_review_log(model_name, version)",
+        """CREATE TABLE gate_review_head (
+            id INTEGER PRIMARY KEY, entries BIGINT NOT NULL, head_hash VARCHAR NOT NULL)""",
+    ]),
+    (4, "databricks: Unity Catalog, lineage, features, serving, vector search, job runs", [
+        # UC registered models/versions/aliases go into registered_models/model_versions/model_aliases
+        # (source = the databricks source); these tables hold what only Databricks knows.
+        f"""CREATE TABLE uc_models (
+            source VARCHAR NOT NULL, full_name VARCHAR NOT NULL, catalog_name VARCHAR, schema_name VARCHAR,
+            owner VARCHAR, storage_location VARCHAR, created_by VARCHAR, updated_by VARCHAR,
+            read_status VARCHAR, detail VARCHAR, {_VERSIONED})""",
+        f"""CREATE TABLE uc_model_versions (
+            source VARCHAR NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL,
+            run_workspace_id BIGINT, storage_location VARCHAR, created_by VARCHAR, updated_by VARCHAR, {_VERSIONED})""",
+        f"""CREATE TABLE model_version_dependencies (
+            source VARCHAR NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL,
+            dependency_type VARCHAR NOT NULL,   -- table | function | connection | credential
+            dependency_name VARCHAR NOT NULL, {_VERSIONED})""",
+        f"""CREATE TABLE uc_tables (
+            source VARCHAR NOT NULL, full_name VARCHAR NOT NULL, catalog_name VARCHAR, schema_name VARCHAR,
+            table_type VARCHAR, data_source_format VARCHAR, storage_location VARCHAR, owner VARCHAR,
+            table_id VARCHAR, created_at BIGINT, updated_at BIGINT, comment VARCHAR,
+            reasons JSON,                       -- why collected: run_input, model_dependency, feature_source, ...
+            read_status VARCHAR, detail VARCHAR, {_VERSIONED})""",
+        f"""CREATE TABLE table_lineage (
+            source VARCHAR NOT NULL, upstream VARCHAR NOT NULL, downstream VARCHAR NOT NULL,
+            upstream_kind VARCHAR,              -- table | file
+            upstream_table_type VARCHAR, lineage_timestamp VARCHAR,
+            job_ids JSON, notebook_ids JSON, pipeline_ids JSON, depth INTEGER, {_VERSIONED})""",
+        f"""CREATE TABLE features (
+            source VARCHAR NOT NULL, full_name VARCHAR NOT NULL, catalog_name VARCHAR, schema_name VARCHAR,
+            name VARCHAR, source_table VARCHAR, entity_columns JSON, timeseries_column VARCHAR, inputs JSON,
+            function JSON, time_window JSON, description VARCHAR, created_by VARCHAR, {_VERSIONED})""",
+        f"""CREATE TABLE feature_lineage (
+            source VARCHAR NOT NULL, feature VARCHAR NOT NULL,
+            target_kind VARCHAR NOT NULL,       -- model | feature_spec | online_feature
+            target_name VARCHAR NOT NULL, target_version VARCHAR NOT NULL,   -- '' when not a model
+            source_table VARCHAR, {_VERSIONED})""",
+        f"""CREATE TABLE serving_endpoints (
+            source VARCHAR NOT NULL, name VARCHAR NOT NULL, endpoint_id VARCHAR,
+            ready VARCHAR, config_update VARCHAR, config_version BIGINT, pending_config_version BIGINT,
+            creator VARCHAR, creation_timestamp BIGINT, last_updated_timestamp BIGINT, task VARCHAR,
+            tags JSON, inference_table JSON, endpoint_url VARCHAR,
+            read_status VARCHAR, detail VARCHAR, {_VERSIONED})""",
+        f"""CREATE TABLE served_entities (
+            source VARCHAR NOT NULL, endpoint VARCHAR NOT NULL,
+            config VARCHAR NOT NULL,            -- active | pending (an update in progress)
+            served_entity_name VARCHAR NOT NULL, entity_name VARCHAR, entity_version VARCHAR,
+            workload_size VARCHAR, workload_type VARCHAR, scale_to_zero_enabled BOOLEAN,
+            deployment_state VARCHAR, deployment_state_message VARCHAR,
+            traffic_pct DOUBLE,                 -- NULL: the config has no traffic routes
+            external BOOLEAN, {_VERSIONED})""",
+        # Append-only samples: keys include sampled_at, so every pass adds rows and none is closed.
+        f"""CREATE TABLE endpoint_metrics (
+            source VARCHAR NOT NULL, endpoint VARCHAR NOT NULL, metric VARCHAR NOT NULL,
+            labels VARCHAR NOT NULL,            -- canonical JSON of the Prometheus labels
+            sampled_at BIGINT NOT NULL,         -- epoch ms
+            value DOUBLE, {_VERSIONED})""",
+        f"""CREATE TABLE vector_search_endpoints (
+            source VARCHAR NOT NULL, name VARCHAR NOT NULL, endpoint_id VARCHAR, endpoint_type VARCHAR,
+            endpoint_status VARCHAR, num_indexes BIGINT, creator VARCHAR, creation_timestamp BIGINT,
+            last_updated_timestamp BIGINT, {_VERSIONED})""",
+        f"""CREATE TABLE vector_indexes (
+            source VARCHAR NOT NULL, name VARCHAR NOT NULL, endpoint_name VARCHAR, index_type VARCHAR,
+            primary_key VARCHAR, source_table VARCHAR, embedding_source_columns JSON,
+            embedding_model_endpoints JSON, pipeline_id VARCHAR, ready BOOLEAN, indexed_row_count BIGINT,
+            status_message VARCHAR, creator VARCHAR, read_status VARCHAR, detail VARCHAR, {_VERSIONED})""",
+        f"""CREATE TABLE job_runs (
+            source VARCHAR NOT NULL, job_run_id VARCHAR NOT NULL, job_id BIGINT, run_name VARCHAR,
+            life_cycle_state VARCHAR, result_state VARCHAR, state_message VARCHAR,
+            start_time BIGINT, end_time BIGINT, creator_user_name VARCHAR, run_page_url VARCHAR,
+            git_url VARCHAR, git_provider VARCHAR, git_branch VARCHAR, git_tag VARCHAR, git_commit VARCHAR,
+            git_used_commit VARCHAR, read_status VARCHAR, detail VARCHAR, {_VERSIONED})""",
+    ] + [
+        f"CREATE INDEX {t}_current_idx ON {t}(source, valid_to)"
+        for t in ("uc_models", "uc_model_versions", "model_version_dependencies", "uc_tables", "table_lineage",
+                  "features", "feature_lineage", "serving_endpoints", "served_entities", "endpoint_metrics",
+                  "vector_search_endpoints", "vector_indexes", "job_runs")
+    ]),
+    (5, "azure: Azure ML endpoints/deployments, Fabric items/tables/shortcuts, AI Search indexes", [
+        # Azure ML workspace models go into registered_models/model_versions (source = the azureml
+        # source); endpoint health samples go into endpoint_metrics (labels {"deployment": …}).
+        f"""CREATE TABLE aml_endpoints (
+            source VARCHAR NOT NULL, endpoint VARCHAR NOT NULL, resource_id VARCHAR, location VARCHAR,
+            kind VARCHAR, auth_mode VARCHAR, provisioning_state VARCHAR, scoring_uri VARCHAR,
+            traffic JSON, mirror_traffic JSON,  -- deployment -> percent
+            public_network_access VARCHAR, tags JSON, created_at VARCHAR, modified_at VARCHAR, {_VERSIONED})""",
+        f"""CREATE TABLE aml_deployments (
+            source VARCHAR NOT NULL, endpoint VARCHAR NOT NULL, deployment VARCHAR NOT NULL,
+            resource_id VARCHAR, provisioning_state VARCHAR, compute_type VARCHAR, instance_type VARCHAR,
+            instance_count BIGINT, scale_type VARCHAR,
+            model_ref VARCHAR,                  -- raw: ARM id | azureml://registries/… | azureml:name:version
+            model_ref_format VARCHAR,           -- workspace | workspace_uri | registry | short | unparsed
+            model_name VARCHAR, model_version VARCHAR, model_registry VARCHAR,
+            environment_id VARCHAR, app_insights_enabled BOOLEAN, tags JSON, {_VERSIONED})""",
+        f"""CREATE TABLE fabric_items (
+            source VARCHAR NOT NULL, item_id VARCHAR NOT NULL, workspace_id VARCHAR,
+            item_type VARCHAR,                  -- MLModel | MLExperiment | Lakehouse
+            display_name VARCHAR, description VARCHAR, folder_id VARCHAR,
+            mlflow_experiment_id VARCHAR,       -- MLExperiment properties.mlFlowExperimentId
+            schema_enabled BOOLEAN,             -- Lakehouse with properties.defaultSchema
+            properties JSON, tags JSON,
+            listed_via VARCHAR,                 -- typed (mlModels, …) | items (the SP-friendly fallback)
+            {_VERSIONED})""",
+        f"""CREATE TABLE fabric_tables (
+            source VARCHAR NOT NULL, lakehouse_id VARCHAR NOT NULL, schema_name VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL, table_type VARCHAR, format VARCHAR, location VARCHAR,
+            listed_via VARCHAR,                 -- tables_api | onelake_table_api (schema-enabled lakehouses)
+            {_VERSIONED})""",
+        f"""CREATE TABLE fabric_shortcuts (
+            source VARCHAR NOT NULL, item_id VARCHAR NOT NULL, path VARCHAR NOT NULL, name VARCHAR NOT NULL,
+            target_type VARCHAR,                -- OneLake | AdlsGen2 | AmazonS3 | …
+            target_location VARCHAR,            -- normalised abfss:// / https:// URL of the target, when known
+            onelake_path VARCHAR,               -- abfss:// path of the shortcut itself in OneLake
+            target JSON, {_VERSIONED})""",
+        f"""CREATE TABLE search_indexes (
+            source VARCHAR NOT NULL, index_name VARCHAR NOT NULL, key_field VARCHAR,
+            fields JSON, vector_fields JSON,    -- list of name, dimensions, profile, algorithm, algorithm_kind, metric
+            document_count BIGINT, storage_size BIGINT, vector_index_size BIGINT,
+            indexers JSON,                      -- list of name, data_source, data_source_type, container, status
+            read_status VARCHAR, detail VARCHAR, {_VERSIONED})""",
+    ] + [
+        f"CREATE INDEX {t}_current_idx ON {t}(source, valid_to)"
+        for t in ("aml_endpoints", "aml_deployments", "fabric_items", "fabric_tables", "fabric_shortcuts",
+                  "search_indexes")
+    ]),
 ]
+

@@ -34,4 +34,8 @@ def demo_copy(demo_dir, tmp_path) -> Path:
     shutil.copy2(demo_dir / "waymark.duckdb", target / "waymark.duckdb")
     config = (demo_dir / "governance.toml").read_text(encoding="utf-8")
     (target / "governance.toml").write_text(config, encoding="utf-8")
+    # The stub workspaces' fixtures (read only): Databricks, and Azure ML with its recorded port.
+    for side in ("databricks", "azure"):
+        if (demo_dir / side).is_dir():
+            shutil.copytree(demo_dir / side, target / side)
     return target

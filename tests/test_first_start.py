@@ -18,7 +18,7 @@ def test_first_start_builds_the_demo_then_reuses_it(monkeypatch, tmp_path):
     assert [s.label for s in at.status] == ["Demo workspace ready"]
     assert (tmp_path / "demo" / ".ready").exists()
     assert at.title[0].value == "Overview"
-    assert next(m.value for m in at.metric if m.label == "Sources") == "2"
+    assert next(m.value for m in at.metric if m.label == "Sources") == "4"   # + dbx-uc, aml-churn (stubs)
 
     # Second start: the demo is reused, not rebuilt.
     marker = (tmp_path / "demo" / ".ready").stat().st_mtime_ns

@@ -5,10 +5,13 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from collectors.config import load_config
+
 from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
 
 TIMEOUT = 90
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = sorted(str(p.relative_to(Path(APP).parent)) for p in (Path(APP).parent / "pages").glob("*.py"))
 
 
 def app(monkeypatch, config_path) -> AppTest:
@@ -26,11 +29,11 @@ def metric(at: AppTest, label: str) -> str:
 def test_overview_shows_sources_counts_and_aliases(monkeypatch, demo_copy):
     at = app(monkeypatch, demo_copy / "governance.toml")
     assert at.title[0].value == "Overview"
-    assert metric(at, "Sources") == "2"
+    assert metric(at, "Sources") == "4"            # dbx-churn, fabric-churn, dbx-uc (Databricks stub), aml-churn
     assert metric(at, "Runs") == "8"            # 7 Databricks (one deleted) + 1 Fabric
-    assert metric(at, "Model versions") == "7"  # 4 Databricks + 3 Fabric
+    assert metric(at, "Model versions") == "13"  # 4 Databricks MLflow + 4 Unity Catalog + 3 Fabric + 2 Azure ML
     sources = at.dataframe[0].value
-    assert set(sources["source"]) == {"dbx-churn", "fabric-churn"}
+    assert set(sources["source"]) == {"dbx-churn", "fabric-churn", "dbx-uc", "aml-churn"}
     assert set(sources["state"]) == {"ok"}
     aliases = at.dataframe[1].value
     prod = aliases[(aliases["name"] == "churn-prediction-gbm") & (aliases["alias"] == "Production")]
@@ -90,16 +93,36 @@ def test_empty_store_invites_a_first_snapshot(monkeypatch, tmp_path):
     assert any("No snapshot yet" in i.value for i in at.info)
 
 
+def test_pages_render_on_a_source_with_nothing_in_it(monkeypatch, tmp_path):
+    """A first snapshot of an empty MLflow store: every page shows empty states, none crashes."""
+    from mlflow import MlflowClient
+
+    from collectors.config import load_config
+    from collectors.runner import snapshot_all
+
+    MlflowClient(f"sqlite:///{tmp_path}/m.db").search_experiments()  # creates the empty store
+    config = tmp_path / "governance.toml"
+    config.write_text(f'[store]\npath = "w.duckdb"\n[[sources]]\nname = "empty"\nkind = "mlflow"\n'
+                      f'platform = "databricks"\ntracking_uri = "sqlite:///{tmp_path}/m.db"\n', encoding="utf-8")
+    assert all(o.ok for o in snapshot_all(load_config(config)))
+    at = app(monkeypatch, config)
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+
+
 def test_snapshots_page_lists_history_and_reports(monkeypatch, demo_copy):
     at = app(monkeypatch, demo_copy / "governance.toml")
     at.switch_page("pages/snapshots.py").run()
     assert not at.exception, at.exception
     history = at.dataframe[0].value
-    assert len(history) == 14 and set(history["status"]) == {"ok"}
+    # + 1 dbx-uc (Databricks stub) today, + 7 aml-churn (Azure ML stub, snapshotted at every stage)
+    assert len(history) == 22 and set(history["status"]) == {"ok"}
     assert set(history["mode"]) == {"full", "incremental"}
     # The report of the newest pass is shown by default, with per-entity counts.
     counts = at.dataframe[1].value
-    assert {"runs", "model_versions", "model_aliases"} <= set(counts["entity"])
+    # (the newest pass is dbx-uc, the Databricks stub source, collected after dbx-churn)
+    assert {"model_versions", "model_aliases", "served_entities"} <= set(counts["entity"])
 
 
 def test_snapshot_now_button_takes_a_snapshot(monkeypatch, demo_copy):
@@ -111,3 +134,15 @@ def test_snapshot_now_button_takes_a_snapshot(monkeypatch, demo_copy):
     assert not at.exception, at.exception
     assert any("dbx-churn: snapshot" in s.value and "incremental" in s.value for s in at.success)
     assert len(at.dataframe[0].value) == before + 1
+
+
+def test_snapshot_now_reaches_every_demo_source(monkeypatch, demo_copy):
+    """The demo's Databricks and Azure ML sides are local stub servers: "Snapshot now" from a
+    fresh app process must reach them too, not only the MLflow stores."""
+    at = app(monkeypatch, demo_copy / "governance.toml")
+    at.switch_page("pages/snapshots.py").run()
+    at.button[0].click().run(timeout=300)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    ok = {s.value.split(":")[0] for s in at.success}
+    assert ok == {s.name for s in load_config(demo_copy / "governance.toml").sources}

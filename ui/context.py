@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collectors.config import Config, load_config
+from demo import azure_stub, databricks_demo
 from demo.build import demo_config_path, demo_dir
 from store import Store
 
@@ -86,5 +87,10 @@ def run_snapshot(config_path: Path, source: str | None = None, full: bool = Fals
         cmd += ["--source", source]
     if full:
         cmd.append("--full")
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    # The demo's Databricks side is a local stub workspace: started here (once, daemon thread) and
+    # handed to the subprocess through the env vars Databricks unified auth reads. {} for real configs.
+    env = {**os.environ, **databricks_demo.stub_env(config_path)}
+    # The demo's Azure ML side is served on the port recorded at build time (no-op for real configs).
+    azure_stub.ensure_demo_stub(Path(config_path).parent)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600, env=env)
     return done.returncode, done.stdout if done.stdout.strip() else done.stderr

@@ -1,0 +1,119 @@
+"""Azure AI Search source (`kind = "azuresearch"`), the Vector Search replacement (seed 000 §6):
+indexes with their vector fields (dimensions, vector profile → algorithm and metric), document
+counts and sizes, and the indexers feeding them with their data sources — so the checklist can
+tell which Databricks vector indexes have a replacement.
+
+Plain REST over the data-plane API (api-version 2024-07-01: `GET /indexes`,
+`/indexes('name')/search.stats`, `/indexers`, `/indexers('name')/search.status`, `/datasources`)
+with the shared paging/retry client, rather than azure-search-documents 12.0.0 (installable here,
+~350 kB): five GETs do not justify a second HTTP stack, and the raw JSON keeps every field
+(`vectorSearchProfile`, `dimensions`) whatever the SDK version models. Auth: Entra ID only
+(scope https://search.azure.com/.default); admin/query API keys are never configured here.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from collectors.azure_common import SEARCH_SCOPE, AzureHttp, AzureHttpError
+from collectors.azureml_source import credential_for
+from collectors.config import SourceConfig
+from collectors.report import SourceReport
+from store.db import Store
+from store.history import EntityBatch, Scope
+
+DEFAULT_API_VERSION = "2024-07-01"
+
+
+def vector_fields(index: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every vector field (nested ones as `parent/child`) with its profile's algorithm."""
+    vs = index.get("vectorSearch") or {}
+    algorithms = {a.get("name"): a for a in vs.get("algorithms") or []}
+    profiles = {p.get("name"): p for p in vs.get("profiles") or []}
+    out = []
+
+    def walk(fields: list[dict[str, Any]], prefix: str) -> None:
+        for f in fields or []:
+            name = f"{prefix}{f.get('name')}"
+            if f.get("dimensions") or f.get("vectorSearchProfile"):
+                profile = profiles.get(f.get("vectorSearchProfile")) or {}
+                algo = algorithms.get(profile.get("algorithm")) or {}
+                params = algo.get("hnswParameters") or algo.get("exhaustiveKnnParameters") or {}
+                out.append({"name": name, "type": f.get("type"), "dimensions": f.get("dimensions"),
+                            "profile": f.get("vectorSearchProfile"), "algorithm": profile.get("algorithm"),
+                            "algorithm_kind": algo.get("kind"), "metric": params.get("metric"),
+                            "vectorizer": profile.get("vectorizer")})
+            if f.get("fields"):
+                walk(f["fields"], f"{name}/")
+
+    walk(index.get("fields") or [], "")
+    return out
+
+
+class SearchSource:
+    def __init__(self, config: SourceConfig, report: SourceReport,
+                 progress: Callable[[str], None] | None = None, *, credential: Any = None):
+        self.config = config
+        self.report = report
+        self.progress = progress or (lambda _msg: None)
+        self.base = str(config.options["search_endpoint"]).rstrip("/")
+        self.params = {"api-version": config.options.get("api_version", DEFAULT_API_VERSION)}
+        self.only = set(config.options.get("indexes") or [])
+        self.http = AzureHttp(credential or credential_for([self.base]), report)
+
+    @staticmethod
+    def previous_state(store: Store, source: str) -> None:
+        return None
+
+    def _get(self, path: str) -> dict[str, Any]:
+        return self.http.get(f"{self.base}{path}", SEARCH_SCOPE, self.params)
+
+    def collect(self, previous: None, full: bool) -> tuple[str, dict[str, EntityBatch], dict[str, Any]]:
+        self.progress("search indexes")
+        indexes = self.http.items(f"{self.base}/indexes", SEARCH_SCOPE, params=self.params)
+        if self.only:
+            indexes = [i for i in indexes if i.get("name") in self.only]
+        feeding = self._indexers()
+        rows = []
+        for index in indexes:
+            name = index.get("name")
+            row: dict[str, Any] = {
+                "index_name": name,
+                "key_field": next((f.get("name") for f in index.get("fields") or [] if f.get("key")), None),
+                "fields": [{"name": f.get("name"), "type": f.get("type")} for f in index.get("fields") or []],
+                "vector_fields": vector_fields(index), "indexers": feeding.get(name, []),
+                "read_status": "ok", "detail": None,
+            }
+            try:
+                stats = self._get(f"/indexes('{quote(name, safe='')}')/search.stats")
+                row.update(document_count=stats.get("documentCount"), storage_size=stats.get("storageSize"),
+                           vector_index_size=stats.get("vectorIndexSize"))
+            except AzureHttpError as e:
+                self.report.warn(f"index {name}: statistics not read ({e})")
+                row.update(read_status="partial", detail=str(e)[:500])
+            rows.append(row)
+        self.report.count("search_indexes", len(rows))
+        return "full", {"search_indexes": EntityBatch(rows, Scope.ALL)}, {}
+
+    def _indexers(self) -> dict[str, list[dict[str, Any]]]:
+        """index name → the indexers writing into it, with data source type and container."""
+        try:
+            indexers = self._get("/indexers").get("value") or []
+            sources = {d.get("name"): d for d in self._get("/datasources").get("value") or []}
+        except AzureHttpError as e:   # a reader without indexer rights still gets the indexes
+            self.report.warn(f"indexers/data sources not read ({e})")
+            return {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for ixr in indexers:
+            ds = sources.get(ixr.get("dataSourceName")) or {}
+            status = None
+            try:
+                st = self._get(f"/indexers('{quote(ixr.get('name') or '', safe='')}')/search.status")
+                status = ((st.get("lastResult") or {}).get("status")) or st.get("status")
+            except AzureHttpError as e:
+                self.report.warn(f"indexer {ixr.get('name')}: status not read ({e})")
+            out.setdefault(ixr.get("targetIndexName"), []).append({
+                "name": ixr.get("name"), "data_source": ixr.get("dataSourceName"), "data_source_type": ds.get("type"),
+                "container": (ds.get("container") or {}).get("name"), "status": status})
+        return out

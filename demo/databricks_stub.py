@@ -1,0 +1,428 @@
+"""A local Databricks workspace stub that speaks the REST shapes of platform-apis.md §1.
+
+A `ThreadingHTTPServer` on 127.0.0.1 (port 0 by default) serving a fixture workspace held in a
+Python dict (or a JSON file, for the demo). It is driven by the real `databricks-sdk`
+`WorkspaceClient`; the fixtures use only field names from the API reference.
+
+Fixture workspace (every key optional):
+    workspace_id            str, returned by /.well-known/databricks-config
+    registered_models       [RegisteredModelInfo] (with `aliases`; stripped unless include_aliases=true)
+    model_versions          {model full_name: [ModelVersionInfo]}
+    tables                  [TableInfo]
+    lineage                 {downstream table: [{"table": upstream, "lineage_timestamp", "jobInfos", "notebookInfos"}
+                                                | {"file": path}]}
+    features                [Feature]       (feature-engineering API)
+    feature_lineage         {"<table>|<feature>": FeatureLineage}
+    serving_endpoints       [ServingEndpointDetailed]  (the list call strips it to ServingEndpoint)
+    metrics                 {endpoint name: Prometheus text}
+    vector_search_endpoints [EndpointInfo]
+    vector_indexes          [VectorIndex]
+    job_runs                [Run]
+
+Fault knobs (`Faults`): empty pages that still carry a token, 429 + Retry-After, 5xx then success,
+403 for whole catalogs, and request counting per route.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class Faults:
+    empty_pages: bool = False                               # an empty page with a token before every page
+    throttle: dict[str, int] = field(default_factory=dict)  # route -> number of 429s to answer first
+    retry_after: int = 1                                    # seconds, sent as Retry-After with a 429
+    flaky: dict[str, int] = field(default_factory=dict)     # route -> number of 5xx to answer first
+    flaky_status: int = 500
+    forbidden_catalogs: set[str] = field(default_factory=set)  # every call naming one gets a 403
+    not_found_metrics: set[str] = field(default_factory=set)   # endpoints whose metrics export 404s
+
+
+# (method, regex, route name); names are what faults and counters use.
+_ROUTES = [
+    (r"/\.well-known/databricks-config", "host_metadata"),
+    (r"/api/2\.1/unity-catalog/models", "uc.models.list"),
+    (r"/api/2\.1/unity-catalog/models/(?P<full_name>[^/]+)/versions", "uc.versions.list"),
+    (r"/api/2\.1/unity-catalog/models/(?P<full_name>[^/]+)/versions/(?P<version>\d+)", "uc.versions.get"),
+    (r"/api/2\.1/unity-catalog/models/(?P<full_name>[^/]+)", "uc.models.get"),
+    (r"/api/2\.1/unity-catalog/tables", "uc.tables.list"),
+    (r"/api/2\.1/unity-catalog/tables/(?P<full_name>[^/]+)", "uc.tables.get"),
+    (r"/api/2\.0/lineage-tracking/table-lineage", "lineage.table"),
+    (r"/api/2\.0/feature-engineering/features", "features.list"),
+    (r"/api/2\.0/feature-store/feature-tables/(?P<table>[^/]+)/features/(?P<feature>[^/]+)/lineage",
+     "features.lineage"),
+    (r"/api/2\.0/serving-endpoints", "serving.list"),
+    (r"/api/2\.0/serving-endpoints/(?P<name>[^/]+)/metrics", "serving.metrics"),
+    (r"/api/2\.0/serving-endpoints/(?P<name>[^/]+)", "serving.get"),
+    (r"/api/2\.0/vector-search/endpoints", "vs.endpoints.list"),
+    (r"/api/2\.0/vector-search/indexes", "vs.indexes.list"),
+    (r"/api/2\.0/vector-search/indexes/(?P<name>[^/]+)", "vs.indexes.get"),
+    (r"/api/2\.2/jobs/runs/get", "jobs.runs.get"),
+]
+_COMPILED = [(re.compile(pattern + r"/?"), name) for pattern, name in _ROUTES]
+
+# Page sizes per list route: (default, maximum) as documented in §1.
+_PAGE_SIZES = {
+    "uc.models.list": (100, 1000), "uc.models.list.schema": (100, 10000),
+    "uc.versions.list": (100, 1000), "uc.tables.list": (1000, 1000), "features.list": (100, 1000),
+    "vs.endpoints.list": (100, 100), "vs.indexes.list": (100, 100),
+}
+# Fields of ServingEndpointDetailed that the list item (ServingEndpoint) does not carry.
+_LIST_ENTITY_FIELDS = ("name", "entity_name", "entity_version", "external_model", "foundation_model")
+_LIST_ENDPOINT_FIELDS = ("name", "id", "state", "creator", "creation_timestamp", "last_updated_timestamp",
+                         "tags", "task", "ai_gateway", "budget_policy_id")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+class DatabricksStub:
+    """Start with `.start()` (or as a context manager); `.url` is the workspace host."""
+
+    def __init__(self, workspace: dict[str, Any] | None = None, *, faults: Faults | None = None,
+                 token: str | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.workspace = workspace or {}
+        self.faults = faults or Faults()
+        self.token = token            # when set, requests must carry `Authorization: Bearer <token>`
+        self.counts: Counter[str] = Counter()
+        self.log: list[tuple[str, str]] = []   # (route, path?query) in arrival order
+        self._lock = threading.Lock()
+        self._fault_state: Counter[str] = Counter()
+        self._index()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+                stub._handle(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "DatabricksStub":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="databricks-stub", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "DatabricksStub":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> "DatabricksStub":
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")), **kwargs)
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.counts.values())
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.counts.clear()
+            self.log.clear()
+
+    def _index(self) -> None:
+        ws = self.workspace
+        self.models = {m["full_name"]: m for m in ws.get("registered_models", [])}
+        self.tables = {t["full_name"]: t for t in ws.get("tables", [])}
+        self.endpoints = {e["name"]: e for e in ws.get("serving_endpoints", [])}
+        self.indexes = {i["name"]: i for i in ws.get("vector_indexes", [])}
+        self.job_runs = {int(r["run_id"]): r for r in ws.get("job_runs", [])}
+        self.downstreams: dict[str, list[str]] = {}
+        for down, ups in ws.get("lineage", {}).items():
+            for up in ups:
+                if "table" in up:
+                    self.downstreams.setdefault(up["table"], []).append(down)
+
+    # -- request handling ------------------------------------------------------------------------
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        path = parts.path
+        route, params = "unknown", {}
+        for rx, name in _COMPILED:
+            m = rx.fullmatch(path)
+            if m:
+                route, params = name, {k: unquote(v) for k, v in m.groupdict().items()}
+                break
+        with self._lock:
+            self.counts[route] += 1
+            self.log.append((route, h.path))
+        try:
+            if route != "host_metadata":
+                self._check_auth(h)
+                self._inject_faults(route)
+            if route == "unknown":
+                raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for 'GET {path}'")
+            self._check_catalog(route, params, query)
+            body = getattr(self, "_r_" + route.replace(".", "_"))(params, query)
+        except ApiError as e:
+            payload = json.dumps({"error_code": e.code, "message": e.message}).encode()
+            self._send(h, e.status, payload, "application/json", e.headers)
+            return
+        if isinstance(body, str):
+            self._send(h, 200, body.encode(), "text/plain; version=0.0.4; charset=utf-8")
+        else:
+            self._send(h, 200, json.dumps(body).encode(), "application/json")
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, payload: bytes, ctype: str,
+              headers: dict[str, str] | None = None) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(payload)
+
+    def _check_auth(self, h: BaseHTTPRequestHandler) -> None:
+        if self.token and h.headers.get("Authorization") != f"Bearer {self.token}":
+            raise ApiError(401, "UNAUTHENTICATED", "Invalid access token.")
+
+    def _inject_faults(self, route: str) -> None:
+        with self._lock:
+            if self._fault_state[("429", route)] < self.faults.throttle.get(route, 0):
+                self._fault_state[("429", route)] += 1
+                raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests. Please try again later.",
+                               {"Retry-After": str(self.faults.retry_after)})
+            if self._fault_state[("5xx", route)] < self.faults.flaky.get(route, 0):
+                self._fault_state[("5xx", route)] += 1
+                raise ApiError(self.faults.flaky_status, "INTERNAL_ERROR", "Internal server error (injected).")
+
+    def _check_catalog(self, route: str, params: dict[str, str], query: dict[str, str]) -> None:
+        if not self.faults.forbidden_catalogs:
+            return
+        names = [query.get("catalog_name"), params.get("full_name"), params.get("table"), query.get("table_name")]
+        if route == "features.lineage":
+            names.append(params.get("table"))
+        for n in names:
+            if n and n.split(".")[0] in self.faults.forbidden_catalogs:
+                raise ApiError(403, "PERMISSION_DENIED",
+                               f"User does not have USE CATALOG on Catalog '{n.split('.')[0]}'.")
+
+    def _page(self, route: str, items: list[Any], key: str, query: dict[str, str],
+              size_param: str = "max_results") -> dict[str, Any]:
+        default, maximum = _PAGE_SIZES[route]
+        raw = query.get(size_param)
+        size = int(raw) if raw not in (None, "", "0") else default
+        size = max(1, min(size, maximum))
+        token = query.get("page_token") or ""
+        if self.faults.empty_pages and not token.startswith("o:"):
+            # An empty page that still carries a token (UC and MLflow both do this).
+            start = int(token[2:]) if token.startswith("e:") else 0
+            return {key: [], "next_page_token": f"o:{start}"}
+        start = int(token[2:]) if token.startswith(("o:", "e:")) else 0
+        chunk = items[start:start + size]
+        out: dict[str, Any] = {key: chunk} if chunk else {}
+        if start + size < len(items):
+            out["next_page_token"] = ("e:" if self.faults.empty_pages else "o:") + str(start + size)
+        return out
+
+    # -- routes ----------------------------------------------------------------------------------
+    def _r_host_metadata(self, params, query):
+        ws_id = self.workspace.get("workspace_id")
+        if not ws_id:
+            raise ApiError(404, "NOT_FOUND", "not found")
+        return {"oidc_endpoint": f"{self.url}/oidc", "workspace_id": str(ws_id)}
+
+    def _r_uc_models_list(self, params, query):
+        items = [self._model_view(m, aliases=False) for m in self.models.values()
+                 if (not query.get("catalog_name") or m.get("catalog_name") == query["catalog_name"])
+                 and (not query.get("schema_name") or m.get("schema_name") == query["schema_name"])]
+        route = "uc.models.list.schema" if query.get("catalog_name") and query.get("schema_name") else "uc.models.list"
+        return self._page(route, items, "registered_models", query)
+
+    def _model_view(self, m: dict[str, Any], aliases: bool) -> dict[str, Any]:
+        out = {k: v for k, v in m.items() if k != "aliases"}
+        if aliases and m.get("aliases"):
+            out["aliases"] = m["aliases"]
+        return out
+
+    def _r_uc_models_get(self, params, query):
+        m = self.models.get(params["full_name"])
+        if m is None:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Registered model '{params['full_name']}' does not exist.")
+        return self._model_view(m, aliases=query.get("include_aliases") == "true")
+
+    def _versions(self, full_name: str) -> list[dict[str, Any]]:
+        if full_name not in self.models:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Registered model '{full_name}' does not exist.")
+        return self.workspace.get("model_versions", {}).get(full_name, [])
+
+    def _r_uc_versions_list(self, params, query):
+        items = [{k: v for k, v in mv.items() if k != "aliases"} for mv in self._versions(params["full_name"])]
+        return self._page("uc.versions.list", items, "model_versions", query)
+
+    def _r_uc_versions_get(self, params, query):
+        for mv in self._versions(params["full_name"]):
+            if str(mv["version"]) == params["version"]:
+                return mv if query.get("include_aliases") == "true" else {k: v for k, v in mv.items() if k != "aliases"}
+        raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Model version {params['version']} does not exist.")
+
+    def _r_uc_tables_get(self, params, query):
+        t = self.tables.get(params["full_name"])
+        if t is None:
+            raise ApiError(404, "TABLE_DOES_NOT_EXIST", f"Table '{params['full_name']}' does not exist.")
+        return t
+
+    def _r_uc_tables_list(self, params, query):
+        if not query.get("catalog_name") or not query.get("schema_name"):
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "catalog_name and schema_name are required")
+        items = [t for t in self.tables.values() if t.get("catalog_name") == query["catalog_name"]
+                 and t.get("schema_name") == query["schema_name"]]
+        return self._page("uc.tables.list", items, "tables", query)
+
+    def _table_info(self, full_name: str, ts: str | None) -> dict[str, Any]:
+        catalog, schema, name = (full_name.split(".") + ["", "", ""])[:3]
+        info = {"name": name, "catalog_name": catalog, "schema_name": schema,
+                "table_type": self.tables.get(full_name, {}).get("table_type", "TABLE")}
+        if ts:
+            info["lineage_timestamp"] = ts
+        return info
+
+    def _r_lineage_table(self, params, query):
+        name = query.get("table_name")
+        if not name:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "table_name is required")
+        entity = query.get("include_entity_lineage") == "true"
+        ups = []
+        for up in self.workspace.get("lineage", {}).get(name, []):
+            if "file" in up:
+                ups.append({"fileInfo": {"path": up["file"]}})
+                continue
+            item: dict[str, Any] = {"tableInfo": self._table_info(up["table"], up.get("lineage_timestamp"))}
+            if entity:
+                for k in ("notebookInfos", "jobInfos", "pipelineInfos"):
+                    if up.get(k):
+                        item[k] = up[k]
+            ups.append(item)
+        downs = [{"tableInfo": self._table_info(d, None)} for d in self.downstreams.get(name, [])]
+        out: dict[str, Any] = {}
+        if ups:
+            out["upstreams"] = ups
+        if downs:
+            out["downstreams"] = downs
+        return out
+
+    def _r_features_list(self, params, query):
+        items = [f for f in self.workspace.get("features", [])
+                 if f.get("catalog_name") == query.get("catalog_name") and f.get("schema_name") == query.get("schema_name")]
+        return self._page("features.list", items, "features", query, size_param="page_size")
+
+    def _r_features_lineage(self, params, query):
+        lin = self.workspace.get("feature_lineage", {}).get(f"{params['table']}|{params['feature']}")
+        if lin is None:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Feature {params['feature']} not found in {params['table']}.")
+        return lin
+
+    def _r_serving_list(self, params, query):
+        out = []
+        for e in self.endpoints.values():
+            item = {k: e[k] for k in _LIST_ENDPOINT_FIELDS if k in e}
+            cfg = e.get("config") or {}
+            if cfg:
+                item["config"] = {"served_entities": [{k: se[k] for k in _LIST_ENTITY_FIELDS if k in se}
+                                                      for se in cfg.get("served_entities", [])]}
+            out.append(item)
+        return {"endpoints": out}
+
+    def _endpoint(self, name: str) -> dict[str, Any]:
+        e = self.endpoints.get(name)
+        if e is None:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist.")
+        return e
+
+    def _r_serving_get(self, params, query):
+        return self._endpoint(params["name"])
+
+    def _r_serving_metrics(self, params, query):
+        self._endpoint(params["name"])
+        if params["name"] in self.faults.not_found_metrics:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", "Metrics are not available for this endpoint.")
+        return self.workspace.get("metrics", {}).get(params["name"], "")
+
+    def _r_vs_endpoints_list(self, params, query):
+        return self._page("vs.endpoints.list", self.workspace.get("vector_search_endpoints", []), "endpoints", query)
+
+    def _r_vs_indexes_list(self, params, query):
+        ep = query.get("endpoint_name")
+        if not ep:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "endpoint_name is required")
+        mini = ("name", "endpoint_name", "index_type", "primary_key", "creator")
+        items = [{k: i[k] for k in mini if k in i} for i in self.indexes.values() if i.get("endpoint_name") == ep]
+        return self._page("vs.indexes.list", items, "vector_indexes", query)
+
+    def _r_vs_indexes_get(self, params, query):
+        i = self.indexes.get(params["name"])
+        if i is None:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Index '{params['name']}' does not exist.")
+        return i
+
+    def _r_jobs_runs_get(self, params, query):
+        try:
+            run_id = int(query.get("run_id", ""))
+        except ValueError:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "run_id must be an integer") from None
+        r = self.job_runs.get(run_id)
+        if r is None:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Run {run_id} does not exist.")
+        return r
+
+
+def prometheus_text(endpoint: str, entities: list[str], requests: int = 100, errors: int = 0,
+                    latency_ms: float = 42.0, cpu: float = 12.5) -> str:
+    """Prometheus exposition text in the shape the metrics export returns (metric names from §1.2)."""
+    lines = []
+    for name, typ in (("request_count_total", "counter"), ("request_5xx_count_total", "counter"),
+                      ("cpu_usage_percentage", "gauge"), ("request_latency_ms", "histogram")):
+        lines.append(f"# HELP {name} {name.replace('_', ' ')}")
+        lines.append(f"# TYPE {name} {typ}")
+        for i, ent in enumerate(entities):
+            labels = f'served_entity_name="{ent}",endpoint_name="{endpoint}"'
+            if name == "request_count_total":
+                lines.append(f"{name}{{{labels}}} {requests // (i + 1)}")
+            elif name == "request_5xx_count_total":
+                lines.append(f"{name}{{{labels}}} {errors}")
+            elif name == "cpu_usage_percentage":
+                lines.append(f"{name}{{{labels}}} {cpu}")
+            else:
+                n = requests // (i + 1)
+                lines.append(f'{name}_bucket{{{labels},le="50.0"}} {int(n * 0.8)}')
+                lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {n}')
+                lines.append(f"{name}_sum{{{labels}}} {latency_ms * n}")
+                lines.append(f"{name}_count{{{labels}}} {n}")
+    return "\n".join(lines) + "\n"
+
+
+def serve_file(path: str | Path, port: int = 0) -> DatabricksStub:
+    """Start a stub for a fixture JSON file (the demo workspace) and return it running."""
+    return DatabricksStub.from_file(path, port=port).start()

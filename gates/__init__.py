@@ -1,0 +1,1 @@
+"""Promotion gates: policy, evaluation, reviews (hash-chained log) and registry write-back."""

@@ -1,0 +1,238 @@
+"""Reviews: approve / reject / request changes, in an append-only, hash-chained log.
+
+Each entry stores `prev_hash` (the previous entry's hash; 64 zeros for the first) and
+`entry_hash = sha256(canonical JSON of every other field, prev_hash included)`. Canonical JSON is
+`json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)` over exactly the values
+stored (times as UTC ISO strings, the gate result as its canonical JSON text). `gate_review_head`
+keeps the entry count and head hash in the same transaction, so editing an entry, deleting one in
+the middle, or cutting the tail are all detected by `verify()`; pin the printed head hash outside
+the store (`python -m gates verify --expect-head`) to detect a rewrite of the whole chain.
+
+Who may review: `[[review.reviewers]]` in the config (identity + model-name globs). Separation of
+duties: the author of the producing run (its MLflow user, or `mlflow.user` tag) cannot approve.
+An approval needs a passing gate, and the gate is re-evaluated at submission: if the baseline or
+any criterion changed since the reviewer looked, the review is refused as stale.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from collectors.config import Config
+from gates.evaluate import PASS, Context, GateResult, evaluate
+from gates.policy import Policy
+from store.db import Store, StoreMissing
+
+DECISIONS = ("approve", "reject", "request_changes")
+DECISION_LABELS = {"approve": "Approve", "reject": "Reject", "request_changes": "Request changes"}
+GENESIS = "0" * 64
+MAX_NOTE = 4000
+FIELDS = ("entry_id", "recorded_at", "kind", "source", "platform", "model_name", "version", "decision",
+          "reviewer", "reviewer_verified", "identity_source", "note", "gate_status", "gate_result",
+          "snapshot_ids", "ref_entry", "prev_hash")
+
+
+class ReviewError(ValueError):
+    """A review that may not be recorded (no permission, separation of duties, no note…)."""
+
+
+class StaleReview(ReviewError):
+    """The gate changed between what the reviewer saw and now; `fresh` is the new result."""
+
+    def __init__(self, message: str, fresh: GateResult):
+        super().__init__(message)
+        self.fresh = fresh
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    verified: bool
+    source: str          # oidc | local
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({'verified, ' + self.source if self.verified else 'unverified local identity'})"
+
+
+def resolve_identity(config: Config, user: dict[str, Any] | None, auth_configured: bool) -> Identity | None:
+    """OIDC (st.login) user when auth is configured and signed in; else the configured local identity."""
+    if auth_configured:
+        if user and user.get("is_logged_in"):
+            name = user.get("email") or user.get("preferred_username") or user.get("sub")
+            if name:
+                return Identity(str(name), True, "oidc")
+        return None
+    if config.review.local_identity:
+        return Identity(config.review.local_identity, False, "local")
+    return None
+
+
+def _same_person(a: str, b: str) -> bool:
+    return a.strip().casefold() == b.strip().casefold()
+
+
+def may_review(config: Config, identity: Identity | None, model_name: str) -> tuple[bool, str]:
+    if not config.review.reviewers:
+        return False, "no reviewers are configured ([[review.reviewers]] in the config): nobody may review"
+    if identity is None:
+        return False, ("no reviewer identity: sign in (OIDC) or set [review] local_identity in the config")
+    for r in config.review.reviewers:
+        if _same_person(r.identity, identity.name) and any(fnmatch.fnmatchcase(model_name, g) for g in r.models):
+            return True, f"{identity.name} may review {model_name}"
+    return False, f"{identity.name} is not a reviewer of {model_name} ([[review.reviewers]] in the config)"
+
+
+def approval_block(identity: Identity, result: GateResult) -> str | None:
+    """Why this identity may not approve this result (None: it may)."""
+    authors = (result.run or {}).get("authors") or []
+    if any(_same_person(a, identity.name) for a in authors):
+        return (f"separation of duties: {identity.name} authored run {(result.run or {}).get('run_name') or ''} "
+                "and cannot approve it")
+    if result.status != PASS:
+        blocking = ", ".join(c.name for c in result.blocking)
+        return f"the gate does not pass ({blocking}): reject or request changes instead"
+    return None
+
+
+# -- the chain -------------------------------------------------------------------------------------
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical({k: entry.get(k) for k in FIELDS}).encode("utf-8")).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def append_entry(store: Store, **values: Any) -> dict[str, Any]:
+    """Append one entry in one short write transaction; returns it with its id and hashes."""
+    with store.writer() as con:
+        last = con.execute("SELECT entry_id, entry_hash FROM gate_review_log ORDER BY entry_id DESC LIMIT 1").fetchall()
+        entry = {k: values.get(k) for k in FIELDS}
+        entry["entry_id"] = last[0][0] + 1 if last else 1
+        entry["prev_hash"] = last[0][1] if last else GENESIS
+        entry["recorded_at"] = values.get("recorded_at") or _now()
+        entry["entry_hash"] = entry_hash(entry)
+        cols = FIELDS + ("entry_hash",)
+        con.execute(f"INSERT INTO gate_review_log ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                    [entry[c] for c in cols])
+        con.execute("INSERT OR REPLACE INTO gate_review_head (id, entries, head_hash) VALUES (1, ?, ?)",
+                    [entry["entry_id"], entry["entry_hash"]])
+    return entry
+
+
+def read_log(store: Store, model_name: str | None = None, version: str | None = None) -> list[dict[str, Any]]:
+    """Entries oldest first (optionally of one model / version)."""
+    try:
+        with store.reader() as con:
+            cur = con.execute(
+                f"SELECT {', '.join(FIELDS)}, entry_hash FROM gate_review_log "
+                "WHERE (? IS NULL OR model_name = ?) AND (? IS NULL OR version = ?) ORDER BY entry_id",
+                [model_name, model_name, version, version])
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+    except StoreMissing:
+        return []
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    entries: int
+    head_hash: str
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "entries": self.entries, "head_hash": self.head_hash, "problems": self.problems}
+
+
+def verify(store: Store, expect_head: str | None = None) -> VerifyReport:
+    """Walk the chain: every hash recomputed, every link and id checked, the head compared."""
+    with store.reader() as con:
+        cur = con.execute(f"SELECT {', '.join(FIELDS)}, entry_hash FROM gate_review_log ORDER BY entry_id")
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        head = con.execute("SELECT entries, head_hash FROM gate_review_head WHERE id = 1").fetchall()
+    problems: list[str] = []
+    prev = GENESIS
+    for expected_id, row in enumerate(rows, start=1):
+        eid = row["entry_id"]
+        if eid != expected_id:
+            problems.append(f"entry {expected_id} is missing (the next entry is {eid}): an entry was deleted")
+        if row["prev_hash"] != prev:
+            problems.append(f"entry {eid}: prev_hash does not match the entry before it: "
+                            "an entry before it was deleted, edited or reordered")
+        recomputed = entry_hash(row)
+        if recomputed != row["entry_hash"]:
+            problems.append(f"entry {eid} was edited: its content no longer matches its hash "
+                            f"(stored {row['entry_hash'][:12]}…, recomputed {recomputed[:12]}…)")
+        prev = row["entry_hash"]
+    last_hash = rows[-1]["entry_hash"] if rows else GENESIS
+    if head:
+        n, h = head[0]
+        if n != len(rows) or (rows and rows[-1]["entry_id"] != n):
+            problems.append(f"the head records {n} entries but the log holds {len(rows)}"
+                            + (": entries were deleted from the end" if n > len(rows) else ""))
+        if h != last_hash:
+            problems.append(f"the head hash {h[:12]}… is not the last entry's hash {last_hash[:12]}…")
+    elif rows:
+        problems.append("the head record is missing")
+    if expect_head and expect_head != last_hash:
+        problems.append(f"the head hash {last_hash[:12]}… is not the expected {expect_head[:12]}…: "
+                        "the log was rewritten or cut since that hash was pinned")
+    return VerifyReport(not problems, len(rows), last_hash, problems)
+
+
+# -- submitting a review ---------------------------------------------------------------------------
+def _fingerprint(result: GateResult) -> tuple:
+    return ((result.baseline or {}).get("version"), result.status,
+            tuple((c.name, c.status) for c in result.criteria))
+
+
+def submit_review(store: Store, config: Config, policy: Policy, identity: Identity | None, *,
+                  seen: GateResult, decision: str, note: str,
+                  artifact_lister: Callable | None = None) -> dict[str, Any]:
+    """Check and append one review of the version `seen` describes; returns the log entry.
+
+    Raises ReviewError (not permitted, separation of duties, empty note, failing gate on approve)
+    or StaleReview (the gate changed since the reviewer saw it — the baseline moved, say).
+    """
+    target = seen.target
+    if decision not in DECISIONS:
+        raise ReviewError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    note = (note or "").strip()
+    if not note:
+        raise ReviewError("a review needs a note: say what you checked and why")
+    if len(note) > MAX_NOTE:
+        raise ReviewError(f"the note is {len(note)} characters; keep it under {MAX_NOTE}")
+    ok, why = may_review(config, identity, target["name"])
+    if not ok:
+        raise ReviewError(why)
+    assert identity is not None
+    fresh = evaluate(Context(store), policy, target["source"], target["name"], target["version"],
+                     artifact_lister=artifact_lister)
+    if _fingerprint(fresh) != _fingerprint(seen):
+        before = (seen.baseline or {}).get("version")
+        after = (fresh.baseline or {}).get("version")
+        what = (f"the baseline moved: @{policy.baseline_alias} was v{before}, is now v{after}" if before != after
+                else f"the gate result changed ({seen.status} → {fresh.status})")
+        raise StaleReview(f"{what} since you looked; the gate was re-evaluated — review it again", fresh)
+    if decision == "approve":
+        block = approval_block(identity, fresh)
+        if block:
+            raise ReviewError(block)
+    return append_entry(store, kind="review", source=target["source"], platform=target["platform"],
+                        model_name=target["name"], version=target["version"], decision=decision,
+                        reviewer=identity.name, reviewer_verified=identity.verified,
+                        identity_source=identity.source, note=note, gate_status=seen.status,
+                        gate_result=canonical(seen.to_json()), snapshot_ids=canonical(seen.snapshot_ids),
+                        ref_entry=None)

@@ -1,0 +1,94 @@
+"""Optional write-back of an approval to the source registry (off unless the source allows it).
+
+Only for a source with `allow_registry_writes = true`. One registry write per approval — move the
+policy's alias to the approved version, or set an approval tag on it — so there is never a
+half-done promotion. The alias move is compare-and-set: if the alias no longer points where the
+approval saw it (the baseline), nothing is written. The log records the attempt *before* the call
+and the outcome after it, so a crash in between leaves "attempted, no outcome" — a visible state
+that says "check the registry", never a silent one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from collectors.config import Config, SourceConfig
+from gates.policy import Policy
+from gates.reviews import append_entry, canonical
+from store.db import Store
+
+
+def registry_uri(src: SourceConfig) -> str:
+    """The source's registry, always explicit (None would fall back to MLflow's process-global URI)."""
+    if src.registry_uri:
+        return src.registry_uri
+    tracking = src.tracking_uri or ""
+    return "databricks-uc" if tracking.startswith("databricks") else tracking
+
+
+@dataclass
+class WritebackOutcome:
+    attempted: bool
+    ok: bool
+    message: str
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def write_back(store: Store, config: Config, policy: Policy, approval: dict[str, Any]) -> WritebackOutcome:
+    """Act on an approval entry in its source registry; every attempt and outcome is logged."""
+    if approval.get("kind") != "review" or approval.get("decision") != "approve":
+        return WritebackOutcome(False, False, "only an approval can be written back to a registry")
+    src = config.source(approval["source"])
+    if not src.allow_registry_writes:
+        return WritebackOutcome(False, False, f"source {src.name} does not allow registry writes "
+                                "(allow_registry_writes = false): the registry was not changed")
+    import json
+
+    name, version = approval["model_name"], str(approval["version"])
+    seen = json.loads(approval["gate_result"]) if approval.get("gate_result") else {}
+    expected = (seen.get("baseline") or {}).get("version")
+    alias = policy.alias_to_move
+    if policy.writeback_action == "alias":
+        plan = f"move {name}@{alias} to version {version} (expected at {('v' + expected) if expected else 'none'})"
+    else:
+        plan = f"set tag {policy.writeback_tag} on {name}/{version}"
+    common = dict(source=approval["source"], platform=approval["platform"], model_name=name, version=version,
+                  reviewer=approval["reviewer"], reviewer_verified=approval["reviewer_verified"],
+                  identity_source=approval["identity_source"], gate_status=approval["gate_status"],
+                  gate_result=None, snapshot_ids=approval["snapshot_ids"], ref_entry=approval["entry_id"])
+    attempt = append_entry(store, kind="writeback_attempt", decision="attempted",
+                           note=f"{plan} in {registry_uri(src)}", **common)
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=src.tracking_uri, registry_uri=registry_uri(src))
+        if policy.writeback_action == "alias":
+            current = _alias_version(client, name, alias)
+            if current != expected:
+                raise RuntimeError(f"{name}@{alias} is at {('v' + current) if current else 'no version'} in the "
+                                   f"registry, the approval saw {('v' + expected) if expected else 'none'}: "
+                                   "not moved (re-review against the new baseline)")
+            client.set_registered_model_alias(name, alias, version)
+            detail = f"{name}@{alias} now points at version {version}"
+        else:
+            client.set_model_version_tag(name, version, policy.writeback_tag,
+                                         canonical({"entry": approval["entry_id"], "hash": approval["entry_hash"],
+                                                    "reviewer": approval["reviewer"]}))
+            detail = f"tag {policy.writeback_tag} set on {name}/{version}"
+    except Exception as e:  # noqa: BLE001 — any registry failure is recorded as the outcome
+        message = f"write-back failed, the registry was not changed: {type(e).__name__}: {str(e)[:300]}"
+        result = append_entry(store, kind="writeback_result", decision="failed", note=message, **common)
+        return WritebackOutcome(True, False, message, [attempt, result])
+    result = append_entry(store, kind="writeback_result", decision="succeeded", note=detail, **common)
+    return WritebackOutcome(True, True, detail, [attempt, result])
+
+
+def _alias_version(client, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as e:
+        if getattr(e, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise

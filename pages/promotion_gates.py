@@ -1,0 +1,152 @@
+"""Promotion gates: the candidates per model with their gate, one candidate's criteria, metrics
+beside Production, lineage and gaps, the review form and the decision history."""
+import altair as alt
+import streamlit as st
+
+from gates.reviews import DECISION_LABELS, DECISIONS
+from ui import gates_loaders as gl
+from ui.session import store_key, workspace
+
+ws = workspace()
+key = store_key()
+config_path = str(ws.config_path)
+
+st.title("Promotion gates")
+st.caption("Every candidate newer than Production, gated by its policy: thresholds, no worse than Production, "
+           "reproducibility and lineage. Reviews are signed, append-only and hash-chained.")
+
+identity = gl.current_identity(ws.config)
+if identity is None:
+    st.warning("No reviewer identity: sign in, or set `[review] local_identity` in the config. "
+               "You can read gates but not review.", icon=":material/person_off:")
+elif identity.verified:
+    st.caption(f":material/verified_user: Signed in as **{identity.name}** (verified, OIDC)")
+else:
+    st.caption(f":material/person: Reviewing as **{identity.name}** — unverified local identity "
+               "(configure OIDC sign-in to verify reviewers)")
+
+q = gl.queue(*key, config_path)
+if q["error"]:
+    st.error(q["error"], icon=":material/rule:")
+    st.stop()
+if not q["choices"]:
+    st.info("No model versions collected yet. Take a snapshot on the **Snapshots** page.")
+    st.stop()
+
+st.subheader("Queue")
+frame = q["frame"]
+if frame.empty:
+    st.success("No candidates: no version is newer than Production on any model.")
+else:
+    st.dataframe(frame.drop(columns=["key"]), hide_index=True, width="stretch",
+                 column_config={"platform": "Platform", "source": "Source", "model": "Model", "version": "Version",
+                                "baseline": "Production", "gate": "Gate", "blocking": "What blocks",
+                                "pass": "Pass", "fail": "Fail", "unknown": "Unknown",
+                                "last_decision": "Last decision"})
+
+keys = {label: k for k, label in q["choices"]}
+chosen = st.selectbox("Candidate (or any version)", list(keys))
+view = gl.gate(*key, config_path, keys[chosen])
+if view.error or view.result is None:
+    st.error(view.error or "No gate result.", icon=":material/rule:")
+    st.stop()
+result = view.result
+t = result.target
+base = result.baseline
+
+if result.status == "PASS":
+    st.success(f"Gate PASS — {t['name']} v{t['version']} ({t['platform']}) meets every criterion of its policy.",
+               icon=":material/check_circle:")
+else:
+    st.error(f"Gate FAIL — {t['name']} v{t['version']} ({t['platform']}) is blocked by: "
+             + ", ".join(c.name for c in result.blocking), icon=":material/block:")
+cols = st.columns(4)
+cols[0].metric("Production now", f"v{base['version']}" if base else "none")
+cols[1].metric("Passing", result.counts()["PASS"])
+cols[2].metric("Failing", result.counts()["FAIL"])
+cols[3].metric("Unknown", result.counts()["UNKNOWN"])
+st.caption(f"Policy {result.policy['path']} · snapshots "
+           + ", ".join(f"{s} #{i}" for s, i in result.snapshot_ids.items()))
+
+st.subheader("Criteria")
+st.dataframe(gl.criteria_frame(result), hide_index=True, width="stretch",
+             column_config={"status": "Status", "criterion": "Criterion", "actual": "Actual",
+                            "required": "Required", "blocks": "Blocks", "evidence": "Evidence"})
+
+st.subheader("Metrics beside Production")
+metrics = gl.metrics_frame(result)
+if metrics.empty:
+    st.info("No usable metric values (missing or NaN) for this version or its baseline.")
+else:
+    bars = alt.Chart(metrics).mark_bar().encode(
+        x=alt.X("metric:N", title=None), xOffset="series:N",
+        y=alt.Y("value:Q", title="value", scale=alt.Scale(zero=False)),
+        color=alt.Color("series:N", title=None), tooltip=["metric", "series", alt.Tooltip("value:Q", format=".4f")])
+    thresholds = gl.thresholds_frame(result)
+    chart = bars
+    if not thresholds.empty:
+        chart = bars + alt.Chart(thresholds).mark_tick(color="#c0392b", thickness=2, size=40).encode(
+            x="metric:N", y="threshold:Q", tooltip=["metric", "threshold"])
+    st.altair_chart(chart.properties(height=280), width="stretch")
+
+st.subheader("Lineage")
+lineage = gl.lineage_frames(result)
+if result.lineage is None:
+    st.caption("No lineage trace for this policy or version (see the lineage criteria above).")
+else:
+    left, right = st.columns(2)
+    left.caption("Runs upstream")
+    left.dataframe(lineage["runs"], hide_index=True, width="stretch")
+    right.caption("Inputs (data versions)")
+    right.dataframe(lineage["inputs"], hide_index=True, width="stretch")
+    if lineage["gaps"].empty:
+        st.caption("No lineage gaps.")
+    else:
+        st.caption(f"{len(lineage['gaps'])} gap(s)")
+        st.dataframe(lineage["gaps"], hide_index=True, width="stretch")
+
+st.subheader("Review")
+perm = gl.review_permission(ws.config, identity, result)
+if not perm["may_review"]:
+    st.info(perm["why"], icon=":material/lock:")
+elif perm["approve_block"]:
+    st.caption(f"Approval not possible: {perm['approve_block']}")
+with st.form("review", clear_on_submit=False):
+    decision = st.radio("Decision", DECISIONS, format_func=DECISION_LABELS.get, horizontal=True,
+                        disabled=not perm["may_review"])
+    note = st.text_area("Note (required)", placeholder="What did you check, and why this decision?",
+                        max_chars=4000, disabled=not perm["may_review"])
+    writeback = False
+    if perm["writeback_allowed"]:
+        writeback = st.checkbox(f"On approval, also move @{base['alias'] if base else 'Production'} in the "
+                                f"{t['source']} registry", disabled=not perm["may_review"])
+    submitted = st.form_submit_button("Record review", type="primary", disabled=not perm["may_review"])
+if submitted:
+    outcome = gl.submit(ws.config, identity, result, decision, note, writeback)
+    if outcome.ok:
+        st.success(outcome.message, icon=":material/task_alt:")
+        if outcome.writeback is not None and not outcome.writeback.ok:
+            st.error(outcome.writeback.message, icon=":material/sync_problem:")
+    elif outcome.stale:
+        st.warning(outcome.message, icon=":material/update:")
+    else:
+        st.error(outcome.message, icon=":material/gpp_bad:")
+    key = store_key()
+
+st.subheader("Decision history")
+hist = gl.history(*key, t["name"])
+if hist.empty:
+    st.caption(f"No review of {t['name']} yet.")
+else:
+    st.dataframe(hist, hide_index=True, width="stretch",
+                 column_config={"entry_id": st.column_config.NumberColumn("#", format="%d"),
+                                "recorded_at": "When (UTC)", "version": "Version", "what": "Decision",
+                                "who": "Reviewer", "gate_status": "Gate seen", "note": "Note",
+                                "snapshot_ids": "Snapshots seen", "hash": "Entry hash"})
+chain = gl.chain(*key)
+if chain["ok"]:
+    st.caption(f":material/link: Review log intact: {chain['entries']} entries, head "
+               f"{chain['head_hash'][:16] or '—'} (`python -m gates verify`)")
+else:
+    st.error("Review log tampered with:\n\n" + "\n".join(f"- {p}" for p in chain["problems"]),
+             icon=":material/link_off:")

@@ -1,0 +1,414 @@
+"""The Databricks collector against a local stub workspace, through the real `WorkspaceClient`.
+
+The stub (demo/databricks_stub.py) speaks the REST shapes of platform-apis.md §1; the fixture
+below uses only documented fields (UC RegisteredModelInfo / ModelVersionInfo / TableInfo, serving
+ServingEndpointDetailed, FeatureLineage, VectorIndex, jobs Run). Faults: empty pages carrying a
+token, 429 + Retry-After, 5xx then success, 403 on one catalog, an endpoint mid-update.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from collectors.config import ConfigError, load_config
+from collectors.runner import snapshot_all
+from demo.databricks_stub import DatabricksStub, Faults, prometheus_text
+from store.db import Store
+from store.queries import entity_as_of
+from tests.conftest import write_config
+
+TOKEN = "dapi-test-0123456789abcdef"
+MODEL = "main.churn.churn_gbm"
+OTHER = "main.churn.other_model"
+SECRET_MODEL = "secret.hr.attrition"
+FEATURES = "main.churn.features"
+RAW = "main.bronze.events"
+CUSTOMERS = "main.bronze.customers"
+T0 = 1_700_000_000_000
+
+
+def _version(name: str, v: int, run_id: str, deps: list[dict] | None = None, status: str = "READY") -> dict:
+    catalog, schema, model = name.split(".")
+    out = {"model_name": model, "catalog_name": catalog, "schema_name": schema, "version": v, "run_id": run_id,
+           "run_workspace_id": 1234567890, "source": f"dbfs:/databricks/mlflow-tracking/1/{run_id}/artifacts/model",
+           "storage_location": f"s3://uc/models/{model}/v{v}", "status": status, "created_at": T0 + v * 1000,
+           "created_by": "ci@example.com", "updated_at": T0 + v * 1000, "comment": f"v{v}", "id": f"mv-{model}-{v}"}
+    if deps:
+        out["model_version_dependencies"] = {"dependencies": deps}
+    return out
+
+
+def _model(name: str, aliases: dict[str, int]) -> dict:
+    catalog, schema, model = name.split(".")
+    return {"full_name": name, "name": model, "catalog_name": catalog, "schema_name": schema, "owner": "churn-team",
+            "comment": "churn classifier", "storage_location": f"s3://uc/models/{model}", "created_at": T0,
+            "updated_at": T0 + 5000, "created_by": "ci@example.com", "metastore_id": "ms-1",
+            "aliases": [{"alias_name": a, "version_num": v, "catalog_name": catalog, "schema_name": schema,
+                         "model_name": model} for a, v in aliases.items()]}
+
+
+def _table(full_name: str, table_type: str = "MANAGED") -> dict:
+    catalog, schema, name = full_name.split(".")
+    return {"full_name": full_name, "name": name, "catalog_name": catalog, "schema_name": schema,
+            "table_type": table_type, "data_source_format": "DELTA", "owner": "data-eng",
+            "storage_location": f"s3://lake/{catalog}/{schema}/{name}", "table_id": f"tid-{name}",
+            "created_at": T0, "updated_at": T0 + 1}
+
+
+def _served(name: str, entity: str, version: str, state: str = "DEPLOYMENT_READY", size: str = "Small") -> dict:
+    return {"name": name, "entity_name": entity, "entity_version": version, "workload_size": size,
+            "workload_type": "CPU", "scale_to_zero_enabled": True,
+            "state": {"deployment": state, "deployment_state_message": ""}, "creator": "ci@example.com"}
+
+
+def base_workspace() -> dict:
+    deps = [{"table": {"table_full_name": FEATURES}}, {"function": {"function_full_name": "main.churn.score_fn"}}]
+    return {
+        "workspace_id": "1234567890",
+        "registered_models": [_model(MODEL, {"champion": 2, "challenger": 3}), _model(OTHER, {}),
+                              _model(SECRET_MODEL, {"prod": 1})],
+        "model_versions": {
+            MODEL: [_version(MODEL, 1, "run-1"), _version(MODEL, 2, "run-2", deps), _version(MODEL, 3, "run-3", deps)],
+            OTHER: [_version(OTHER, 1, "run-o1", status="FAILED_REGISTRATION")],
+            SECRET_MODEL: [_version(SECRET_MODEL, 1, "run-s1")],
+        },
+        "tables": [_table(FEATURES), _table(RAW), _table(CUSTOMERS), _table("main.churn.scores_view", "VIEW"),
+                   _table("main.churn.docs")],
+        "lineage": {FEATURES: [{"table": RAW, "lineage_timestamp": "2024-01-01 00:00:00.0",
+                                "jobInfos": [{"workspace_id": 1234567890, "job_id": 77}]},
+                               {"table": CUSTOMERS}],
+                    RAW: [{"file": "s3://landing/events/"}]},
+        "features": [{"full_name": "main.churn.tenure_days", "catalog_name": "main", "schema_name": "churn",
+                      "name": "tenure_days", "inputs": ["tenure_days"], "description": "days as customer",
+                      "source": {"delta_table_source": {"full_name": FEATURES, "entity_columns": ["customer_id"],
+                                                        "timeseries_column": "ts"}},
+                      "function": {"function_type": "AVG"}}],
+        "feature_lineage": {f"{FEATURES}|tenure_days": {"models": [{"name": MODEL, "version": 2},
+                                                                   {"name": MODEL, "version": 3}],
+                                                        "feature_specs": [{"name": "main.churn.spec_v1"}]}},
+        "serving_endpoints": [
+            {"name": "churn-endpoint", "id": "ep-1", "creator": "ci@example.com", "creation_timestamp": T0,
+             "last_updated_timestamp": T0 + 10, "task": "llm/v1/chat" if False else None,
+             "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
+             "tags": [{"key": "team", "value": "churn"}],
+             "config": {"config_version": 4,
+                        "served_entities": [_served("churn-2", MODEL, "2"), _served("churn-3", MODEL, "3")],
+                        "traffic_config": {"routes": [{"served_entity_name": "churn-2", "traffic_percentage": 90},
+                                                      {"served_entity_name": "churn-3", "traffic_percentage": 10}]},
+                        "auto_capture_config": {"catalog_name": "main", "schema_name": "churn",
+                                                "table_name_prefix": "churn_endpoint", "enabled": True}}},
+            {"name": "churn-updating", "id": "ep-2", "creator": "ci@example.com", "creation_timestamp": T0,
+             "state": {"ready": "READY", "config_update": "IN_PROGRESS"},
+             "config": {"config_version": 1, "served_entities": [_served("churn-1", MODEL, "1")],
+                        "traffic_config": {"routes": [{"served_entity_name": "churn-1", "traffic_percentage": 100}]}},
+             "pending_config": {"config_version": 2, "start_time": T0 + 20,
+                                "served_entities": [_served("churn-3", MODEL, "3", state="DEPLOYMENT_CREATING",
+                                                            size="Medium")],
+                                "traffic_config": {"routes": [{"served_entity_name": "churn-3",
+                                                               "traffic_percentage": 100}]}},
+             "ai_gateway": {"inference_table_config": {"catalog_name": "main", "schema_name": "logs",
+                                                       "table_name_prefix": "upd", "enabled": True}}},
+            {"name": "bge-embeddings", "id": "ep-3", "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
+             "config": {"config_version": 1,
+                        "served_entities": [{"name": "bge", "foundation_model": {"name": "databricks-bge-large-en"},
+                                             "state": {"deployment": "DEPLOYMENT_READY"}}]}},
+        ],
+        "metrics": {"churn-endpoint": prometheus_text("churn-endpoint", ["churn-2", "churn-3"], requests=1000,
+                                                      errors=3)},
+        "vector_search_endpoints": [{"name": "vs-1", "id": "vse-1", "endpoint_type": "STANDARD",
+                                     "endpoint_status": {"state": "ONLINE"}, "num_indexes": 1,
+                                     "creator": "ci@example.com", "creation_timestamp": T0}],
+        "vector_indexes": [{"name": "main.churn.docs_index", "endpoint_name": "vs-1", "index_type": "DELTA_SYNC",
+                            "primary_key": "id", "creator": "ci@example.com",
+                            "delta_sync_index_spec": {"source_table": "main.churn.docs", "pipeline_id": "pl-1",
+                                                      "embedding_source_columns": [
+                                                          {"name": "text", "embedding_model_endpoint_name": "bge-embeddings"}]},
+                            "status": {"ready": True, "indexed_row_count": 1200, "message": "ok"}}],
+        "job_runs": [{"run_id": 900001, "job_id": 55, "run_name": "churn-training", "start_time": T0,
+                      "end_time": T0 + 60_000, "creator_user_name": "ci@example.com",
+                      "run_page_url": "https://example/#job/55/run/900001",
+                      "state": {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS", "state_message": ""},
+                      "git_source": {"git_url": "https://github.com/acme/churn", "git_provider": "gitHub",
+                                     "git_branch": "main", "git_snapshot": {"used_commit": "a" * 40}}}],
+    }
+
+
+def dbx_source(url: str, **extra) -> dict:
+    return {"name": "dbx-uc", "kind": "databricks", "platform": "databricks", "host": url, "auth_type": "pat",
+            "retry_timeout_seconds": 10, "http_timeout_seconds": 10, **extra}
+
+
+@pytest.fixture()
+def token_env(monkeypatch):
+    """Unified auth reads the PAT from the environment; the config file never holds it."""
+    for k in ("DATABRICKS_HOST", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "DATABRICKS_CONFIG_PROFILE",
+              "DATABRICKS_AUTH_TYPE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+
+
+def snapshot(tmp_path: Path, stub: DatabricksStub, name: str = "governance.toml", **extra):
+    cfg = write_config(tmp_path / name, [dbx_source(stub.url, **extra)])
+    config = load_config(cfg)
+    outcome = snapshot_all(config)[0]
+    return outcome, Store(config.store_path)
+
+
+def rows(store: Store, table: str):
+    return entity_as_of(store, table)
+
+
+# -- the happy path, with every kind of item --------------------------------------------------------
+@pytest.fixture()
+def collected(tmp_path, token_env):
+    with DatabricksStub(base_workspace(), token=TOKEN) as stub:
+        outcome, store = snapshot(tmp_path, stub)
+        yield outcome, store, stub
+
+
+def test_uc_models_versions_aliases_and_dependencies(collected):
+    outcome, store, _ = collected
+    assert outcome.ok, outcome.errors
+    models = rows(store, "registered_models")
+    assert set(models["name"]) == {MODEL, OTHER, SECRET_MODEL}
+    versions = rows(store, "model_versions").set_index(["name", "version"])
+    v2 = versions.loc[(MODEL, "2")]
+    assert v2["run_id"] == "run-2" and v2["status"] == "READY" and v2["aliases"] == ["champion"]
+    assert v2["source_uri"].endswith("/run-2/artifacts/model") and v2["model_id"] is None
+    assert versions.loc[(OTHER, "1")]["status"] == "FAILED_REGISTRATION"
+    aliases = {(r.name, r.alias): r.version for r in rows(store, "model_aliases").itertuples()}
+    assert aliases == {(MODEL, "champion"): "2", (MODEL, "challenger"): "3", (SECRET_MODEL, "prod"): "1"}
+    extra = rows(store, "uc_model_versions").set_index(["name", "version"])
+    assert extra.loc[(MODEL, "2")]["run_workspace_id"] == 1234567890
+    deps = {(r.version, r.dependency_type, r.dependency_name) for r in rows(store, "model_version_dependencies").itertuples()}
+    assert deps == {("2", "table", FEATURES), ("2", "function", "main.churn.score_fn"),
+                    ("3", "table", FEATURES), ("3", "function", "main.churn.score_fn")}
+    assert rows(store, "uc_models").set_index("full_name").loc[MODEL]["owner"] == "churn-team"
+
+
+def test_serving_endpoints_traffic_split_and_mid_update(collected):
+    _, store, _ = collected
+    eps = rows(store, "serving_endpoints").set_index("name")
+    assert eps.loc["churn-endpoint"]["config_update"] == "NOT_UPDATING"
+    assert eps.loc["churn-endpoint"]["tags"] == {"team": "churn"}
+    assert eps.loc["churn-endpoint"]["inference_table"]["table_name_prefix"] == "churn_endpoint"
+    assert eps.loc["churn-updating"]["config_update"] == "IN_PROGRESS"
+    assert eps.loc["churn-updating"]["pending_config_version"] == 2
+    assert eps.loc["churn-updating"]["inference_table"]["kind"] == "ai_gateway"
+    se = rows(store, "served_entities")
+    split = {(r.entity_name, r.entity_version): r.traffic_pct
+             for r in se[(se.endpoint == "churn-endpoint") & (se.config == "active")].itertuples()}
+    assert split == {(MODEL, "2"): 90, (MODEL, "3"): 10}   # one UC model served at two versions, 90/10
+    one = se[(se.endpoint == "churn-endpoint") & (se.served_entity_name == "churn-2")].iloc[0]
+    assert (one.workload_size, one.workload_type, bool(one.scale_to_zero_enabled), one.deployment_state) == \
+        ("Small", "CPU", True, "DEPLOYMENT_READY")
+    updating = {(r.config, r.entity_version, r.deployment_state, r.traffic_pct)
+                for r in se[se.endpoint == "churn-updating"].itertuples()}
+    assert updating == {("active", "1", "DEPLOYMENT_READY", 100), ("pending", "3", "DEPLOYMENT_CREATING", 100)}
+    fm = se[se.endpoint == "bge-embeddings"].iloc[0]
+    assert fm.entity_name == "databricks-bge-large-en" and bool(fm.external) and pd.isna(fm.entity_version)
+
+
+def test_endpoint_metrics_are_parsed_samples(collected):
+    _, store, _ = collected
+    m = rows(store, "endpoint_metrics")
+    assert set(m["endpoint"]) == {"churn-endpoint"}     # the other endpoints export nothing
+    reqs = {json.loads(r.labels)["served_entity_name"]: r.value
+            for r in m[m.metric == "request_count_total"].itertuples()}
+    assert reqs == {"churn-2": 1000.0, "churn-3": 500.0}
+    assert {"request_latency_ms_sum", "request_latency_ms_count", "request_latency_ms_bucket"} <= set(m["metric"])
+    assert m["sampled_at"].notna().all()
+
+
+def test_tables_lineage_features_vector_search(collected):
+    _, store, _ = collected
+    tables = rows(store, "uc_tables").set_index("full_name")
+    # Referenced tables only (no schemas configured): dependency/feature source, lineage upstreams, index source.
+    assert set(tables.index) == {FEATURES, RAW, CUSTOMERS, "main.churn.docs"}
+    assert set(tables.loc[FEATURES]["reasons"]) == {"model_dependency", "feature_source"}
+    assert tables.loc[RAW]["reasons"] == ["lineage_upstream"]
+    assert tables.loc[FEATURES]["storage_location"] == "s3://lake/main/churn/features"
+    assert tables.loc[FEATURES]["data_source_format"] == "DELTA" and tables.loc[FEATURES]["owner"] == "data-eng"
+    lineage = {(r.upstream, r.downstream, r.upstream_kind, r.depth) for r in rows(store, "table_lineage").itertuples()}
+    assert lineage == {(RAW, FEATURES, "table", 1), (CUSTOMERS, FEATURES, "table", 1),
+                       ("s3://landing/events/", RAW, "file", 2)}
+    job_edge = rows(store, "table_lineage").set_index("upstream").loc[RAW]
+    assert job_edge["job_ids"] == ["77"]
+    feats = rows(store, "features").set_index("full_name")
+    assert feats.loc["main.churn.tenure_days"]["source_table"] == FEATURES
+    links = {(r.target_kind, r.target_name, r.target_version) for r in rows(store, "feature_lineage").itertuples()}
+    assert links == {("model", MODEL, "2"), ("model", MODEL, "3"), ("feature_spec", "main.churn.spec_v1", "")}
+    idx = rows(store, "vector_indexes").set_index("name").loc["main.churn.docs_index"]
+    assert idx["source_table"] == "main.churn.docs" and idx["embedding_model_endpoints"] == ["bge-embeddings"]
+    assert bool(idx["ready"]) and idx["indexed_row_count"] == 1200
+    assert rows(store, "vector_search_endpoints").iloc[0]["endpoint_status"] == "ONLINE"
+
+
+def test_lineage_one_call_per_table_and_pass(collected):
+    _, _, stub = collected
+    # Walked upstream from 2 seeds (features, docs) to depth 3: features, docs, raw, customers — once each.
+    asked = [p for r, p in stub.log if r == "lineage.table"]
+    assert len(asked) == len(set(asked)) == 4
+    assert all("include_entity_lineage=true" in p for p in asked)
+
+
+def test_no_token_in_config_or_store(collected, tmp_path):
+    _, store, _ = collected
+    text = Path(store.path).read_bytes()
+    assert TOKEN.encode() not in text
+    assert TOKEN not in (tmp_path / "governance.toml").read_text()
+
+
+# -- faults ----------------------------------------------------------------------------------------
+def test_empty_pages_with_tokens_429_and_5xx(tmp_path, token_env):
+    ws = base_workspace()
+    # 250 more models: several pages even at the maximum page size of 1000? no — force small pages
+    # by paging versions (page size 100 by default on the server) with 230 versions of one model.
+    ws["model_versions"][OTHER] = [_version(OTHER, v, f"run-o{v}") for v in range(1, 231)]
+    faults = Faults(empty_pages=True, throttle={"uc.models.get": 1, "serving.list": 1}, retry_after=1,
+                    flaky={"uc.versions.list": 2, "serving.get": 1}, flaky_status=500)
+    with DatabricksStub(ws, token=TOKEN, faults=faults) as stub:
+        outcome, store = snapshot(tmp_path, stub)
+    assert outcome.ok, outcome.errors
+    versions = rows(store, "model_versions")
+    assert len(versions[versions.name == OTHER]) == 230
+    assert len(rows(store, "serving_endpoints")) == 3
+    # Faults were really served: every throttled/flaky route was asked again and answered.
+    assert stub.counts["uc.models.get"] == 3 + 1 and stub.counts["serving.list"] == 2
+    assert outcome.warnings == []
+    # The collector's request count (client side) matches what the stub saw, minus the host probe.
+    assert outcome.api_calls == stub.total_requests - stub.counts["host_metadata"]
+
+
+def test_forbidden_catalog_is_a_warning_not_a_failure(tmp_path, token_env):
+    with DatabricksStub(base_workspace(), token=TOKEN, faults=Faults(forbidden_catalogs={"secret"})) as stub:
+        outcome, store = snapshot(tmp_path, stub, catalogs=["main", "secret"])
+    assert outcome.ok
+    assert any("catalog secret" in w and "403" in w for w in outcome.warnings)
+    assert set(rows(store, "registered_models")["name"]) == {MODEL, OTHER}
+
+
+def test_forbidden_referenced_table_is_recorded_as_a_gap(tmp_path, token_env):
+    ws = base_workspace()
+    ws["model_versions"][MODEL][2]["model_version_dependencies"]["dependencies"].append(
+        {"table": {"table_full_name": "secret.hr.salaries"}})
+    with DatabricksStub(ws, token=TOKEN, faults=Faults(forbidden_catalogs={"secret"})) as stub:
+        outcome, store = snapshot(tmp_path, stub)
+    assert outcome.ok
+    tables = rows(store, "uc_tables").set_index("full_name")
+    assert tables.loc["secret.hr.salaries"]["read_status"] == "forbidden"
+    assert any("secret.hr.salaries" in w and "403" in w for w in outcome.warnings)
+    # The model listing itself was metastore-wide: the forbidden model's details failed one by one.
+    assert rows(store, "uc_models").set_index("full_name").loc[SECRET_MODEL]["read_status"] == "forbidden"
+
+
+def test_persistent_server_error_on_a_listing_fails_the_pass_and_keeps_good_data(tmp_path, token_env):
+    ws = base_workspace()
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        first, store = snapshot(tmp_path, stub)
+    assert first.ok
+    with DatabricksStub(ws, token=TOKEN, faults=Faults(flaky={"uc.models.list": 99})) as stub:
+        second, _ = snapshot(tmp_path, stub)
+    assert not second.ok and any("InternalError" in e for e in second.errors)
+    assert set(rows(store, "registered_models")["name"]) == {MODEL, OTHER, SECRET_MODEL}
+
+
+def test_history_traffic_shift_and_metric_samples_accumulate(tmp_path, token_env):
+    ws = base_workspace()
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        first, store = snapshot(tmp_path, stub)
+    ws2 = copy.deepcopy(ws)
+    routes = ws2["serving_endpoints"][0]["config"]["traffic_config"]["routes"]
+    routes[0]["traffic_percentage"], routes[1]["traffic_percentage"] = 50, 50
+    ws2["registered_models"][0]["aliases"][0]["version_num"] = 3      # champion moves to v3
+    ws2["metrics"]["churn-endpoint"] = prometheus_text("churn-endpoint", ["churn-2", "churn-3"], requests=1500)
+    with DatabricksStub(ws2, token=TOKEN) as stub:
+        second, _ = snapshot(tmp_path, stub)
+    assert first.ok and second.ok
+    now = rows(store, "served_entities")
+    assert set(now[now.endpoint == "churn-endpoint"]["traffic_pct"]) == {50}
+    before = entity_as_of(store, "served_entities", first.snapshot_id)
+    assert set(before[before.endpoint == "churn-endpoint"]["traffic_pct"]) == {90, 10}
+    assert rows(store, "model_aliases").set_index("alias").loc["champion"]["version"] == "3"
+    samples = rows(store, "endpoint_metrics")
+    reqs = samples[(samples.metric == "request_count_total") & samples.labels.str.contains("churn-2")]
+    assert sorted(reqs["value"]) == [1000.0, 1500.0]     # both passes' samples are kept
+
+
+def test_job_runs_joined_from_mlflow_runs(tmp_path, token_env):
+    """Job runs are read for the jobRunID tags the MLflow source collected (platform databricks)."""
+    from datetime import datetime, timezone
+
+    from store.history import EntityBatch, Scope, commit_snapshot
+
+    store = Store(tmp_path / "waymark.duckdb")
+    commit_snapshot(store, source="dbx-mlflow", kind="mlflow", platform="databricks", mode="full",
+                    started_at=datetime.now(timezone.utc), finished_at=None, warnings=[], state={},
+                    batches={"runs": EntityBatch([{"run_id": "run-2", "job_run_id": "900001"},
+                                                  {"run_id": "run-x", "job_run_id": "424242"}], Scope.ALL),
+                             "run_inputs": EntityBatch([{"run_id": "run-2", "input_key": "k", "table_name": CUSTOMERS}],
+                                                       Scope.ALL)})
+    with DatabricksStub(base_workspace(), token=TOKEN) as stub:
+        outcome, _ = snapshot(tmp_path, stub)
+        assert outcome.ok
+        jobs = rows(store, "job_runs").set_index("job_run_id")
+        assert jobs.loc["900001"]["git_used_commit"] == "a" * 40 and jobs.loc["900001"]["result_state"] == "SUCCESS"
+        assert jobs.loc["900001"]["git_url"] == "https://github.com/acme/churn"
+        assert jobs.loc["424242"]["read_status"] != "ok"          # unknown run: a recorded gap
+        assert "run_input" in rows(store, "uc_tables").set_index("full_name").loc[CUSTOMERS]["reasons"]
+        # Incremental pass: the terminated job run is immutable and not read again.
+        stub.reset_counts()
+        again, _ = snapshot(tmp_path, stub)
+        assert again.ok and again.mode == "incremental"
+        asked = [p for r, p in stub.log if r == "jobs.runs.get"]
+        assert asked == ["/api/2.2/jobs/runs/get?run_id=424242"]
+        assert "900001" in set(rows(store, "job_runs")["job_run_id"])
+
+
+def test_configured_schemas_list_tables(tmp_path, token_env):
+    ws = base_workspace()
+    ws["tables"] += [_table(f"main.gold.t{i:03d}") for i in range(1200)]   # two pages of 1000
+    with DatabricksStub(ws, token=TOKEN, faults=Faults(empty_pages=True)) as stub:
+        outcome, store = snapshot(tmp_path, stub, schemas=["main.gold"], lineage_depth=0, metrics=False)
+    assert outcome.ok, outcome.errors
+    tables = rows(store, "uc_tables")
+    assert (tables["full_name"].str.startswith("main.gold.")).sum() == 1200
+    assert stub.counts["lineage.table"] == 0 and stub.counts["serving.metrics"] == 0
+
+
+def test_unreachable_workspace_fails_fast(tmp_path, token_env):
+    cfg = write_config(tmp_path / "governance.toml",
+                       [dbx_source("http://127.0.0.1:9", retry_timeout_seconds=2, http_timeout_seconds=2)])
+    outcome = snapshot_all(load_config(cfg))[0]
+    assert not outcome.ok and outcome.errors
+
+
+# -- config ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra, field", [
+    ({"token": "dapi123"}, "token"),
+    ({"catalogs": "main"}, "catalogs"),
+    ({"schemas": ["main"]}, "schemas"),
+    ({"lineage_depth": -1}, "lineage_depth"),
+    ({"metrics": "yes"}, "metrics"),
+    ({"host": "adb-123.azuredatabricks.net"}, "host"),
+    ({"retry_timeout_seconds": 0}, "retry_timeout_seconds"),
+    ({"platform": "fabric"}, "platform"),
+    ({"warehouse": "x"}, "warehouse"),
+])
+def test_bad_databricks_config_names_file_source_and_field(tmp_path, extra, field):
+    source = dbx_source("https://adb-1.azuredatabricks.net", **extra)
+    cfg = write_config(tmp_path / "governance.toml", [source])
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg)
+    assert str(cfg) in str(e.value) and "dbx-uc" in str(e.value) and f"'{field}'" in str(e.value)
+
+
+def test_minimal_databricks_config_needs_no_host():
+    from collectors.config import parse_config
+
+    cfg = parse_config({"sources": [{"name": "d", "kind": "databricks", "platform": "databricks"}]})
+    assert cfg.sources[0].options == {}

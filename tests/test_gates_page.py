@@ -1,0 +1,120 @@
+"""AppTest of the Promotion gates page on the real demo workspace: the queue and what blocks, an
+OIDC reviewer (at.user) approving through the form — a real write to the store from the app
+process — and a local, unverified identity that cannot approve a failing gate."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
+
+TIMEOUT = 120
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "pages/promotion_gates.py"
+
+
+def with_review(config_path: Path, local_identity: str | None = None) -> Path:
+    extra = "\n[review]\n"
+    if local_identity:
+        extra += f'local_identity = "{local_identity}"\n'
+    extra += ('[[review.reviewers]]\nidentity = "bob@contoso.com"\nmodels = ["churn*"]\n'
+              '[[review.reviewers]]\nidentity = "alice@contoso.com"\nmodels = ["churn-*"]\n')
+    config_path.write_text(config_path.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    return config_path
+
+
+def open_page(monkeypatch, config_path: Path, user: dict | None = None) -> AppTest:
+    monkeypatch.setenv("WAYMARK_CONFIG", str(config_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if user is not None:   # OIDC configured ([auth] in secrets) and this user signed in
+        at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                              "client_id": "waymark", "client_secret": "not-used",
+                              "server_metadata_url": "https://login.example/.well-known/openid-configuration"}
+        at.user = user
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def choose(at: AppTest, prefix: str) -> None:
+    box = at.selectbox[0]
+    box.select_index(next(i for i, label in enumerate(box.options) if label.startswith(prefix)))
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
+    at = open_page(monkeypatch, demo_copy / "governance.toml")
+    assert at.title[0].value == "Promotion gates"
+    queue = at.dataframe[0].value
+    # Fabric churn_model v3 (the Databricks November retrain, copied) is newer than Production v2.
+    row = queue[(queue["model"] == "churn_model") & (queue["version"] == "3")].iloc[0]
+    assert row["gate"].endswith("PASS") and row["baseline"] == "v2" and row["last_decision"] == "not reviewed"
+    choose(at, "churn_model v3")
+    assert any("Gate PASS" in s.value for s in at.success)
+    # Any version can be chosen: the seed's failing v3 on Databricks shows what blocks it.
+    choose(at, "churn-prediction-gbm v3")
+    assert any("Gate FAIL" in e.value and "threshold:roc_auc" in e.value for e in at.error)
+    criteria = at.dataframe[1].value.set_index("criterion")
+    assert criteria.loc["threshold:roc_auc", "actual"] == "0.791"
+    assert criteria.loc["threshold:roc_auc", "required"] == "≥ 0.8"
+    assert criteria.loc["threshold:roc_auc", "blocks"] == "yes"
+    assert "runs.metrics['roc_auc'] of run gbm-new-features" in criteria.loc["threshold:roc_auc", "evidence"]
+    # No [review] in the demo config: the page says why nobody can review, and the form is disabled.
+    assert any("no reviewers are configured" in i.value for i in at.info)
+    assert at.button[0].disabled
+
+
+def test_oidc_reviewer_approves_through_the_form(monkeypatch, demo_copy):
+    from gates.reviews import read_log, verify
+    from store import Store
+
+    config = with_review(demo_copy / "governance.toml")
+    at = open_page(monkeypatch, config, user={"is_logged_in": True, "email": "bob@contoso.com", "name": "Bob"})
+    assert any("bob@contoso.com" in c.value and "verified, OIDC" in c.value for c in at.caption)
+    choose(at, "churn_model v3")
+    note = "Checked <b>metrics</b> vs **Production**; lineage complete."
+    at.radio[0].set_value("approve")
+    at.text_area[0].set_value(note)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Recorded review #1" in s.value for s in at.success), [e.value for e in at.error]
+    history = at.dataframe[-1].value
+    assert history["note"].tolist() == [note]                      # user text kept as text
+    assert history["who"].tolist() == ["bob@contoso.com (verified)"]
+    assert history["what"].tolist() == ["Approve"] and history["gate_status"].tolist() == ["PASS"]
+    assert any("Review log intact: 1 entries" in c.value for c in at.caption)
+    store = Store(demo_copy / "waymark.duckdb")
+    (entry,) = read_log(store)
+    assert (entry["model_name"], entry["version"], entry["platform"]) == ("churn_model", "3", "fabric")
+    assert entry["identity_source"] == "oidc" and verify(store).ok
+    # The queue now shows the decision.
+    at.run()
+    queue = at.dataframe[0].value
+    assert queue.loc[queue["model"] == "churn_model", "last_decision"].tolist() == ["Approve by bob@contoso.com"]
+
+
+def test_local_identity_is_unverified_and_cannot_approve_a_failing_gate(monkeypatch, demo_copy):
+    from gates.reviews import read_log
+    from store import Store
+
+    config = with_review(demo_copy / "governance.toml", local_identity="alice@contoso.com")
+    at = open_page(monkeypatch, config)
+    assert any("alice@contoso.com" in c.value and "unverified" in c.value for c in at.caption)
+    choose(at, "churn-prediction-gbm v3")
+    assert any("Approval not possible" in c.value and "gate does not pass" in c.value for c in at.caption)
+    at.radio[0].set_value("approve")
+    at.text_area[0].set_value("looks fine")
+    at.button[0].click().run()
+    assert any("the gate does not pass" in e.value for e in at.error)
+    assert read_log(Store(demo_copy / "waymark.duckdb")) == []
+    at.radio[0].set_value("reject")
+    at.text_area[0].set_value("roc_auc 0.791 is below the 0.80 threshold")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Recorded review #1" in s.value for s in at.success)
+    history = at.dataframe[-1].value
+    assert history["who"].tolist() == ["alice@contoso.com (unverified)"] and history["what"].tolist() == ["Reject"]

@@ -1,0 +1,25 @@
+"""The Endpoint health page on the real demo workspace: the churn model on Azure ML (blue v2 90 % /
+green v3 10 %) next to the Databricks serving endpoints."""
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
+from tests.test_pages import APP
+
+
+def test_demo_endpoint_health(monkeypatch, demo_copy):
+    monkeypatch.setenv("WAYMARK_CONFIG", str(demo_copy / "governance.toml"))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("pages/endpoint_health.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    aml = table[table["platform"] == "azureml"].set_index("deployment")
+    assert aml.loc["blue", "traffic_pct"] == 90 and aml.loc["green", "traffic_pct"] == 10
+    assert aml.loc["blue", "should_serve"] == "churn_model@Production → v2"
+    # Blue is the tuned model (Fabric's Production, via the MLmodel origin); green the November retrain.
+    assert not aml.loc["blue", "drift"] and aml.loc["green", "drift"]
+    assert aml.loc["blue", "requests_per_min"] > aml.loc["green", "requests_per_min"] > 0
+    assert "databricks" in set(table["platform"])
+    assert "churn-aml · azureml (aml-churn)" in at.selectbox[0].options
