@@ -12,20 +12,37 @@ link that proves it — or None when nothing collected can say (no collector for
 - registered model → a target model version whose MLmodel origin is the run (and model id) of
   one of its versions, or whose `waymark.migrated_from` tag names it. Done when every version
   under an alias (else the latest version) has such a copy; in progress when some version has.
-- serving endpoint → a target online endpoint serving a copy of a version it serves: healthy =
-  done, otherwise in progress. Facts: source `served` [{model, version, run_id}], target
-  `served_origin_run_ids` [..] and `healthy`.
-- vector index / feature table / app → a target search index / feature set / container app
-  whose `migrated_from` fact names it or with the same short name (done).
+- serving endpoint → an Azure ML online endpoint whose deployments with traffic serve copies of
+  the versions it serves (its active config, entities with traffic). A copy is found by run: the
+  deployed workspace version's MLmodel origin run, or the run of the Databricks version its
+  `waymark.migrated_from` tag names, equals the served version's producing run. Done = copies of
+  every served version take traffic and the endpoint is healthy; in progress = some of them, or
+  deployed without traffic, or not healthy. "Healthy" is the provisioning state only (endpoint and
+  every deployment with traffic Succeeded): latency and error SLOs need the config's [[slo]] and
+  the metric window, which the Endpoint health page judges; the burn-up replays history, where
+  only the control plane is versioned. Facts: source `served` [{model, version, run_id,
+  traffic_pct}], target `served_origin_run_ids`, `staged_origin_run_ids`, `served_copies_of`,
+  `healthy`, `health`.
+- vector index → an Azure AI Search index that replaces it, linked (strongest first) by a
+  `migrated_from` fact naming it, the same short name once `-`/`_` and an `index`/`idx`/`vs`
+  suffix are ignored (`support_tickets_index` ↔ `support-tickets`), or being fed by an indexer
+  whose data source or container is named after the index's source table (`support_tickets`).
+  Done when it has a vector field and documents; in progress when linked but without either.
+  AI Search keeps no free-form tags on an index, so a name is the only field a team can set.
+- feature table → a Fabric feature set naming it or of the same short name (done); else a OneLake
+  shortcut whose target is the table's storage location, or a lakehouse table of the same name:
+  in progress (features reachable from Fabric — hybrid; mark "stays" if they stay on Databricks).
+- app → a container app whose `migrated_from` fact names it or with the same short name (done).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from checklist.assets import (APP, CONTAINER_APP, EXPERIMENT, FEATURE_SET, FEATURE_TABLE, ONLINE_ENDPOINT,
-                              REGISTERED_MODEL, SEARCH_INDEX, SERVING_ENDPOINT, SOURCE_PLATFORM, VECTOR_INDEX,
-                              Asset)
+from checklist.assets import (APP, CONTAINER_APP, EXPERIMENT, FEATURE_SET, FEATURE_TABLE, LAKEHOUSE_TABLE,
+                              ONELAKE_SHORTCUT, ONLINE_ENDPOINT, REGISTERED_MODEL, SEARCH_INDEX, SERVING_ENDPOINT,
+                              SOURCE_PLATFORM, UC_MODEL, VECTOR_INDEX, Asset, same_location)
 
 NOT_STARTED, IN_PROGRESS, DONE = "not_started", "in_progress", "done"
 
@@ -88,6 +105,9 @@ def experiment_evidence(asset: Asset, targets: Sequence[Asset]) -> Evidence:
         where = f"{t.source}: experiment {t.name}"
         if finished:
             return Evidence(DONE, f"{where} has {finished} finished run(s) — linked: {why}", t.key)
+        if t.facts.get("runs_known") is False:
+            return Evidence(IN_PROGRESS, f"{where} exists (Fabric item; its runs are not collected — add the "
+                                         f"workspace's MLflow source to see them) — linked: {why}", t.key)
         return Evidence(IN_PROGRESS, f"{where} exists but has no finished run yet — linked: {why}", t.key)
     if copied_into:
         m = copied_into[0]
@@ -108,22 +128,112 @@ def registered_model_evidence(asset: Asset, targets: Sequence[Asset]) -> Evidenc
     missing = [label[v["version"]] for v in required if v["version"] not in copies]
     done = "; ".join(f"{label[v]} → {', '.join(copies[v])}" for v in sorted(copies, key=lambda s: (len(s), s)))
     if not copies:
+        named = [t for t in targets if t.asset_type == REGISTERED_MODEL and _same_short_name(asset, t)]
+        if named:
+            t = named[0]
+            return Evidence(IN_PROGRESS, f"{t.source}: model {t.name} of the same name exists, but no version of it "
+                                         "is traced to this model's runs", t.key)
         return Evidence(NOT_STARTED, "no version registered on the target from this model's artifacts")
     if not missing:
         return Evidence(DONE, f"copied: {done}")
     return Evidence(IN_PROGRESS, f"copied: {done}; not yet: {', '.join(missing)}")
 
 
+def _label(s: dict) -> str:
+    return f"{s.get('model')} v{s.get('version')}"
+
+
 def serving_endpoint_evidence(asset: Asset, targets: Sequence[Asset]) -> Evidence:
-    served = list(asset.facts.get("served", ()))
-    run_ids = {s.get("run_id") for s in served if s.get("run_id")}
-    endpoints = [t for t in targets if t.asset_type == ONLINE_ENDPOINT]
-    for t in endpoints:
-        if run_ids & set(t.facts.get("served_origin_run_ids", ())) or _names_it(t.facts.get("migrated_from"), asset):
-            if t.facts.get("healthy"):
-                return Evidence(DONE, f"{t.source}: endpoint {t.name} serves it and is healthy", t.key)
-            return Evidence(IN_PROGRESS, f"{t.source}: endpoint {t.name} serves it but is not healthy", t.key)
-    return Evidence(NOT_STARTED, "no target endpoint serves a copy of its model")
+    served = [s for s in asset.facts.get("served", ()) if s.get("traffic_pct") is None or s["traffic_pct"] > 0]
+    wanted = [s for s in served if s.get("run_id") or (s.get("model") and s.get("version"))]
+    best: tuple[tuple[int, int, int, int], Asset, list[dict], list[dict]] | None = None
+    for t in (t for t in targets if t.asset_type == ONLINE_ENDPOINT):
+        live_runs = set(t.facts.get("served_origin_run_ids", ()))
+        staged_runs = set(t.facts.get("staged_origin_run_ids", ()))
+        copies = set(t.facts.get("served_copies_of", ()))
+        live = [s for s in wanted if s.get("run_id") in live_runs or f"{s.get('model')}/{s.get('version')}" in copies]
+        staged = [s for s in wanted if s not in live and s.get("run_id") in staged_runs]
+        named = _names_it(t.facts.get("migrated_from"), asset)
+        if not (live or staged or named):
+            continue
+        score = (len(live), int(bool(t.facts.get("healthy"))), int(named), len(staged))
+        if best is None or score > best[0]:
+            best = (score, t, live, staged)
+    if best is None:
+        return Evidence(NOT_STARTED, "no target endpoint serves a copy of its model")
+    _, t, live, staged = best
+    where = f"{t.source}: endpoint {t.name}"
+    health = t.facts.get("health") or ("healthy" if t.facts.get("healthy") else "not healthy")
+    if not live and not staged:   # linked by name only: nothing to compare version by version
+        if t.facts.get("healthy"):
+            return Evidence(DONE, f"{where} replaces it (its migrated_from names it) and is healthy ({health})", t.key)
+        return Evidence(IN_PROGRESS, f"{where} replaces it (its migrated_from names it) but is not healthy: {health}",
+                        t.key)
+    missing = [s for s in wanted if s not in live]
+    said = f"serves copies of {', '.join(_label(s) for s in live)}" if live else "serves no copy yet"
+    if staged:
+        said += f"; deploys {', '.join(_label(s) for s in staged)} without traffic"
+    if live and not missing and t.facts.get("healthy"):
+        return Evidence(DONE, f"{where} {said} (everything this endpoint serves) — healthy: {health}", t.key)
+    if not t.facts.get("healthy"):
+        return Evidence(IN_PROGRESS, f"{where} {said}, but is not healthy: {health}", t.key)
+    return Evidence(IN_PROGRESS, f"{where} {said}; not yet: {', '.join(_label(s) for s in missing)}", t.key)
+
+
+_INDEX_SUFFIX = re.compile(r"(_|^)(vector_index|vs_index|index|idx|vs)$")
+
+
+def _index_stem(name: str) -> str:
+    """`support_tickets_index` / `support-tickets` → `support_tickets`."""
+    short = name.rstrip("/").split("/")[-1].split(".")[-1].lower().replace("-", "_")
+    stem = _INDEX_SUFFIX.sub("", short).strip("_")
+    return stem or short
+
+
+def vector_index_evidence(asset: Asset, targets: Sequence[Asset]) -> Evidence:
+    stem = _index_stem(asset.name)
+    table = asset.facts.get("source_table")
+    table_stem = _index_stem(table) if table else None
+    found: list[tuple[int, Asset, str]] = []
+    for t in (t for t in targets if t.asset_type == SEARCH_INDEX):
+        if _names_it(t.facts.get("migrated_from"), asset):
+            found.append((0, t, "its migrated_from names it"))
+        elif _index_stem(t.name) == stem:
+            found.append((1, t, "same name"))
+        elif table_stem and (_index_stem(t.name) == table_stem or any(
+                table_stem in (_index_stem(f.get("data_source") or ""), _index_stem(f.get("container") or ""))
+                for f in t.facts.get("feeds", ()))):
+            found.append((2, t, f"fed from data named after its source table {table}"))
+    if not found:
+        return Evidence(NOT_STARTED, "no search index on the target replaces it")
+    _, t, why = min(found, key=lambda f: f[0])
+    where = f"{t.source}: search index {t.name}"
+    vectors, count = t.facts.get("vector_fields"), t.facts.get("document_count")
+    if vectors is not None and not vectors:
+        return Evidence(IN_PROGRESS, f"{where} is linked ({why}) but has no vector field", t.key)
+    if count == 0:
+        return Evidence(IN_PROGRESS, f"{where} is linked ({why}) but holds no documents yet", t.key)
+    holds = f", {count} documents" if count is not None else ""
+    fields = f" (vector field {', '.join(vectors)}{holds})" if vectors else ""
+    return Evidence(DONE, f"{where} replaces it{fields} — linked: {why}", t.key)
+
+
+def feature_table_evidence(asset: Asset, targets: Sequence[Asset]) -> Evidence:
+    replaced = _replacement(FEATURE_SET, "feature set")(asset, targets)
+    if replaced.status == DONE:
+        return replaced
+    location = asset.facts.get("storage_location")
+    for t in targets:
+        if t.asset_type == ONELAKE_SHORTCUT and same_location(t.facts.get("target_location"), location):
+            return Evidence(IN_PROGRESS, f"{t.source}: OneLake shortcut {t.name} reaches its storage — reachable "
+                                         "from Fabric (hybrid); mark it \"stays\" if the features stay on "
+                                         "Databricks", t.key)
+    for t in targets:
+        if t.asset_type == LAKEHOUSE_TABLE and (same_location(t.facts.get("location"), location)
+                                                or str(t.facts.get("table", "")).lower() == asset.short_name.lower()):
+            return Evidence(IN_PROGRESS, f"{t.source}: lakehouse table {t.name} holds it (a copy or a shortcut) — "
+                                         "no feature set yet", t.key)
+    return Evidence(NOT_STARTED, "no feature set, shortcut or lakehouse table on the target holds it")
 
 
 def _replacement(target_type: str, what: str) -> Callable[[Asset, Sequence[Asset]], Evidence]:
@@ -135,14 +245,15 @@ def _replacement(target_type: str, what: str) -> Callable[[Asset, Sequence[Asset
     return check
 
 
-# Source asset type → (the target asset type that proves a move, the check).
-EVIDENCE_BY_ASSET_TYPE: dict[str, tuple[str, Callable[[Asset, Sequence[Asset]], Evidence]]] = {
-    EXPERIMENT: (EXPERIMENT, experiment_evidence),
-    REGISTERED_MODEL: (REGISTERED_MODEL, registered_model_evidence),
-    SERVING_ENDPOINT: (ONLINE_ENDPOINT, serving_endpoint_evidence),
-    VECTOR_INDEX: (SEARCH_INDEX, _replacement(SEARCH_INDEX, "search index")),
-    FEATURE_TABLE: (FEATURE_SET, _replacement(FEATURE_SET, "feature set")),
-    APP: (CONTAINER_APP, _replacement(CONTAINER_APP, "container app")),
+# Source asset type → (the target asset types that can prove a move, the check).
+EVIDENCE_BY_ASSET_TYPE: dict[str, tuple[tuple[str, ...], Callable[[Asset, Sequence[Asset]], Evidence]]] = {
+    EXPERIMENT: ((EXPERIMENT,), experiment_evidence),
+    REGISTERED_MODEL: ((REGISTERED_MODEL,), registered_model_evidence),
+    UC_MODEL: ((REGISTERED_MODEL,), registered_model_evidence),
+    SERVING_ENDPOINT: ((ONLINE_ENDPOINT,), serving_endpoint_evidence),
+    VECTOR_INDEX: ((SEARCH_INDEX,), vector_index_evidence),
+    FEATURE_TABLE: ((FEATURE_SET, ONELAKE_SHORTCUT, LAKEHOUSE_TABLE), feature_table_evidence),
+    APP: ((CONTAINER_APP,), _replacement(CONTAINER_APP, "container app")),
 }
 # Every MLflow source yields these, even when empty; other types count as collected once seen.
 ALWAYS_COLLECTED = frozenset({EXPERIMENT, REGISTERED_MODEL})
@@ -163,13 +274,13 @@ def evidence_for(asset: Asset, all_assets: Sequence[Asset], platforms: Sequence[
     entry = EVIDENCE_BY_ASSET_TYPE.get(asset.asset_type)
     if entry is None:
         return None
-    proving_type, check = entry
+    proving_types, check = entry
     targets = target_assets(all_assets, platforms)
     collected = set(collected_platforms) if collected_platforms is not None else {a.platform for a in all_assets}
     covered = {p for p in collected if p != SOURCE_PLATFORM and (not platforms or p in platforms)}
-    if proving_type in ALWAYS_COLLECTED:
+    if ALWAYS_COLLECTED.intersection(proving_types):
         if not covered:
             return None
-    elif not any(t.asset_type == proving_type for t in targets):
+    elif not any(t.asset_type in proving_types for t in targets):
         return None
     return check(asset, targets)

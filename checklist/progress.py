@@ -19,13 +19,14 @@ from typing import Any
 
 import pandas as pd
 
-from checklist.assets import Asset, mlflow_assets, source_assets
+from checklist.assets import PLATFORM_COLUMNS, Asset, estate_assets, source_assets
 from checklist.evidence import DONE, IN_PROGRESS, NOT_STARTED, Evidence, evidence_for
 from checklist.manual import COMPLETE, current_manual, manual_log
 from checklist.plan import Plan, Step
 from checklist.rules import UNCLASSIFIED, classify
 from store import Store
 from store import queries as q
+from store.history import ENTITIES
 
 MLFLOW_TABLES = ("experiments", "runs", "model_versions", "model_aliases", "model_origins", "registered_models")
 NO_EVIDENCE = "nothing collected can say yet"
@@ -42,7 +43,10 @@ def estate_now(store: Store, as_of: q.AsOf = None) -> tuple[list[Asset], set[str
     """Every collected asset, on every platform, as of a point in time; and the platforms collected."""
     points = q.resolve_as_of(store, as_of)
     frames = {table: q.entity_as_of(store, table, points=points) for table in MLFLOW_TABLES}
-    return mlflow_assets(frames), {p.platform for p in points.values()}
+    # Platform tables: only the columns the builders read (one query per table, never per asset).
+    frames.update({table: q.entity_as_of(store, table, points=points, columns=list(columns))
+                   for table, columns in PLATFORM_COLUMNS.items()})
+    return estate_assets(frames), {p.platform for p in points.values()}
 
 
 def effective_status(evidence_status: str | None, manual_status: str | None) -> str:
@@ -231,8 +235,8 @@ _HISTORY_COLUMNS = {
     "model_aliases": ("name", "alias", "version"),
     "model_origins": ("name", "version", "origin_run_id", "origin_model_id", "flavors"),
     "registered_models": ("name", "tags"),
+    **PLATFORM_COLUMNS,
 }
-_JSON_COLUMNS = ("tags", "flavors")
 
 
 def _history_frames(store: Store) -> dict[str, pd.DataFrame]:
@@ -242,7 +246,7 @@ def _history_frames(store: Store) -> dict[str, pd.DataFrame]:
         for table, columns in _HISTORY_COLUMNS.items():
             # Identifiers come from the fixed map above; nothing user-supplied reaches the SQL.
             frame = con.execute(f"SELECT source, {', '.join(columns)}, valid_from, valid_to FROM {table}").df()
-            for col in _JSON_COLUMNS:
+            for col in ENTITIES[table].json_columns:
                 if col in frame:
                     frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
             frames[table] = frame
@@ -296,7 +300,7 @@ def burn_up(store: Store, plan: Plan, now: datetime | None = None) -> pd.DataFra
     rows = []
     for when, pins in points:
         frames = {table: _rows_at(frame, pins) for table, frame in history.items()}
-        workloads = workload_rows(plan, mlflow_assets(frames), current_manual(log, until=when), rule_kinds,
+        workloads = workload_rows(plan, estate_assets(frames), current_manual(log, until=when), rule_kinds,
                                   collected_platforms=set(pins["platform"]))
         figures = headline(workloads)
         for series, value in (("in scope", figures["workloads"]), ("complete (evidence or decision)", figures["complete"]),

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checklist.assets import (APP, EXPERIMENT, FEATURE_TABLE, REGISTERED_MODEL, SERVING_ENDPOINT, VECTOR_INDEX,
-                              Asset)
+from checklist.assets import (APP, EXPERIMENT, FEATURE_TABLE, REGISTERED_MODEL, SERVING_ENDPOINT, UC_MODEL,
+                              VECTOR_INDEX, Asset)
 
 UNCLASSIFIED = "unclassified"
 
@@ -103,6 +103,18 @@ def _always(asset: Asset) -> str | None:
     return asset.asset_type.replace("_", " ")
 
 
+def _uc_model(asset: Asset) -> str | None:
+    twins = _facts(asset, "same_runs_as")
+    if twins:
+        return f"trained by the same runs as workspace-registry model {', '.join(twins)}"
+    return f"catalog {asset.name.split('.')[0]}"
+
+
+def _foundation_model(asset: Asset) -> str | None:
+    external = [s.get("model") for s in _facts(asset, "served") if s.get("external")]
+    return f"serves {', '.join(str(m) for m in external)}" if external else None
+
+
 RULES: tuple[Rule, ...] = (
     Rule("experiment-empty", (EXPERIMENT,), "empty_experiment", "nothing was ever trained here", _experiment_is_empty),
     Rule("experiment-automl-tag", (EXPERIMENT,), "automl", "Databricks AutoML marks its experiments and runs",
@@ -116,9 +128,13 @@ RULES: tuple[Rule, ...] = (
          _classical),
     Rule("experiment-tracking", (EXPERIMENT,), "experiment_tracking", "runs without a recognised model library",
          _always),
-    Rule("model-deep-learning-flavor", (REGISTERED_MODEL,), "deep_learning",
+    Rule("model-deep-learning-flavor", (REGISTERED_MODEL, UC_MODEL), "deep_learning",
          "a deep learning model's registry follows its training", lambda a: _flavors_in(a, DEEP_LEARNING_FLAVORS)),
+    Rule("uc-model-registry", (UC_MODEL,), "model_registry", "a Unity Catalog registered model", _uc_model),
     Rule("model-registry", (REGISTERED_MODEL,), "model_registry", "a registered model", _always),
+    Rule("serving-endpoint-foundation-model", (SERVING_ENDPOINT,), "model_serving",
+         "a serving endpoint for a foundation or external model (on Azure: Azure OpenAI or a custom deployment)",
+         _foundation_model),
     Rule("serving-endpoint", (SERVING_ENDPOINT,), "model_serving", "a real-time serving endpoint", _always),
     Rule("feature-table", (FEATURE_TABLE,), "feature_store", "a feature table", _always),
     Rule("vector-index", (VECTOR_INDEX,), "vector_search", "a vector search index", _always),

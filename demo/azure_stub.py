@@ -529,12 +529,12 @@ CHURN_HEALTH = {"churn-aml": {
 FABRIC_WS = "5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
 LH_PLAIN = "a1b2c3d4-0000-4000-8000-000000000001"     # lakehouse without schemas (List Tables works)
 LH_SCHEMAS = "a1b2c3d4-0000-4000-8000-000000000002"   # schema-enabled: List Tables answers 400
-ADLS_ACCOUNT = "https://churnlake.dfs.core.windows.net"
 
 
 def churn_fabric(uc_feature_location: str = "abfss://gold@churnlake.dfs.core.windows.net/churn/features") -> dict[str, Any]:
-    container, _, sub = uc_feature_location[len("abfss://"):].partition("@")
-    sub = sub.partition("/")[2]
+    container, _, rest = uc_feature_location[len("abfss://"):].partition("@")
+    host, _, sub = rest.partition("/")
+    account = f"https://{host}"   # the shortcut must land on the UC table's own storage account
     items = [
         {"id": "c0000000-0000-4000-8000-0000000000m1", "type": "MLModel", "displayName": "churn_model",
          "description": "Churn classifier (copied from Databricks)", "workspaceId": FABRIC_WS, "tags": []},
@@ -560,7 +560,7 @@ def churn_fabric(uc_feature_location: str = "abfss://gold@churnlake.dfs.core.win
                                                           f"{LH_SCHEMAS}/Tables/gold/holdout"}]}}
     shortcuts = {LH_SCHEMAS: [
         {"name": "uc_features", "path": "Tables/dbo",
-         "target": {"type": "AdlsGen2", "adlsGen2": {"location": ADLS_ACCOUNT, "subpath": f"/{container}/{sub}",
+         "target": {"type": "AdlsGen2", "adlsGen2": {"location": account, "subpath": f"/{container}/{sub}",
                                                      "connectionId": "d0000000-0000-4000-8000-000000000001"}}},
         {"name": "shared_scores", "path": "Tables/dbo",
          "target": {"type": "OneLake", "oneLake": {"workspaceId": FABRIC_WS, "itemId": LH_PLAIN,
@@ -621,7 +621,7 @@ class DemoAzure:
         self.stub: AzureStub | None = None
 
     def start(self) -> "DemoAzure":
-        self._write()
+        self.save()
         self.stub = AzureStub(self.fixture).start()
         port = int(self.stub.url.rsplit(":", 1)[1])
         (self.dir / DEMO_STUB_STATE).write_text(json.dumps({"port": port}), encoding="utf-8")
@@ -663,9 +663,9 @@ class DemoAzure:
         self.fixture["health"] = {"churn-aml": {d: CHURN_HEALTH["churn-aml"][d] for d in traffic}}
         self.fixture["logs"] = {"rows": _log_rows(self.fixture["health"], now_utc().replace(minute=0, second=0,
                                                                                             microsecond=0), hours=24)}
-        self._write()
+        self.save()
 
-    def _write(self) -> None:
+    def save(self) -> None:
         self.fixture_path.write_text(json.dumps(self.fixture, indent=1), encoding="utf-8")
 
 

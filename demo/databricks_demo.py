@@ -35,7 +35,7 @@ CONFIG_BLOCK = (f"\n[[sources]]\nname = \"{SOURCE_NAME}\"\nkind = \"databricks\"
                 "http_timeout_seconds = 10\n")
 
 
-def _table(full_name: str, table_type: str = "MANAGED", owner: str = "data-eng") -> dict[str, Any]:
+def table_fixture(full_name: str, table_type: str = "MANAGED", owner: str = "data-eng") -> dict[str, Any]:
     catalog, schema, name = full_name.split(".")
     return {"full_name": full_name, "name": name, "catalog_name": catalog, "schema_name": schema,
             "table_type": table_type, "data_source_format": "DELTA", "owner": owner,
@@ -96,8 +96,8 @@ def build_fixture(runs: dict[str, dict[str, Any]], shas: dict[str, str | None], 
                         {"alias_name": "previous", "version_num": 2, "catalog_name": "churn", "schema_name": "ml",
                          "model_name": "churn_gbm"}]}],
         "model_versions": {UC_MODEL: versions},
-        "tables": [_table("churn.gold.features"), _table("churn.gold.holdout"), _table("churn.gold.support_tickets"),
-                   _table("churn.gold.churn_scores_v", "VIEW"), _table(silver), _table(bronze, "EXTERNAL", "ingest")],
+        "tables": [table_fixture("churn.gold.features"), table_fixture("churn.gold.holdout"), table_fixture("churn.gold.support_tickets"),
+                   table_fixture("churn.gold.churn_scores_v", "VIEW"), table_fixture(silver), table_fixture(bronze, "EXTERNAL", "ingest")],
         "lineage": {
             "churn.gold.features": [{"table": silver, "lineage_timestamp": "2024-11-20 06:00:00.0",
                                      "jobInfos": [{"workspace_id": 4455667788, "job_id": 5101}]}],

@@ -14,6 +14,7 @@ from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
 TIMEOUT = 90
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 MODEL_KEY = "registered_model:dbx-churn:churn-prediction-gbm"
+ENDPOINT_KEY = "serving_endpoint:dbx-uc:churn-scoring"
 
 
 def checklist_page(monkeypatch, config_path) -> AppTest:
@@ -44,17 +45,20 @@ def test_overview_shows_the_migration_figure(monkeypatch, demo_copy):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    assert metric(at, "Migration progress") == "100%"
+    assert metric(at, "Migration progress") == "62%"
 
 
 def test_checklist_shows_progress_steps_kinds_and_burn_up(monkeypatch, demo_copy):
     at = checklist_page(monkeypatch, demo_copy / "governance.toml")
     assert at.title[0].value == "Migration checklist"
-    # The demo: the churn experiment trains on Fabric, and Production's model was copied there.
-    assert metric(at, "Migration progress") == "100%"
-    assert metric(at, "Complete") == "2 of 2"
-    assert metric(at, "Proven by evidence") == "2"
-    assert metric(at, "Unowned") == "2"
+    # The demo: the churn experiment trains on Fabric, Production's model was copied there (both
+    # registries: workspace and Unity Catalog), and Azure ML serves copies of what both churn
+    # endpoints serve; the feature table is only reachable through a shortcut, the embeddings
+    # endpoint and the vector index have no replacement.
+    assert metric(at, "Migration progress") == "62%"
+    assert metric(at, "Complete") == "5 of 8"
+    assert metric(at, "Proven by evidence") == "5"
+    assert metric(at, "Unowned") == "8"
     steps = frame_with(at, "detail")
     assert len(steps) == 11 and steps.loc[2, "progress"] == 1.0
     assert steps.loc[7, "detail"].startswith("no evidence in the store")       # hybrid pattern: by hand
@@ -62,9 +66,38 @@ def test_checklist_shows_progress_steps_kinds_and_burn_up(monkeypatch, demo_copy
     assert workloads.loc["/churn-prediction/ci-cd-pipeline", "workload"].startswith("Classical model training")
     assert "v4 (Production, Staging) → fabric-churn churn_model v3" in workloads.loc["churn-prediction-gbm", "evidence"]
     assert workloads.loc["Default", "in_scope"] == False  # noqa: E712  (listed, not counted)
+    assert workloads.loc["churn.ml.churn_gbm", "asset_type"] == "uc_model"
+    uc_reason = workloads.loc["churn.ml.churn_gbm", "reason"]
+    assert "same runs as workspace-registry model dbx-churn:churn-prediction-gbm" in uc_reason
+    assert workloads.loc["churn.gold.support_tickets_index", "status"] == "not_started"
+    assert workloads.loc["churn.gold.support_tickets_index", "evidence"] == "no search index on the target replaces it"
+    assert workloads.loc["churn.gold.features", "status"] == "in_progress"
+    assert "OneLake shortcut" in workloads.loc["churn.gold.features", "evidence"]
     charts = at.get("vega_lite_chart")
     assert len(charts) == 1
     assert any(b.label == "Download CSV" for b in at.get("download_button"))
+
+
+def test_endpoint_workload_shows_its_azure_ml_evidence(monkeypatch, demo_copy):
+    at = checklist_page(monkeypatch, demo_copy / "governance.toml")
+    widget(at.multiselect, "Kind").set_value(["model_serving"]).run()
+    assert not at.exception, at.exception
+    endpoints = frame_with(at, "evidence").set_index("name")
+    assert sorted(endpoints.index) == ["bge-embeddings", "churn-batch-shadow", "churn-scoring"]
+    scoring = endpoints.loc["churn-scoring"]
+    assert scoring["workload"] == "Real-time model serving" and scoring["target"] == "Azure ML managed online endpoints"
+    assert scoring["status"] == "done" and scoring["evidence_status"] == "done"
+    assert ("aml-churn: endpoint churn-aml serves copies of churn.ml.churn_gbm v2, churn.ml.churn_gbm v4"
+            in scoring["evidence"])
+    assert "provisioning Succeeded" in scoring["evidence"]
+    assert endpoints.loc["bge-embeddings", "status"] == "not_started"
+    assert endpoints.loc["bge-embeddings", "rule"] == "serving-endpoint-foundation-model"
+    steps = frame_with(at, "detail").set_index("title")
+    serving = steps.loc["Set up Azure ML managed endpoints for what Databricks Model Serving serves"]
+    assert (serving["complete"], serving["workloads"]) == (2, 3)
+    # The edit form says the same about the endpoint.
+    widget(at.selectbox, "Item").set_value(ENDPOINT_KEY).run()
+    assert any("churn-aml serves copies" in c.value for c in at.caption)
 
 
 def test_status_set_on_the_page_is_stored_with_history_and_disagreement_shown(monkeypatch, demo_copy):
@@ -91,7 +124,7 @@ def test_status_set_on_the_page_is_stored_with_history_and_disagreement_shown(mo
     widget(at.selectbox, "Status").select_index(0)            # back to "(from evidence)"
     widget(at.button, "Save").click().run()
     assert not at.exception, at.exception
-    assert metric(at, "Migration progress") == "100%" and metric(at, "Unowned") == "1"
+    assert metric(at, "Migration progress") == "62%" and metric(at, "Unowned") == "7"
     history = frame_with(at, "recorded_at")
     assert len(history) == 2 and history.loc[0, "status"] == "(from evidence)" and history.loc[1, "status"] == "blocked"
 
@@ -100,7 +133,8 @@ def test_status_set_on_the_page_is_stored_with_history_and_disagreement_shown(mo
     assert len(frame_with(at, "evidence")) == 0
     widget(at.toggle, "Only where evidence disagrees").set_value(False)
     widget(at.selectbox, "Owner").set_value("unowned").run()
-    assert list(frame_with(at, "evidence")["name"]) == ["/churn-prediction/ci-cd-pipeline", "Default"]
+    unowned = list(frame_with(at, "evidence")["name"])
+    assert len(unowned) == 8 and "churn-prediction-gbm" not in unowned and "churn-scoring" in unowned
 
 
 def test_a_broken_plan_file_is_reported_by_name(monkeypatch, demo_copy, tmp_path):

@@ -51,7 +51,7 @@ def _model(name: str, aliases: dict[str, int]) -> dict:
                          "model_name": model} for a, v in aliases.items()]}
 
 
-def _table(full_name: str, table_type: str = "MANAGED") -> dict:
+def table_fixture(full_name: str, table_type: str = "MANAGED") -> dict:
     catalog, schema, name = full_name.split(".")
     return {"full_name": full_name, "name": name, "catalog_name": catalog, "schema_name": schema,
             "table_type": table_type, "data_source_format": "DELTA", "owner": "data-eng",
@@ -76,8 +76,8 @@ def base_workspace() -> dict:
             OTHER: [_version(OTHER, 1, "run-o1", status="FAILED_REGISTRATION")],
             SECRET_MODEL: [_version(SECRET_MODEL, 1, "run-s1")],
         },
-        "tables": [_table(FEATURES), _table(RAW), _table(CUSTOMERS), _table("main.churn.scores_view", "VIEW"),
-                   _table("main.churn.docs")],
+        "tables": [table_fixture(FEATURES), table_fixture(RAW), table_fixture(CUSTOMERS), table_fixture("main.churn.scores_view", "VIEW"),
+                   table_fixture("main.churn.docs")],
         "lineage": {FEATURES: [{"table": RAW, "lineage_timestamp": "2024-01-01 00:00:00.0",
                                 "jobInfos": [{"workspace_id": 1234567890, "job_id": 77}]},
                                {"table": CUSTOMERS}],
@@ -371,7 +371,7 @@ def test_job_runs_joined_from_mlflow_runs(tmp_path, token_env):
 
 def test_configured_schemas_list_tables(tmp_path, token_env):
     ws = base_workspace()
-    ws["tables"] += [_table(f"main.gold.t{i:03d}") for i in range(1200)]   # two pages of 1000
+    ws["tables"] += [table_fixture(f"main.gold.t{i:03d}") for i in range(1200)]   # two pages of 1000
     with DatabricksStub(ws, token=TOKEN, faults=Faults(empty_pages=True)) as stub:
         outcome, store = snapshot(tmp_path, stub, schemas=["main.gold"], lineage_depth=0, metrics=False)
     assert outcome.ok, outcome.errors

@@ -15,10 +15,11 @@ def test_first_start_builds_the_demo_then_reuses_it(monkeypatch, tmp_path):
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
     assert not at.exception, at.exception
-    assert [s.label for s in at.status] == ["Demo workspace ready"]
+    assert [s.label for s in at.status] == ["Demo workspace ready"], [c.value for c in at.code]
     assert (tmp_path / "demo" / ".ready").exists()
     assert at.title[0].value == "Overview"
-    assert next(m.value for m in at.metric if m.label == "Sources") == "4"   # + dbx-uc, aml-churn (stubs)
+    assert next(m.value for m in at.metric if m.label == "Sources") == "6"   # + dbx-uc, aml-churn,
+    #                                                                                fabric-items, search-churn (stubs)
 
     # Second start: the demo is reused, not rebuilt.
     marker = (tmp_path / "demo" / ".ready").stat().st_mtime_ns

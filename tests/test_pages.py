@@ -29,11 +29,13 @@ def metric(at: AppTest, label: str) -> str:
 def test_overview_shows_sources_counts_and_aliases(monkeypatch, demo_copy):
     at = app(monkeypatch, demo_copy / "governance.toml")
     assert at.title[0].value == "Overview"
-    assert metric(at, "Sources") == "4"            # dbx-churn, fabric-churn, dbx-uc (Databricks stub), aml-churn
+    assert metric(at, "Sources") == "6"            # dbx-churn, fabric-churn, dbx-uc (Databricks stub), aml-churn,
+    #                                              fabric-items, search-churn (Azure stub)
     assert metric(at, "Runs") == "8"            # 7 Databricks (one deleted) + 1 Fabric
     assert metric(at, "Model versions") == "13"  # 4 Databricks MLflow + 4 Unity Catalog + 3 Fabric + 2 Azure ML
     sources = at.dataframe[0].value
-    assert set(sources["source"]) == {"dbx-churn", "fabric-churn", "dbx-uc", "aml-churn"}
+    assert set(sources["source"]) == {"dbx-churn", "fabric-churn", "dbx-uc", "aml-churn", "fabric-items",
+                                      "search-churn"}
     assert set(sources["state"]) == {"ok"}
     aliases = at.dataframe[1].value
     prod = aliases[(aliases["name"] == "churn-prediction-gbm") & (aliases["alias"] == "Production")]
@@ -116,8 +118,9 @@ def test_snapshots_page_lists_history_and_reports(monkeypatch, demo_copy):
     at.switch_page("pages/snapshots.py").run()
     assert not at.exception, at.exception
     history = at.dataframe[0].value
-    # + 1 dbx-uc (Databricks stub) today, + 7 aml-churn (Azure ML stub, snapshotted at every stage)
-    assert len(history) == 22 and set(history["status"]) == {"ok"}
+    # + 1 dbx-uc (Databricks stub) today, + 7 aml-churn (Azure ML stub, snapshotted at every stage),
+    # + 1 fabric-items and 1 search-churn (Azure stub) today
+    assert len(history) == 24 and set(history["status"]) == {"ok"}
     assert set(history["mode"]) == {"full", "incremental"}
     # The report of the newest pass is shown by default, with per-entity counts.
     counts = at.dataframe[1].value

@@ -67,8 +67,10 @@ _PROGRESS = re.compile(r"^\s*(\d+)% (.*)$")
 
 def build_demo(on_progress: Callable[[int, str], None]) -> None:
     """Run `python -m demo build`, relaying its "NN% message" lines; raises with its output on failure."""
+    # The demo names its own stores; inherited MLFLOW_* URIs must not redirect any of its calls.
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     proc = subprocess.Popen([sys.executable, "-m", "demo", "build", "--target", str(demo_dir())], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     tail: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:
