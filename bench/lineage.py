@@ -3,11 +3,14 @@
 Writes a synthetic store through the real write path (`store.history.commit_snapshot`): two
 sources (Databricks, Fabric), N runs with one Delta input each and a git SHA on most, M model
 versions (each with its LoggedModel and MLmodel origin; a tenth are Fabric copies of Databricks
-versions with a migration tag), A aliases. Then, in the same process:
+versions with a migration tag), A aliases; and a Databricks workspace source (kind databricks,
+the same workspace as the MLflow source) with A serving endpoints (two served versions each,
+90/10), UC tables with two levels of upstream table lineage, features with feature lineage, and
+a job run (with git commit) for every fifth Databricks run. Then, in the same process:
 
   (a) graph: load rows as of now + build (`lineage.load.load_graph`), time and peak Python memory
       (tracemalloc, a separate pass so tracing does not inflate the time);
-  (b) trace latency over T random targets (aliases and versions): p50 / p95;
+  (b) trace latency over T random targets (aliases, versions and endpoints): p50 / p95;
   (c) the same question in DuckDB: an edge table materialised with SQL from the same store, then a
       recursive CTE per target returning the upstream node set (S targets — it is much slower).
 
@@ -47,6 +50,7 @@ def fill(store: Store, runs: int, versions: int, aliases: int, seed: int) -> lis
     run_ids = {s: [f"{s}r{i:07d}" for i in range(n)] for s, (_, n) in sides.items()}
     targets: list[str] = []
     dbx_versions: list[tuple[str, str]] = []
+    job_rows: list[dict] = []
     for source, (platform, n) in sides.items():
         exps = [{"experiment_id": str(i), "name": f"/exp/{i}", "tags": {}} for i in range(max(1, n // 1000))]
         run_rows, input_rows = [], []
@@ -56,7 +60,13 @@ def fill(store: Store, runs: int, versions: int, aliases: int, seed: int) -> lis
             run_rows.append({"run_id": run_id, "experiment_id": str(i % len(exps)), "run_name": f"run-{i}",
                              "status": "FINISHED", "lifecycle_stage": "active", "start_time": i, "params":
                              {"delta_feature_version": str(version)}, "tags": {}, "metrics": {},
-                             "git_sha": sha, "git_sha_from": "param:git_sha" if sha else None})
+                             "git_sha": sha, "git_sha_from": "param:git_sha" if sha else None,
+                             "job_run_id": str(1_000_000 + i) if source == "dbx" and i % 5 == 0 else None})
+            if source == "dbx" and i % 5 == 0:
+                job_rows.append({"job_run_id": str(1_000_000 + i), "job_id": 42, "run_name": "train",
+                                 "git_url": "https://example.invalid/repo", "git_branch": "main",
+                                 "git_used_commit": sha if i % 100 else f"{rng.getrandbits(160):040x}",
+                                 "read_status": "ok"})
             input_rows.append({"run_id": run_id, "input_key": f"d{i}|training|t", "dataset_name": f"t{i % 50}",
                                "digest": f"{i:08x}", "source_type": "delta_table", "context": "training",
                                "table_name": table, "table_version": version if i % 7 else None,
@@ -95,6 +105,47 @@ def fill(store: Store, runs: int, versions: int, aliases: int, seed: int) -> lis
                             "model_versions": EntityBatch(version_rows, Scope.ALL),
                             "model_origins": EntityBatch(origin_rows, Scope.ALL),
                             "model_aliases": EntityBatch(alias_rows, Scope.ALL)})
+    targets += fill_workspace(store, now, rng, dbx_versions, job_rows, aliases)
+    return targets
+
+
+def fill_workspace(store: Store, now: datetime, rng: random.Random, dbx_versions: list[tuple[str, str]],
+                   job_rows: list[dict], endpoints: int) -> list[str]:
+    """The Databricks workspace source: endpoints, UC tables and lineage, features, job runs."""
+    tables = [{"full_name": f"cat.gold.t{i}", "catalog_name": "cat", "schema_name": "gold", "table_type": "MANAGED",
+               "storage_location": f"abfss://lake@acct.dfs.core.windows.net/gold/t{i}", "reasons": ["run_input"],
+               "read_status": "ok"} for i in range(50)]
+    lineage = ([{"upstream": f"cat.silver.s{i % 10}", "downstream": f"cat.gold.t{i}", "upstream_kind": "table",
+                 "job_ids": ["7"], "depth": 1} for i in range(50)]
+               + [{"upstream": "cat.bronze.events", "downstream": f"cat.silver.s{i}", "upstream_kind": "table",
+                   "job_ids": ["8"], "depth": 2} for i in range(10)])
+    features = [{"full_name": f"cat.gold.f{i}", "catalog_name": "cat", "schema_name": "gold", "name": f"f{i}",
+                 "source_table": f"cat.gold.t{i % 50}"} for i in range(100)]
+    feature_lineage = []
+    ep_rows, served, targets = [], [], []
+    for i in range(endpoints):
+        name = f"ep-{i}"
+        ep_rows.append({"name": name, "endpoint_id": f"id-{i}", "ready": "READY", "config_update": "NOT_UPDATING",
+                        "config_version": 1, "read_status": "ok", "tags": {}})
+        for pct in (90, 10):
+            model, version = dbx_versions[rng.randrange(len(dbx_versions))]
+            served.append({"endpoint": name, "config": "active", "served_entity_name": f"{model}-{version}-{pct}",
+                           "entity_name": model, "entity_version": version, "traffic_pct": float(pct),
+                           "deployment_state": "DEPLOYMENT_READY", "external": False})
+            feature_lineage.append({"feature": f"cat.gold.f{rng.randrange(100)}", "target_kind": "model",
+                                    "target_name": model, "target_version": version,
+                                    "source_table": None})
+        targets.append(f"endpoint:databricks:{name}")
+    feature_lineage = list({(f["feature"], f["target_name"], f["target_version"]): f for f in feature_lineage}.values())
+    served = list({(s["endpoint"], s["served_entity_name"]): s for s in served}.values())
+    commit_snapshot(store, source="dbx-ws", kind="databricks", platform="databricks", mode="full", started_at=now,
+                    finished_at=None, warnings=[], state={}, batches={
+                        "uc_tables": EntityBatch(tables, Scope.ALL), "table_lineage": EntityBatch(lineage, Scope.ALL),
+                        "features": EntityBatch(features, Scope.ALL),
+                        "feature_lineage": EntityBatch(feature_lineage, Scope.ALL),
+                        "serving_endpoints": EntityBatch(ep_rows, Scope.ALL),
+                        "served_entities": EntityBatch(served, Scope.ALL),
+                        "job_runs": EntityBatch(job_rows, Scope.ALL)})
     return targets
 
 

@@ -5,7 +5,17 @@ Joins in DESIGN.md order, within and across platforms:
   2. artifact origin: the version's MLmodel `run_id` / `model_id` → the run / LoggedModel that made
      it, on any collected source (the cross-platform join for copied artifacts);
   3. run inputs: dataset → run; Delta source → table@version (0 and unknown kept apart);
-  4. serving config: endpoint served entities → model versions (when a collector provides them);
+  3b. data lineage from the Databricks collector: UC table lineage (table → table), features and
+     feature lineage (table → feature → model version), UC model-version dependencies
+     (table → model version), vector indexes (source table → index, embedding endpoint → index);
+     a table read by a run at a version hangs under the table as a whole (table → table@version);
+  4. serving config: Databricks served entities (active config) and Azure ML deployments → the
+     model versions they serve, with traffic % and routes on the edge; a pending config is
+     recorded on the endpoint, not drawn (it serves nothing yet);
+  5. storage identity: a OneLake shortcut whose target is a UC table's storage location is drawn
+     UC table → shortcut (`same_storage`): one table seen from two platforms;
+  Job runs: the git commit of a run's Databricks job run corroborates its git SHA (a second proof
+     on the commit → run edge), fills it when the run records none, and is a gap when it differs.
   6. conventions: git SHA (recorded by the collector with its field), `delta_feature_version`
      filling an unknown Delta version, the `waymark.migrated_from` version tag.
 A link that cannot be proven becomes a named gap on the node; two candidates are a gap naming
@@ -14,6 +24,7 @@ both, never a pick. Frames are walked as bulk-converted row tuples (100k runs bu
 from __future__ import annotations
 
 import gc
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -70,6 +81,38 @@ class Scopes:
         return self.scope[source]
 
 
+def _json_list(raw: Any) -> list[str]:
+    """A JSON list column read as text (or already a list) → its strings; anything else → []."""
+    if raw is None:
+        return []
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return []
+    return [str(v) for v in value if v is not None and str(v).strip()] if isinstance(value, list) else []
+
+
+def _json_dict(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return {}
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _norm_location(location: str) -> str:
+    """Storage URLs compared as one: no trailing slash; scheme and authority (container@account)
+    are case-insensitive, the path is not."""
+    text = location.strip().rstrip("/")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, path = rest.partition("/")
+    return f"{scheme.lower()}://{authority.lower()}{slash}{path}"
+
+
 def node_id(type: NodeType, scope: str | None, key: str) -> str:
     return f"{type.value}:{key}" if scope is None else f"{type.value}:{scope}:{key}"
 
@@ -106,6 +149,11 @@ class _Builder:
         self.versions_by_key: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (platform, name, version)
         self.version_node: dict[tuple[str, str, str], str] = {}              # (source, name, version)
         self._ambiguous_runs: set[str] = set()
+        # (platform, table name) → {table@version node: (source, snapshot_id, valid_from)} of run reads.
+        self.table_versions: dict[tuple[str, str], dict[str, tuple[str, Any, Any]]] = defaultdict(dict)
+        self.whole_tables: dict[str, tuple[str, str]] = {}                  # table node → (platform, name)
+        self.endpoint_nodes: dict[tuple[str, str], str] = {}                # (scope, endpoint name) → node id
+        self.job_runs: dict[tuple[str, str], list[Any]] = defaultdict(list)  # (platform, job_run_id) → rows
 
     def ev(self, field: str, snapshot_id: Any, source: str, basis: Basis, seen_since: Any = None,
            detail: str | None = None) -> Evidence:
@@ -121,13 +169,23 @@ class _Builder:
                        for s, p in sorted(self.rows.points.items())}
         g.scopes = dict(self.scopes.scope)
         g.alias_history = self._alias_history()
+        g.endpoint_history = self._endpoint_history()
         experiments = self._experiments()
+        self._index_job_runs()
         self._runs(experiments)
         self._run_inputs()
         self._logged_models()
         self._model_versions()
         self._aliases()
-        self._endpoints()
+        storage = self._uc_tables()
+        self._table_lineage()
+        self._storage_identity(storage)
+        self._features()
+        self._dependencies()
+        self._databricks_serving()
+        self._azureml_serving()
+        self._vector_indexes()
+        self._table_versions()
         g.freeze()
         self._break_cycles()
         return g
@@ -152,13 +210,18 @@ class _Builder:
             scope = self.scopes.of(r.source)
             exp_node = experiments.get((r.source, _s(r.experiment_id)))
             sha = _s(r.git_sha)
+            job_run_id = _s(getattr(r, "job_run_id", None))
+            job = self._job_run(r.source, job_run_id) if job_run_id else None
             nid = g.add_node(node_id(NodeType.RUN, scope, r.run_id), NodeType.RUN, self.scopes.platform[r.source],
                              _s(r.run_name) or r.run_id, None, source=r.source, run_id=r.run_id,
                              run_name=_s(r.run_name), experiment_id=_s(r.experiment_id),
                              experiment=g.node_data(exp_node)["name"] if exp_node else None,
                              status=_s(r.status), lifecycle_stage=_s(r.lifecycle_stage),
                              start_time=_i(r.start_time), git_sha=sha, git_sha_from=_s(r.git_sha_from),
-                             collected=True)
+                             job_run_id=job_run_id, collected=True,
+                             **({} if job is None else {"job_run_url": _s(job.run_page_url),
+                                                        "job_git_url": _s(job.git_url),
+                                                        "job_git_branch": _s(job.git_branch)}))
             self.runs_by_id[r.run_id].append(nid)
             self.run_node[(r.source, r.run_id)] = nid
             if exp_node:
@@ -169,9 +232,11 @@ class _Builder:
                 g.add_edge(commit, nid, EdgeKind.CODE_VERSION,
                            self.ev(f"runs.git_sha (from {_s(r.git_sha_from) or 'unknown field'})", r.snapshot_id, r.source,
                                    Basis.CONVENTION, r.valid_from))
-            else:
+            job_sha = self._job_commit(r, nid, sha, job) if job is not None else None
+            if not sha and not job_sha:
                 self.gap(GapKind.NO_GIT_SHA, nid, f"run {r.run_id} ({_s(r.run_name) or 'unnamed'}) records no git "
-                         "commit: no mlflow.source.git.commit tag and no git SHA param")
+                         "commit: no mlflow.source.git.commit tag, no git SHA param"
+                         + (f" and job run {job_run_id} has no git commit" if job is not None else ""))
             if _s(r.lifecycle_stage) == "deleted":
                 self.gap(GapKind.RUN_DELETED, nid, f"run {r.run_id} is deleted in {r.source}; its record may be "
                          "purged at any time")
@@ -223,6 +288,7 @@ class _Builder:
                              table=table, version_known=version is not None,
                              version_from=evidence.field if version is not None else None)
             g.add_edge(tid, ds, EdgeKind.TABLE_READ_AS_DATASET, evidence)
+            self.table_versions[(platform, table.rstrip("/"))].setdefault(tid, (r.source, r.snapshot_id, r.valid_from))
             if version is None:
                 self.gap(GapKind.UNVERSIONED_INPUT, tid, f"run {r.run_id} read {table} without a recorded Delta "
                          "version: unknown, or 0 (MLflow omits version 0 from the dataset source)")
@@ -316,10 +382,12 @@ class _Builder:
             if run is None:
                 # Another collector of the same workspace (e.g. the Databricks UC registry next to
                 # the MLflow tracking source) may hold the run: one candidate is a link, two a gap.
-                others = self._candidates(self.runs_by_id, run_id, r.source)
+                platform = self.scopes.platform[r.source]
+                others = [n for n in self._candidates(self.runs_by_id, run_id, r.source)
+                          if self.graph.node_data(n)["platform"] == platform]
                 if len(others) > 1:
                     self.gap(GapKind.AMBIGUOUS, nid, f"{r.name}/{r.version} names run {run_id}, held by "
-                             f"{len(others)} sources; none picked", others)
+                             f"{len(others)} sources of platform {platform}; none picked", others)
                     return False
                 run = others[0] if others else None
             if run is None:
@@ -426,27 +494,297 @@ class _Builder:
             g.add_edge(version, nid, EdgeKind.ALIAS_OF,
                        self.ev("model_aliases.version", r.snapshot_id, r.source, Basis.REGISTRY, r.valid_from))
 
-    def _endpoints(self) -> None:
-        """Serving entities (kind 4): rows of source, endpoint, model_name, model_version[, traffic_pct]."""
-        frame = self.rows.endpoints
-        if frame is None or frame.empty:
-            return
+    # -- job runs (git commit of the Databricks job run behind an MLflow run) --------------------
+    def _index_job_runs(self) -> None:
+        for r in _rows(self.rows.job_runs):
+            self.job_runs[(self.scopes.platform[r.source], str(r.job_run_id))].append(r)
+
+    def _job_run(self, source: str, job_run_id: str) -> Any:
+        """The job run of the same platform (the Databricks source of the MLflow source's workspace)."""
+        found = self.job_runs.get((self.scopes.platform[source], job_run_id), [])
+        same = [j for j in found if j.source == source]
+        found = same or found
+        commits = {(_s(j.git_used_commit) or _s(j.git_commit) or "").lower() for j in found}
+        if len(found) > 1 and len(commits) > 1:
+            return None          # two workspaces' job runs with one id and different commits: not joined
+        return found[0] if found else None
+
+    def _job_commit(self, r: Any, nid: str, sha: str | None, job: Any) -> str | None:
+        """Corroborate (or fill, or contradict) the run's git SHA with its job run's git commit."""
+        field = "git_used_commit" if _s(job.git_used_commit) else "git_commit"
+        commit = _s(getattr(job, field))
+        if commit is None:
+            return None
         g = self.graph
-        for r in _rows(frame):
-            scope = self.scopes.of(r.source)
-            nid = g.add_node(node_id(NodeType.ENDPOINT, scope, r.endpoint), NodeType.ENDPOINT,
-                             self.scopes.platform[r.source], r.endpoint, None, source=r.source)
-            version = self.version_node.get((r.source, r.model_name, str(r.model_version)))
-            if version is None:
-                candidates = self.versions_by_key.get((self.scopes.platform[r.source], r.model_name,
-                                                       str(r.model_version)), [])
-                version = candidates[0] if len(candidates) == 1 else None
-            if version is None:
-                self.gap(GapKind.NO_ORIGIN, nid, f"endpoint {r.endpoint} serves {r.model_name}/{r.model_version}, "
-                         "which no collected registry holds")
+        evidence = self.ev(f"job_runs.{field}", job.snapshot_id, job.source, Basis.REGISTRY, job.valid_from,
+                           detail=f"Databricks job run {job.job_run_id} git source")
+        if sha and sha.lower() == commit.lower():
+            g.add_edge(node_id(NodeType.COMMIT, None, sha), nid, EdgeKind.CODE_VERSION, evidence)
+            g.node_data(nid)["attrs"]["git_sha_corroborated_by"] = f"job_runs.{field}"
+            return commit
+        cid = g.add_node(node_id(NodeType.COMMIT, None, commit), NodeType.COMMIT, None, commit, sha=commit)
+        g.add_edge(cid, nid, EdgeKind.CODE_VERSION, evidence)
+        if sha:
+            self.gap(GapKind.COMMIT_MISMATCH, nid, f"run {r.run_id} records git SHA {sha} ({_s(r.git_sha_from) or 'unknown field'}) "
+                     f"but its job run {job.job_run_id} ran commit {commit} ({field}); both are shown", [sha, commit])
+        else:
+            attrs = g.node_data(nid)["attrs"]
+            attrs["git_sha"], attrs["git_sha_from"] = commit, f"job_runs.{field}"
+        return commit
+
+    # -- tables as a whole, UC lineage, storage identity ------------------------------------------
+    def _table(self, source: str, name: str, **attrs: Any) -> str:
+        """The table as a whole (no version): what lineage, dependencies and features name."""
+        name = name.rstrip("/") or name
+        platform = self.scopes.platform[source]
+        nid = self.graph.add_node(node_id(NodeType.TABLE, self.scopes.of(source), name), NodeType.TABLE, platform,
+                                  name, None, source=source, table=name, whole_table=True, **attrs)
+        self.whole_tables[nid] = (platform, name)
+        return nid
+
+    def _uc_tables(self) -> dict[str, list[tuple[str, Any]]]:
+        """UC tables as a whole; returns storage location (normalised) → [(node, row)]."""
+        storage: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        for r in _rows(self.rows.uc_tables):
+            loc = _s(r.storage_location)
+            nid = self._table(r.source, r.full_name, storage_location=loc, table_type=_s(r.table_type),
+                              read_status=_s(r.read_status))
+            if loc:
+                storage[_norm_location(loc)].append((nid, r))
+        return storage
+
+    def _table_lineage(self) -> None:
+        g = self.graph
+        for r in _rows(self.rows.table_lineage):
+            kind = _s(r.upstream_kind) or "table"
+            up = self._table(r.source, r.upstream, upstream_kind=kind)
+            down = self._table(r.source, r.downstream)
+            who = [f"{label} {', '.join(ids)}" for label, raw in (("jobs", r.job_ids), ("notebooks", r.notebook_ids),
+                                                                  ("pipelines", r.pipeline_ids))
+                   if (ids := _json_list(raw))]
+            if up != down:
+                g.add_edge(up, down, EdgeKind.TABLE_LINEAGE,
+                           self.ev("table_lineage.upstream", r.snapshot_id, r.source, Basis.RUN_INPUT, r.valid_from,
+                                   detail="; ".join(who) or None))
+
+    def _storage_identity(self, storage: dict[str, list[tuple[str, Any]]]) -> None:
+        g = self.graph
+        for r in _rows(self.rows.fabric_shortcuts):
+            name = _s(r.onelake_path) or f"{r.item_id}/{r.path}/{r.name}"
+            target = _s(r.target_location)
+            nid = self._table(r.source, name, shortcut=_s(r.name), item_id=_s(r.item_id), path=_s(r.path),
+                              target_type=_s(r.target_type), target_location=target)
+            if not target:
                 continue
-            g.add_edge(version, nid, EdgeKind.SERVES,
-                       self.ev("endpoints.served_entities", r.snapshot_id, r.source, Basis.SERVING, r.valid_from))
+            found = {n: row for n, row in storage.get(_norm_location(target), [])}
+            if len(found) == 1:
+                (uc, row), = found.items()
+                g.add_edge(uc, nid, EdgeKind.SAME_STORAGE,
+                           self.ev("fabric_shortcuts.target_location = uc_tables.storage_location", r.snapshot_id,
+                                   r.source, Basis.STORAGE_IDENTITY, r.valid_from,
+                                   detail=f"{target}; {row.source} snapshot {row.snapshot_id}"))
+            elif found:
+                self.gap(GapKind.AMBIGUOUS, nid, f"shortcut {r.name} targets {target}, the storage location of "
+                         f"{len(found)} UC tables; none picked", sorted(found))
+
+    def _table_versions(self) -> None:
+        """table (whole) → table@version, for every version a run read (same platform, same name)."""
+        g = self.graph
+        for nid, key in self.whole_tables.items():
+            for tid, (source, sid, seen) in self.table_versions.get(key, {}).items():
+                g.add_edge(nid, tid, EdgeKind.TABLE_VERSION,
+                           self.ev("run_inputs.table_name", sid, source, Basis.RUN_INPUT, seen,
+                                   detail="the version a run read of this table"))
+
+    # -- features and UC model-version dependencies -----------------------------------------------
+    def _version_for(self, source: str, name: str, version: str) -> tuple[str | None, list[str]]:
+        """The model version a serving/feature/dependency row names: same source first, else the
+        one version of that name on the platform; (None, candidates) when none or several."""
+        nid = self.version_node.get((source, name, version))
+        if nid is not None:
+            return nid, [nid]
+        found = [c for c in self.versions_by_key.get((self.scopes.platform[source], name, version), [])
+                 if self.graph.node_data(c)["attrs"].get("collected", True)]
+        return (found[0] if len(found) == 1 else None), found
+
+    def _features(self) -> None:
+        g = self.graph
+        feature_node: dict[tuple[str, str], str] = {}
+
+        def feature(source: str, full_name: str, short: str | None, table: str | None, r: Any, field: str) -> str:
+            nid = g.add_node(node_id(NodeType.FEATURE_TABLE, self.scopes.of(source), full_name), NodeType.FEATURE_TABLE,
+                             self.scopes.platform[source], full_name, None, source=source, feature=short,
+                             source_table=table)
+            feature_node[(source, full_name)] = nid
+            if table:
+                g.add_edge(self._table(source, table), nid, EdgeKind.TABLE_FEEDS_FEATURES,
+                           self.ev(field, r.snapshot_id, source, Basis.RUN_INPUT, r.valid_from))
+            return nid
+
+        for r in _rows(self.rows.features):
+            feature(r.source, r.full_name, _s(r.name), _s(r.source_table), r, "features.source_table")
+        for r in _rows(self.rows.feature_lineage):
+            nid = feature_node.get((r.source, r.feature)) or feature(
+                r.source, r.feature, r.feature.split(".")[-1], _s(r.source_table), r, "feature_lineage.source_table")
+            if r.target_kind != "model":
+                used = g.node_data(nid)["attrs"].setdefault("used_by", [])
+                used.append(f"{r.target_kind}:{r.target_name}")
+                continue
+            version, _ = self._version_for(r.source, r.target_name, str(r.target_version))
+            if version is None:
+                g.node_data(nid)["attrs"].setdefault("unresolved_models", []).append(
+                    f"{r.target_name}/{r.target_version}")
+                continue
+            g.add_edge(nid, version, EdgeKind.FEATURE_LOOKUP,
+                       self.ev("feature_lineage.target_version", r.snapshot_id, r.source, Basis.RUN_INPUT, r.valid_from))
+
+    def _dependencies(self) -> None:
+        g = self.graph
+        for r in _rows(self.rows.model_version_dependencies):
+            version = self.version_node.get((r.source, r.name, str(r.version)))
+            if version is None:
+                continue
+            if r.dependency_type != "table":
+                g.node_data(version)["attrs"].setdefault("dependencies", []).append(
+                    f"{r.dependency_type}:{r.dependency_name}")
+                continue
+            g.add_edge(self._table(r.source, r.dependency_name), version, EdgeKind.MODEL_DEPENDENCY,
+                       self.ev("model_version_dependencies.dependency_name", r.snapshot_id, r.source,
+                               Basis.RUN_INPUT, r.valid_from))
+
+    # -- serving (evidence kind 4) ----------------------------------------------------------------
+    def _endpoint(self, source: str, name: str, **attrs: Any) -> str:
+        scope = self.scopes.of(source)
+        nid = self.graph.add_node(node_id(NodeType.ENDPOINT, scope, name), NodeType.ENDPOINT,
+                                  self.scopes.platform[source], name, None, source=source, endpoint=name, **attrs)
+        self.endpoint_nodes[(scope, name)] = nid
+        return nid
+
+    def _serve(self, endpoint: str, routes: dict[str, list[dict[str, Any]]], evidence: dict[str, Evidence],
+               config: str) -> None:
+        """One serves edge per (version, endpoint), traffic summed over its routes."""
+        for version, rs in routes.items():
+            pcts = [x["traffic_pct"] for x in rs if x.get("traffic_pct") is not None]
+            self.graph.add_edge(version, endpoint, EdgeKind.SERVES, evidence[version],
+                                attrs={"traffic_pct": sum(pcts) if pcts else None, "config": config, "routes": rs})
+
+    def _unserved(self, endpoint: str, what: str, model: str, version: str, candidates: list[str]) -> None:
+        if len(candidates) > 1:
+            self.gap(GapKind.AMBIGUOUS, endpoint, f"endpoint {what} serves {model}/{version}, held by "
+                     f"{len(candidates)} registries; none picked", candidates)
+        else:
+            self.gap(GapKind.SERVED_VERSION_NOT_FOUND, endpoint, f"endpoint {what} serves {model}/{version}, which "
+                     "no collected registry holds at this time")
+
+    def _databricks_serving(self) -> None:
+        """Active config: version → endpoint edges. Pending config (an update in progress): attrs only."""
+        g = self.graph
+        config_version: dict[tuple[str, str], int | None] = {}
+        for r in _rows(self.rows.serving_endpoints):
+            self._endpoint(r.source, r.name, ready=_s(r.ready), config_update=_s(r.config_update),
+                           config_version=_i(r.config_version), pending_config_version=_i(r.pending_config_version),
+                           endpoint_url=_s(r.endpoint_url), task=_s(r.task), read_status=_s(r.read_status))
+            config_version[(r.source, r.name)] = _i(r.config_version)
+        grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        evidence: dict[str, dict[str, Evidence]] = defaultdict(dict)
+        for r in _rows(self.rows.served_entities):
+            ep = self.endpoint_nodes.get((self.scopes.of(r.source), r.endpoint)) or self._endpoint(r.source, r.endpoint)
+            route = {"served_entity": r.served_entity_name, "model": _s(r.entity_name),
+                     "version": _s(r.entity_version), "traffic_pct": None if r.traffic_pct is None else float(r.traffic_pct),
+                     "deployment_state": _s(r.deployment_state)}
+            attrs = g.node_data(ep)["attrs"]
+            if r.config == "pending":
+                attrs.setdefault("pending_config", []).append(route)
+                continue
+            if r.external or not _s(r.entity_version):
+                attrs.setdefault("external_entities", []).append(route)
+                continue
+            attrs.setdefault("routes", []).append(route)
+            version, candidates = self._version_for(r.source, r.entity_name, str(r.entity_version))
+            if version is None:
+                self._unserved(ep, r.endpoint, r.entity_name, r.entity_version, candidates)
+                continue
+            grouped[ep][version].append(route)
+            cv = config_version.get((r.source, r.endpoint))
+            evidence[ep].setdefault(version, self.ev(
+                "served_entities.entity_version", r.snapshot_id, r.source, Basis.SERVING, r.valid_from,
+                detail=f"active config{'' if cv is None else f' v{cv}'}: served entity {r.served_entity_name}"
+                       + ("" if route["traffic_pct"] is None else f", {route['traffic_pct']:g}% of traffic")))
+        for ep, routes in grouped.items():
+            self._serve(ep, routes, evidence[ep], "active")
+
+    def _azureml_serving(self) -> None:
+        """Azure ML online endpoints: one node per endpoint; each deployment is a route on the edge
+        from the version it serves (model reference parsed by the collector), with its traffic %."""
+        g = self.graph
+        traffic: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+        for r in _rows(self.rows.aml_endpoints):
+            split, mirror = _json_dict(r.traffic), _json_dict(r.mirror_traffic)
+            self._endpoint(r.source, r.endpoint, provisioning_state=_s(r.provisioning_state),
+                           scoring_uri=_s(r.scoring_uri), traffic=split, mirror_traffic=mirror or None)
+            traffic[(r.source, r.endpoint)] = (split, mirror)
+        grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+        evidence: dict[str, dict[str, Evidence]] = defaultdict(dict)
+        for r in _rows(self.rows.aml_deployments):
+            ep = self.endpoint_nodes.get((self.scopes.of(r.source), r.endpoint)) or self._endpoint(r.source, r.endpoint)
+            split, mirror = traffic.get((r.source, r.endpoint), ({}, {}))
+            pct = split.get(r.deployment, 0)
+            route = {"deployment": r.deployment, "model": _s(r.model_name), "version": _s(r.model_version),
+                     "traffic_pct": float(pct) if pct is not None else None,
+                     "mirror_pct": mirror.get(r.deployment), "provisioning_state": _s(r.provisioning_state),
+                     "model_ref": _s(r.model_ref)}
+            g.node_data(ep)["attrs"].setdefault("routes", []).append(route)
+            name, ver = _s(r.model_name), _s(r.model_version)
+            if name is None or ver is None:
+                self.gap(GapKind.SERVED_VERSION_NOT_FOUND, ep, f"deployment {r.endpoint}/{r.deployment} serves "
+                         f"{_s(r.model_ref) or 'no model'}, a reference that names no model version")
+                continue
+            if _s(r.model_registry):
+                self.gap(GapKind.SERVED_VERSION_NOT_FOUND, ep, f"deployment {r.endpoint}/{r.deployment} serves "
+                         f"{name}/{ver} from Azure ML registry {r.model_registry}, which is not collected")
+                continue
+            version, candidates = self._version_for(r.source, name, ver)
+            if version is None:
+                self._unserved(ep, f"{r.endpoint} (deployment {r.deployment})", name, ver, candidates)
+                continue
+            grouped[ep][version].append(route)
+            evidence[ep].setdefault(version, self.ev(
+                "aml_deployments.model_ref", r.snapshot_id, r.source, Basis.SERVING, r.valid_from,
+                detail=f"deployment {r.deployment}, {route['traffic_pct'] or 0:g}% of traffic"))
+        for ep, routes in grouped.items():
+            for version, rs in routes.items():   # several deployments of one version: name them all
+                if len(rs) > 1:
+                    first = evidence[ep][version]
+                    evidence[ep][version] = first._replace(detail="deployments " + ", ".join(
+                        f"{x['deployment']} {x['traffic_pct'] or 0:g}%" for x in rs))
+            self._serve(ep, routes, evidence[ep], "active")
+
+    # -- vector search ----------------------------------------------------------------------------
+    def _vector_indexes(self) -> None:
+        g = self.graph
+        for r in _rows(self.rows.vector_indexes):
+            scope = self.scopes.of(r.source)
+            nid = g.add_node(node_id(NodeType.VECTOR_INDEX, scope, r.name), NodeType.VECTOR_INDEX,
+                             self.scopes.platform[r.source], r.name, None, source=r.source,
+                             vector_search_endpoint=_s(r.endpoint_name), index_type=_s(r.index_type),
+                             ready=r.ready, source_table=_s(r.source_table))
+            if _s(r.source_table):
+                g.add_edge(self._table(r.source, r.source_table), nid, EdgeKind.INDEXES,
+                           self.ev("vector_indexes.source_table", r.snapshot_id, r.source, Basis.RUN_INPUT,
+                                   r.valid_from))
+            for name in _json_list(r.embedding_model_endpoints):
+                ep = self.endpoint_nodes.get((scope, name))
+                if ep is None:
+                    ep = self._endpoint(r.source, name, collected=False)
+                    self.gap(GapKind.ENDPOINT_NOT_FOUND, ep, f"vector index {r.name} embeds with endpoint {name}, "
+                             f"which {r.source} did not list")
+                g.add_edge(ep, nid, EdgeKind.EMBEDS,
+                           self.ev("vector_indexes.embedding_model_endpoints", r.snapshot_id, r.source,
+                                   Basis.RUN_INPUT, r.valid_from))
+
+    def _endpoint_history(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(r.source, r.endpoint): {"first_seen": _i(r.first_seen), "current": bool(r.current)}
+                for r in _rows(self.rows.endpoint_history)}
 
     # -- history and checks -----------------------------------------------------------------------
     def _alias_history(self) -> dict[tuple[str, str, str], list[dict[str, Any]]]:

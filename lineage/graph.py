@@ -1,15 +1,25 @@
 """The lineage graph: a thin typed wrapper around `nx.DiGraph` (DESIGN.md "Vocabulary of the lineage graph").
 
-Edges point downstream: table → dataset → run → logged_model → model_version → alias → endpoint
-(commit → run, experiment → run, model_version → model_version for migrations). Every edge carries
-`kind` (EdgeKind) and `evidence` (the field and snapshot that prove it, and how strong the proof is).
+Edges point downstream: table → dataset → run → logged_model → model_version → alias, and
+model_version → endpoint (commit → run, experiment → run, model_version → model_version for
+migrations). Data lineage from the platform collectors: table → table (UC table lineage, a table
+to the versions of it that runs read, storage identity across platforms), table → feature →
+model_version (feature lineage), table → model_version (UC model-version dependencies),
+table → vector_index and embedding endpoint → vector_index. Every edge carries `kind` (EdgeKind),
+`evidence` (the field and snapshot that prove it, and how strong the proof is) and, for serving,
+`attrs` (traffic % and the routes: served entities or deployments).
 
 Node ids are stable and readable: `<type>:<scope>:<key>` where scope is the platform, e.g.
 `run:databricks:<run_id>`, `model_version:fabric:churn_model/2`, `alias:fabric:churn_model@Production`,
-`table:databricks:churn.gold.features@12` (`@unknown` when the version is not recorded — never
-confused with `@0`), `dataset:databricks:features@<digest>`, `logged_model:databricks:m-…`,
-`experiment:databricks:<experiment_id>`, `endpoint:azureml:<name>`; a commit has no platform:
-`commit:<sha>`. When the store holds two sources of the same kind on one platform, the scope of the entities of
+`table:databricks:churn.gold.features@12` (a version read by a run; `@unknown` when the version is
+not recorded — never confused with `@0`), `table:databricks:churn.gold.features` (the table as a
+whole, no `@`: what UC lineage, dependencies, features and storage identity name),
+`table:fabric:abfss://<ws>@onelake…/<item>/Tables/dbo/<shortcut>` (a OneLake shortcut),
+`feature_table:databricks:<catalog.schema.feature>` (one UC feature), `dataset:databricks:features@<digest>`,
+`logged_model:databricks:m-…`, `experiment:databricks:<experiment_id>`,
+`endpoint:databricks:churn-scoring`, `endpoint:azureml:churn-aml` (deployments are edge routes, not
+nodes), `vector_index:databricks:<name>`; a commit has no platform: `commit:<sha>`. When the store
+holds two sources of the same kind on one platform, the scope of the entities of
 those sources becomes `<platform>/<source>` (e.g. `run:databricks/dbx-west:<id>`), so ids never
 collide; they stay stable as long as the set of sources per platform does not change. Sources of
 different collector kinds on one platform (MLflow and the Databricks workspace collector) share
@@ -57,9 +67,12 @@ class EdgeKind(str, Enum):
     # run inputs
     TABLE_READ_AS_DATASET = "table_read_as_dataset"      # table@version → dataset
     DATASET_INPUT = "dataset_input"                      # dataset → run
-    FEATURE_LOOKUP = "feature_lookup"                    # feature_table → run (feature lineage, later)
-    TABLE_FEEDS_FEATURES = "table_feeds_features"        # table → feature_table (later)
-    SAME_STORAGE = "same_storage"                        # table → table seen through a shortcut (later)
+    FEATURE_LOOKUP = "feature_lookup"                    # feature_table → model_version (feature lineage)
+    TABLE_FEEDS_FEATURES = "table_feeds_features"        # table → feature_table (features.source_table)
+    SAME_STORAGE = "same_storage"                        # UC table → OneLake shortcut on its storage location
+    TABLE_LINEAGE = "table_lineage"                      # upstream table/file → downstream table (UC lineage)
+    TABLE_VERSION = "table_version"                      # table (whole) → table@version a run read
+    MODEL_DEPENDENCY = "model_dependency"                # table → model_version (UC model-version dependencies)
     # code and grouping
     CODE_VERSION = "code_version"                        # commit → run
     EXPERIMENT_RUN = "experiment_run"                    # experiment → run
@@ -71,8 +84,14 @@ class EdgeKind(str, Enum):
     MIGRATED_FROM = "migrated_from"                      # model_version → model_version (migration tag)
     ALIAS_OF = "alias_of"                                # model_version → alias
     # serving
-    SERVES = "serves"                                    # model_version → endpoint
-    INDEXES = "indexes"                                  # table → vector/search index (later)
+    SERVES = "serves"                                    # model_version → endpoint (traffic in attrs)
+    INDEXES = "indexes"                                  # table → vector/search index (source table)
+    EMBEDS = "embeds"                                    # embedding endpoint → vector index
+
+
+# Edge kinds that join two nodes of one rank (every other edge goes from a lower rank to a higher one).
+WITHIN_RANK_KINDS = frozenset({EdgeKind.MIGRATED_FROM, EdgeKind.TABLE_LINEAGE, EdgeKind.TABLE_VERSION,
+                               EdgeKind.SAME_STORAGE})
 
 
 class Basis(str, Enum):
@@ -99,6 +118,9 @@ class GapKind(str, Enum):
     AMBIGUOUS = "ambiguous"                          # two or more candidates; all named, none picked
     ALIAS_MOVED_AFTER = "alias_moved_after"          # the alias pointed elsewhere after the time asked
     CYCLE = "cycle"                                  # a convention edge closing a cycle was dropped
+    COMMIT_MISMATCH = "commit_mismatch"              # the run's git SHA and its job run's git commit differ
+    SERVED_VERSION_NOT_FOUND = "served_version_not_found"   # an endpoint serves a version no registry holds
+    ENDPOINT_NOT_FOUND = "endpoint_not_found"        # a vector index names an embedding endpoint not collected
 
 
 class Evidence(NamedTuple):
@@ -152,10 +174,14 @@ class Edge:
     target: str
     kind: EdgeKind
     evidence: Evidence
+    attrs: dict[str, Any] = field(default_factory=dict)   # serving: traffic_pct and routes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "target": self.target, "kind": self.kind.value,
-                "evidence": self.evidence.to_dict()}
+        out = {"source": self.source, "target": self.target, "kind": self.kind.value,
+               "evidence": self.evidence.to_dict()}
+        if self.attrs:
+            out["attrs"] = self.attrs
+        return out
 
 
 class LineageGraph:
@@ -169,6 +195,8 @@ class LineageGraph:
         self.scopes: dict[str, str] = {}                       # source → scope segment of node ids
         # (source, model, alias) → every assignment ever seen, for "moved after" (all times, not as-of).
         self.alias_history: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        # (source, endpoint) → {"first_seen": snapshot id, "current": bool}: every endpoint ever seen.
+        self.endpoint_history: dict[tuple[str, str], dict[str, Any]] = {}
         self._by_type: dict[NodeType, list[str]] | None = None
         self._staged_nodes: dict[str, dict[str, Any]] = {}
         self._staged_edges: dict[tuple[str, str], dict[str, Any]] = {}
@@ -192,12 +220,14 @@ class LineageGraph:
         staged = self._staged_nodes.get(node_id)
         return staged if staged is not None else self.g.nodes[node_id]
 
-    def add_edge(self, source: str, target: str, kind: EdgeKind, evidence: Evidence) -> None:
+    def add_edge(self, source: str, target: str, kind: EdgeKind, evidence: Evidence,
+                 attrs: dict[str, Any] | None = None) -> None:
         """One edge per pair: a second proof of the same link is kept as corroboration."""
         key = (source, target)
         data = self._staged_edges.get(key) or (self.g.edges[key] if self.g.has_edge(source, target) else None)
         if data is None:
-            self._staged_edges[key] = {"kind": kind, "evidence": evidence}
+            self._staged_edges[key] = ({"kind": kind, "evidence": evidence, "attrs": attrs} if attrs
+                                       else {"kind": kind, "evidence": evidence})
             return
         first: Evidence = data["evidence"]
         if (data["kind"], first.field, first.source) == (kind, evidence.field, evidence.source):
@@ -229,7 +259,7 @@ class LineageGraph:
 
     def edge(self, source: str, target: str) -> Edge:
         d = self.g.edges[source, target]
-        return Edge(source, target, d["kind"], d["evidence"])
+        return Edge(source, target, d["kind"], d["evidence"], d.get("attrs") or {})
 
     def edge_dict(self, source: str, target: str) -> dict[str, Any]:
         out = self.edge(source, target).to_dict()
@@ -296,7 +326,8 @@ class LineageGraph:
 
     def find_cycle(self) -> list[tuple[str, str]] | None:
         """A cycle, if any. Every edge goes from a lower NODE_RANK to a higher one except edges
-        within a rank (model_version → model_version migrations, table → table storage identity),
+        within a rank (model_version → model_version migrations, table → table lineage, versions
+        and storage identity),
         so a cycle can only lie among those: only they are searched (fast on 100k-run graphs)."""
         rank = {n: NODE_RANK[t] for n, t in self.g.nodes(data="type")}
         flat = [(s, t) for s, t in self.g.edges if rank[s] == rank[t]]

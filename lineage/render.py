@@ -32,7 +32,8 @@ def node_label(graph: LineageGraph, node_id: str) -> str:
         title = f"{d['name']}@{a.get('alias')}"
     elif t == NodeType.TABLE:
         name = d["name"] if len(d["name"]) <= 40 else "…" + d["name"][-39:]
-        title = f"{name}\n@{d['version']}"
+        title = (f"{name}\n({a.get('upstream_kind') or 'table'}, all versions)" if a.get("whole_table")
+                 else f"{name}\n@{d['version']}")
     elif t == NodeType.DATASET:
         title = f"{d['name']}\n{d['version'] or ''}"
     else:
@@ -54,6 +55,10 @@ def to_dot(graph: LineageGraph, node_ids: set[str], focus: str | None = None) ->
     for s, t in sorted(graph.subgraph_edges(node_ids)):
         e = graph.g.edges[s, t]
         style = ' style="dashed"' if e["evidence"].basis.value == "convention" else ""
-        lines.append(f"  {quote(s)} -> {quote(t)} [label={quote(e['kind'].value)}{style}];")
+        label = e["kind"].value
+        traffic = (e.get("attrs") or {}).get("traffic_pct")
+        if traffic is not None:
+            label += f" {traffic:g}%"
+        lines.append(f"  {quote(s)} -> {quote(t)} [label={quote(label)}{style}];")
     lines.append("}")
     return "\n".join(lines)

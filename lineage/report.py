@@ -22,6 +22,22 @@ def evidence_text(evidence: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def _traffic(pct: Any) -> str:
+    return "traffic not routed" if pct is None else f"{pct:g}% of traffic"
+
+
+def _routes(routes: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{r.get('deployment') or r.get('served_entity')} {_traffic(r.get('traffic_pct'))}"
+                     for r in routes) or "no routes"
+
+
+def _version(i: dict[str, Any]) -> str:
+    """An input's version; name-level entries (lineage, dependencies, features) say so."""
+    if i.get("version") is not None:
+        return str(i["version"])
+    return {"table": "— (table, by name)", "file": "— (files)", "feature": "— (UC feature)"}.get(i.get("level"), "—")
+
+
 def _snapshots_line(answer: LineageAnswer) -> str:
     return ", ".join(f"{s} #{p['snapshot_id']} ({p['finished_at']})" for s, p in answer.snapshots.items()) or "none"
 
@@ -40,7 +56,10 @@ def render_text(answer: LineageAnswer) -> str:
         lines += [f"  {r['platform']} {r['run_id']} ({r['run_name'] or '—'}, experiment {r['experiment'] or '—'}) "
                   f"git {r['git_sha'] or '— (none)'}" for r in s["runs"]] or ["  none"]
         lines += ["git SHAs:"] + ([f"  {sha}" for sha in s["git_shas"]] or ["  none"])
-        lines += ["inputs:"] + ([f"  {i['platform']} {i['name']} @ {i['version']} ({', '.join(i['basis'])})"
+        if s.get("serving"):
+            lines += ["serving:"] + [f"  {x['endpoint_name']} ← {x['model']} v{x['version']} "
+                                     f"({_traffic(x['traffic_pct'])}; {_routes(x['routes'])})" for x in s["serving"]]
+        lines += ["inputs:"] + ([f"  {i['platform']} {i['name']} @ {_version(i)} ({', '.join(i['basis'])})"
                                  for i in s["inputs"]] or ["  none"])
     else:
         lines.append("starting at: " + ", ".join(answer.target_nodes))
@@ -74,8 +93,12 @@ def render_markdown(answer: LineageAnswer) -> str:
         out += ["", "## Runs", "", "| platform | run id | name | experiment | git SHA |", "|---|---|---|---|---|"]
         out += [f"| {_md(r['platform'])} | `{_md(r['run_id'])}` | {_md(r['run_name'])} | {_md(r['experiment'])} | "
                 f"{_md(r['git_sha'])} |" for r in s.get("runs", [])]
+        if s.get("serving"):
+            out += ["", "## Serving", "", "| endpoint | model | version | traffic | routes |", "|---|---|---|---|---|"]
+            out += [f"| {_md(x['endpoint_name'])} | {_md(x['model'])} | {_md(x['version'])} | "
+                    f"{_md(_traffic(x['traffic_pct']))} | {_md(_routes(x['routes']))} |" for x in s["serving"]]
         out += ["", "## Data inputs", "", "| platform | name | version | basis |", "|---|---|---|---|"]
-        out += [f"| {_md(i['platform'])} | {_md(i['name'])} | {_md(i['version'])} | {_md(', '.join(i['basis']))} |"
+        out += [f"| {_md(i['platform'])} | {_md(i['name'])} | {_md(_version(i))} | {_md(', '.join(i['basis']))} |"
                 for i in s.get("inputs", [])]
     else:
         for key in ("model_versions", "aliases", "endpoints"):

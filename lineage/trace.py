@@ -3,8 +3,17 @@
 A trace starts at a target (an alias, a model version, an endpoint, a run) and walks every edge
 upstream: model version → run / logged model (registry), → the run and model on another platform
 (MLmodel origin), → the version it was copied from (migration tag), run → commit, run → dataset →
-table@version. The trace code knows node and edge *types*, not how they were joined, so nodes and
-edges added by later collectors (feature tables, endpoints, indexes) are traced without change.
+table@version ← the table as a whole ← its upstream tables (UC lineage); an endpoint ← the versions
+it serves (traffic % on the edge). The trace code knows node and edge *types*, not how they were
+joined, so nodes and edges added by the platform collectors (features, endpoints, indexes) are
+traced without change.
+
+`inputs` lists the data upstream of the target: each table version a run read (`level: version`,
+with `version_known`), then the tables reached only by name — upstream through UC table lineage,
+UC model-version dependencies, shortcuts (`level: table` or `file`) — and UC features
+(`level: feature`). Name-level entries have `version: null` and no `version_known`: table lineage
+records no versions, so there is nothing to be unknown; a table already listed at a version is
+not repeated by name. `serving` lists, for an endpoint, the versions it serves with traffic.
 
 Gaps are data: those the builder attached to visited nodes, plus `alias_moved_after` when the
 alias pointed elsewhere after the time asked.
@@ -66,9 +75,13 @@ def resolve_targets(graph: LineageGraph, target: str, platform: str | None = Non
     elif kind == "endpoint":
         found = _matches(graph, NodeType.ENDPOINT, platform, lambda d: d["name"] == rest)
         what = f"endpoint {rest!r}"
-        if not found and not graph.ids_of_type(NodeType.ENDPOINT):
-            raise TargetError("not_found", f"endpoint {rest!r} not found: no serving endpoints are collected yet "
-                              "(the Databricks, Fabric and Azure ML endpoint collectors add them)")
+        if not found:
+            known = _matches(graph, NodeType.ENDPOINT, platform, lambda d: d["attrs"].get("collected", True))
+            listing = (f"; endpoints collected: {', '.join(graph.g.nodes[n]['name'] for n in known)}" if known
+                       else "; no endpoint is collected at that time (Databricks serving and Azure ML online "
+                            "endpoints come from the databricks and azureml sources)")
+            raise TargetError("not_found", f"{what} not found{' on ' + platform if platform else ''} as of "
+                              f"{_as_of_label(graph)}{listing}", known)
     elif kind == "run":
         found = _matches(graph, NodeType.RUN, platform, lambda d: d["attrs"].get("run_id") == rest)
         collected = [n for n in found if graph.g.nodes[n]["attrs"].get("collected", True)]
@@ -146,7 +159,7 @@ def trace(graph: LineageGraph, target: str, *, as_of: str, platform: str | None 
                                                                  if graph.g.nodes[n]["type"] == NodeType.ALIAS])
     answer = _answer(graph, "trace", target, [start], closure, gaps, as_of)
     answer.summary = {"runs": _runs(graph, closure), "git_shas": _shas(graph, closure),
-                      "inputs": _inputs(graph, closure)}
+                      "inputs": _inputs(graph, closure), "serving": _serving(graph, closure)}
     answer.hops = upstream_hops(graph, start, closure)
     return answer
 
@@ -200,20 +213,58 @@ def _shas(graph: LineageGraph, closure: set[str]) -> list[str]:
 
 
 def _inputs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
-    """Tables (with version) that fed the runs, and datasets that no table backs."""
+    """Table versions that fed the runs, tables reached by name (lineage, dependencies), features,
+    and datasets that no table backs."""
+    nodes = graph.g.nodes
+
+    def basis(n: str) -> list[str]:
+        return sorted({graph.g.edges[n, s]["evidence"].basis.value for s in graph.g.successors(n) if s in closure})
+
+    def via(n: str) -> list[str]:
+        return sorted({graph.g.edges[n, s]["kind"].value for s in graph.g.successors(n) if s in closure})
+
+    at_version = {(nodes[n]["platform"], nodes[n]["name"]) for n in closure
+                  if nodes[n]["type"] == NodeType.TABLE and not nodes[n]["attrs"].get("whole_table")}
     out = []
     for n in sorted(closure):
-        d = graph.g.nodes[n]
-        if d["type"] in (NodeType.TABLE, NodeType.FEATURE_TABLE):
-            evidence = [graph.g.edges[n, s]["evidence"] for s in graph.g.successors(n) if s in closure]
-            out.append({"id": n, "type": d["type"].value, "platform": d["platform"], "name": d["name"],
-                        "version": d["version"], "version_known": d["attrs"].get("version_known", True),
-                        "basis": sorted({e.basis.value for e in evidence})})
+        d = nodes[n]
+        a = d["attrs"]
+        if d["type"] == NodeType.TABLE and not a.get("whole_table"):
+            out.append({"id": n, "type": "table", "level": "version", "platform": d["platform"], "name": d["name"],
+                        "version": d["version"], "version_known": a.get("version_known", True), "basis": basis(n)})
+        elif d["type"] == NodeType.TABLE:
+            if (d["platform"], d["name"]) in at_version:
+                continue
+            out.append({"id": n, "type": "table", "level": "file" if a.get("upstream_kind") == "file" else "table",
+                        "platform": d["platform"], "name": d["name"], "version": None, "basis": basis(n),
+                        "via": via(n)})
+        elif d["type"] == NodeType.FEATURE_TABLE:
+            out.append({"id": n, "type": "feature_table", "level": "feature", "platform": d["platform"],
+                        "name": d["name"], "version": None, "basis": basis(n), "via": via(n)})
         elif d["type"] == NodeType.DATASET and not any(
-                graph.g.nodes[p]["type"] in (NodeType.TABLE, NodeType.FEATURE_TABLE) for p in graph.g.predecessors(n)):
-            out.append({"id": n, "type": "dataset", "platform": d["platform"], "name": d["name"],
+                nodes[p]["type"] in (NodeType.TABLE, NodeType.FEATURE_TABLE) for p in graph.g.predecessors(n)):
+            out.append({"id": n, "type": "dataset", "level": "dataset", "platform": d["platform"], "name": d["name"],
                         "version": d["version"], "version_known": False, "basis": ["run_input"]})
     return out
+
+
+def _serving(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
+    """Endpoint → model version links in the closure, with traffic % and routes (highest first)."""
+    out = []
+    for n in closure:
+        d = graph.g.nodes[n]
+        if d["type"] != NodeType.ENDPOINT:
+            continue
+        for v in graph.g.predecessors(n):
+            e = graph.g.edges[v, n]
+            if v not in closure or e["kind"].value != "serves":
+                continue
+            vd = graph.g.nodes[v]
+            attrs = e.get("attrs") or {}
+            out.append({"endpoint": n, "endpoint_name": d["name"], "platform": d["platform"], "model_version": v,
+                        "model": vd["name"], "version": vd["version"], "traffic_pct": attrs.get("traffic_pct"),
+                        "routes": attrs.get("routes", []), "pending_config": d["attrs"].get("pending_config", [])})
+    return sorted(out, key=lambda x: (x["endpoint"], -(x["traffic_pct"] or 0), x["model_version"]))
 
 
 def _alias_moves(graph: LineageGraph, aliases: list[str]) -> list[Gap]:
@@ -260,7 +311,8 @@ def upstream_hops(graph: LineageGraph, start: str, closure: set[str]) -> list[Ho
 
 
 _ORDER = {NodeType.MODEL_VERSION: 0, NodeType.RUN: 1, NodeType.LOGGED_MODEL: 2, NodeType.COMMIT: 3,
-          NodeType.DATASET: 4, NodeType.TABLE: 5, NodeType.FEATURE_TABLE: 5, NodeType.EXPERIMENT: 9}
+          NodeType.DATASET: 4, NodeType.TABLE: 5, NodeType.FEATURE_TABLE: 5, NodeType.ENDPOINT: 6,
+          NodeType.EXPERIMENT: 9}
 
 
 _BASIS_ORDER = {b: i for i, b in enumerate(("registry", "artifact_origin", "run_input", "serving",
@@ -268,9 +320,13 @@ _BASIS_ORDER = {b: i for i, b in enumerate(("registry", "artifact_origin", "run_
 
 
 def _hop_order(graph: LineageGraph, node: str):
-    """Strongest proof first, then upstream kinds in reading order (run, model, commit, data)."""
-    return lambda p: (graph.g.nodes[p]["type"] == NodeType.EXPERIMENT, _BASIS_ORDER.get(graph.g.edges[p, node]["evidence"].basis.value, 9),
-                      _ORDER.get(graph.g.nodes[p]["type"], 6), p)
+    """Strongest proof first, then the most traffic (served versions), then upstream kinds in
+    reading order (run, model, commit, data)."""
+    def key(p: str):
+        e = graph.g.edges[p, node]
+        return (graph.g.nodes[p]["type"] == NodeType.EXPERIMENT, _BASIS_ORDER.get(e["evidence"].basis.value, 9),
+                -((e.get("attrs") or {}).get("traffic_pct") or 0), _ORDER.get(graph.g.nodes[p]["type"], 6), p)
+    return key
 
 
 def parse_as_of(text: str | None, now: datetime) -> tuple[datetime | int | None, str]:

@@ -1,5 +1,6 @@
-"""Audit trace: what served under an alias on a date — its version, run, git SHA and data versions,
-each hop with its evidence and snapshot — with the alias's history and a downloadable evidence pack."""
+"""Audit trace: what served under an alias or behind an endpoint on a date — its version(s) with
+traffic, run, git SHA and data versions, each hop with its evidence and snapshot — with the alias's
+history and a downloadable evidence pack."""
 import altair as alt
 import streamlit as st
 
@@ -9,27 +10,40 @@ from ui.session import store_key
 key = store_key()
 
 st.title("Audit trace")
-st.caption("Pick an alias and a date: the chain back to the run, git SHA and data versions, as the "
-           "snapshots of that date recorded it. Gaps are links no recorded field proves.")
+st.caption("Pick an alias or a serving endpoint and a date: the chain back to the version(s) served, the "
+           "run, git SHA and data versions, as the snapshots of that date recorded it. Gaps are links no "
+           "recorded field proves.")
 
 current = ll.lineage_graph(*key, None)
 if current is None or len(current) == 0:
     st.info("Nothing collected yet. Take a snapshot on the **Snapshots** page.")
     st.stop()
 choices = ll.alias_choices(current)
-if choices.empty:
-    st.info("No registry aliases collected. (Endpoints will be traceable here once they are collected.)")
+endpoints = ll.endpoint_choices(current)
+if choices.empty and endpoints.empty:
+    st.info("No registry aliases and no serving endpoints collected yet.")
     st.stop()
 
-pick = st.columns([3, 1])
-label = pick[0].selectbox("Alias", choices["label"].tolist(), key="audit_alias")
-day = pick[1].date_input("As of", value=None, key="audit_day", help="Empty: now. A date: end of that day (UTC).")
-chosen = choices.loc[choices["label"] == label].iloc[0]
+kinds = [k for k, frame in (("Alias", choices), ("Endpoint", endpoints)) if not frame.empty]
+start = st.radio("Start from", kinds, horizontal=True, key="audit_start")
+pick = st.columns([3, 3, 1])
+label = pick[0].selectbox("Alias", choices["label"].tolist(), key="audit_alias", disabled=choices.empty)
+endpoint_label = pick[1].selectbox("Endpoint", endpoints["label"].tolist(), key="audit_endpoint",
+                                   disabled=endpoints.empty, help="Every endpoint ever seen, removed ones included.")
+day = pick[2].date_input("As of", value=None, key="audit_day", help="Empty: now. A date: end of that day (UTC).")
 as_of = ll.as_of_for(day)
+if start == "Endpoint":
+    chosen = endpoints.loc[endpoints["label"] == endpoint_label].iloc[0]
+    stem = f"evidence-endpoint-{chosen['endpoint']}"
+else:
+    chosen = choices.loc[choices["label"] == label].iloc[0]
+    stem = f"evidence-{chosen['model']}-{chosen['alias']}"
 
 answer, problem = ll.audit_trace(*key, chosen["node_id"], as_of)
 if answer is None:
-    st.warning(f"{problem}. The alias may not have existed at that time — see its history below.", icon="⚠️")
+    what = "endpoint" if start == "Endpoint" else "alias"
+    st.warning(f"{problem}. The {what} may not have existed at that time"
+               + (" — see its history below." if start != "Endpoint" else "."), icon="⚠️")
 else:
     tables = ll.summary_tables(answer)
     figures = st.columns(4)
@@ -39,6 +53,15 @@ else:
     figures[3].metric("Gaps", len(tables["gaps"]))
     for gap in answer.gaps:
         st.warning(f"**{gap['gap']}** — {gap['message']}", icon="⚠️")
+
+    if start == "Endpoint":
+        st.subheader("Served versions and traffic")
+        st.dataframe(ll.serving_table(answer), hide_index=True, width="stretch",
+                     column_config={"traffic_pct": st.column_config.NumberColumn("traffic %", format="%g")})
+        pending = ll.pending_table(answer)
+        if not pending.empty:
+            st.caption("Pending config (an update in progress): not serving yet, so not traced.")
+            st.dataframe(pending, hide_index=True, width="stretch")
 
     st.subheader("Chain, one hop per row")
     st.dataframe(ll.chain_table(answer, ll.snapshot_finished(*key)), hide_index=True, width="stretch",
@@ -54,11 +77,12 @@ else:
 
     pack_json, pack_md = ll.evidence_pack(answer)
     downloads = st.columns(2)
-    stem = f"evidence-{chosen['model']}-{chosen['alias']}"
     downloads[0].download_button("Evidence pack (Markdown)", pack_md, file_name=f"{stem}.md", mime="text/markdown")
     downloads[1].download_button("Evidence pack (JSON)", pack_json, file_name=f"{stem}.json",
                                  mime="application/json")
 
+if start == "Endpoint":
+    st.stop()
 st.subheader(f"Alias history of {chosen['model']} ({chosen['source']})")
 timeline = ll.alias_timeline(*key, chosen["source"], chosen["model"])
 if timeline.empty:

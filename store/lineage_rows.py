@@ -33,7 +33,22 @@ class LineageRows:
     source_kinds: dict[str, str] = field(default_factory=dict)   # source → collector kind (mlflow, databricks…)
     version_params: tuple[str, ...] = ()
     migration_tags: tuple[str, ...] = ()
-    endpoints: pd.DataFrame | None = None       # reserved for the serving collectors
+    # Platform tables (migrations 4 and 5), as of the same points; None when not read (older rows,
+    # hand-made rows in tests): the builder treats None and empty alike.
+    serving_endpoints: pd.DataFrame | None = None
+    served_entities: pd.DataFrame | None = None
+    aml_endpoints: pd.DataFrame | None = None
+    aml_deployments: pd.DataFrame | None = None
+    uc_tables: pd.DataFrame | None = None
+    table_lineage: pd.DataFrame | None = None
+    features: pd.DataFrame | None = None
+    feature_lineage: pd.DataFrame | None = None
+    model_version_dependencies: pd.DataFrame | None = None
+    vector_indexes: pd.DataFrame | None = None
+    job_runs: pd.DataFrame | None = None
+    fabric_shortcuts: pd.DataFrame | None = None
+    # All times: source, endpoint, first_seen (snapshot id), current (bool) — for pickers.
+    endpoint_history: pd.DataFrame | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -44,7 +59,7 @@ class LineageRows:
 _COLUMNS = {
     "experiments": "t.experiment_id, t.name",
     "runs": ("t.run_id, t.experiment_id, t.run_name, t.status, t.lifecycle_stage, t.start_time, "
-             "t.git_sha, t.git_sha_from"),
+             "t.git_sha, t.git_sha_from, t.job_run_id"),
     "run_inputs": ("t.run_id, t.input_key, t.dataset_name, t.digest, t.source_type, t.context, "
                    "t.table_name, t.table_version, t.version_known, t.path"),
     "logged_models": "t.model_id, t.experiment_id, t.name, t.source_run_id",
@@ -53,6 +68,27 @@ _COLUMNS = {
     "model_aliases": "t.name, t.alias, t.version",
     "model_origins": ("t.name, t.version, t.read_status, t.origin_run_id, t.origin_model_uuid, "
                       "t.origin_model_id, t.detail"),
+    # -- platform tables (JSON columns read as text; the builder parses the few it needs) --
+    "serving_endpoints": ("t.name, t.ready, t.config_update, t.config_version, t.pending_config_version, "
+                          "t.endpoint_url, t.task, t.read_status"),
+    "served_entities": ("t.endpoint, t.config, t.served_entity_name, t.entity_name, t.entity_version, "
+                        "t.traffic_pct, t.deployment_state, t.external"),
+    "aml_endpoints": ("t.endpoint, t.provisioning_state, t.scoring_uri, CAST(t.traffic AS VARCHAR) AS traffic, "
+                      "CAST(t.mirror_traffic AS VARCHAR) AS mirror_traffic"),
+    "aml_deployments": ("t.endpoint, t.deployment, t.provisioning_state, t.model_ref, t.model_ref_format, "
+                        "t.model_name, t.model_version, t.model_registry"),
+    "uc_tables": "t.full_name, t.table_type, t.storage_location, t.read_status",
+    "table_lineage": ("t.upstream, t.downstream, t.upstream_kind, t.lineage_timestamp, "
+                      "CAST(t.job_ids AS VARCHAR) AS job_ids, CAST(t.notebook_ids AS VARCHAR) AS notebook_ids, "
+                      "CAST(t.pipeline_ids AS VARCHAR) AS pipeline_ids, t.depth"),
+    "features": "t.full_name, t.name, t.source_table",
+    "feature_lineage": "t.feature, t.target_kind, t.target_name, t.target_version, t.source_table",
+    "model_version_dependencies": "t.name, t.version, t.dependency_type, t.dependency_name",
+    "vector_indexes": ("t.name, t.endpoint_name, t.index_type, t.source_table, "
+                       "CAST(t.embedding_model_endpoints AS VARCHAR) AS embedding_model_endpoints, t.ready"),
+    "job_runs": ("t.job_run_id, t.job_id, t.run_page_url, t.git_url, t.git_branch, t.git_commit, "
+                 "t.git_used_commit, t.read_status"),
+    "fabric_shortcuts": "t.item_id, t.path, t.name, t.target_type, t.target_location, t.onelake_path",
 }
 
 
@@ -95,11 +131,18 @@ def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = Non
             JOIN snapshots s1 ON s1.snapshot_id = a.valid_from
             LEFT JOIN snapshots s2 ON s2.snapshot_id = a.valid_to
             ORDER BY a.source, a.name, a.alias, a.valid_from""").df()
+        # Every endpoint ever seen (Databricks serving, Azure ML online), for the audit page's picker.
+        endpoint_history = con.execute("""
+            SELECT source, endpoint, min(valid_from) AS first_seen, bool_or(valid_to IS NULL) AS current
+            FROM (SELECT source, name AS endpoint, valid_from, valid_to FROM serving_endpoints
+                  UNION ALL SELECT source, endpoint, valid_from, valid_to FROM aml_endpoints)
+            GROUP BY source, endpoint ORDER BY source, endpoint""").df()
         described = con.execute("SELECT source, any_value(platform), any_value(kind) FROM snapshots "
                                 "GROUP BY source").fetchall()
     platforms = {source: platform for source, platform, _ in described}
     kinds = {source: kind for source, _, kind in described}
     return LineageRows(points=points, source_platforms=platforms, source_kinds=kinds, alias_history=history,
+                       endpoint_history=endpoint_history,
                        version_params=tuple(version_params), migration_tags=tuple(migration_tags), **frames)
 
 

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lineage.build import build_graph
-from lineage.graph import NODE_RANK, Basis, EdgeKind, GapKind, NodeType
+from lineage.graph import NODE_RANK, WITHIN_RANK_KINDS, Basis, EdgeKind, GapKind, NodeType
+from lineage.trace import trace
 from store.lineage_rows import LineageRows
 from store.queries import SnapshotPoint
 
@@ -16,7 +17,7 @@ T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 COLUMNS = {
     "experiments": ["source", "experiment_id", "name"],
     "runs": ["source", "run_id", "experiment_id", "run_name", "status", "lifecycle_stage", "start_time", "git_sha",
-             "git_sha_from", "conv_param_0"],
+             "git_sha_from", "conv_param_0", "job_run_id"],
     "run_inputs": ["source", "run_id", "input_key", "dataset_name", "digest", "source_type", "context", "table_name",
                    "table_version", "version_known", "path"],
     "logged_models": ["source", "model_id", "experiment_id", "name", "source_run_id"],
@@ -26,13 +27,38 @@ COLUMNS = {
     "model_origins": ["source", "name", "version", "read_status", "origin_run_id", "origin_model_uuid",
                       "origin_model_id", "detail"],
 }
-SOURCES = {"dbx": ("databricks", 7), "fab": ("fabric", 8), "dbx2": ("databricks", 9)}
+# Platform tables (store/lineage_rows.py reads the same columns).
+PLATFORM_COLUMNS = {
+    "serving_endpoints": ["source", "name", "ready", "config_update", "config_version", "pending_config_version",
+                          "endpoint_url", "task", "read_status"],
+    "served_entities": ["source", "endpoint", "config", "served_entity_name", "entity_name", "entity_version",
+                        "traffic_pct", "deployment_state", "external"],
+    "aml_endpoints": ["source", "endpoint", "provisioning_state", "scoring_uri", "traffic", "mirror_traffic"],
+    "aml_deployments": ["source", "endpoint", "deployment", "provisioning_state", "model_ref", "model_ref_format",
+                        "model_name", "model_version", "model_registry"],
+    "uc_tables": ["source", "full_name", "table_type", "storage_location", "read_status"],
+    "table_lineage": ["source", "upstream", "downstream", "upstream_kind", "lineage_timestamp", "job_ids",
+                      "notebook_ids", "pipeline_ids", "depth"],
+    "features": ["source", "full_name", "name", "source_table"],
+    "feature_lineage": ["source", "feature", "target_kind", "target_name", "target_version", "source_table"],
+    "model_version_dependencies": ["source", "name", "version", "dependency_type", "dependency_name"],
+    "vector_indexes": ["source", "name", "endpoint_name", "index_type", "source_table", "embedding_model_endpoints",
+                       "ready"],
+    "job_runs": ["source", "job_run_id", "job_id", "run_page_url", "git_url", "git_branch", "git_commit",
+                 "git_used_commit", "read_status"],
+    "fabric_shortcuts": ["source", "item_id", "path", "name", "target_type", "target_location", "onelake_path"],
+}
+# dbx-ws: the Databricks workspace source next to the MLflow source `dbx` (same workspace);
+# fab-ws: the Fabric REST source; aml: Azure ML.
+SOURCES = {"dbx": ("databricks", 7), "fab": ("fabric", 8), "dbx2": ("databricks", 9), "dbx-ws": ("databricks", 10),
+           "fab-ws": ("fabric", 11), "aml": ("azureml", 12)}
+KINDS = {"dbx-ws": "databricks", "fab-ws": "fabric", "aml": "azureml"}
 
 
 def make_rows(sources=("dbx", "fab"), **tables: list[dict]) -> LineageRows:
     points = {s: SnapshotPoint(s, SOURCES[s][1], T0, SOURCES[s][0]) for s in sources}
     frames = {}
-    for table, cols in COLUMNS.items():
+    for table, cols in {**COLUMNS, **PLATFORM_COLUMNS}.items():
         records = []
         for r in tables.get(table, []):
             rec = {c: r.get(c) for c in cols}
@@ -44,7 +70,7 @@ def make_rows(sources=("dbx", "fab"), **tables: list[dict]) -> LineageRows:
                            columns=["source", "name", "alias", "version", "valid_from", "valid_to", "seen_from",
                                     "seen_until"])
     return LineageRows(points=points, source_platforms={s: SOURCES[s][0] for s in sources},
-                       alias_history=history, version_params=("delta_feature_version",),
+                       source_kinds={s: KINDS.get(s, "mlflow") for s in sources}, alias_history=history, version_params=("delta_feature_version",),
                        migration_tags=("waymark.migrated_from",), **frames)
 
 
@@ -97,9 +123,54 @@ def random_rows(draw) -> LineageRows:
         lambda s, n, a, v: {"source": s, "name": n, "alias": a, "version": str(v)},
         source_names, st.sampled_from(["A", "B"]), st.sampled_from(["Production", "Staging"]), st.integers(1, 3)),
         max_size=4))}
-    return make_rows(("dbx", "fab", "dbx2"), runs=list(runs.values()), run_inputs=list(inputs.values()),
+    tables = st.sampled_from(["t.a", "t.b", "t.c", "abfss://x@acct/t"])
+    lineage = {(r["source"], r["upstream"], r["downstream"]): r for r in draw(st.lists(st.builds(
+        lambda s, u, d, k: {"source": s, "upstream": u, "downstream": d, "upstream_kind": k, "job_ids": '["1"]'},
+        st.sampled_from(["dbx-ws", "dbx"]), tables, tables, st.sampled_from(["table", "file"])), max_size=6))}
+    uc = {(r["source"], r["full_name"]): r for r in draw(st.lists(st.builds(
+        lambda s, t, loc: {"source": s, "full_name": t, "storage_location": loc, "read_status": "ok"},
+        st.just("dbx-ws"), tables, maybe(st.sampled_from(["abfss://c@a/x", "abfss://c@a/y", "ABFSS://c@A/x/"]))),
+        max_size=4))}
+    shortcuts = {(r["source"], r["name"]): r for r in draw(st.lists(st.builds(
+        lambda n, loc: {"source": "fab-ws", "item_id": "lh", "path": "Tables", "name": n, "target_location": loc,
+                        "onelake_path": f"abfss://ws@onelake/lh/Tables/{n}"},
+        st.sampled_from(["s1", "s2"]), maybe(st.sampled_from(["abfss://c@a/x", "abfss://c@a/y"]))), max_size=2))}
+    served = {(r["source"], r["endpoint"], r["config"], r["served_entity_name"]): r for r in draw(st.lists(st.builds(
+        lambda s, e, c, n, v, pct: {"source": s, "endpoint": e, "config": c, "served_entity_name": f"{n}-{v}",
+                                    "entity_name": n, "entity_version": str(v), "traffic_pct": pct,
+                                    "external": False},
+        st.sampled_from(["dbx-ws", "dbx"]), st.sampled_from(["e1", "e2"]), st.sampled_from(["active", "pending"]),
+        st.sampled_from(["A", "B"]), st.integers(1, 3), maybe(st.sampled_from([10.0, 90.0]))), max_size=5))}
+    deployments = {(r["endpoint"], r["deployment"]): r for r in draw(st.lists(st.builds(
+        lambda e, d, n, v: {"source": "aml", "endpoint": e, "deployment": d, "model_name": n, "model_version": str(v),
+                            "model_ref_format": "workspace"},
+        st.sampled_from(["a1", "a2"]), st.sampled_from(["blue", "green"]), st.sampled_from(["A", "B"]),
+        st.integers(1, 2)), max_size=3))}
+    features = [{"source": "dbx-ws", "full_name": f"c.s.f{i}", "name": f"f{i}", "source_table": t}
+                for i, t in enumerate(draw(st.lists(tables, max_size=2)))]
+    feature_links = [{"source": "dbx-ws", "feature": f["full_name"], "target_kind": "model", "target_name": n,
+                      "target_version": str(v)} for f in features
+                     for n, v in draw(st.lists(st.tuples(st.sampled_from(["A", "B"]), st.integers(1, 2)), max_size=2,
+                                               unique=True))]
+    deps = {(r["name"], r["version"], r["dependency_name"]): r for r in draw(st.lists(st.builds(
+        lambda n, v, t: {"source": "dbx", "name": n, "version": str(v), "dependency_type": "table",
+                         "dependency_name": t}, st.sampled_from(["A", "B"]), st.integers(1, 2), tables), max_size=3))}
+    jobs = [{"source": "dbx-ws", "job_run_id": j, "git_used_commit": c}
+            for j, c in draw(st.dictionaries(st.sampled_from(["j1", "j2"]), maybe(st.sampled_from(["a" * 40, "c" * 40])),
+                                             max_size=2)).items()]
+    for r in runs.values():
+        r["job_run_id"] = draw(maybe(st.sampled_from(["j1", "j2"])))
+    indexes = [{"source": "dbx-ws", "name": "idx", "source_table": draw(tables),
+                "embedding_model_endpoints": draw(st.sampled_from(['["e1"]', '["gone"]', "[]"]))}]
+    return make_rows(("dbx", "fab", "dbx2", "dbx-ws", "fab-ws", "aml"), runs=list(runs.values()),
+                     run_inputs=list(inputs.values()),
                      logged_models=list(logged.values()), model_versions=list(versions.values()),
-                     model_origins=list(origins.values()), model_aliases=list(aliases.values()))
+                     model_origins=list(origins.values()), model_aliases=list(aliases.values()),
+                     table_lineage=list(lineage.values()), uc_tables=list(uc.values()),
+                     fabric_shortcuts=list(shortcuts.values()), served_entities=list(served.values()),
+                     aml_endpoints=[{"source": "aml", "endpoint": "a1", "traffic": '{"blue": 90, "green": 10}'}],
+                     aml_deployments=list(deployments.values()), features=features, feature_lineage=feature_links,
+                     model_version_dependencies=list(deps.values()), job_runs=jobs, vector_indexes=indexes)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,6 +183,8 @@ def test_edges_point_downstream_and_carry_evidence_of_an_existing_snapshot(rows)
         s, t = graph.node(edge.source), graph.node(edge.target)
         if edge.kind == EdgeKind.MIGRATED_FROM:
             assert s.type == t.type == NodeType.MODEL_VERSION
+        elif edge.kind in WITHIN_RANK_KINDS:
+            assert s.type == t.type == NodeType.TABLE, edge
         else:
             assert NODE_RANK[s.type] < NODE_RANK[t.type], edge
         assert edge.evidence.field and edge.evidence.source in rows.points
@@ -119,6 +192,9 @@ def test_edges_point_downstream_and_carry_evidence_of_an_existing_snapshot(rows)
         assert edge.evidence.seen_since is None or edge.evidence.seen_since <= edge.evidence.snapshot_id
     for gap in graph.all_gaps():
         assert gap.node in graph
+    for edge in graph.edges():
+        if edge.kind == EdgeKind.SERVES:
+            assert graph.node(edge.target).type == NodeType.ENDPOINT and "routes" in edge.attrs
     for node in graph.nodes():
         assert (node.platform is None) == (node.type == NodeType.COMMIT)
 
@@ -203,3 +279,118 @@ def test_depth_limited_ancestors_and_descendants():
     assert "table:databricks:t.f@4" in g.ancestors(alias)
     assert "table:databricks:t.f@4" not in g.ancestors(alias, 3)
     assert g.descendants("commit:" + "c" * 40) == {"run:databricks:r1", "model_version:databricks:A/1", alias}
+
+
+# -- platform tables (Databricks workspace, Fabric, Azure ML) -------------------------------------
+def test_uc_version_resolves_its_run_on_the_mlflow_source_of_the_same_workspace():
+    rows = make_rows(("dbx", "dbx-ws", "fab"), runs=[run("dbx", "r1", sha="a" * 40), run("fab", "r2")],
+                     model_versions=[version("dbx-ws", "c.s.m", 1, run_id="r1"),
+                                     version("dbx-ws", "c.s.m", 2, run_id="r2")])
+    g = build_graph(rows)
+    assert g.predecessors("model_version:databricks:c.s.m/1") == ["run:databricks:r1"]
+    assert g.node("run:databricks:r1").attrs["source"] == "dbx"            # the collected run, not a placeholder
+    assert not [x for x in g.all_gaps() if x.node == "model_version:databricks:c.s.m/1"]
+    # A run id held only on another platform is not a registry link: a placeholder and a named gap.
+    assert g.node("run:databricks:r2").attrs["collected"] is False
+    assert [x.kind for x in g.gaps["run:databricks:r2"]] == [GapKind.RUN_NOT_FOUND]
+
+
+def test_uc_run_id_held_by_two_sources_of_the_platform_is_an_ambiguity():
+    rows = make_rows(("dbx", "dbx2", "dbx-ws"), runs=[run("dbx", "r1"), run("dbx2", "r1")],
+                     model_versions=[version("dbx-ws", "c.s.m", 1, run_id="r1")])
+    g = build_graph(rows)
+    (gap,) = [x for x in g.gaps["model_version:databricks:c.s.m/1"] if x.kind == GapKind.AMBIGUOUS]
+    assert set(gap.candidates) == {"run:databricks/dbx:r1", "run:databricks/dbx2:r1"}
+    assert not g.predecessors("model_version:databricks:c.s.m/1")
+
+
+def test_table_lineage_upstream_tables_are_trace_inputs():
+    rows = make_rows(("dbx", "dbx-ws"), runs=[run("dbx", "r1", sha="a" * 40)],
+                     run_inputs=[delta_input("dbx", "r1", "c.gold.f", 7)],
+                     model_versions=[version("dbx", "M", 1, run_id="r1")],
+                     table_lineage=[{"source": "dbx-ws", "upstream": "c.silver.s", "downstream": "c.gold.f",
+                                     "upstream_kind": "table", "job_ids": '["5101"]'},
+                                    {"source": "dbx-ws", "upstream": "abfss://land@acct/raw/", "downstream": "c.silver.s",
+                                     "upstream_kind": "file"}])
+    g = build_graph(rows)
+    assert g.edge("table:databricks:c.gold.f", "table:databricks:c.gold.f@7").kind == EdgeKind.TABLE_VERSION
+    e = g.edge("table:databricks:c.silver.s", "table:databricks:c.gold.f")
+    assert (e.kind, e.evidence.field, e.evidence.detail) == (EdgeKind.TABLE_LINEAGE, "table_lineage.upstream", "jobs 5101")
+    answer = trace(g, "model:M/1", as_of="now")
+    inputs = {(i["name"], i["version"], i["level"]) for i in answer.summary["inputs"]}
+    assert inputs == {("c.gold.f", "7", "version"), ("c.silver.s", None, "table"),
+                      ("abfss://land@acct/raw", None, "file")}
+
+
+def test_storage_identity_joins_a_onelake_shortcut_to_the_uc_table_and_a_fabric_run_reaches_uc_lineage():
+    shortcut = "abfss://ws@onelake.dfs.fabric.microsoft.com/lh/Tables/dbo/uc_features"
+    rows = make_rows(("dbx-ws", "fab", "fab-ws"), runs=[run("fab", "f1", sha="b" * 40)],
+                     run_inputs=[{**delta_input("fab", "f1", None, 3), "table_name": None, "path": shortcut}],
+                     model_versions=[version("fab", "churn_model", 1, run_id="f1")],
+                     uc_tables=[{"source": "dbx-ws", "full_name": "c.gold.features",
+                                 "storage_location": "abfss://gold@Lake.dfs.core.windows.net/churn/features"}],
+                     table_lineage=[{"source": "dbx-ws", "upstream": "c.silver.s", "downstream": "c.gold.features",
+                                     "upstream_kind": "table"}],
+                     fabric_shortcuts=[{"source": "fab-ws", "item_id": "lh", "path": "Tables/dbo", "name": "uc_features",
+                                        "target_type": "AdlsGen2", "onelake_path": shortcut,
+                                        "target_location": "abfss://gold@lake.dfs.core.windows.net/churn/features/"},
+                                       {"source": "fab-ws", "item_id": "lh", "path": "Tables/dbo", "name": "other",
+                                        "target_location": "abfss://gold@lake.dfs.core.windows.net/elsewhere",
+                                        "onelake_path": "abfss://ws@onelake.dfs.fabric.microsoft.com/lh/Tables/dbo/other"}])
+    g = build_graph(rows)
+    e = g.edge("table:databricks:c.gold.features", f"table:fabric:{shortcut}")
+    assert (e.kind, e.evidence.basis, e.evidence.source) == (EdgeKind.SAME_STORAGE, Basis.STORAGE_IDENTITY, "fab-ws")
+    assert e.evidence.field == "fabric_shortcuts.target_location = uc_tables.storage_location"
+    assert not g.predecessors("table:fabric:abfss://ws@onelake.dfs.fabric.microsoft.com/lh/Tables/dbo/other")
+    answer = trace(g, "model:churn_model/1", as_of="now")
+    names = {(i["platform"], i["name"], i["version"]) for i in answer.summary["inputs"]}
+    assert {("fabric", shortcut, "3"), ("databricks", "c.gold.features", None), ("databricks", "c.silver.s", None)} <= names
+
+
+def test_two_uc_tables_on_one_storage_location_are_an_ambiguity():
+    loc = "abfss://c@a.dfs.core.windows.net/x"
+    rows = make_rows(("dbx-ws", "fab-ws"), uc_tables=[{"source": "dbx-ws", "full_name": "c.s.a", "storage_location": loc},
+                                                      {"source": "dbx-ws", "full_name": "c.s.b", "storage_location": loc}],
+                     fabric_shortcuts=[{"source": "fab-ws", "item_id": "lh", "path": "Tables", "name": "s",
+                                        "target_location": loc, "onelake_path": "abfss://ws@onelake/lh/Tables/s"}])
+    g = build_graph(rows)
+    (gap,) = g.gaps["table:fabric:abfss://ws@onelake/lh/Tables/s"]
+    assert gap.kind == GapKind.AMBIGUOUS and set(gap.candidates) == {"table:databricks:c.s.a", "table:databricks:c.s.b"}
+    assert not g.predecessors("table:fabric:abfss://ws@onelake/lh/Tables/s")
+
+
+def test_job_run_commit_corroborates_fills_or_contradicts_the_run_git_sha():
+    a, b = "a" * 40, "b" * 40
+    rows = make_rows(("dbx", "dbx-ws"),
+                     runs=[{**run("dbx", "same", sha=a), "job_run_id": "1"}, {**run("dbx", "none"), "job_run_id": "2"},
+                           {**run("dbx", "diff", sha=a), "job_run_id": "3"}],
+                     job_runs=[{"source": "dbx-ws", "job_run_id": "1", "git_used_commit": a.upper()},
+                               {"source": "dbx-ws", "job_run_id": "2", "git_commit": b},
+                               {"source": "dbx-ws", "job_run_id": "3", "git_used_commit": b}])
+    g = build_graph(rows)
+    same = g.edge_dict(f"commit:{a}", "run:databricks:same")
+    assert [c["field"] for c in same["evidence"]["corroborated_by"]] == ["job_runs.git_used_commit"]
+    kinds = lambda n: {x.kind for x in g.gaps.get(n, [])}  # noqa: E731
+    assert not kinds("run:databricks:same") & {GapKind.NO_GIT_SHA, GapKind.COMMIT_MISMATCH}
+    filled = g.node("run:databricks:none").attrs
+    assert (filled["git_sha"], filled["git_sha_from"]) == (b, "job_runs.git_commit")
+    assert g.edge(f"commit:{b}", "run:databricks:none").evidence.basis == Basis.REGISTRY
+    assert GapKind.NO_GIT_SHA not in kinds("run:databricks:none")
+    (gap,) = [x for x in g.gaps["run:databricks:diff"] if x.kind != GapKind.NO_INPUTS]
+    assert gap.kind == GapKind.COMMIT_MISMATCH and set(gap.candidates) == {a, b}
+    assert set(g.predecessors("run:databricks:diff")) == {f"commit:{a}", f"commit:{b}"}     # both shown
+
+
+def test_served_versions_not_in_any_registry_are_named_gaps():
+    rows = make_rows(("dbx-ws", "aml"),
+                     served_entities=[{"source": "dbx-ws", "endpoint": "e", "config": "active", "served_entity_name": "x",
+                                       "entity_name": "c.s.m", "entity_version": "9", "traffic_pct": 100.0}],
+                     aml_endpoints=[{"source": "aml", "endpoint": "a", "traffic": '{"blue": 100}'}],
+                     aml_deployments=[{"source": "aml", "endpoint": "a", "deployment": "blue", "model_name": "m",
+                                       "model_version": "1", "model_registry": "shared-reg",
+                                       "model_ref": "azureml://registries/shared-reg/models/m/versions/1"}])
+    g = build_graph(rows)
+    assert [x.kind for x in g.gaps["endpoint:databricks:e"]] == [GapKind.SERVED_VERSION_NOT_FOUND]
+    (gap,) = g.gaps["endpoint:azureml:a"]
+    assert gap.kind == GapKind.SERVED_VERSION_NOT_FOUND and "shared-reg" in gap.message
+    assert g.node("endpoint:azureml:a").attrs["routes"][0]["traffic_pct"] == 100

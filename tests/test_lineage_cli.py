@@ -62,7 +62,9 @@ def test_not_found_ambiguous_and_usage_exit_codes(config, tmp_path):
     missing = cli("trace", "model:churn_model@Nope", "--config", config)
     assert missing.returncode == 1 and "not found" in missing.stderr
     endpoint = cli("trace", "endpoint:churn", "--config", config)
-    assert endpoint.returncode == 1 and "no serving endpoints" in endpoint.stderr
+    assert endpoint.returncode == 1 and "endpoint 'churn' not found" in endpoint.stderr
+    assert "candidate: endpoint:databricks:churn-scoring" in endpoint.stderr
+    assert "candidate: endpoint:azureml:churn-aml" in endpoint.stderr
     ambiguous = cli("impact", "commit:" + "0" * 3, "--config", config)   # too short a SHA: not found
     assert ambiguous.returncode == 1
     assert cli("trace", "table:x", "--config", config).returncode == 2      # not a trace target
@@ -100,3 +102,16 @@ def test_impact_cli(config):
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert "alias:fabric:churn_model@Production" in {a["id"] for a in out["aliases"]}
+
+
+@pytest.mark.parametrize("endpoint", ["churn-scoring", "churn-aml"])
+def test_endpoint_trace_json_reaches_runs_shas_and_upstream_inputs(config, endpoint):
+    from demo.build import git_sha
+
+    done = cli("trace", f"endpoint:{endpoint}", "--config", config, "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert set(out["git_shas"]) == {git_sha("tuned"), git_sha("retrain-nov")}
+    assert sorted(x["traffic_pct"] for x in out["serving"]) == [10, 90]
+    assert {"churn.silver.customer_events", "churn.bronze.events"} <= {i["name"] for i in out["inputs"]}
+    assert any(e["kind"] == "serves" and e["attrs"]["traffic_pct"] == 90 for e in out["edges"])

@@ -33,7 +33,9 @@ def test_audit_trace_shows_the_cross_platform_chain_and_downloads(monkeypatch, d
     runs = at.dataframe[1].value
     assert runs["run_name"].tolist() == ["gbm-tuned-depth"]
     inputs = at.dataframe[2].value
-    assert set(zip(inputs["name"], inputs["version"])) == {("churn.gold.features", "14"), ("churn.gold.holdout", "5")}
+    versions = inputs[inputs["level"] == "version"]
+    assert set(zip(versions["name"], versions["version"])) == {("churn.gold.features", "14"), ("churn.gold.holdout", "5")}
+    assert "churn.silver.customer_events" in set(inputs["name"])        # upstream, by UC table lineage
     assert len(at.get("download_button")) == 2
     assert len(at.get("vega_lite_chart")) == 1      # alias history timeline
 
@@ -52,6 +54,25 @@ def test_audit_trace_on_a_past_date_names_the_later_move(monkeypatch, demo_copy)
     assert not at.exception, at.exception
     assert any("alias_moved_after" in w.value for w in at.warning)
     assert at.dataframe[1].value["run_name"].tolist() == ["gbm-baseline"]
+
+
+def test_audit_trace_from_an_endpoint_shows_traffic_runs_and_shas(monkeypatch, demo_copy):  # noqa: F811
+    from demo.build import git_sha
+
+    at = open_page(monkeypatch, demo_copy / "governance.toml", "pages/audit_trace.py")
+    labels = at.selectbox(key="audit_endpoint").options
+    assert {"churn-scoring · databricks", "churn-aml · azureml"} <= set(labels)
+    at.radio(key="audit_start").set_value("Endpoint").run()
+    at.selectbox(key="audit_endpoint").set_value("churn-aml · azureml").run()
+    assert not at.exception, at.exception
+    serving = at.dataframe[0].value
+    assert set(zip(serving["route"], serving["version"], serving["traffic_pct"])) == {("blue", "2", 90), ("green", "3", 10)}
+    chain = at.dataframe[1].value
+    assert chain["upstream"].iloc[0] == "model_version:azureml:churn-model/2"
+    runs = at.dataframe[2].value
+    assert set(runs["git_sha"]) == {git_sha("tuned"), git_sha("retrain-nov")}
+    assert len(at.get("download_button")) == 2
+    assert len(at.get("vega_lite_chart")) == 0      # no alias history for an endpoint
 
 
 def test_lineage_explorer_draws_and_clicks_through(monkeypatch, demo_copy):  # noqa: F811

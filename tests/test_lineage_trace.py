@@ -34,8 +34,13 @@ def test_fabric_production_reaches_the_databricks_run_sha_and_delta_versions(now
     assert (r["platform"], r["run_name"], r["git_sha"]) == ("databricks", "gbm-tuned-depth", git_sha("tuned"))
     assert r["experiment"] == "/churn-prediction/ci-cd-pipeline"
     assert answer.summary["git_shas"] == [git_sha("tuned")]
-    assert {(i["platform"], i["name"], i["version"]) for i in answer.summary["inputs"]} == {
+    assert {(i["platform"], i["name"], i["version"]) for i in answer.summary["inputs"] if i["level"] == "version"} == {
         ("databricks", "churn.gold.features", "14"), ("databricks", "churn.gold.holdout", "5")}
+    # Upstream of the versions read, by UC table lineage: named, without a version (lineage has none).
+    upstream = {i["name"]: i for i in answer.summary["inputs"] if i["level"] != "version"}
+    assert {"churn.silver.customer_events", "churn.bronze.events"} <= set(upstream)
+    assert all(i["version"] is None and "version_known" not in i for i in upstream.values())
+    assert "churn.gold.features" not in upstream          # already listed at its version
     kinds = {(e["source"].split(":")[0], e["target"], e["kind"]) for e in answer.edges}
     assert ("run", "model_version:fabric:churn_model/2", "artifact_origin") in kinds
     assert ("model_version", "model_version:fabric:churn_model/2", "migrated_from") in kinds
@@ -72,7 +77,8 @@ def test_alias_that_did_not_exist_yet_is_not_found(store):
 def test_delta_version_zero_is_filled_by_convention_evidence(now_graph):
     answer = trace(now_graph, "model:churn-prediction-gbm/3", as_of="now")
     features = [i for i in answer.summary["inputs"] if i["name"] == "churn.gold.features"]
-    assert features == [{"id": "table:databricks:churn.gold.features@0", "type": "table", "platform": "databricks",
+    assert features == [{"id": "table:databricks:churn.gold.features@0", "type": "table", "level": "version",
+                         "platform": "databricks",
                          "name": "churn.gold.features", "version": "0", "version_known": True,
                          "basis": ["convention"]}]
     assert "table:databricks:churn.gold.features@unknown" not in now_graph
@@ -88,10 +94,78 @@ def test_run_without_git_sha_and_deleted_run_are_named_gaps(now_graph):
     assert answer.summary["git_shas"] == [git_sha("bad-seed")]
 
 
-def test_endpoint_targets_are_not_found_until_endpoints_are_collected(now_graph):
+def test_unknown_endpoint_is_not_found_and_lists_the_collected_ones(now_graph):
     with pytest.raises(TargetError) as e:
         trace(now_graph, "endpoint:churn-serving", as_of="now")
-    assert e.value.kind == "not_found" and "no serving endpoints are collected" in str(e.value)
+    assert e.value.kind == "not_found" and "churn-scoring" in str(e.value)
+    assert {"endpoint:databricks:churn-scoring", "endpoint:azureml:churn-aml"} <= set(e.value.candidates)
+
+
+def served(answer) -> dict[tuple[str, str], float]:
+    return {(x["model"], x["version"]): x["traffic_pct"] for x in answer.summary["serving"]}
+
+
+def test_databricks_endpoint_reaches_runs_shas_and_feature_table_versions(now_graph):
+    answer = trace(now_graph, "endpoint:churn-scoring", as_of="now")
+    assert answer.target_nodes == ["endpoint:databricks:churn-scoring"]
+    assert served(answer) == {("churn.ml.churn_gbm", "4"): 90, ("churn.ml.churn_gbm", "2"): 10}
+    # The UC versions name runs held by the MLflow source of the same workspace (dbx-uc vs dbx-churn).
+    assert {(r["run_name"], r["git_sha"], r["source"]) for r in answer.summary["runs"]} == {
+        ("gbm-retrain-nov", git_sha("retrain-nov"), "dbx-churn"), ("gbm-tuned-depth", git_sha("tuned"), "dbx-churn")}
+    assert set(answer.summary["git_shas"]) == {git_sha("retrain-nov"), git_sha("tuned")}
+    inputs = {(i["name"], i["version"]) for i in answer.summary["inputs"]}
+    assert {("churn.gold.features", "17"), ("churn.gold.features", "14"), ("churn.gold.holdout", "5"),
+            ("churn.gold.tenure_days", None), ("churn.gold.monthly_charges", None),
+            ("churn.silver.customer_events", None), ("churn.bronze.events", None)} <= inputs
+    edges = {(e["source"], e["target"]): e for e in answer.edges}
+    serve = edges[("model_version:databricks:churn.ml.churn_gbm/4", "endpoint:databricks:churn-scoring")]
+    assert serve["kind"] == "serves" and serve["evidence"]["field"] == "served_entities.entity_version"
+    assert serve["attrs"]["traffic_pct"] == 90 and serve["attrs"]["routes"][0]["served_entity"] == "churn_gbm-4"
+    kinds = {e["kind"] for e in answer.edges}
+    assert {"serves", "run_registered", "feature_lookup", "model_dependency", "table_lineage",
+            "table_version", "table_feeds_features", "code_version"} <= kinds
+    # The job run's git commit corroborates each run's git SHA.
+    for r in answer.summary["runs"]:
+        code = edges[(f"commit:{r['git_sha']}", r["id"])]
+        assert [c["field"] for c in code["evidence"]["corroborated_by"]] == ["job_runs.git_used_commit"]
+    assert answer.hops[0].upstream == "model_version:databricks:churn.ml.churn_gbm/4"   # most traffic first
+    assert not answer.gaps
+
+
+def test_endpoint_caught_mid_update_shows_the_pending_config_without_tracing_it(now_graph):
+    answer = trace(now_graph, "endpoint:churn-batch-shadow", as_of="now")
+    assert served(answer) == {("churn.ml.churn_gbm", "2"): 100}
+    (x,) = answer.summary["serving"]
+    assert [(p["version"], p["traffic_pct"]) for p in x["pending_config"]] == [("4", 100)]
+    assert "model_version:databricks:churn.ml.churn_gbm/4" not in {n["id"] for n in answer.nodes}
+
+
+def test_azureml_endpoint_reaches_the_databricks_runs_through_mlmodel_origins(now_graph):
+    answer = trace(now_graph, "endpoint:churn-aml", as_of="now")
+    assert answer.target_nodes == ["endpoint:azureml:churn-aml"]
+    assert served(answer) == {("churn-model", "2"): 90, ("churn-model", "3"): 10}
+    routes = {r["deployment"]: r["traffic_pct"] for x in answer.summary["serving"] for r in x["routes"]}
+    assert routes == {"blue": 90, "green": 10}
+    assert {(r["platform"], r["run_name"], r["git_sha"]) for r in answer.summary["runs"]} == {
+        ("databricks", "gbm-tuned-depth", git_sha("tuned")), ("databricks", "gbm-retrain-nov", git_sha("retrain-nov"))}
+    assert {("churn.gold.features", "14"), ("churn.gold.features", "17")} <= {
+        (i["name"], i["version"]) for i in answer.summary["inputs"]}
+    fields = {e["evidence"]["field"] for e in answer.edges if e["kind"] == "serves"}
+    assert fields == {"aml_deployments.model_ref"}
+    assert ("artifact_origin" in {e["kind"] for e in answer.edges})
+    assert not answer.gaps
+
+
+def test_impact_of_an_upstream_table_reaches_endpoints(now_graph):
+    answer = impact(now_graph, "table:churn.silver.customer_events", as_of="now")
+    endpoints = {e["id"] for e in answer.summary["endpoints"]}
+    assert {"endpoint:databricks:churn-scoring", "endpoint:databricks:churn-batch-shadow",
+            "endpoint:azureml:churn-aml"} <= endpoints
+    tickets = impact(now_graph, "table:churn.gold.support_tickets", as_of="now")
+    assert "vector_index:databricks:churn.gold.support_tickets_index" in {n["id"] for n in tickets.nodes}
+    index = trace(now_graph, "vector_index:databricks:churn.gold.support_tickets_index", as_of="now")
+    assert {"endpoint:databricks:bge-embeddings", "table:databricks:churn.gold.support_tickets"} <= {
+        n["id"] for n in index.nodes}
 
 
 def test_impact_of_the_features_table_version_reaches_both_platforms(now_graph):
@@ -101,7 +175,8 @@ def test_impact_of_the_features_table_version_reaches_both_platforms(now_graph):
                        "alias:databricks:churn-prediction-gbm@Staging", "alias:fabric:churn_model@Staging"}
     assert "alias:fabric:churn_model@Production" not in aliases        # that one came from @14
     everything = impact(now_graph, "table:churn.gold.features", as_of="now")
-    assert len(everything.target_nodes) == 5             # @0 @12 @14 @17 @18
+    assert len(everything.target_nodes) == 6             # @0 @12 @14 @17 @18, and the table as a whole
+    assert "table:databricks:churn.gold.features" in everything.target_nodes
     sha = impact(now_graph, f"commit:{git_sha('tuned')[:10]}", as_of="now")
     assert {v["id"] for v in sha.summary["model_versions"]} >= {
         "model_version:databricks:churn-prediction-gbm/2", "model_version:fabric:churn_model/2"}

@@ -99,6 +99,43 @@ def alias_choices(graph: LineageGraph) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "node_id", "source", "model", "alias", "current"])
 
 
+def endpoint_choices(graph: LineageGraph) -> pd.DataFrame:
+    """Every endpoint ever seen (Databricks serving, Azure ML online), current or not, with its node id."""
+    rows = []
+    for (source, name), seen in sorted(graph.endpoint_history.items()):
+        scope = graph.scopes.get(source)
+        if scope is None:
+            continue
+        rows.append({"label": f"{name} · {scope}" + ("" if seen["current"] else " (removed)"),
+                     "node_id": f"endpoint:{scope}:{name}", "source": source, "endpoint": name,
+                     "current": seen["current"]})
+    return pd.DataFrame(rows, columns=["label", "node_id", "source", "endpoint", "current"])
+
+
+def serving_table(answer: LineageAnswer) -> pd.DataFrame:
+    """Endpoint → version with traffic: one row per route (served entity or deployment)."""
+    rows = []
+    for x in answer.summary.get("serving", []):
+        for r in x["routes"] or [{}]:
+            rows.append({"endpoint": x["endpoint_name"], "route": r.get("deployment") or r.get("served_entity"),
+                         "model": x["model"], "version": x["version"], "traffic_pct": r.get("traffic_pct"),
+                         "state": r.get("provisioning_state") or r.get("deployment_state")})
+    return pd.DataFrame(rows, columns=["endpoint", "route", "model", "version", "traffic_pct", "state"])
+
+
+def pending_table(answer: LineageAnswer) -> pd.DataFrame:
+    """A Databricks endpoint's pending config (an update in progress): shown, not traced."""
+    seen, rows = set(), []
+    for x in answer.summary.get("serving", []):
+        if x["endpoint"] in seen:
+            continue
+        seen.add(x["endpoint"])
+        rows += [{"endpoint": x["endpoint_name"], "served_entity": p.get("served_entity"), "model": p.get("model"),
+                  "version": p.get("version"), "traffic_pct": p.get("traffic_pct"), "state": p.get("deployment_state")}
+                 for p in x.get("pending_config") or []]
+    return pd.DataFrame(rows, columns=["endpoint", "served_entity", "model", "version", "traffic_pct", "state"])
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
 def audit_trace(store_path: str, stamp: int, node_id: str, as_of: datetime | None) -> tuple[LineageAnswer | None, str]:
     """(answer, message): the trace of one alias (or endpoint) at a time; message when not found."""
@@ -130,7 +167,9 @@ def summary_tables(answer: LineageAnswer) -> dict[str, pd.DataFrame]:
     return {
         "runs": pd.DataFrame(s.get("runs", []), columns=["platform", "source", "run_id", "run_name", "experiment",
                                                           "git_sha", "lifecycle_stage"]),
-        "inputs": pd.DataFrame(s.get("inputs", []), columns=["platform", "name", "version", "version_known", "basis"]),
+        "inputs": pd.DataFrame([{**i, "version": None if i.get("version") is None else str(i["version"]),
+                                 "level": i.get("level")} for i in s.get("inputs", [])],
+                               columns=["platform", "name", "version", "level", "version_known", "basis"]),
         "gaps": pd.DataFrame(answer.gaps, columns=["gap", "node", "message"]),
     }
 
