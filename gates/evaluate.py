@@ -499,14 +499,19 @@ def _lineage_criteria(ctx: Context, policy: Policy, source: str, name: str, vers
     shas = summary["git_shas"]
     out.append(Criterion("lineage:git_sha", "lineage", PASS if shas else FAIL,
                          ", ".join(s[:10] for s in shas) or "none", "≥ 1 git SHA upstream", ev))
-    inputs = summary["inputs"]
-    unversioned = [f"{i['name']}@{i['version'] or '?'}" for i in inputs if not i.get("version_known", True)]
+    # Only the data the runs read counts here; tables further upstream (level "table", from table
+    # lineage) carry no version by nature and are listed for context.
+    inputs = [i for i in summary["inputs"] if i.get("level", "version") == "version"]
+    upstream = [i["name"] for i in summary["inputs"] if i.get("level", "version") != "version"]
+    context = f" (upstream: {', '.join(upstream)})" if upstream else ""
+    unversioned = [f"{i['name']}@{i['version'] if i['version'] is not None else '?'}"
+                   for i in inputs if not i.get("version_known", True)]
     if not inputs:
         st, actual = FAIL, "no inputs"
     elif unversioned:
-        st, actual = FAIL, "unversioned: " + ", ".join(unversioned)
+        st, actual = FAIL, "unversioned: " + ", ".join(unversioned) + context
     else:
-        st, actual = PASS, ", ".join(f"{i['name']}@{i['version']}" for i in inputs)
+        st, actual = PASS, ", ".join(f"{i['name']}@{i['version']}" for i in inputs) + context
     out.append(Criterion("lineage:versioned_inputs", "lineage", st, actual, "every input versioned", ev))
     bad = [g for g in summary["gaps"] if g.get("gap") in policy.forbidden_gaps]
     out.append(Criterion("lineage:gaps", "lineage", FAIL if bad else PASS,

@@ -51,7 +51,7 @@ from typing import Any
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "default_policy.toml"
 DEFAULT_FORBIDDEN_GAPS = ("no_git_sha", "unversioned_input", "no_inputs", "run_not_found", "run_deleted",
-                          "no_origin", "origin_unreadable", "origin_conflict", "ambiguous")
+                          "no_origin", "origin_unreadable", "origin_conflict", "ambiguous", "commit_mismatch")
 
 
 class PolicyError(ValueError):

@@ -14,7 +14,17 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "pages/promotion_gates.py"
 
 
+def without_review(config_path: Path) -> Path:
+    """Drop the demo's own [review] block (it sits between [store] and the first [[sources]])."""
+    text = config_path.read_text(encoding="utf-8")
+    start, end = text.find("[review]"), text.find("[[sources]]")
+    if 0 <= start < end:
+        config_path.write_text(text[:start] + text[end:], encoding="utf-8")
+    return config_path
+
+
 def with_review(config_path: Path, local_identity: str | None = None) -> Path:
+    without_review(config_path)
     extra = "\n[review]\n"
     if local_identity:
         extra += f'local_identity = "{local_identity}"\n'
@@ -46,8 +56,16 @@ def choose(at: AppTest, prefix: str) -> None:
     assert not at.exception, at.exception
 
 
-def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
+def test_demo_reviewer_can_use_the_form_unverified(monkeypatch, demo_copy):
     at = open_page(monkeypatch, demo_copy / "governance.toml")
+    choose(at, "churn_model v3")
+    assert not at.button[0].disabled
+    page_text = " ".join(str(e.value) for kind in (at.markdown, at.caption, at.info, at.warning) for e in kind)
+    assert "reviewer@waymark.demo" in page_text and "unverified" in page_text
+
+
+def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
+    at = open_page(monkeypatch, without_review(demo_copy / "governance.toml"))
     assert at.title[0].value == "Promotion gates"
     queue = at.dataframe[0].value
     # Fabric churn_model v3 (the Databricks November retrain, copied) is newer than Production v2.
@@ -63,7 +81,7 @@ def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
     assert criteria.loc["threshold:roc_auc", "required"] == "≥ 0.8"
     assert criteria.loc["threshold:roc_auc", "blocks"] == "yes"
     assert "runs.metrics['roc_auc'] of run gbm-new-features" in criteria.loc["threshold:roc_auc", "evidence"]
-    # No [review] in the demo config: the page says why nobody can review, and the form is disabled.
+    # No [review] in the config: the page says why nobody can review, and the form is disabled.
     assert any("no reviewers are configured" in i.value for i in at.info)
     assert at.button[0].disabled
 
