@@ -154,6 +154,20 @@ class MlflowServer:
                 raise TimeoutError(f"mlflow server not healthy after {timeout:.0f}s; see {self.log_path}")
             time.sleep(0.25)
 
+    def cpu_seconds(self) -> float:
+        """utime+stime of the server and its descendants (uvicorn does the work), from /proc."""
+        if self.proc is None:
+            return 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [self.proc.pid] + _descendants(self.proc.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])   # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / tick
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -261,9 +275,12 @@ def create_runs(client, exp_ids: list[str], indices: range, start_times: list[in
                 el = time.perf_counter() - t0
                 log(f"  {label}: {done[0]:,}/{len(indices):,} runs ({done[0] / el:,.0f} runs/s)")
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         for f in [pool.submit(one, p) for p in range(len(indices))]:
             f.result()
+    finally:  # on Ctrl-C or an error, drop the queued runs instead of finishing them
+        pool.shutdown(wait=True, cancel_futures=True)
     return [o for o in out if o is not None]
 
 
@@ -348,6 +365,26 @@ def raw_paging(url: str, exp_ids: list[str], page_size: int) -> tuple[float, int
     return time.perf_counter() - t0, n, pages
 
 
+class CpuMeter:
+    """CPU seconds of this process (all threads) and of the server during a phase. Unlike wall time this
+    barely moves when other jobs share the machine, so it is reported next to it."""
+
+    def __init__(self, server: "MlflowServer"):
+        self.server = server
+
+    def __enter__(self):
+        self.c0, self.s0 = time.process_time(), self.server.cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        self.client = time.process_time() - self.c0
+        self.srv = self.server.cpu_seconds() - self.s0
+
+    @property
+    def total(self) -> float:
+        return self.client + self.srv
+
+
 class PhaseTimer:
     """Wraps a few module functions to split a snapshot's wall time (measurement only)."""
 
@@ -430,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"   # no "View run at" line per run
+    import mlflow  # noqa: F401  (configures its loggers on import; quieten them afterwards)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     # The collector reads the page size at import time, so it is set before anything imports it.
     os.environ["WAYMARK_RUN_PAGE_SIZE"] = str(args.page_size)
@@ -446,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     def on_term(signum, _frame):
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # even when started with SIGINT ignored (`cmd &`)
 
     try:
         return run(args, workdir, server)
@@ -497,8 +536,10 @@ def run(args, workdir: Path, server: MlflowServer) -> int:
     # (a) raw paging, run twice around (b) so cache warmth and drift hit both sides; the mean counts.
     results: dict = {"runs": args.runs, "versions": meta["versions"], "experiments": args.experiments,
                      "page_size": args.page_size, "fill": meta, "server_startup_s": round(startup_s, 1)}
+    load_start = os.getloadavg()[0]
     reset_peak_rss()
-    a1, n_a, pages = raw_paging(url, exp_ids, args.page_size)
+    with CpuMeter(server) as cpu_a1:
+        a1, n_a, pages = raw_paging(url, exp_ids, args.page_size)
     rss_a = peak_rss_mb()
     log(f"(a) raw search_runs paging #1: {n_a:,} runs in {pages} pages, {a1:.2f}s ({n_a / a1:,.0f} runs/s)")
 
@@ -506,13 +547,15 @@ def run(args, workdir: Path, server: MlflowServer) -> int:
     for f in (store_path, Path(str(store_path) + ".wal")):
         f.unlink(missing_ok=True)
     reset_peak_rss()
-    b, out_b, phases_b = snapshot(store_path, url, True, workdir / "full.prof" if args.profile else None)
+    with CpuMeter(server) as cpu_b:
+        b, out_b, phases_b = snapshot(store_path, url, True, workdir / "full.prof" if args.profile else None)
     rss_b = peak_rss_mb()
     size_b = file_mb(store_path)
     log(f"(b) full snapshot: {b:.2f}s, mode={out_b.mode}, api_calls={out_b.api_calls}, phases={phases_b}")
 
     reset_peak_rss()
-    a2, n_a2, _ = raw_paging(url, exp_ids, args.page_size)
+    with CpuMeter(server) as cpu_a2:
+        a2, n_a2, _ = raw_paging(url, exp_ids, args.page_size)
     log(f"(a) raw search_runs paging #2: {n_a2:,} runs, {a2:.2f}s")
     a = (a1 + a2) / 2
 
@@ -524,12 +567,16 @@ def run(args, workdir: Path, server: MlflowServer) -> int:
                 args.fill_workers, "new")
     add_s = time.perf_counter() - t0
     reset_peak_rss()
-    c, out_c, phases_c = snapshot(store_path, url, False, workdir / "incremental.prof" if args.profile else None)
+    with CpuMeter(server) as cpu_c:
+        c, out_c, phases_c = snapshot(store_path, url, False, workdir / "incremental.prof" if args.profile else None)
     rss_c = peak_rss_mb()
     size_c = file_mb(store_path)
     log(f"(c) incremental snapshot: {c:.2f}s, mode={out_c.mode}, api_calls={out_c.api_calls}, phases={phases_c}")
 
     ba, cb = b / a, c / b
+    cpu_a = (cpu_a1.total + cpu_a2.total) / 2
+    cpu = {"a": [round((cpu_a1.client + cpu_a2.client) / 2, 2), round((cpu_a1.srv + cpu_a2.srv) / 2, 2)],
+           "b": [round(cpu_b.client, 2), round(cpu_b.srv, 2)], "c": [round(cpu_c.client, 2), round(cpu_c.srv, 2)]}
     results.update({
         "a_s": round(a, 3), "a_runs_s": [round(a1, 3), round(a2, 3)], "a_runs": n_a, "a_pages": pages,
         "a_runs_per_s": round(n_a / a), "a_peak_rss_mb": round(rss_a),
@@ -541,8 +588,11 @@ def run(args, workdir: Path, server: MlflowServer) -> int:
         "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "b_over_a": round(ba, 3), "c_over_b": round(cb, 3),
         "b_over_a_pass": ba <= 1.1, "c_over_b_pass": cb <= 0.1,
+        "cpu_s_client_server": cpu, "cpu_b_over_a": round(cpu_b.total / cpu_a, 3),
+        "cpu_c_over_b": round(cpu_c.total / cpu_b.total, 3),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-        "python": sys.version.split()[0], "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+        "python": sys.version.split()[0], "loadavg_1m_at_start": round(load_start, 2),
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
     })
     print_table(results)
     print("BENCH_JSON " + json.dumps(results, sort_keys=True), flush=True)
@@ -562,6 +612,8 @@ def print_table(r: dict) -> None:
         ("    phases", ", ".join(f"{k} {v:.2f}" for k, v in r["b_phases_s"].items())),
         ("(c) incremental (+%d runs)" % r["new_runs"], f"{r['c_s']:.2f}s  ({r['c_api_calls']} API calls)"),
         ("    phases", ", ".join(f"{k} {v:.2f}" for k, v in r["c_phases_s"].items())),
+        ("CPU s client+server (a)/(b)/(c)", " / ".join(f"{c}+{s}" for c, s in (r["cpu_s_client_server"][k]
+                                                                            for k in ("a", "b", "c")))),
         ("DuckDB file after (b) / (c)", f"{r['duckdb_mb_after_b']:.1f} MB / {r['duckdb_mb_after_c']:.1f} MB"),
         ("peak RSS (a) / (b) / (c)", f"{r['a_peak_rss_mb']} / {r['b_peak_rss_mb']} / {r['c_peak_rss_mb']} MB "
                                      f"(process max {r['process_max_rss_mb']} MB)"),
@@ -572,10 +624,12 @@ def print_table(r: dict) -> None:
     rows += [
         ("b/a  (target <= 1.10)", f"{r['b_over_a']:.3f}  {'PASS' if r['b_over_a_pass'] else 'MISS'}"),
         ("c/b  (target <= 0.10)", f"{r['c_over_b']:.3f}  {'PASS' if r['c_over_b_pass'] else 'MISS'}"),
+        ("CPU b/a, c/b (load-independent)", f"{r['cpu_b_over_a']:.3f}, {r['cpu_c_over_b']:.3f}"),
     ]
     w = max(len(k) for k, _ in rows)
     print("\n" + "=" * 100)
-    print(f"Waymark MLflow collector benchmark — {r['date']} — {r['cpus']} CPUs, Python {r['python']}")
+    print(f"Waymark MLflow collector benchmark — {r['date']} — {r['cpus']} CPUs, Python {r['python']}, "
+          f"load avg {r['loadavg_1m_at_start']} -> {r['loadavg_1m_at_end']}")
     print("-" * 100)
     for k, v in rows:
         print(f"{k.ljust(w)}  {v}")
