@@ -73,14 +73,15 @@ def page():
         browser.close()
 
 
-def _settle(page) -> None:
+def _settle(page, timeout_ms: int = 90_000) -> None:
+    """Wait until the script run is over (Streamlit marks it on the app root), then for the data
+    frames, which paint onto a canvas afterwards."""
     page.wait_for_selector("[data-testid='stApp']", timeout=30_000)
-    # Streamlit shows a running indicator while the script runs; wait until it has gone.
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-    # Data frames paint onto a canvas after the script finishes.
+    page.wait_for_timeout(300)   # let a rerun triggered by the last action start
+    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout_ms)
     if page.locator("[data-testid='stDataFrame']").count():
         page.wait_for_selector("[data-testid='stDataFrame'] canvas", timeout=30_000)
-        page.wait_for_timeout(1500)
+        page.wait_for_timeout(1000)
 
 
 def test_overview_renders_with_data(served_app, page):
@@ -105,3 +106,21 @@ def test_navigate_to_snapshots(served_app, page):
     page.get_by_text("Report of one pass").wait_for()
     assert page.locator("[data-testid='stException']").count() == 0
     page.screenshot(path=str(ARTIFACTS / "snapshots.png"), full_page=True)
+
+
+@pytest.mark.parametrize("title", ["Checklist", "Audit trace", "Lineage explorer", "Promotion gates",
+                                   "Endpoint health"])
+def test_every_page_renders_in_the_browser(served_app, page, title):
+    """What a person sees on each page: its heading, content, no exception box."""
+    page.goto(served_app)
+    _settle(page)
+    page.get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+    _settle(page)
+    page.screenshot(path=str(ARTIFACTS / f"{title.lower().replace(' ', '_')}.png"), full_page=True)
+    assert page.locator("[data-testid='stException']").count() == 0
+    # Real content, not an empty frame: tables, charts or graphs beyond the heading.
+    content = page.locator("[data-testid='stDataFrame'], [data-testid='stVegaLiteChart'], "
+                           "[data-testid='stGraphVizChart'], [data-testid='stMetric']")
+    assert content.count() >= 1
+

@@ -25,7 +25,8 @@ from store import Store, StoreMissing
 from ui.format import GAP, short_sha
 
 TTL = 300
-STATUS_ICON = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "UNKNOWN": "❔ UNKNOWN"}
+# Plain symbols: table cells cannot use Streamlit's icon font, and emoji need a system font.
+STATUS_ICON = {"PASS": "✓ PASS", "FAIL": "✗ FAIL", "UNKNOWN": "? UNKNOWN"}
 
 
 def _key(source: str, name: str, version: str) -> str:
@@ -86,7 +87,9 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
         counts = result.counts()
         rows.append({"key": _key(c.source, c.name, c.version), "platform": c.platform, "source": c.source,
                      "model": c.name, "version": c.version,
-                     "baseline": f"v{c.baseline_version}" if c.baseline_version else f"none (@{c.baseline_alias})",
+                     # pandas hands a missing baseline over as NaN, which is truthy.
+                     "baseline": (f"v{c.baseline_version}" if isinstance(c.baseline_version, str)
+                                  and c.baseline_version else f"none (@{c.baseline_alias})"),
                      "gate": STATUS_ICON[result.status],
                      "blocking": ", ".join(x.name for x in result.blocking) or "—",
                      "pass": counts["PASS"], "fail": counts["FAIL"], "unknown": counts["UNKNOWN"],
