@@ -26,6 +26,7 @@ COMPLETE = ("done", "stays")
 STATUS_LABELS = {"not_started": "not started", "in_progress": "in progress", "blocked": "blocked",
                  "done": "done", "stays": "stays (decided not to move)"}
 MANUAL_COLUMNS = ["asset_key", "status", "owner", "due", "notes", "kind_override", "who", "who_verified", "recorded_at"]
+_SELECT_LOG = "SELECT entry_id, " + ", ".join(MANUAL_COLUMNS) + " FROM checklist_status_log ORDER BY entry_id"
 WRITE_RETRY_SECONDS = 20.0
 
 
@@ -94,7 +95,7 @@ def record_manual_status(store: Store, asset_key: str, *, status: str | None, ow
 def manual_log(store: Store) -> pd.DataFrame:
     """Every entry, oldest first (the burn-up replays it; the page shows an item's part of it)."""
     try:
-        return store.query(f"SELECT entry_id, {', '.join(MANUAL_COLUMNS)} FROM checklist_status_log ORDER BY entry_id")
+        return store.query(_SELECT_LOG)
     except StoreMissing:
         return pd.DataFrame(columns=["entry_id"] + MANUAL_COLUMNS)
 

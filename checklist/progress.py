@@ -245,7 +245,8 @@ def _history_frames(store: Store) -> dict[str, pd.DataFrame]:
     with store.reader() as con:
         for table, columns in _HISTORY_COLUMNS.items():
             # Identifiers come from the fixed map above; nothing user-supplied reaches the SQL.
-            frame = con.execute(f"SELECT source, {', '.join(columns)}, valid_from, valid_to FROM {table}").df()
+            sql = "SELECT source, " + ", ".join(columns) + ", valid_from, valid_to FROM " + table
+            frame = con.execute(sql).df()
             for col in ENTITIES[table].json_columns:
                 if col in frame:
                     frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)

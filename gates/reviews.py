@@ -35,6 +35,10 @@ MAX_NOTE = 4000
 FIELDS = ("entry_id", "recorded_at", "kind", "source", "platform", "model_name", "version", "decision",
           "reviewer", "reviewer_verified", "identity_source", "note", "gate_status", "gate_result",
           "snapshot_ids", "ref_entry", "prev_hash")
+_STORED = FIELDS + ("entry_hash",)
+_INSERT_ENTRY = ("INSERT INTO gate_review_log (" + ", ".join(_STORED) + ") VALUES ("
+                 + ", ".join("?" for _ in _STORED) + ")")
+_SELECT_CHAIN = "SELECT " + ", ".join(_STORED) + " FROM gate_review_log ORDER BY entry_id"
 
 
 class ReviewError(ValueError):
@@ -122,9 +126,7 @@ def append_entry(store: Store, **values: Any) -> dict[str, Any]:
         entry["prev_hash"] = last[0][1] if last else GENESIS
         entry["recorded_at"] = values.get("recorded_at") or _now()
         entry["entry_hash"] = entry_hash(entry)
-        cols = FIELDS + ("entry_hash",)
-        con.execute(f"INSERT INTO gate_review_log ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                    [entry[c] for c in cols])
+        con.execute(_INSERT_ENTRY, [entry[c] for c in _STORED])
         con.execute("INSERT OR REPLACE INTO gate_review_head (id, entries, head_hash) VALUES (1, ?, ?)",
                     [entry["entry_id"], entry["entry_hash"]])
     return entry
@@ -158,7 +160,7 @@ class VerifyReport:
 def verify(store: Store, expect_head: str | None = None) -> VerifyReport:
     """Walk the chain: every hash recomputed, every link and id checked, the head compared."""
     with store.reader() as con:
-        cur = con.execute(f"SELECT {', '.join(FIELDS)}, entry_hash FROM gate_review_log ORDER BY entry_id")
+        cur = con.execute(_SELECT_CHAIN)
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r)) for r in cur.fetchall()]
         head = con.execute("SELECT entries, head_hash FROM gate_review_head WHERE id = 1").fetchall()
