@@ -16,19 +16,17 @@ if not figures:
     st.info("Nothing collected yet. Take a first snapshot on the **Snapshots** page.")
     st.stop()
 
-cols = st.columns(6)
-cols[0].metric("Sources", figures["sources"], delta=f"{figures['failing']} failing" if figures["failing"] else None,
-               delta_color="inverse")
-cols[1].metric("Oldest good snapshot", figures["oldest_good"])
-cols[2].metric("Experiments", f"{figures['experiments']:,}")
-cols[3].metric("Runs", f"{figures['runs']:,}")
-cols[4].metric("Model versions", f"{figures['model_versions']:,}")
-cols[5].metric("Aliases", f"{figures['aliases']:,}")
-
 migration = checklist_loaders.migration_headline(*key)
-if migration.get("label"):
-    st.metric("Migration progress", migration["label"], help=migration["help"])
-elif migration.get("error"):
+cols = st.columns(7)
+cols[0].metric("Migrated", migration.get("label") or "—", help=migration.get("help"))
+cols[1].metric("Sources", figures["sources"], delta=f"{figures['failing']} failing" if figures["failing"] else None,
+               delta_color="inverse")
+cols[2].metric("Data age", figures["oldest_good"], help="Age of the oldest source's last good snapshot")
+cols[3].metric("Experiments", f"{figures['experiments']:,}")
+cols[4].metric("Runs", f"{figures['runs']:,}")
+cols[5].metric("Model versions", f"{figures['model_versions']:,}")
+cols[6].metric("Aliases", f"{figures['aliases']:,}")
+if migration.get("error"):
     st.caption("Migration progress unavailable: the plan in data/plan/ does not validate (see Checklist).")
 
 st.subheader("Sources")

@@ -45,7 +45,7 @@ def test_overview_shows_the_migration_figure(monkeypatch, demo_copy):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    assert metric(at, "Migration progress") == "62%"
+    assert metric(at, "Migrated") == "62%"
 
 
 def test_checklist_shows_progress_steps_kinds_and_burn_up(monkeypatch, demo_copy):
