@@ -58,8 +58,23 @@ def load_workspace() -> Workspace | None:
         if demo is None:
             return None
         workspace = Workspace(load_config(demo), is_demo=True)
-    Store(workspace.store_path).migrate_if_needed()
+    _migrate_once(workspace.store_path)
     return workspace
+
+
+_schema_checked: dict[str, int] = {}
+
+
+def _migrate_once(store_path: Path) -> None:
+    """Check (and if due, migrate) the schema once per store file state, not on every rerun."""
+    try:
+        stamp = store_path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return
+    if _schema_checked.get(str(store_path)) == stamp:
+        return
+    Store(store_path).migrate_if_needed()
+    _schema_checked[str(store_path)] = store_path.stat().st_mtime_ns
 
 
 _PROGRESS = re.compile(r"^\s*(\d+)% (.*)$")
