@@ -386,7 +386,7 @@ class MlflowSource:
                 recreated = stored is None or stored.get("creation_time") != v.creation_timestamp
                 if self.config.read_model_origins and (previous is None or key not in previous.origins_done
                                                        or recreated):
-                    to_read.append(key)
+                    to_read.append((*key, v.source))
         self.report.count("registered_models", len(models))
         self.report.count("model_versions", len(versions))
         self.report.count("aliases", len(aliases))
@@ -418,7 +418,7 @@ class MlflowSource:
     def _is_oss_registry(self) -> bool:
         return not self.registry_uri.startswith("databricks")
 
-    def _read_origins(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    def _read_origins(self, keys: list[tuple[str, str, str | None]]) -> list[dict[str, Any]]:
         if not keys:
             return []
         self.progress(f"MLmodel origins: {len(keys)} new version(s)")
@@ -427,13 +427,21 @@ class MlflowSource:
         self.report.count("model_origins", len(rows))
         return rows
 
-    def _read_origin(self, name: str, version: str) -> dict[str, Any]:
+    def _download_uri(self, name: str, version: str, source: str | None) -> str:
+        """Where the version's files are. An OSS registry hands back a plain artifact location as
+        its own download URI, so that request is spared; `models:/` and `runs:/` sources, and
+        Unity Catalog (which issues its own locations), are asked for."""
+        if self._is_oss_registry() and source and not source.startswith(("models:/", "runs:/")):
+            return source
+        return self._call(self.client.get_model_version_download_uri, name, version)
+
+    def _read_origin(self, name: str, version: str, source: str | None = None) -> dict[str, Any]:
         import mlflow.artifacts
         import yaml
 
         row: dict[str, Any] = {"name": name, "version": version}
         try:
-            uri = self._call(self.client.get_model_version_download_uri, name, version)
+            uri = self._download_uri(name, version, source)
             with tempfile.TemporaryDirectory() as tmp:
                 local = mlflow.artifacts.download_artifacts(artifact_uri=uri.rstrip("/") + "/MLmodel",
                                                             dst_path=tmp, tracking_uri=self.config.tracking_uri)
