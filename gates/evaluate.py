@@ -80,7 +80,10 @@ class GateResult:
 class Context:
     """Entities at one point in time (and the lineage graph, built on first use), shared by evaluations."""
 
-    def __init__(self, store: Store, as_of: AsOf = None, points: dict[str, SnapshotPoint] | None = None):
+    def __init__(self, store: Store, as_of: AsOf = None, points: dict[str, SnapshotPoint] | None = None,
+                 graph: Any = None):
+        """`graph`: an already built lineage graph for the same snapshots (the app shares its cached
+        one), so a gate never rebuilds what the lineage pages hold."""
         self.store = store
         self.points = resolve_as_of(store, as_of) if points is None else points
         self.versions = entity_as_of(store, "model_versions", points=self.points)
@@ -88,7 +91,7 @@ class Context:
         self.origins = entity_as_of(store, "model_origins", points=self.points)
         self.runs = entity_as_of(store, "runs", points=self.points)
         self.logged_models = entity_as_of(store, "logged_models", points=self.points)
-        self._graph: Any = None
+        self._graph: Any = graph
         self._graph_error: str | None = None
 
     @property

@@ -22,6 +22,7 @@ from gates.reviews import (DECISION_LABELS, Identity, ReviewError, StaleReview, 
                            read_log, resolve_identity, submit_review, verify)
 from gates.writeback import WritebackOutcome, write_back
 from store import Store, StoreMissing
+from ui import lineage_loaders
 from ui.format import GAP, short_sha
 
 TTL = 300
@@ -54,13 +55,19 @@ def current_identity(config: Config) -> Identity | None:
 
 
 # -- cached reads -------------------------------------------------------------------------------------
+def _context(store_path: str, stamp: int) -> Context:
+    """Entities as of now, with the lineage graph the lineage pages already cache for this state."""
+    graph = lineage_loaders.lineage_graph(store_path, stamp, None)
+    points = lineage_loaders.points_at(store_path, stamp, None)
+    return Context(Store(store_path), points=points, graph=graph)
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
 def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
     """{"frame": candidates with gate status, "choices": [(key, label)], "error": str | None}."""
     config = load_config(config_path)
-    store = Store(store_path)
     try:
-        ctx = Context(store)
+        ctx = _context(store_path, stamp)
     except StoreMissing:
         return {"frame": pd.DataFrame(), "choices": [], "error": None}
     policies: dict[str, Any] = {}
@@ -75,7 +82,7 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
     except PolicyError as e:
         return {"frame": pd.DataFrame(), "choices": [], "error": f"Policy problem: {e}"}
     lister = mlflow_artifact_lister(config)
-    log = read_log(store)
+    log = read_log(ctx.store)
     last_decision = {}
     for e in log:
         if e["kind"] == "review":
@@ -119,7 +126,7 @@ def gate(store_path: str, stamp: int, config_path: str, key: str) -> GateView:
     source, name, version = split_key(key)
     try:
         policy = policy_for(name, config.review.policy_dir)
-        result = evaluate(Context(Store(store_path)), policy, source, name, version,
+        result = evaluate(_context(store_path, stamp), policy, source, name, version,
                           artifact_lister=mlflow_artifact_lister(config))
     except PolicyError as e:
         return GateView(None, f"Policy problem: {e}")

@@ -36,7 +36,7 @@ def as_of_for(day: date | None) -> datetime | None:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _points(store_path: str, stamp: int, as_of: datetime | None) -> dict[str, SnapshotPoint]:
+def points_at(store_path: str, stamp: int, as_of: datetime | None) -> dict[str, SnapshotPoint]:
     return resolve_as_of(Store(store_path), as_of)
 
 
@@ -48,7 +48,7 @@ def _graph(store_path: str, snapshot_key: tuple[tuple[str, int], ...], _points: 
 def lineage_graph(store_path: str, stamp: int, as_of: datetime | None) -> LineageGraph | None:
     """The graph as of a time; None when nothing is collected."""
     try:
-        points = _points(store_path, stamp, as_of)
+        points = points_at(store_path, stamp, as_of)
     except StoreMissing:
         return None
     key = tuple(sorted((s, p.snapshot_id) for s, p in points.items()))
