@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collectors.config import PLATFORMS
+from collectors.config import PLATFORMS, read_toml
 
 SHIPPED_PLAN_DIR = Path(__file__).resolve().parent.parent / "data" / "plan"
 
@@ -70,14 +69,7 @@ class Plan:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanError(f"{path}: plan file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PlanError(f"{path}: cannot read plan file: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise PlanError(f"{path}: not valid TOML: {e}") from None
+    return read_toml(path, "plan file", PlanError)
 
 
 def _version(raw: dict[str, Any], where: Path) -> int:

@@ -7,6 +7,7 @@ DefaultAzureCredential or `.streamlit/secrets.toml`.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,18 +125,33 @@ _REQUIRED_BY_KIND.update({"azureml": ("subscription_id", "resource_group", "work
 _OPTIONS_BY_KIND.update({kind: set(options) for kind, options in _AZURE_OPTIONS.items()})
 
 
+def read_toml(path: Path, what: str, error: type[Exception]) -> dict[str, Any]:
+    """A TOML file's contents, or `error` naming the file and what is wrong with it."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{path}: cannot read {what}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{path}: not valid TOML: {e}") from None
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a config file; raises ConfigError naming file, source and field."""
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: cannot read config file: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    return parse_config(raw, p)
+    return parse_config(read_toml(p, "config file", ConfigError), p)
+
+
+def _array_of_tables(raw: Any, where: str, name: str, not_a_list: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """([[name]] #i, table) for each entry of an array of tables, with errors naming the entry."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: {not_a_list}")
+    for i, entry in enumerate(raw, start=1):
+        label = f"[[{name}]] #{i}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: {label}: must be a table")
+        yield label, entry
 
 
 def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
@@ -187,14 +203,9 @@ def _parse_review(r: Any, where: str, base: Path) -> ReviewConfig:
     resolved_dir = None
     if policy_dir is not None:
         resolved_dir = Path(policy_dir) if Path(policy_dir).is_absolute() else base / policy_dir
-    reviewers_raw = r.get("reviewers", [])
-    if not isinstance(reviewers_raw, list):
-        raise ConfigError(f"{where}: [review] field 'reviewers': must be an array of tables ([[review.reviewers]])")
     reviewers = []
-    for i, rv in enumerate(reviewers_raw, start=1):
-        label = f"[[review.reviewers]] #{i}"
-        if not isinstance(rv, dict):
-            raise ConfigError(f"{where}: {label}: must be a table")
+    for label, rv in _array_of_tables(r.get("reviewers", []), where, "review.reviewers",
+                                      "[review] field 'reviewers': must be an array of tables ([[review.reviewers]])"):
         extra = sorted(set(rv) - {"identity", "models"})
         if extra:
             raise ConfigError(f"{where}: {label}: unknown field {extra[0]!r} (expected identity, models)")
@@ -338,13 +349,8 @@ _SLO_FIELDS: dict[str, tuple[type, ...]] = {
 
 
 def _parse_slos(raw: Any, where: str) -> tuple[Slo, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: 'slo' must be an array of tables ([[slo]])")
     out = []
-    for i, entry in enumerate(raw, start=1):
-        label = f"[[slo]] #{i}"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: {label}: must be a table")
+    for label, entry in _array_of_tables(raw, where, "slo", "'slo' must be an array of tables ([[slo]])"):
         if isinstance(entry.get("endpoint"), str):
             label = f"[[slo]] {entry['endpoint']!r}"
         for key, value in entry.items():
