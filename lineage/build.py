@@ -423,20 +423,12 @@ class _Builder:
     def _origin_links(self, r: Any, nid: str, origin: Any, registry_run: str | None) -> bool:
         if origin is None or _s(origin.read_status) != "ok":
             return False
-        g = self.graph
         linked = False
         run_id = _s(origin.origin_run_id)
         if run_id:
-            runs = self._candidates(self.runs_by_id, run_id, r.source)
-            if len(runs) == 1:
-                g.add_edge(runs[0], nid, EdgeKind.ARTIFACT_ORIGIN,
-                           self.ev("model_origins.origin_run_id (MLmodel run_id)", origin.snapshot_id, r.source,
-                                   Basis.ARTIFACT_ORIGIN, origin.valid_from))
-                linked = True
-            elif len(runs) > 1:
-                self.gap(GapKind.AMBIGUOUS, nid, f"the MLmodel of {r.name}/{r.version} names run {run_id}, held by "
-                         f"{len(runs)} sources; none picked", runs)
-            elif not registry_run:
+            found = self._origin_edge(self.runs_by_id, run_id, "run", "origin_run_id (MLmodel run_id)", r, nid, origin)
+            linked = bool(found)
+            if found is None and not registry_run:
                 self.gap(GapKind.RUN_NOT_FOUND, nid, f"the MLmodel of {r.name}/{r.version} names run {run_id}, which "
                          "no collected source holds (deleted, or in a workspace not collected)")
             if registry_run and registry_run != run_id:
@@ -446,16 +438,26 @@ class _Builder:
         model_id = _s(origin.origin_model_id) or (
             _s(origin.origin_model_uuid) if (_s(origin.origin_model_uuid) or "").startswith("m-") else None)
         if model_id:
-            models = self._candidates(self.models_by_id, model_id, r.source)
-            if len(models) == 1:
-                g.add_edge(models[0], nid, EdgeKind.ARTIFACT_ORIGIN,
-                           self.ev("model_origins.origin_model_id (MLmodel model_id)", origin.snapshot_id, r.source,
-                                   Basis.ARTIFACT_ORIGIN, origin.valid_from))
-                linked = True
-            elif len(models) > 1:
-                self.gap(GapKind.AMBIGUOUS, nid, f"the MLmodel of {r.name}/{r.version} names logged model {model_id}, "
-                         f"held by {len(models)} sources; none picked", models)
+            found = self._origin_edge(self.models_by_id, model_id, "logged model",
+                                      "origin_model_id (MLmodel model_id)", r, nid, origin)
+            linked = linked or bool(found)
         return linked
+
+    def _origin_edge(self, index: dict[str, list[str]], key: str, what: str, field: str, r: Any, nid: str,
+                     origin: Any) -> bool | None:
+        """One MLmodel-origin edge when exactly one source holds `key`; two or more is an ambiguity gap
+        (False); None when no collected source holds it (the caller names that gap)."""
+        candidates = self._candidates(index, key, r.source)
+        if len(candidates) == 1:
+            self.graph.add_edge(candidates[0], nid, EdgeKind.ARTIFACT_ORIGIN,
+                                self.ev(f"model_origins.{field}", origin.snapshot_id, r.source,
+                                        Basis.ARTIFACT_ORIGIN, origin.valid_from))
+            return True
+        if candidates:
+            self.gap(GapKind.AMBIGUOUS, nid, f"the MLmodel of {r.name}/{r.version} names {what} {key}, held by "
+                     f"{len(candidates)} sources; none picked", candidates)
+            return False
+        return None
 
     def _migration_link(self, r: Any, nid: str, tag: str, value: str) -> bool:
         parsed = parse_migrated_from(value)
