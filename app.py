@@ -5,7 +5,6 @@ import streamlit as st
 from collectors.config import ConfigError
 from store import StoreError
 from ui import context, loaders
-from ui.format import age
 from ui.session import set_workspace
 
 st.set_page_config(page_title="Waymark", page_icon=":material/explore:", layout="wide")

@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args, workdir, server)
     finally:
         server.stop()
-        log(f"mlflow server stopped (pid group killed)")
+        log("mlflow server stopped (pid group killed)")
         if own_dir and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:

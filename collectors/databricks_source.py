@@ -444,8 +444,6 @@ class DatabricksSource:
         return sorted(out)  # type: ignore[arg-type]
 
     def _features(self) -> dict[str, EntityBatch]:
-        from databricks.sdk.errors import NotFound
-
         self.progress("features")
         features = []
         failed_schemas = 0

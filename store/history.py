@@ -227,7 +227,7 @@ def _apply(con, entity: Entity, source: str, snapshot_id: int, frame: pd.DataFra
     assert table in ENTITIES and (scope.column is None or scope.column in entity.columns)
     con.register("incoming", frame)
     key_match = " AND ".join(f"i.{k} = t.{k}" for k in entity.keys)
-    current = f"t.source = ? AND t.valid_to IS NULL"
+    current = "t.source = ? AND t.valid_to IS NULL"
     changed_sql = (f"UPDATE {table} AS t SET valid_to = ? WHERE {current} AND EXISTS "
                    f"(SELECT 1 FROM incoming i WHERE {key_match} AND i.row_hash <> t.row_hash)")
     changed = con.execute(changed_sql, [snapshot_id, source]).fetchall()[0][0]

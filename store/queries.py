@@ -10,7 +10,6 @@ import json
 import numbers
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 import pandas as pd
 

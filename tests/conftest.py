@@ -364,3 +364,8 @@ def evolving(tmp_path_factory, mlflow_template, workspace) -> Evolving:
     assert proc.returncode == 0, proc.stderr
     steps["full"] = json.loads(proc.stdout)["sources"][0]
     return Evolving(uri, cfg, config.store_path, ids, steps)
+
+
+# The demo workspace, built once per session and shared by the page, browser, lineage, gates,
+# checklist and health tests (tests/demo_fixture.py).
+from tests.demo_fixture import demo_copy, demo_dir  # noqa: E402,F401  (fixtures)

@@ -9,7 +9,6 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from checklist.plan import SHIPPED_PLAN_DIR
-from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
 
 TIMEOUT = 90
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
 
 TIMEOUT = 120
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
 from tests.test_pages import APP
 
 

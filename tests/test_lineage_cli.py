@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo_fixture import demo_dir  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,6 @@ from lineage.load import load_graph
 from lineage.report import render_markdown
 from lineage.trace import TargetError, impact, trace
 from store import Store
-from tests.demo_fixture import demo_dir  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")

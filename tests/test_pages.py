@@ -7,7 +7,6 @@ from streamlit.testing.v1 import AppTest
 
 from collectors.config import load_config
 
-from tests.demo_fixture import demo_copy, demo_dir  # noqa: F401  (fixtures)
 
 TIMEOUT = 90
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
