@@ -18,9 +18,10 @@ Fixture workspace (every key optional):
     vector_search_endpoints [EndpointInfo]
     vector_indexes          [VectorIndex]
     job_runs                [Run]
+    current_user            User (SCIM), returned by /preview/scim/v2/Me
 
 Fault knobs (`Faults`): empty pages that still carry a token, 429 + Retry-After, 5xx then success,
-403 for whole catalogs, and request counting per route.
+403 for whole catalogs or for whole routes, and request counting per route.
 """
 from __future__ import annotations
 
@@ -44,11 +45,15 @@ class Faults:
     flaky_status: int = 500
     forbidden_catalogs: set[str] = field(default_factory=set)  # every call naming one gets a 403
     not_found_metrics: set[str] = field(default_factory=set)   # endpoints whose metrics export 404s
+    forbidden_routes: set[str] = field(default_factory=set)    # routes answering 403 (a missing grant)
 
 
 # (method, regex, route name); names are what faults and counters use.
 _ROUTES = [
     (r"/\.well-known/databricks-config", "host_metadata"),
+    (r"/api/2\.0/preview/scim/v2/Me", "scim.me"),
+    (r"/api/2\.1/unity-catalog/catalogs", "uc.catalogs.list"),
+    (r"/api/2\.1/unity-catalog/schemas", "uc.schemas.list"),
     (r"/api/2\.1/unity-catalog/models", "uc.models.list"),
     (r"/api/2\.1/unity-catalog/models/(?P<full_name>[^/]+)/versions", "uc.versions.list"),
     (r"/api/2\.1/unity-catalog/models/(?P<full_name>[^/]+)/versions/(?P<version>\d+)", "uc.versions.get"),
@@ -66,6 +71,7 @@ _ROUTES = [
     (r"/api/2\.0/vector-search/indexes", "vs.indexes.list"),
     (r"/api/2\.0/vector-search/indexes/(?P<name>[^/]+)", "vs.indexes.get"),
     (r"/api/2\.2/jobs/runs/get", "jobs.runs.get"),
+    (r"/api/2\.2/jobs/runs/list", "jobs.runs.list"),
 ]
 _COMPILED = [(re.compile(pattern + r"/?"), name) for pattern, name in _ROUTES]
 
@@ -74,6 +80,7 @@ _PAGE_SIZES = {
     "uc.models.list": (100, 1000), "uc.models.list.schema": (100, 10000),
     "uc.versions.list": (100, 1000), "uc.tables.list": (1000, 1000), "features.list": (100, 1000),
     "vs.endpoints.list": (100, 100), "vs.indexes.list": (100, 100),
+    "uc.catalogs.list": (1000, 1000), "uc.schemas.list": (1000, 1000), "jobs.runs.list": (20, 25),
 }
 # Fields of ServingEndpointDetailed that the list item (ServingEndpoint) does not carry.
 _LIST_ENTITY_FIELDS = ("name", "entity_name", "entity_version", "external_model", "foundation_model")
@@ -217,6 +224,8 @@ class DatabricksStub:
             if self._fault_state[("5xx", route)] < self.faults.flaky.get(route, 0):
                 self._fault_state[("5xx", route)] += 1
                 raise ApiError(self.faults.flaky_status, "INTERNAL_ERROR", "Internal server error (injected).")
+        if route in self.faults.forbidden_routes:
+            raise ApiError(403, "PERMISSION_DENIED", f"Caller lacks the permission for {route} (injected).")
 
     def _check_catalog(self, route: str, params: dict[str, str], query: dict[str, str]) -> None:
         if not self.faults.forbidden_catalogs:
@@ -253,6 +262,33 @@ class DatabricksStub:
         if not ws_id:
             raise ApiError(404, "NOT_FOUND", "not found")
         return {"oidc_endpoint": f"{self.url}/oidc", "workspace_id": str(ws_id)}
+
+    def _r_scim_me(self, params, query):
+        return self.workspace.get("current_user") or {"id": "1", "userName": "someone@example.com",
+                                                      "displayName": "Someone", "active": True}
+
+    def _securables(self, kind: str) -> list[dict[str, Any]]:
+        """Catalogs or schemas: the fixture's own list, else derived from its models and tables."""
+        if kind in self.workspace:
+            return self.workspace[kind]
+        seen: dict[str, dict[str, Any]] = {}
+        for obj in [*self.models.values(), *self.tables.values()]:
+            catalog, schema = obj.get("catalog_name"), obj.get("schema_name")
+            if kind == "catalogs" and catalog:
+                seen.setdefault(catalog, {"name": catalog, "full_name": catalog})
+            elif kind == "schemas" and catalog and schema:
+                seen.setdefault(f"{catalog}.{schema}", {"name": schema, "catalog_name": catalog,
+                                                        "full_name": f"{catalog}.{schema}"})
+        return sorted(seen.values(), key=lambda o: o["full_name"])
+
+    def _r_uc_catalogs_list(self, params, query):
+        return self._page("uc.catalogs.list", self._securables("catalogs"), "catalogs", query)
+
+    def _r_uc_schemas_list(self, params, query):
+        if not query.get("catalog_name"):
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "catalog_name is required")
+        items = [s for s in self._securables("schemas") if s["catalog_name"] == query["catalog_name"]]
+        return self._page("uc.schemas.list", items, "schemas", query)
 
     def _r_uc_models_list(self, params, query):
         items = [self._model_view(m, aliases=False) for m in self.models.values()
@@ -396,6 +432,12 @@ class DatabricksStub:
         if r is None:
             raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Run {run_id} does not exist.")
         return r
+
+    def _r_jobs_runs_list(self, params, query):
+        runs = sorted(self.job_runs.values(), key=lambda r: -int(r.get("start_time") or 0))
+        out = self._page("jobs.runs.list", runs, "runs", query, size_param="limit")
+        out["has_more"] = "next_page_token" in out
+        return out
 
 
 def prometheus_text(endpoint: str, entities: list[str], requests: int = 100, errors: int = 0,
