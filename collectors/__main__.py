@@ -1,6 +1,9 @@
-"""`python -m collectors snapshot --config PATH [--source NAME]…` (contract in DESIGN.md).
+"""`python -m collectors snapshot --config PATH [--source NAME]…` (contract in DESIGN.md), and
+`python -m collectors check --config PATH [--source NAME]…`, the read-only first contact.
 
-Exit 0: every source ok; 1: at least one source failed (the others are committed); 2: bad config or usage.
+snapshot — exit 0: every source ok; 1: at least one source failed (the others are committed).
+check — exit 0: every API area of every source answered; 1: an area was refused or unreachable.
+Both exit 2 for a bad config or usage.
 """
 from __future__ import annotations
 
@@ -9,9 +12,12 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from collectors.config import ConfigError, load_config
+from collectors.check import DEFAULT_TIMEOUT, SourceCheck, check_all
+from collectors.config import Config, ConfigError, load_config
 from collectors.runner import SnapshotOutcome, snapshot_all
 
 
@@ -31,12 +37,32 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")
     snap.add_argument("--full", action="store_true", help="re-read everything instead of an incremental pass")
     snap.add_argument("--json", action="store_true", help="print one JSON object for machines")
+    chk = sub.add_parser("check", help="read-only first contact: reachability, identity, counts, permissions",
+                         description="Call each source once per API area (first page only) and print, per "
+                                     "area: reachable or not, the identity used, counts found, and the role "
+                                     "or privilege that grants a refused area. Writes nothing. Exit 0: every "
+                                     "area answered; 1: an area was refused, unreachable or failed; "
+                                     "2: bad config or usage.")
+    chk.add_argument("--config", default="governance.toml", help="config file (default: governance.toml)")
+    chk.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")
+    chk.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                     help=f"per-call timeout and retry budget (default: {DEFAULT_TIMEOUT:g})")
+    chk.add_argument("--json", action="store_true", help="print one JSON object for machines")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    err = Console(stderr=True)
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _load(args: argparse.Namespace, err: Console) -> Config | None:
+    """The config, or None after printing the one config error (the caller exits 2)."""
     try:
         config = load_config(args.config)
         for name in args.source or []:
@@ -46,7 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         # soft_wrap: never hard-wrap at 80 columns when piped (CI logs), it would split file paths.
         err.print(f"config error: {e}", style="bold red", highlight=False, markup=False, soft_wrap=True)
+        return None
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    err = Console(stderr=True)
+    config = _load(args, err)
+    if config is None:
         return 2
+    if args.command == "check":
+        return run_check(config, args, err)
 
     quiet = args.json or not err.is_terminal
     status = err.status("starting…") if not quiet else None
@@ -70,6 +107,55 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print_summary(outcomes)
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def run_check(config: Config, args: argparse.Namespace, err: Console) -> int:
+    quiet = args.json or not err.is_terminal
+    status = err.status("checking…") if not quiet else None
+    if status:
+        status.start()
+
+    def progress(source: str) -> None:
+        if status:
+            status.update(f"checking [bold]{escape(source)}[/]")
+        elif not args.json:
+            print(f"{source}: checking", file=sys.stderr, flush=True)
+
+    try:
+        results = check_all(config, args.source, timeout=args.timeout, progress=progress)
+    finally:
+        if status:
+            status.stop()
+    ok = all(r.ok for r in results)
+    if args.json:
+        print(json.dumps({"config": str(config.path), "ok": ok, "sources": [r.to_json() for r in results]},
+                         indent=2, ensure_ascii=False))
+    else:
+        print_checks(results)
+    return 0 if ok else 1
+
+
+_STATUS_STYLE = {"ok": "green", "skipped": "dim", "denied": "bold red", "unauthenticated": "bold red",
+                 "unreachable": "bold red", "not_found": "red", "error": "red"}
+
+
+def print_checks(results: list[SourceCheck], console: Console | None = None) -> None:
+    """One table per source; every platform or config string goes in as Text (never as markup)."""
+    console = console or Console()
+    for r in results:
+        who = ", ".join(f"{k} {v}" for k, v in r.identity.items()) or "unknown"
+        table = Table(title=Text(f"{r.source} ({r.kind}, {r.platform}) — {who}"), title_justify="left")
+        for col in ("area", "status", "found", "detail / missing permission"):
+            table.add_column(col, justify="right" if col == "found" else "left", overflow="fold")
+        for a in r.areas:
+            note = Text(a.detail or "")
+            if a.grant:
+                note = Text.assemble(("needs: ", "bold"), a.grant, "\n", (a.detail or "", "dim"))
+            table.add_row(Text(a.label), Text(a.status, style=_STATUS_STYLE.get(a.status, "")), Text(a.found), note)
+        console.print(table)
+    bad = [r.source for r in results if not r.ok]
+    console.print(Text(f"{len(results) - len(bad)} of {len(results)} sources fully readable"
+                       + (f"; not: {', '.join(bad)}" if bad else ""), style="red" if bad else "green"))
 
 
 def print_summary(outcomes: list[SnapshotOutcome]) -> None:
