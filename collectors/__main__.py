@@ -144,7 +144,8 @@ def print_checks(results: list[SourceCheck], console: Console | None = None) -> 
     console = console or Console()
     for r in results:
         who = ", ".join(f"{k} {v}" for k, v in r.identity.items()) or "unknown"
-        table = Table(title=Text(f"{r.source} ({r.kind}, {r.platform}) — {who}"), title_justify="left")
+        console.print(Text.assemble((r.source, "bold"), f" ({r.kind}, {r.platform}) — identity: ", who), soft_wrap=True)
+        table = Table()
         for col in ("area", "status", "found", "detail / missing permission"):
             table.add_column(col, justify="right" if col == "found" else "left", overflow="fold")
         for a in r.areas:

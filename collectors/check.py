@@ -100,7 +100,18 @@ def classify(e: BaseException) -> tuple[str, str]:
     status = _status_of(e)
     text = " ".join(str(e).split()) or type(e).__name__
     text = text.split(". Config: ")[0]   # the Databricks SDK appends its config and env var names
+    if status == UNREACHABLE:   # the root cause, not three layers of connection-pool wrapping
+        root = _ROOT_CAUSE.search(text)
+        text = f"{_host_of(text)}{root.group(0) if root else text}"
     return status, redact(f"{type(e).__name__}: {text}")[:400]
+
+
+_ROOT_CAUSE = re.compile(r"\[Errno -?\d+\] [^\"')]+|Read timed out|timed out|Timed out after [\d:.]+")
+
+
+def _host_of(text: str) -> str:
+    m = re.search(r"host='([^']+)', port=(\d+)", text)
+    return f"{m.group(1)}:{m.group(2)}: " if m else ""
 
 
 def _status_of(e: BaseException) -> str:
@@ -308,7 +319,13 @@ class _DatabricksProbe(_Probe):
             w = self.src.w
         except Exception as e:   # no credentials found by unified auth
             raise Blocked(UNAUTHENTICATED, classify(e)[1]) from None
-        me = w.current_user.me()
+        try:
+            me = w.current_user.me()
+        except Exception as e:
+            status, detail = classify(e)
+            if status == UNREACHABLE:   # the SDK's timeout does not say where it was going
+                raise Blocked(status, f"{w.config.host}: {detail}") from None
+            raise
         out = {"host": str(w.config.host), "auth": str(w.config.auth_type or "unknown"),
                "user": str(me.user_name or "")}
         if me.display_name:
@@ -419,13 +436,13 @@ class _AzureProbe(_Probe):
     def __init__(self, source: SourceConfig, timeout: float, sample: int, credential: Any = None):
         super().__init__(source, timeout, sample)
         # The collector's own object: its endpoint options and its credential choice (loopback stub or
-        # DefaultAzureCredential), with short timeouts and waits: a check reports a refusal or a dead
-        # host, it does not sit it out.
+        # DefaultAzureCredential), with a short timeout and no waits between attempts: a check reports
+        # a refusal, a throttle or a dead host, it does not sit it out.
         self.src = self.source_class(source, self.report, credential=credential)
         self.credential = self.src.http.credential
-        self.http = AzureHttp(self.credential, self.report, timeout=timeout,
-                              sleep=lambda s: time.sleep(min(s, 1.0)))
+        self.http = AzureHttp(self.credential, self.report, timeout=timeout, sleep=lambda _s: None)
         self.src.http = self.http
+        self.dead: dict[str, AzureHttpError] = {}   # host → its connection error: asked once, not per area
 
     def identity(self) -> dict[str, str]:
         try:
@@ -438,9 +455,20 @@ class _AzureProbe(_Probe):
     def endpoint(self) -> str:
         return self.src.base
 
+    def _get(self, url: str, scope: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        host = urlsplit(url).netloc
+        if host in self.dead:
+            raise self.dead[host]
+        try:
+            return self.http.get(url, scope or self.scope, params)
+        except AzureHttpError as e:
+            if e.status == 0:
+                self.dead[host] = e
+            raise
+
     def _first(self, url: str, scope: str | None = None, params: dict[str, Any] | None = None,
                key: str = "value") -> tuple[list[dict[str, Any]], bool]:
-        body = self.http.get(url, scope or self.scope, params)
+        body = self._get(url, scope, params)
         markers = ("nextLink", "@odata.nextLink", "continuationUri", "continuationToken", "next_page_token")
         return list(body.get(key) or []), any(body.get(k) for k in markers)
 
@@ -566,26 +594,25 @@ class _SearchProbe(_AzureProbe):
     scope, source_class = SEARCH_SCOPE, SearchSource
     indexes: list[str] | None = None
 
-    def _get(self, path: str, **extra: str) -> tuple[list[dict[str, Any]], bool]:
+    def _list(self, path: str, **extra: str) -> tuple[list[dict[str, Any]], bool]:
         return self._first(f"{self.src.base}{path}", params={**self.src.params, **extra})
 
     def area_indexes(self) -> Page:
-        listed, more = self._get("/indexes", **{"$select": "name"})
+        listed, more = self._list("/indexes", **{"$select": "name"})
         names = [i["name"] for i in listed if i.get("name")]
         # Configured indexes first: those are the ones a snapshot reads statistics for.
         self.indexes = sorted(names, key=lambda n: n not in self.src.only)
         return len(names), more
 
     def area_indexers(self) -> Page:
-        return self._get("/indexers", **{"$select": "name"})
+        return self._list("/indexers", **{"$select": "name"})
 
     def area_stats(self) -> tuple[int, bool, str]:
         if not self.indexes:
             raise Skip("no index to read statistics of" if self.indexes is not None
                        else "the index list was not readable")
         name = self.indexes[0]
-        stats = self.http.get(f"{self.src.base}/indexes('{quote(name, safe='')}')/search.stats", self.scope,
-                              self.src.params)
+        stats = self._get(f"{self.src.base}/indexes('{quote(name, safe='')}')/search.stats", params=self.src.params)
         return int(stats.get("documentCount") or 0), False, f"documents in index {name}"
 
 
