@@ -218,7 +218,12 @@ class _Probe:
             result.identity = {"error": detail}
             if status in (UNREACHABLE, UNAUTHENTICATED):
                 blocked = Blocked(status, detail)
-        with self.context() if blocked is None else contextlib.nullcontext():
+        with contextlib.ExitStack() as stack:
+            if blocked is None:
+                try:
+                    stack.enter_context(self.context())
+                except Exception as e:   # e.g. the bearer token for an MLflow server cannot be fetched
+                    blocked = Blocked(*classify(e))
             for area in areas(self.source.kind):
                 if blocked is not None:
                     result.areas.append(AreaCheck(area.key, area.label, blocked.status, detail=blocked.detail))

@@ -34,8 +34,10 @@ _SEARCH_RBAC = (" on the search service (role-based access must be enabled: "
 
 AREAS: dict[str, tuple[Area, ...]] = {
     "mlflow": (
-        Area("experiments", "experiments search", "read access to the experiments"),
-        Area("registered_models", "registered models search", "read access to the registered models"),
+        Area("experiments", "experiments search",
+             "READ permission on the experiments (MLflow server auth), or the server's own read access"),
+        Area("registered_models", "registered models search",
+             "READ permission on the registered models (MLflow server auth), or the server's own read access"),
     ),
     "databricks": (
         Area("uc_catalogs", "UC catalogs/schemas",
