@@ -26,9 +26,9 @@ from collectors.config import Config, SourceConfig
 from collectors.databricks_source import DatabricksSource
 from collectors.fabric_source import SCHEMA_ENABLED_ERROR, FabricSource
 from collectors.mlflow_source import MlflowSource, _bearer_token
-from collectors.search_source import SearchSource
 from collectors.permissions import areas, grant
 from collectors.report import SourceReport, redact
+from collectors.search_source import SearchSource
 
 DEFAULT_TIMEOUT = 20.0   # seconds per HTTP call (and for the Databricks SDK's retry budget)
 SAMPLE = 100             # items asked for per first page

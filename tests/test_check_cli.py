@@ -157,6 +157,23 @@ def test_databricks_grants_use_the_real_privilege_names():
     assert "SELECT" in grant("databricks", "vector_search")
 
 
+def test_databricks_service_principal_identity(dbx_env):
+    ws = dbx_workspace()
+    ws["current_user"] = {"id": "7", "userName": "6f0e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "displayName": "ci-deployer"}
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        result = check_source(source_of(dbx_config(stub.url)), timeout=5)
+    assert result.identity["kind"] == "service principal" and result.identity["display_name"] == "ci-deployer"
+
+
+def test_databricks_bad_token_is_unauthenticated_everywhere(dbx_env, monkeypatch):
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-wrong-0000")
+    with DatabricksStub(dbx_workspace(), token=TOKEN) as stub:
+        result = check_source(source_of(dbx_config(stub.url)), timeout=5)
+        assert stub.counts["uc.catalogs.list"] == 0   # one refusal is enough: the areas are not asked
+    assert [a.status for a in result.areas] == ["unauthenticated"] * len(areas("databricks"))
+    assert "dapi-wrong-0000" not in json.dumps(result.to_json())
+
+
 def test_databricks_configured_catalog_refused_is_named(dbx_env):
     ws = dbx_workspace()
     ws["registered_models"].append({"full_name": "secret.hr.attrition", "name": "attrition",
@@ -290,17 +307,21 @@ def test_missing_sqlite_store_is_reported_not_created(tmp_path):
     assert not db.parent.exists()
 
 
-def test_mlflow_server_refusal_names_the_grant_per_platform(tmp_path):
-    """A minimal MLflow REST stub answering 403 the way the MLflow server's auth app does."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+@pytest.fixture()
+def mlflow_rest_stub():
+    """A minimal MLflow REST server: one page with a next-page token for each search, or a 403
+    (the MLflow auth app's PERMISSION_DENIED) for the paths containing `stub.deny`."""
     import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self):
-            if "registered-models" in self.path:
+            if server.deny and server.deny in self.path:
+                body, status = {"error_code": "PERMISSION_DENIED", "message": "Permission denied"}, 403
+            elif "registered-models" in self.path:
                 body, status = {"registered_models": [{"name": "m"}], "next_page_token": "t"}, 200
             else:
-                body, status = {"error_code": "PERMISSION_DENIED", "message": "Permission denied"}, 403
+                body, status = {"experiments": [{"experiment_id": "1", "name": "e"}]}, 200
             payload = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -314,19 +335,30 @@ def test_mlflow_server_refusal_names_the_grant_per_platform(tmp_path):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.deny = None
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        result = check_source(source_of({"name": "fab-mlflow", "kind": "mlflow", "platform": "fabric",
-                                         "tracking_uri": url}), timeout=5)
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("platform", ["fabric", "databricks", "azureml"])
+@pytest.mark.parametrize("area,path", [("experiments", "experiments/search"),
+                                       ("registered_models", "registered-models/search")])
+def test_mlflow_server_refusal_names_the_grant_per_platform(area, path, platform, mlflow_rest_stub):
+    mlflow_rest_stub.deny = path
+    result = check_source(source_of({"name": "srv", "kind": "mlflow", "platform": platform,
+                                     "tracking_uri": mlflow_rest_stub.url}), timeout=5)
     got = by_area(result)
-    assert got["experiments"].status == "denied"
-    assert got["experiments"].grant == grant("mlflow", "experiments", "fabric") and "Viewer" in got["experiments"].grant
-    assert got["registered_models"].status == "ok" and got["registered_models"].found == "≥1"
+    assert not result.ok
+    assert got[area].status == "denied" and got[area].grant == grant("mlflow", area, platform)
+    other = next(a for a in result.areas if a.area != area)
+    assert other.status == "ok" and other.found == ("≥1" if other.area == "registered_models" else "1")
     assert result.identity["tracking"] == "127.0.0.1" and result.identity["auth"] == "none"
+    expected = {"fabric": "Viewer", "databricks": "CAN READ" if area == "experiments" else "EXECUTE",
+                "azureml": "READ permission"}[platform]
+    assert expected in got[area].grant
 
 
 # -- the command, as CI runs it --------------------------------------------------------------------
