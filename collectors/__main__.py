@@ -129,7 +129,7 @@ def run_check(config: Config, args: argparse.Namespace, err: Console) -> int:
     ok = all(r.ok for r in results)
     if args.json:
         print(json.dumps({"config": str(config.path), "ok": ok, "sources": [r.to_json() for r in results]},
-                         indent=2, ensure_ascii=False))
+                         indent=2))
     else:
         print_checks(results)
     return 0 if ok else 1
