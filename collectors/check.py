@@ -84,7 +84,8 @@ class Skip(Exception):
 
 
 class Blocked(Exception):
-    """The identity probe failed in a way every area would repeat (no route, no credential)."""
+    """A failure already classified: the identity probe failed in a way every area would repeat (no
+    route, no credential), or an area summarises several refusals in one detail."""
 
     def __init__(self, status: str, detail: str):
         super().__init__(detail)
@@ -238,7 +239,7 @@ class _Probe:
         except Skip as s:
             return AreaCheck(key, label, SKIPPED, detail=str(s))
         except Exception as e:
-            status, detail = classify(e)
+            status, detail = (e.status, e.detail) if isinstance(e, Blocked) else classify(e)
             needs = grant(self.source.kind, key, self.source.platform) if status in (DENIED, UNAUTHENTICATED) else None
             return AreaCheck(key, label, status, detail=detail, grant=needs)
         found, more, *note = got
@@ -351,14 +352,23 @@ class _DatabricksProbe(_Probe):
         else:
             listed, more = self._page("/api/2.1/unity-catalog/catalogs", "catalogs", max_results=self.sample)
             self.catalogs = [c["name"] for c in listed if c.get("name")]
-        found = []
+        found, refused = [], []
         # Configured catalogs are each asked (a 403 on one is what the check is for); else the first.
         for catalog in self.catalogs if configured else self.catalogs[:1]:
-            listed, schemas_more = self._page("/api/2.1/unity-catalog/schemas", "schemas", catalog_name=catalog,
-                                              max_results=self.sample)
+            try:
+                listed, schemas_more = self._page("/api/2.1/unity-catalog/schemas", "schemas", catalog_name=catalog,
+                                                  max_results=self.sample)
+            except Exception as e:
+                status, detail = classify(e)
+                if status != DENIED:
+                    raise
+                refused.append(f"catalog {catalog} ({detail})")
+                continue
             names = [s["name"] for s in listed if s.get("name") and s["name"] != "information_schema"]
             self.schemas += [(catalog, s) for s in names]
             found.append(f"{catalog}: {len(names)}{'+' if schemas_more else ''} schemas")
+        if refused:   # name every refused catalog, not just the first
+            raise Blocked(DENIED, "; ".join(["refused: " + ", ".join(refused), *found]))
         return len(self.catalogs), more, "; ".join(found) or None
 
     def _model_scopes(self) -> list[tuple[str, str]]:

@@ -175,13 +175,17 @@ def test_databricks_bad_token_is_unauthenticated_everywhere(dbx_env, monkeypatch
 
 def test_databricks_configured_catalog_refused_is_named(dbx_env):
     ws = dbx_workspace()
-    ws["registered_models"].append({"full_name": "secret.hr.attrition", "name": "attrition",
-                                    "catalog_name": "secret", "schema_name": "hr"})
-    with DatabricksStub(ws, token=TOKEN, faults=Faults(forbidden_catalogs={"secret"})) as stub:
-        result = check_source(source_of(dbx_config(stub.url, catalogs=["main", "secret"])), timeout=5)
+    for catalog in ("secret", "vault"):
+        ws["registered_models"].append({"full_name": f"{catalog}.hr.attrition", "name": "attrition",
+                                        "catalog_name": catalog, "schema_name": "hr"})
+    faults = Faults(forbidden_catalogs={"secret", "vault"})
+    with DatabricksStub(ws, token=TOKEN, faults=faults) as stub:
+        result = check_source(source_of(dbx_config(stub.url, catalogs=["secret", "main", "vault"])), timeout=5)
     got = by_area(result)
-    assert got["uc_catalogs"].status == "denied" and "secret" in got["uc_catalogs"].detail
-    assert "USE CATALOG" in got["uc_catalogs"].grant
+    detail = got["uc_catalogs"].detail
+    assert got["uc_catalogs"].status == "denied" and "USE CATALOG" in got["uc_catalogs"].grant
+    assert "catalog secret" in detail and "catalog vault" in detail and "main: 1 schemas" in detail
+    assert got["uc_models"].status == "ok" and got["uc_models"].found == "1"   # main.churn, still read
 
 
 # -- Azure ML, Fabric, AI Search ---------------------------------------------------------------------
