@@ -254,9 +254,13 @@ class _MlflowProbe(_Probe):
         out: dict[str, str] = {}
         if uri == "databricks" or parts.scheme == "databricks":
             profile = parts.netloc or os.environ.get("DATABRICKS_CONFIG_PROFILE")
-            host = urlsplit(os.environ.get("DATABRICKS_HOST", "")).hostname
-            out["tracking"] = "databricks" + (f" ({host})" if host and not parts.netloc else "")
+            out["tracking"] = "databricks"
             out["auth"] = "Databricks unified auth" + (f", profile {profile}" if profile else "")
+            # Ask the workspace who we are through the SDK with the check's budget first: MLflow's own
+            # Databricks client retries a dead host for the SDK's default 300 s, out of reach here.
+            who = _DatabricksProbe(replace(self.source, kind="databricks", options={"profile": parts.netloc}
+                                           if parts.netloc else {}), self.timeout, self.sample).identity()
+            out.update(host=who["host"], user=who["user"], kind=who["kind"])
         elif parts.scheme in ("http", "https"):
             out["tracking"] = parts.hostname or uri
             out["auth"] = self._http_auth()

@@ -397,19 +397,22 @@ def test_cli_table_exit_1_unreachable_sources_fail_fast(tmp_path):
     cfg = write_config(tmp_path / "governance.toml", [
         dbx_config(url), search_config(url),
         {"name": "mlflow-srv", "kind": "mlflow", "platform": "databricks", "tracking_uri": url},
+        # MLflow's own Databricks client would retry this dead host for 300 s.
+        {"name": "mlflow-dbx", "kind": "mlflow", "platform": "databricks", "tracking_uri": "databricks"},
     ])
     started = time.monotonic()
-    proc = run_cli("check", "--config", cfg, "--timeout", "1", env={"DATABRICKS_TOKEN": TOKEN})
+    proc = run_cli("check", "--config", cfg, "--timeout", "1",
+                   env={"DATABRICKS_TOKEN": TOKEN, "DATABRICKS_HOST": url})
     elapsed = time.monotonic() - started
     assert proc.returncode == 1, proc.stderr
     out = proc.stdout
-    for name in ("dbx-uc", "search", "mlflow-srv"):
+    for name in ("dbx-uc", "search", "mlflow-srv", "mlflow-dbx"):
         assert name in out
     # Every area of a dead host says so; the one that needs an answer from another area is skipped.
-    assert out.count("unreachable") == len(areas("databricks")) + 2 + len(areas("mlflow"))
+    assert out.count("unreachable") == len(areas("databricks")) + 2 + 2 * len(areas("mlflow"))
     assert "the index list was not readable" in out
     assert "Connection refused" in out and f"127.0.0.1:{port}" in out
-    assert "0 of 3 sources fully readable" in " ".join(out.split())
+    assert "0 of 4 sources fully readable" in " ".join(out.split())
     assert TOKEN not in out + proc.stderr
     assert elapsed < 90   # bounded: the SDK's default 300 s retry budget would blow this
     assert not (tmp_path / "waymark.duckdb").exists()
