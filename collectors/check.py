@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from collectors.azure_common import ARM_SCOPE, FABRIC_SCOPE, SEARCH_SCOPE, STORAGE_SCOPE, AzureHttp, AzureHttpError
-from collectors.azure_common import enforce_https_for
+from collectors.azure_common import default_credential, enforce_https_for
 from collectors.azureml_source import ENDPOINT_NS, AzureMlSource
 from collectors.config import Config, SourceConfig
 from collectors.databricks_source import DatabricksSource
@@ -270,8 +270,6 @@ class _MlflowProbe(_Probe):
         if self.source.registry_uri and self.source.registry_uri != uri:
             out["registry"] = urlsplit(self.source.registry_uri).hostname or self.source.registry_uri.split(":")[0]
         if self.source.token_scope:
-            from collectors.azure_common import default_credential
-
             try:
                 token = default_credential().get_token(self.source.token_scope).token
             except Exception as e:
