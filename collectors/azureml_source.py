@@ -154,10 +154,11 @@ class AzureMlSource:
             "aml_deployments": EntityBatch(deployments, Scope.ALL),
             "registered_models": EntityBatch(models, Scope.ALL),
             "model_versions": EntityBatch(versions, Scope.ALL),
-            "model_origins": EntityBatch(origins, Scope.ALL),
             # Append-only: the key includes sampled_at, and an upsert never closes older samples.
             "endpoint_metrics": EntityBatch(samples, Scope.NONE),
         }
+        if self.config.read_model_origins:   # switched off: the origins last read stay as they were
+            batches["model_origins"] = EntityBatch(origins, Scope.ALL)
         return "full", batches, {"last_sample_ms": max((s["sampled_at"] for s in samples), default=None)}
 
     # -- control plane -----------------------------------------------------------------------------

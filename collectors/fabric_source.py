@@ -84,29 +84,36 @@ class FabricSource:
             items += self._items(item_type)
         tables, shortcuts = [], []
         lakehouses = [i for i in items if i["item_type"] == "Lakehouse"]
-        table_scope_complete = True
-        read_ok: list[str] = []
+        batches = {"fabric_items": EntityBatch(items, Scope.ALL)}
+        # A lakehouse whose tables or shortcuts could not be read keeps its last known rows: the
+        # batch is complete only for the lakehouses that were read (a partial read never removes).
         if self.config.options.get("lakehouse_tables", True):
+            read_ok, failed = [], False
             for lh in lakehouses:
                 self.progress(f"tables of {lh['display_name']}")
                 got = self._tables(lh)
                 if got is None:
-                    table_scope_complete = False
+                    failed = True
                 else:
                     tables += got
                     read_ok.append(lh["item_id"])
+            batches["fabric_tables"] = EntityBatch(tables, Scope.partitions("lakehouse_id", read_ok) if failed
+                                                   else Scope.ALL)
         if self.config.options.get("shortcuts", True):
+            read_ok, failed = [], False
             for lh in lakehouses:
-                shortcuts += self._shortcuts(lh)
-        for name, rows in (("fabric_items", items), ("fabric_tables", tables), ("fabric_shortcuts", shortcuts)):
-            self.report.count(name, len(rows))
-        batches = {
-            "fabric_items": EntityBatch(items, Scope.ALL),
-            # A lakehouse whose tables could not be read keeps its last known tables.
-            "fabric_tables": EntityBatch(tables, Scope.ALL if table_scope_complete
-                                         else Scope.partitions("lakehouse_id", read_ok)),
-            "fabric_shortcuts": EntityBatch(shortcuts, Scope.ALL),
-        }
+                got = self._shortcuts(lh)
+                if got is None:
+                    failed = True
+                else:
+                    shortcuts += got
+                    read_ok.append(lh["item_id"])
+            batches["fabric_shortcuts"] = EntityBatch(shortcuts, Scope.partitions("item_id", read_ok) if failed
+                                                      else Scope.ALL)
+        # A switched-off read sends no batch at all, so its last known rows stay as they were.
+        for name in ("fabric_items", "fabric_tables", "fabric_shortcuts"):
+            if name in batches:
+                self.report.count(name, len(batches[name].rows))
         return "full", batches, {}
 
     # -- items -------------------------------------------------------------------------------------
@@ -151,7 +158,7 @@ class FabricSource:
                          "listed_via": "tables_api"} for t in data]
             except AzureHttpError as e:
                 if not (e.status == 400 and e.code == SCHEMA_ENABLED_ERROR):
-                    self.report.warn(f"lakehouse {lh['display_name']}: tables not listed ({e})")
+                    self.report.warn(f"lakehouse {lh['display_name']}: tables not listed, last known kept ({e})")
                     return None
         return self._onelake_tables(lh)
 
@@ -176,12 +183,13 @@ class FabricSource:
             return None
 
     # -- shortcuts ---------------------------------------------------------------------------------
-    def _shortcuts(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+    def _shortcuts(self, item: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """None when the list could not be read (its last known shortcuts are kept)."""
         try:
             raw = self.http.items(self._ws_url(f"/items/{quote(item['item_id'], safe='')}/shortcuts"), FABRIC_SCOPE)
         except AzureHttpError as e:
-            self.report.warn(f"{item['display_name']}: shortcuts not listed ({e})")
-            return []
+            self.report.warn(f"{item['display_name']}: shortcuts not listed, last known kept ({e})")
+            return None
         rows = []
         for s in raw:
             target = s.get("target") or {}

@@ -21,7 +21,9 @@ Fixture (every key optional, a dict or a JSON file):
     search    {indexes: [SearchIndex], stats: {index: {documentCount, storageSize, vectorIndexSize}},
                indexers: [Indexer], datasources: [DataSource], indexer_status: {indexer: status}}
 Knobs: `page_size`, `throttle` {route: number of 429s first}, `retry_after`, `user_only_forbidden`
-(typed Fabric ML lists answer 403 as for a service principal), `token` (required bearer value).
+(typed Fabric ML lists refuse the caller as they refuse a service principal), `token` (required
+bearer value), `fail` {route or "route@path-substring": HTTP status} (that read is refused, e.g. a
+403 for a missing role, until the key is removed).
 """
 from __future__ import annotations
 
@@ -108,13 +110,14 @@ class AzureStub:
     def __init__(self, fixture: dict[str, Any] | None = None, *, page_size: int = 100,
                  throttle: dict[str, int] | None = None, retry_after: int = 0,
                  user_only_forbidden: bool = False, token: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+                 fail: dict[str, int] | None = None, host: str = "127.0.0.1", port: int = 0):
         self.fixture = fixture or {}
         self.page_size = page_size
         self.throttle = dict(throttle or {})
         self.retry_after = retry_after
         self.user_only_forbidden = user_only_forbidden
         self.token = token
+        self.fail = dict(fail or {})
         self.counts: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []   # route, path, query, body, auth scheme
         self._lock = threading.Lock()
@@ -180,6 +183,11 @@ class AzureStub:
                 raise StubError(401, "InvalidAuthenticationToken", "missing or wrong bearer token")
             if route == "unknown":
                 raise StubError(404, "NotFound", f"no route for {method} {parts.path}")
+            for key, status in list(self.fail.items()):
+                name, _, part = key.partition("@")
+                if name == route and part in parts.path:
+                    raise StubError(status, "Forbidden" if status == 403 else "Failed",
+                                    f"stub: {route} refused with {status}")
             with self._lock:
                 if self.throttle.get(route, 0) > 0:
                     self.throttle[route] -= 1
