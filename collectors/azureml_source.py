@@ -134,8 +134,8 @@ class AzureMlSource:
     def _url(self, suffix: str) -> str:
         return f"{self.arm}{self.workspace_path}{suffix}"
 
-    def _list(self, suffix: str) -> list[dict[str, Any]]:
-        return self.http.items(self._url(suffix), ARM_SCOPE, params={"api-version": self.api_version})
+    def _list(self, suffix: str, **params: Any) -> list[dict[str, Any]]:
+        return self.http.items(self._url(suffix), ARM_SCOPE, params={"api-version": self.api_version, **params})
 
     # ------------------------------------------------------------------------------------------
     def collect(self, previous: None, full: bool) -> tuple[str, dict[str, EntityBatch], dict[str, Any]]:
@@ -202,14 +202,16 @@ class AzureMlSource:
 
     def _models(self):
         models, versions, origins = [], [], []
-        for m in self._list("/models"):
+        # The model lists default to listViewType=ActiveOnly: an archived model or version would
+        # vanish and be recorded as deleted. All lists both; `isArchived` says which is which.
+        for m in self._list("/models", listViewType="All"):
             props = m.get("properties") or {}
             system = m.get("systemData") or {}
             name = m.get("name")
             models.append({"name": name, "description": props.get("description"),
                            "creation_time": _ms(system.get("createdAt")),
                            "last_updated_time": _ms(system.get("lastModifiedAt")), "tags": props.get("tags") or {}})
-            for v in self._list(f"/models/{quote(name, safe='')}/versions"):
+            for v in self._list(f"/models/{quote(name, safe='')}/versions", listViewType="All"):
                 vp = v.get("properties") or {}
                 vs = v.get("systemData") or {}
                 version = str(v.get("name"))

@@ -258,9 +258,20 @@ class AzureStub:
             raise StubError(404, "ResourceNotFound", f"endpoint {params['ep']} not found")
         return self._page(h, urlsplit(h.path).path, query, ep.get("deployments", []), "value", "arm")
 
+    @staticmethod
+    def _list_view(query, assets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`listViewType` as the service applies it: ActiveOnly (the default) hides archived assets."""
+        view = query.get("listViewType") or "ActiveOnly"
+        if view not in ("ActiveOnly", "ArchivedOnly", "All"):
+            raise StubError(400, "BadRequest", f"listViewType {view!r} is not one of ActiveOnly, ArchivedOnly, All")
+        if view == "All":
+            return assets
+        archived = view == "ArchivedOnly"
+        return [a for a in assets if bool((a.get("properties") or {}).get("isArchived")) == archived]
+
     def _r_aml_models(self, params, query, body, h):
         aml = self._aml(params, query)
-        models = [{k: v for k, v in m.items() if k != "versions"} for m in aml.get("models", [])]
+        models = self._list_view(query, [{k: v for k, v in m.items() if k != "versions"} for m in aml.get("models", [])])
         return self._page(h, urlsplit(h.path).path, query, models, "value", "arm")
 
     def _r_aml_versions(self, params, query, body, h):
@@ -268,7 +279,8 @@ class AzureStub:
         model = next((m for m in aml.get("models", []) if m["name"] == params["model"]), None)
         if model is None:
             raise StubError(404, "ResourceNotFound", f"model {params['model']} not found")
-        return self._page(h, urlsplit(h.path).path, query, model.get("versions", []), "value", "arm")
+        return self._page(h, urlsplit(h.path).path, query, self._list_view(query, model.get("versions", [])),
+                          "value", "arm")
 
     # -- Azure Monitor -----------------------------------------------------------------------------
     def _resource_index(self) -> dict[str, tuple[str, str, str]]:

@@ -163,3 +163,26 @@ def test_snapshot_through_the_runner_stores_versioned_rows_and_appends_samples(t
     assert set(versions["platform"]) == {"azureml"} and len(versions) == 3
     samples = second.counts["endpoint_metrics"]
     assert samples["added"] + samples["changed"] < first.counts["endpoint_metrics"]["added"]
+
+
+def test_archiving_a_version_or_a_model_is_a_status_change_not_a_deletion(tmp_path):
+    """The model lists default to listViewType=ActiveOnly (as the stub does): an archived version
+    must still be listed (listViewType=All) and recorded as ARCHIVED, never as removed."""
+    store = Store(tmp_path / "w.duckdb")
+    with AzureStub(fixture(), token="waymark-loopback-stub") as stub:
+        config = source_config(stub, metrics_endpoint=stub.url)
+        first = snapshot_source(store, config)
+        assert first.ok, first.errors
+        model = stub.fixture["azureml"]["models"][0]
+        next(v for v in model["versions"] if v["name"] == "2")["properties"]["isArchived"] = True
+        second = snapshot_source(store, config)
+        model["properties"]["isArchived"] = True          # the whole model archived
+        third = snapshot_source(store, config)
+        listed = [r for r in stub.requests if r["route"] in ("aml.models", "aml.versions")]
+    assert {r["query"].get("listViewType") for r in listed} == {"All"}
+    assert second.ok and second.counts["model_versions"]["removed"] == 0
+    assert second.counts["model_versions"]["changed"] == 1
+    versions = q.entity_as_of(store, "model_versions").set_index("version")
+    assert versions["status"].to_dict() == {"1": "ARCHIVED", "2": "ARCHIVED", "3": "READY"}
+    assert third.ok and third.counts["registered_models"]["removed"] == 0
+    assert third.counts["model_versions"]["removed"] == 0
