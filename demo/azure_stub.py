@@ -48,7 +48,8 @@ _ROUTES = [
     ("GET", _ML + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments", "aml.deployments"),
     ("GET", _ML + r"/models", "aml.models"),
     ("GET", _ML + r"/models/(?P<model>[^/]+)/versions", "aml.versions"),
-    ("POST", r"/subscriptions/(?P<sub>[^/]+)/metrics:getBatch", "metrics.batch"),
+    # `/<region>` prefix: the stub's stand-in for https://<region>.metrics.monitor.azure.com.
+    ("POST", r"(?:/(?P<region>[a-z0-9]+))?/subscriptions/(?P<sub>[^/]+)/metrics:getBatch", "metrics.batch"),
     ("POST", r"/v1/workspaces/(?P<law>[^/]+)/query", "logs.query"),
     ("GET", r"/v1/workspaces/(?P<fws>[^/]+)/(?P<kind>mlModels|mlExperiments|lakehouses)", "fabric.typed"),
     ("GET", r"/v1/workspaces/(?P<fws>[^/]+)/items", "fabric.items"),
@@ -283,13 +284,15 @@ class AzureStub:
                           "value", "arm")
 
     # -- Azure Monitor -----------------------------------------------------------------------------
-    def _resource_index(self) -> dict[str, tuple[str, str, str]]:
-        """lower-cased resource id → (kind, endpoint, deployment)."""
+    def _resource_index(self) -> dict[str, tuple[str, str, str, str]]:
+        """lower-cased resource id → (kind, endpoint, deployment, region)."""
         out = {}
-        for e in (self.fixture.get("azureml") or {}).get("endpoints", []):
-            out[e["id"].lower()] = ("endpoint", e["name"], "")
+        aml = self.fixture.get("azureml") or {}
+        for e in aml.get("endpoints", []):
+            region = (e.get("location") or aml.get("location") or "").lower()
+            out[e["id"].lower()] = ("endpoint", e["name"], "", region)
             for d in e.get("deployments", []):
-                out[d["id"].lower()] = ("deployment", e["name"], d["name"])
+                out[d["id"].lower()] = ("deployment", e["name"], d["name"], region)
         return out
 
     def _r_metrics_batch(self, params, query, body, h):
@@ -301,11 +304,21 @@ class AzureStub:
         interval = isodate.parse_duration(query.get("interval") or "PT1M")
         names = query["metricnames"].split(",")
         flt = query.get("filter") or ""
+        # `top`: "The maximum number of records to retrieve per resource ID in the request. Valid
+        # only if filter is specified. Defaults to 10." (metricBatch.json 2024-02-01)
+        top = int(query.get("top") or 10) if flt else None
         index = self._resource_index()
         health = self.fixture.get("health") or {}
+        # Every resource of a batch must be in the endpoint's region (no prefix: the workspace's).
+        endpoint_region = params.get("region") or ((self.fixture.get("azureml") or {}).get("location") or "").lower()
+        ids = (body or {}).get("resourceids", [])
+        elsewhere = [rid for rid in ids if index.get(rid.lower(), ("", "", "", endpoint_region))[3] != endpoint_region]
+        if elsewhere:
+            raise StubError(400, "BadRequest", f"resource(s) {', '.join(elsewhere)} are not in region "
+                                               f"{endpoint_region}: query them on their own regional endpoint")
         values = []
-        for rid in (body or {}).get("resourceids", []):
-            kind, endpoint, deployment = index.get(rid.lower(), (None, None, None))
+        for rid in ids:
+            kind, endpoint, deployment, region = index.get(rid.lower(), (None, None, None, endpoint_region))
             metrics = []
             for name in names:
                 timeseries = []
@@ -333,12 +346,14 @@ class AzureStub:
                         timeseries.append({"metadatavalues": [],
                                            "data": self._points(profile, key, start, end, interval,
                                                                 f"{endpoint}/{deployment}")})
+                if top is not None:
+                    timeseries = timeseries[:top]
                 metrics.append({"id": f"{rid}/providers/Microsoft.Insights/metrics/{name}", "type": "Microsoft.Insights/metrics",
                                 "name": {"value": name, "localizedValue": name}, "unit": "Count",
                                 "timeseries": timeseries, "errorCode": "Success"})
             values.append({"starttime": query["starttime"], "endtime": query["endtime"],
                            "interval": query.get("interval", "PT1M"), "namespace": query["metricnamespace"],
-                           "resourceregion": "westeurope", "resourceid": rid, "value": metrics})
+                           "resourceregion": region, "resourceid": rid, "value": metrics})
         return {"values": values}
 
     @staticmethod
