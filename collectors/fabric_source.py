@@ -6,7 +6,8 @@ Plain REST (collectors/azure_common.py) rather than the beta `microsoft-fabric-a
 fallbacks this collector needs leave the SDK's surface anyway — schema-enabled lakehouses answer
 List Tables with 400 `UnsupportedOperationForSchemasEnabledLakehouse` and are read through the
 OneLake table API (another host, Unity-Catalog shapes), and the user-only ML list APIs are
-replaced by `/items?type=` for service principals; the raw envelope also keeps the `data` (not
+replaced by `/items?type=` when Fabric refuses the caller's principal type (400
+PrincipalTypeNotSupported for a service principal or managed identity); the raw envelope also keeps the `data` (not
 `value`) page key of List Tables visible. Paging follows the absolute `continuationUri`.
 
 Fabric's MLflow (experiments, runs, models) is collected by the `mlflow` kind with the workspace's
@@ -30,7 +31,15 @@ DEFAULT_ONELAKE_TABLES = "https://onelake.table.fabric.microsoft.com"
 ONELAKE_DFS = "onelake.dfs.fabric.microsoft.com"
 TYPED_LISTS = {"MLModel": "mlModels", "MLExperiment": "mlExperiments", "Lakehouse": "lakehouses"}
 SCHEMA_ENABLED_ERROR = "UnsupportedOperationForSchemasEnabledLakehouse"
+# The ML model / experiment lists do not support service principals or managed identities (spec:
+# identity table of Items_ListMLModels / Items_ListMLExperiments). Fabric refuses such a caller with
+# 400 PrincipalTypeNotSupported; 401/403 are kept as a fallback trigger for tenants that answer so.
+PRINCIPAL_TYPE_REFUSED = "PrincipalTypeNotSupported"
 USER_ONLY_STATUSES = (401, 403)
+
+
+def refused_for_principal_type(e: AzureHttpError) -> bool:
+    return e.code == PRINCIPAL_TYPE_REFUSED or e.status in USER_ONLY_STATUSES
 
 
 def shortcut_target_location(target: dict[str, Any]) -> str | None:
@@ -124,7 +133,7 @@ class FabricSource:
             try:
                 raw = self.http.items(self._ws_url(f"/{typed}"), FABRIC_SCOPE)
             except AzureHttpError as e:
-                if e.status not in USER_ONLY_STATUSES:
+                if not refused_for_principal_type(e):
                     raise
                 # ML model/experiment lists are user-identity only; a service principal gets the
                 # generic list, which has no type-specific properties (no MLflow experiment id).

@@ -21,7 +21,7 @@ Fixture (every key optional, a dict or a JSON file):
     search    {indexes: [SearchIndex], stats: {index: {documentCount, storageSize, vectorIndexSize}},
                indexers: [Indexer], datasources: [DataSource], indexer_status: {indexer: status}}
 Knobs: `page_size`, `throttle` {route: number of 429s first}, `retry_after`, `user_only_forbidden`
-(typed Fabric ML lists refuse the caller as they refuse a service principal), `token` (required
+(typed Fabric ML lists answer 400 PrincipalTypeNotSupported, as to a service principal), `token` (required
 bearer value), `fail` {route or "route@path-substring": HTTP status} (that read is refused, e.g. a
 403 for a missing role, until the key is removed).
 """
@@ -197,8 +197,7 @@ class AzureStub:
             body = getattr(self, "_r_" + route.replace(".", "_"))(params, query, json.loads(raw) if raw else None, h)
             self._send(h, 200, body)
         except StubError as e:
-            self._send(h, e.status, {"error": {"code": e.code, "message": e.message}, "errorCode": e.code,
-                                     "message": e.message}, e.headers)
+            self._send(h, e.status, *_error_body(route, e))
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -388,7 +387,10 @@ class AzureStub:
         ws = self._fabric(params)
         kind = params["kind"]
         if self.user_only_forbidden and kind in ("mlModels", "mlExperiments"):
-            raise StubError(403, "PrincipalTypeNotSupported",
+            # The spec's identity table says service principals and managed identities are not
+            # supported here; the refusal Fabric sends for that (as handled by microsoft/fabric-cicd)
+            # is a 400 whose error code is PrincipalTypeNotSupported — not a 401/403.
+            raise StubError(400, "PrincipalTypeNotSupported",
                             "The operation is not supported for the principal type")
         items = [i for i in ws.get("items", []) if i["type"] == _FABRIC_TYPE[kind]]
         return self._page(h, urlsplit(h.path).path, query, items, "value", "fabric")
@@ -454,6 +456,20 @@ class AzureStub:
 
     def _r_search_datasources(self, params, query, body, h):
         return {"value": self._search(query).get("datasources", [])}
+
+
+def _error_body(route: str, e: StubError) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each API's own error envelope: Fabric's ErrorResponse (`errorCode`, also in the
+    `x-ms-public-api-error-code` header), the Unity Catalog shape of the OneLake table API,
+    Azure Monitor's `{code, message}`, and the ARM / AI Search / Log Analytics `{"error": {...}}`."""
+    if route.startswith("fabric."):
+        return ({"requestId": "00000000-0000-4000-8000-00000000e770", "errorCode": e.code, "message": e.message},
+                {"x-ms-public-api-error-code": e.code, **e.headers})
+    if route.startswith("onelake."):
+        return {"error_code": e.code, "message": e.message}, e.headers
+    if route.startswith("metrics."):
+        return {"code": e.code, "message": e.message}, e.headers
+    return {"error": {"code": e.code, "message": e.message}}, e.headers
 
 
 def serve_file(path: str | Path, port: int = 0) -> AzureStub:
