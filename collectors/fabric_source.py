@@ -61,7 +61,10 @@ def shortcut_target_location(target: dict[str, Any]) -> str | None:
     for key in ("amazonS3", "googleCloudStorage", "s3Compatible", "azureBlobStorage"):
         if target and target.get(key):
             t = target[key]
-            return f"{(t.get('location') or '').rstrip('/')}/{(t.get('subpath') or '').strip('/')}".rstrip("/")
+            # S3-compatible targets name their bucket apart from the endpoint (official ListShortcuts example).
+            parts = [(t.get("location") or "").rstrip("/"), (t.get("bucket") or "").strip("/"),
+                     (t.get("subpath") or "").strip("/")]
+            return "/".join(p for p in parts if p) or None
     return None
 
 
