@@ -25,6 +25,23 @@ from store.db import Store, StoreMissing
 from store.history import EntityBatch, Scope
 
 DEFAULT_API_VERSION = "2024-07-01"
+# Every call here reads object definitions or statistics on the data plane. Microsoft's built-in
+# roles for that (search-security-rbac): "Reader" on the search service — "read access across the
+# entire service, including ... content metrics ... and the object definitions of data plane
+# resources (indexes, indexers, and so on)" — or the broader "Search Service Contributor".
+# "Search Index Data Reader" only queries documents and does not let a caller list indexes.
+READ_ROLE = "Reader"
+ROLE_HINT = (f"the identity needs the built-in role '{READ_ROLE}' (or 'Search Service Contributor') on the "
+             "search service, and the service must have role-based access enabled "
+             "('Search Index Data Reader' only queries documents)")
+
+
+class SearchAccessDenied(RuntimeError):
+    """A 401/403 from the search service, with the role that grants the call."""
+
+
+def explain(e: AzureHttpError) -> str:
+    return f"{e} — {ROLE_HINT}" if e.status in (401, 403) else str(e)
 
 
 def vector_fields(index: dict[str, Any]) -> list[dict[str, Any]]:
@@ -83,7 +100,12 @@ class SearchSource:
 
     def collect(self, previous: None, full: bool) -> tuple[str, dict[str, EntityBatch], dict[str, Any]]:
         self.progress("search indexes")
-        indexes = self.http.items(f"{self.base}/indexes", SEARCH_SCOPE, params=self.params)
+        try:
+            indexes = self.http.items(f"{self.base}/indexes", SEARCH_SCOPE, params=self.params)
+        except AzureHttpError as e:
+            if e.status in (401, 403):
+                raise SearchAccessDenied(explain(e)) from None
+            raise
         if self.only:
             indexes = [i for i in indexes if i.get("name") in self.only]
         feeding, indexer_error = self._indexers()
@@ -106,7 +128,7 @@ class SearchSource:
                 row.update(document_count=stats.get("documentCount"), storage_size=stats.get("storageSize"),
                            vector_index_size=stats.get("vectorIndexSize"))
             except AzureHttpError as e:
-                self.report.warn(f"index {name}: statistics not read ({e})")
+                self.report.warn(f"index {name}: statistics not read ({explain(e)})")
                 detail = "; ".join(filter(None, [row["detail"], str(e)]))
                 row.update(read_status="partial", detail=detail[:500])
             rows.append(row)
@@ -122,7 +144,7 @@ class SearchSource:
             indexers = self._get("/indexers").get("value") or []
             sources = {d.get("name"): d for d in self._get("/datasources").get("value") or []}
         except AzureHttpError as e:   # a reader without indexer rights still gets the indexes
-            self.report.warn(f"indexers/data sources not read, last known kept ({e})")
+            self.report.warn(f"indexers/data sources not read, last known kept ({explain(e)})")
             return {}, str(e)
         out: dict[str, list[dict[str, Any]]] = {}
         for ixr in indexers:
@@ -132,7 +154,7 @@ class SearchSource:
                 st = self._get(f"/indexers('{quote(ixr.get('name') or '', safe='')}')/search.status")
                 status = ((st.get("lastResult") or {}).get("status")) or st.get("status")
             except AzureHttpError as e:
-                self.report.warn(f"indexer {ixr.get('name')}: status not read ({e})")
+                self.report.warn(f"indexer {ixr.get('name')}: status not read ({explain(e)})")
             out.setdefault(ixr.get("targetIndexName"), []).append({
                 "name": ixr.get("name"), "data_source": ixr.get("dataSourceName"), "data_source_type": ds.get("type"),
                 "container": (ds.get("container") or {}).get("name"), "status": status})
