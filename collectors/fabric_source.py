@@ -96,10 +96,12 @@ class FabricSource:
             items += self._items(item_type)
         tables, shortcuts = [], []
         lakehouses = [i for i in items if i["item_type"] == "Lakehouse"]
-        batches = {"fabric_items": EntityBatch(items, Scope.ALL)}
+        # Complete only for the item types listed: narrowing `item_types` removes nothing it no longer reads.
+        batches = {"fabric_items": EntityBatch(items, Scope.partitions("item_type", self.item_types))}
+        reads_lakehouses = "Lakehouse" in self.item_types
         # A lakehouse whose tables or shortcuts could not be read keeps its last known rows: the
         # batch is complete only for the lakehouses that were read (a partial read never removes).
-        if self.config.options.get("lakehouse_tables", True):
+        if reads_lakehouses and self.config.options.get("lakehouse_tables", True):
             read_ok, failed = [], False
             for lh in lakehouses:
                 self.progress(f"tables of {lh['display_name']}")
@@ -111,7 +113,7 @@ class FabricSource:
                     read_ok.append(lh["item_id"])
             batches["fabric_tables"] = EntityBatch(tables, Scope.partitions("lakehouse_id", read_ok) if failed
                                                    else Scope.ALL)
-        if self.config.options.get("shortcuts", True):
+        if reads_lakehouses and self.config.options.get("shortcuts", True):
             read_ok, failed = [], False
             for lh in lakehouses:
                 got = self._shortcuts(lh)

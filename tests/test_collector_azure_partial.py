@@ -111,3 +111,13 @@ def test_azure_ml_origins_stay_when_origin_reading_is_switched_off(tmp_path):
                                                    read_model_origins=False))
     assert second.ok and "model_origins" not in second.counts
     assert len(q.entity_as_of(store, "model_origins")) == 1
+
+
+def test_narrowing_item_types_removes_nothing_it_no_longer_reads(tmp_path):
+    store = Store(tmp_path / "w.duckdb")
+    with AzureStub({"fabric": _fabric_fixture()}, token=TOKEN) as stub:
+        assert snapshot_source(store, fabric_config(stub)).ok
+        before = {t: len(q.entity_as_of(store, t)) for t in ("fabric_items", "fabric_tables", "fabric_shortcuts")}
+        second = snapshot_source(store, fabric_config(stub, item_types=["MLModel"]))
+    assert second.ok and second.counts["fabric_items"]["removed"] == 0
+    assert {t: len(q.entity_as_of(store, t)) for t in before} == before
