@@ -211,9 +211,11 @@ def vector_index_evidence(asset: Asset, targets: Sequence[Asset]) -> Evidence:
     vectors, count = t.facts.get("vector_fields"), t.facts.get("document_count")
     if vectors is not None and not vectors:
         return Evidence(IN_PROGRESS, f"{where} is linked ({why}) but has no vector field", t.key)
+    if count is None:   # statistics not read (no role, or the call failed): unknown is not done
+        return Evidence(IN_PROGRESS, f"{where} is linked ({why}) but its document count could not be read", t.key)
     if count == 0:
         return Evidence(IN_PROGRESS, f"{where} is linked ({why}) but holds no documents yet", t.key)
-    holds = f", {count} documents" if count is not None else ""
+    holds = f", {count} documents"
     fields = f" (vector field {', '.join(vectors)}{holds})" if vectors else ""
     return Evidence(DONE, f"{where} replaces it{fields} — linked: {why}", t.key)
 

@@ -201,6 +201,8 @@ def _error(resp: requests.Response, url: str) -> AzureHttpError:
         err = body.get("error") if isinstance(body.get("error"), dict) else body
         code = err.get("code") or err.get("errorCode") or err.get("error_code")
         message = err.get("message") or message
+    # Fabric also names the error in a header (the body may be empty or not JSON).
+    code = code or resp.headers.get("x-ms-public-api-error-code")
     return AzureHttpError(resp.status_code, code, str(message), url)
 
 

@@ -35,6 +35,11 @@ DEPLOYMENT_NS = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/de
 LATENCY_METRICS = {"RequestLatency_P50": "latency_p50_ms", "RequestLatency_P95": "latency_p95_ms",
                    "RequestLatency_P99": "latency_p99_ms"}
 RESOURCE_METRICS = {"CpuUtilizationPercentage": "cpu_pct", "CpuMemoryUtilizationPercentage": "memory_pct"}
+# metrics:getBatch returns at most `top` series per resource when a filter is given, and `top`
+# defaults to 10: an endpoint with 4 deployments × 3 status classes would silently lose two. The
+# service has no paging here, so ask for far more than a workspace has, and warn if it is reached.
+MAX_SERIES_PER_RESOURCE = 1000
+_REGIONAL_METRICS_HOST = re.compile(r"^(?P<region>[a-z0-9]+)\.metrics\.monitor\.azure\.com$")
 # Stored metric names (the health page reads these, whatever the platform).
 REQUESTS_BY_CLASS = "rpm_"          # rpm_2xx, rpm_4xx, rpm_5xx … (RequestsPerMinute by statusCodeClass)
 TRAFFIC_LOG_QUERY = """AmlOnlineEndpointTrafficLog
@@ -134,8 +139,8 @@ class AzureMlSource:
     def _url(self, suffix: str) -> str:
         return f"{self.arm}{self.workspace_path}{suffix}"
 
-    def _list(self, suffix: str) -> list[dict[str, Any]]:
-        return self.http.items(self._url(suffix), ARM_SCOPE, params={"api-version": self.api_version})
+    def _list(self, suffix: str, **params: Any) -> list[dict[str, Any]]:
+        return self.http.items(self._url(suffix), ARM_SCOPE, params={"api-version": self.api_version, **params})
 
     # ------------------------------------------------------------------------------------------
     def collect(self, previous: None, full: bool) -> tuple[str, dict[str, EntityBatch], dict[str, Any]]:
@@ -154,10 +159,11 @@ class AzureMlSource:
             "aml_deployments": EntityBatch(deployments, Scope.ALL),
             "registered_models": EntityBatch(models, Scope.ALL),
             "model_versions": EntityBatch(versions, Scope.ALL),
-            "model_origins": EntityBatch(origins, Scope.ALL),
             # Append-only: the key includes sampled_at, and an upsert never closes older samples.
             "endpoint_metrics": EntityBatch(samples, Scope.NONE),
         }
+        if self.config.read_model_origins:   # switched off: the origins last read stay as they were
+            batches["model_origins"] = EntityBatch(origins, Scope.ALL)
         return "full", batches, {"last_sample_ms": max((s["sampled_at"] for s in samples), default=None)}
 
     # -- control plane -----------------------------------------------------------------------------
@@ -201,14 +207,16 @@ class AzureMlSource:
 
     def _models(self):
         models, versions, origins = [], [], []
-        for m in self._list("/models"):
+        # The model lists default to listViewType=ActiveOnly: an archived model or version would
+        # vanish and be recorded as deleted. All lists both; `isArchived` says which is which.
+        for m in self._list("/models", listViewType="All"):
             props = m.get("properties") or {}
             system = m.get("systemData") or {}
             name = m.get("name")
             models.append({"name": name, "description": props.get("description"),
                            "creation_time": _ms(system.get("createdAt")),
                            "last_updated_time": _ms(system.get("lastModifiedAt")), "tags": props.get("tags") or {}})
-            for v in self._list(f"/models/{quote(name, safe='')}/versions"):
+            for v in self._list(f"/models/{quote(name, safe='')}/versions", listViewType="All"):
                 vp = v.get("properties") or {}
                 vs = v.get("systemData") or {}
                 version = str(v.get("name"))
@@ -273,24 +281,32 @@ class AzureMlSource:
         from azure.monitor.querymetrics import MetricAggregationType, MetricsClient
 
         start, end, grain = self._window()
-        client = MetricsClient(self.metrics_endpoint, self.credential)
+        clients: dict[str, Any] = {}
         kwargs = {"timespan": (start, end), "granularity": timedelta(minutes=grain),
-                  "aggregations": [MetricAggregationType.AVERAGE],
-                  "enforce_https": enforce_https_for(self.metrics_endpoint)}
+                  "aggregations": [MetricAggregationType.AVERAGE]}
         ep_ids = {e["resource_id"]: e["endpoint"] for e in endpoints if e.get("resource_id")}
         dep_ids = {d["resource_id"]: (d["endpoint"], d["deployment"]) for d in deployments if d.get("resource_id")}
         samples: list[dict[str, Any]] = []
 
+        def client_for(region: str):
+            url = metrics_endpoint_for(self.metrics_endpoint, region)
+            if url not in clients:
+                clients[url] = (MetricsClient(url, self.credential), enforce_https_for(url))
+            return clients[url]
+
         def run(ids: dict[str, Any], namespace: str, names: dict[str, str] | list[str], flt: str | None, emit) -> None:
-            # MetricsClient batches need one subscription and region: group by location.
-            for group in _by_region(ids, endpoints, deployments):
+            # A batch call takes one subscription and one region, and must go to that region's endpoint.
+            for region, group in _by_region(ids, endpoints):
+                client, https = client_for(region)
+                top = {"max_results": MAX_SERIES_PER_RESOURCE} if flt else {}
                 try:
                     self.report.api_calls += 1
                     results = client.query_resources(resource_ids=group, metric_namespace=namespace,
-                                                     metric_names=list(names), filter=flt, **kwargs)
+                                                     metric_names=list(names), filter=flt, enforce_https=https,
+                                                     **top, **kwargs)
                 except Exception as e:  # metrics are health data: report, keep the control plane
-                    self.report.warn(f"Azure Monitor metrics ({namespace.rsplit('/', 1)[-1]}): "
-                                     f"{type(e).__name__}: {str(e)[:300]}")
+                    self.report.warn(f"Azure Monitor metrics ({namespace.rsplit('/', 1)[-1]}, region "
+                                     f"{region or '?'}): {type(e).__name__}: {str(e)[:300]}")
                     continue
                 for result in results:
                     for metric in result.metrics:
@@ -298,6 +314,9 @@ class AzureMlSource:
                         if owner is None:
                             self.report.warn(f"metric {metric.name} for an unknown resource; skipped")
                             continue
+                        if flt and len(metric.timeseries) >= MAX_SERIES_PER_RESOURCE:
+                            self.report.warn(f"metric {metric.name} of {owner}: {len(metric.timeseries)} series, "
+                                             "the most one call returns; some may be missing")
                         for ts in metric.timeseries:
                             for point in ts.data:
                                 if point.average is None:
@@ -381,11 +400,25 @@ def _owner(metric_id: str | None, ids: dict[str, Any]) -> Any:
     return best[1] if best else None
 
 
-def _by_region(ids: dict[str, Any], endpoints: list[dict[str, Any]], deployments: list[dict[str, Any]]) -> list[list[str]]:
-    region_of = {e["endpoint"]: (e.get("location") or "").lower() for e in endpoints}
+def metrics_endpoint_for(configured: str, region: str) -> str:
+    """The batch endpoint must be the resources' own region (`https://{region}.metrics.monitor.azure.com`).
+
+    `{region}` in the configured URL is replaced; a public regional host is switched to the region;
+    any other URL (a sovereign cloud, a local stub) is used as given."""
+    if "{region}" in configured:
+        return configured.replace("{region}", region)
+    parts = urlsplit(configured)
+    m = _REGIONAL_METRICS_HOST.match((parts.hostname or "").lower())
+    if m and region:
+        return configured.replace(parts.hostname, f"{region}.metrics.monitor.azure.com", 1)
+    return configured
+
+
+def _by_region(ids: dict[str, Any], endpoints: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """(region, resource ids) per batch: one region per call, at most 50 ids (the service's limit)."""
+    region_of = {e["endpoint"]: (e.get("location") or "").lower().replace(" ", "") for e in endpoints}
     groups: dict[str, list[str]] = {}
     for rid, owner in ids.items():
         endpoint = owner if isinstance(owner, str) else owner[0]
         groups.setdefault(region_of.get(endpoint, ""), []).append(rid)
-    # At most 50 resource ids per batch call.
-    return [ids_[i:i + 50] for ids_ in groups.values() for i in range(0, len(ids_), 50)]
+    return [(region, ids_[i:i + 50]) for region, ids_ in sorted(groups.items()) for i in range(0, len(ids_), 50)]

@@ -21,10 +21,10 @@ from urllib.parse import quote, urlsplit
 
 from collectors.azure_common import ARM_SCOPE, FABRIC_SCOPE, SEARCH_SCOPE, STORAGE_SCOPE, AzureHttp, AzureHttpError
 from collectors.azure_common import default_credential, enforce_https_for
-from collectors.azureml_source import ENDPOINT_NS, AzureMlSource
+from collectors.azureml_source import ENDPOINT_NS, AzureMlSource, metrics_endpoint_for
 from collectors.config import Config, SourceConfig
 from collectors.databricks_source import DatabricksSource
-from collectors.fabric_source import SCHEMA_ENABLED_ERROR, FabricSource
+from collectors.fabric_source import PRINCIPAL_TYPE_REFUSED, SCHEMA_ENABLED_ERROR, FabricSource
 from collectors.mlflow_source import MlflowSource, _bearer_token
 from collectors.permissions import areas, grant
 from collectors.report import SourceReport, redact
@@ -122,7 +122,8 @@ def _status_of(e: BaseException) -> str:
     import requests
 
     if isinstance(e, AzureHttpError):
-        return _by_http_status(e.status)
+        # Fabric's user-only lists refuse a service principal with a 400, but it is a refusal all the same.
+        return DENIED if e.code == PRINCIPAL_TYPE_REFUSED else _by_http_status(e.status)
     if isinstance(e, ClientAuthenticationError):
         return UNAUTHENTICATED
     if isinstance(e, HttpResponseError):
@@ -529,12 +530,15 @@ class _AzureMlProbe(_AzureProbe):
         endpoint = self._first_endpoint()
         from azure.monitor.querymetrics import MetricAggregationType, MetricsClient
 
-        client = MetricsClient(self.src.metrics_endpoint, self.credential, **self._azure_client_kwargs())
+        # The batch endpoint must be the endpoint's own region, as the collector asks it.
+        region = (endpoint.get("location") or "").lower().replace(" ", "")
+        url = metrics_endpoint_for(self.src.metrics_endpoint, region)
+        client = MetricsClient(url, self.credential, **self._azure_client_kwargs())
         end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
         results = client.query_resources(resource_ids=[endpoint["id"]], metric_namespace=ENDPOINT_NS,
                                          metric_names=["RequestsPerMinute"], timespan=(end - timedelta(hours=1), end),
                                          granularity=timedelta(minutes=5), aggregations=[MetricAggregationType.AVERAGE],
-                                         enforce_https=enforce_https_for(self.src.metrics_endpoint))
+                                         enforce_https=enforce_https_for(url))
         series = sum(len(m.timeseries) for r in results for m in r.metrics)
         return series, False, f"RequestsPerMinute series of {endpoint['name']} (last hour)"
 

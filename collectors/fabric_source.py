@@ -6,7 +6,8 @@ Plain REST (collectors/azure_common.py) rather than the beta `microsoft-fabric-a
 fallbacks this collector needs leave the SDK's surface anyway — schema-enabled lakehouses answer
 List Tables with 400 `UnsupportedOperationForSchemasEnabledLakehouse` and are read through the
 OneLake table API (another host, Unity-Catalog shapes), and the user-only ML list APIs are
-replaced by `/items?type=` for service principals; the raw envelope also keeps the `data` (not
+replaced by `/items?type=` when Fabric refuses the caller's principal type (400
+PrincipalTypeNotSupported for a service principal or managed identity); the raw envelope also keeps the `data` (not
 `value`) page key of List Tables visible. Paging follows the absolute `continuationUri`.
 
 Fabric's MLflow (experiments, runs, models) is collected by the `mlflow` kind with the workspace's
@@ -30,7 +31,15 @@ DEFAULT_ONELAKE_TABLES = "https://onelake.table.fabric.microsoft.com"
 ONELAKE_DFS = "onelake.dfs.fabric.microsoft.com"
 TYPED_LISTS = {"MLModel": "mlModels", "MLExperiment": "mlExperiments", "Lakehouse": "lakehouses"}
 SCHEMA_ENABLED_ERROR = "UnsupportedOperationForSchemasEnabledLakehouse"
+# The ML model / experiment lists do not support service principals or managed identities (spec:
+# identity table of Items_ListMLModels / Items_ListMLExperiments). Fabric refuses such a caller with
+# 400 PrincipalTypeNotSupported; 401/403 are kept as a fallback trigger for tenants that answer so.
+PRINCIPAL_TYPE_REFUSED = "PrincipalTypeNotSupported"
 USER_ONLY_STATUSES = (401, 403)
+
+
+def refused_for_principal_type(e: AzureHttpError) -> bool:
+    return e.code == PRINCIPAL_TYPE_REFUSED or e.status in USER_ONLY_STATUSES
 
 
 def shortcut_target_location(target: dict[str, Any]) -> str | None:
@@ -52,7 +61,10 @@ def shortcut_target_location(target: dict[str, Any]) -> str | None:
     for key in ("amazonS3", "googleCloudStorage", "s3Compatible", "azureBlobStorage"):
         if target and target.get(key):
             t = target[key]
-            return f"{(t.get('location') or '').rstrip('/')}/{(t.get('subpath') or '').strip('/')}".rstrip("/")
+            # S3-compatible targets name their bucket apart from the endpoint (official ListShortcuts example).
+            parts = [(t.get("location") or "").rstrip("/"), (t.get("bucket") or "").strip("/"),
+                     (t.get("subpath") or "").strip("/")]
+            return "/".join(p for p in parts if p) or None
     return None
 
 
@@ -84,29 +96,38 @@ class FabricSource:
             items += self._items(item_type)
         tables, shortcuts = [], []
         lakehouses = [i for i in items if i["item_type"] == "Lakehouse"]
-        table_scope_complete = True
-        read_ok: list[str] = []
-        if self.config.options.get("lakehouse_tables", True):
+        # Complete only for the item types listed: narrowing `item_types` removes nothing it no longer reads.
+        batches = {"fabric_items": EntityBatch(items, Scope.partitions("item_type", self.item_types))}
+        reads_lakehouses = "Lakehouse" in self.item_types
+        # A lakehouse whose tables or shortcuts could not be read keeps its last known rows: the
+        # batch is complete only for the lakehouses that were read (a partial read never removes).
+        if reads_lakehouses and self.config.options.get("lakehouse_tables", True):
+            read_ok, failed = [], False
             for lh in lakehouses:
                 self.progress(f"tables of {lh['display_name']}")
                 got = self._tables(lh)
                 if got is None:
-                    table_scope_complete = False
+                    failed = True
                 else:
                     tables += got
                     read_ok.append(lh["item_id"])
-        if self.config.options.get("shortcuts", True):
+            batches["fabric_tables"] = EntityBatch(tables, Scope.partitions("lakehouse_id", read_ok) if failed
+                                                   else Scope.ALL)
+        if reads_lakehouses and self.config.options.get("shortcuts", True):
+            read_ok, failed = [], False
             for lh in lakehouses:
-                shortcuts += self._shortcuts(lh)
-        for name, rows in (("fabric_items", items), ("fabric_tables", tables), ("fabric_shortcuts", shortcuts)):
-            self.report.count(name, len(rows))
-        batches = {
-            "fabric_items": EntityBatch(items, Scope.ALL),
-            # A lakehouse whose tables could not be read keeps its last known tables.
-            "fabric_tables": EntityBatch(tables, Scope.ALL if table_scope_complete
-                                         else Scope.partitions("lakehouse_id", read_ok)),
-            "fabric_shortcuts": EntityBatch(shortcuts, Scope.ALL),
-        }
+                got = self._shortcuts(lh)
+                if got is None:
+                    failed = True
+                else:
+                    shortcuts += got
+                    read_ok.append(lh["item_id"])
+            batches["fabric_shortcuts"] = EntityBatch(shortcuts, Scope.partitions("item_id", read_ok) if failed
+                                                      else Scope.ALL)
+        # A switched-off read sends no batch at all, so its last known rows stay as they were.
+        for name in ("fabric_items", "fabric_tables", "fabric_shortcuts"):
+            if name in batches:
+                self.report.count(name, len(batches[name].rows))
         return "full", batches, {}
 
     # -- items -------------------------------------------------------------------------------------
@@ -117,7 +138,7 @@ class FabricSource:
             try:
                 raw = self.http.items(self._ws_url(f"/{typed}"), FABRIC_SCOPE)
             except AzureHttpError as e:
-                if e.status not in USER_ONLY_STATUSES:
+                if not refused_for_principal_type(e):
                     raise
                 # ML model/experiment lists are user-identity only; a service principal gets the
                 # generic list, which has no type-specific properties (no MLflow experiment id).
@@ -151,7 +172,7 @@ class FabricSource:
                          "listed_via": "tables_api"} for t in data]
             except AzureHttpError as e:
                 if not (e.status == 400 and e.code == SCHEMA_ENABLED_ERROR):
-                    self.report.warn(f"lakehouse {lh['display_name']}: tables not listed ({e})")
+                    self.report.warn(f"lakehouse {lh['display_name']}: tables not listed, last known kept ({e})")
                     return None
         return self._onelake_tables(lh)
 
@@ -176,12 +197,13 @@ class FabricSource:
             return None
 
     # -- shortcuts ---------------------------------------------------------------------------------
-    def _shortcuts(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+    def _shortcuts(self, item: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """None when the list could not be read (its last known shortcuts are kept)."""
         try:
             raw = self.http.items(self._ws_url(f"/items/{quote(item['item_id'], safe='')}/shortcuts"), FABRIC_SCOPE)
         except AzureHttpError as e:
-            self.report.warn(f"{item['display_name']}: shortcuts not listed ({e})")
-            return []
+            self.report.warn(f"{item['display_name']}: shortcuts not listed, last known kept ({e})")
+            return None
         rows = []
         for s in raw:
             target = s.get("target") or {}

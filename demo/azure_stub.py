@@ -21,9 +21,10 @@ Fixture (every key optional, a dict or a JSON file):
     search    {indexes: [SearchIndex], stats: {index: {documentCount, storageSize, vectorIndexSize}},
                indexers: [Indexer], datasources: [DataSource], indexer_status: {indexer: status}}
 Knobs: `page_size`, `throttle` {route: number of 429s first}, `retry_after`, `user_only_forbidden`
-(typed Fabric ML lists refuse the caller as they refuse a service principal), `token` (required
+(typed Fabric ML lists answer 400 PrincipalTypeNotSupported, as to a service principal), `token` (required
 bearer value), `fail` {route or "route@path-substring": HTTP status} (that read is refused, e.g. a
-403 for a missing role, until the key is removed).
+403 for a missing role, until the key is removed), `canned` {route: body} (served as is: an official
+example body).
 """
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ _ROUTES = [
     ("GET", _ML + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments", "aml.deployments"),
     ("GET", _ML + r"/models", "aml.models"),
     ("GET", _ML + r"/models/(?P<model>[^/]+)/versions", "aml.versions"),
-    ("POST", r"/subscriptions/(?P<sub>[^/]+)/metrics:getBatch", "metrics.batch"),
+    # `/<region>` prefix: the stub's stand-in for https://<region>.metrics.monitor.azure.com.
+    ("POST", r"(?:/(?P<region>[a-z0-9]+))?/subscriptions/(?P<sub>[^/]+)/metrics:getBatch", "metrics.batch"),
     ("POST", r"/v1/workspaces/(?P<law>[^/]+)/query", "logs.query"),
     ("GET", r"/v1/workspaces/(?P<fws>[^/]+)/(?P<kind>mlModels|mlExperiments|lakehouses)", "fabric.typed"),
     ("GET", r"/v1/workspaces/(?P<fws>[^/]+)/items", "fabric.items"),
@@ -110,7 +112,8 @@ class AzureStub:
     def __init__(self, fixture: dict[str, Any] | None = None, *, page_size: int = 100,
                  throttle: dict[str, int] | None = None, retry_after: int = 0,
                  user_only_forbidden: bool = False, token: str | None = None,
-                 fail: dict[str, int] | None = None, host: str = "127.0.0.1", port: int = 0):
+                 fail: dict[str, int] | None = None, canned: dict[str, Any] | None = None,
+                 host: str = "127.0.0.1", port: int = 0):
         self.fixture = fixture or {}
         self.page_size = page_size
         self.throttle = dict(throttle or {})
@@ -118,6 +121,7 @@ class AzureStub:
         self.user_only_forbidden = user_only_forbidden
         self.token = token
         self.fail = dict(fail or {})
+        self.canned = dict(canned or {})
         self.counts: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []   # route, path, query, body, auth scheme
         self._lock = threading.Lock()
@@ -193,11 +197,13 @@ class AzureStub:
                     self.throttle[route] -= 1
                     raise StubError(429, "TooManyRequests", "throttled",
                                     {"Retry-After": str(self.retry_after)})
-            body = getattr(self, "_r_" + route.replace(".", "_"))(params, query, json.loads(raw) if raw else None, h)
+            if route in self.canned:
+                body = self.canned[route]
+            else:
+                body = getattr(self, "_r_" + route.replace(".", "_"))(params, query, json.loads(raw) if raw else None, h)
             self._send(h, 200, body)
         except StubError as e:
-            self._send(h, e.status, {"error": {"code": e.code, "message": e.message}, "errorCode": e.code,
-                                     "message": e.message}, e.headers)
+            self._send(h, e.status, *_error_body(route, e))
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -258,9 +264,20 @@ class AzureStub:
             raise StubError(404, "ResourceNotFound", f"endpoint {params['ep']} not found")
         return self._page(h, urlsplit(h.path).path, query, ep.get("deployments", []), "value", "arm")
 
+    @staticmethod
+    def _list_view(query, assets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`listViewType` as the service applies it: ActiveOnly (the default) hides archived assets."""
+        view = query.get("listViewType") or "ActiveOnly"
+        if view not in ("ActiveOnly", "ArchivedOnly", "All"):
+            raise StubError(400, "BadRequest", f"listViewType {view!r} is not one of ActiveOnly, ArchivedOnly, All")
+        if view == "All":
+            return assets
+        archived = view == "ArchivedOnly"
+        return [a for a in assets if bool((a.get("properties") or {}).get("isArchived")) == archived]
+
     def _r_aml_models(self, params, query, body, h):
         aml = self._aml(params, query)
-        models = [{k: v for k, v in m.items() if k != "versions"} for m in aml.get("models", [])]
+        models = self._list_view(query, [{k: v for k, v in m.items() if k != "versions"} for m in aml.get("models", [])])
         return self._page(h, urlsplit(h.path).path, query, models, "value", "arm")
 
     def _r_aml_versions(self, params, query, body, h):
@@ -268,16 +285,19 @@ class AzureStub:
         model = next((m for m in aml.get("models", []) if m["name"] == params["model"]), None)
         if model is None:
             raise StubError(404, "ResourceNotFound", f"model {params['model']} not found")
-        return self._page(h, urlsplit(h.path).path, query, model.get("versions", []), "value", "arm")
+        return self._page(h, urlsplit(h.path).path, query, self._list_view(query, model.get("versions", [])),
+                          "value", "arm")
 
     # -- Azure Monitor -----------------------------------------------------------------------------
-    def _resource_index(self) -> dict[str, tuple[str, str, str]]:
-        """lower-cased resource id → (kind, endpoint, deployment)."""
+    def _resource_index(self) -> dict[str, tuple[str, str, str, str]]:
+        """lower-cased resource id → (kind, endpoint, deployment, region)."""
         out = {}
-        for e in (self.fixture.get("azureml") or {}).get("endpoints", []):
-            out[e["id"].lower()] = ("endpoint", e["name"], "")
+        aml = self.fixture.get("azureml") or {}
+        for e in aml.get("endpoints", []):
+            region = (e.get("location") or aml.get("location") or "").lower()
+            out[e["id"].lower()] = ("endpoint", e["name"], "", region)
             for d in e.get("deployments", []):
-                out[d["id"].lower()] = ("deployment", e["name"], d["name"])
+                out[d["id"].lower()] = ("deployment", e["name"], d["name"], region)
         return out
 
     def _r_metrics_batch(self, params, query, body, h):
@@ -289,11 +309,21 @@ class AzureStub:
         interval = isodate.parse_duration(query.get("interval") or "PT1M")
         names = query["metricnames"].split(",")
         flt = query.get("filter") or ""
+        # `top`: "The maximum number of records to retrieve per resource ID in the request. Valid
+        # only if filter is specified. Defaults to 10." (metricBatch.json 2024-02-01)
+        top = int(query.get("top") or 10) if flt else None
         index = self._resource_index()
         health = self.fixture.get("health") or {}
+        # Every resource of a batch must be in the endpoint's region (no prefix: the workspace's).
+        endpoint_region = params.get("region") or ((self.fixture.get("azureml") or {}).get("location") or "").lower()
+        ids = (body or {}).get("resourceids", [])
+        elsewhere = [rid for rid in ids if index.get(rid.lower(), ("", "", "", endpoint_region))[3] != endpoint_region]
+        if elsewhere:
+            raise StubError(400, "BadRequest", f"resource(s) {', '.join(elsewhere)} are not in region "
+                                               f"{endpoint_region}: query them on their own regional endpoint")
         values = []
-        for rid in (body or {}).get("resourceids", []):
-            kind, endpoint, deployment = index.get(rid.lower(), (None, None, None))
+        for rid in ids:
+            kind, endpoint, deployment, region = index.get(rid.lower(), (None, None, None, endpoint_region))
             metrics = []
             for name in names:
                 timeseries = []
@@ -305,13 +335,13 @@ class AzureStub:
                             for cls in classes:
                                 metric_key = f"rpm_{cls}" if cls else None
                                 data = self._points(profile, metric_key, start, end, interval, f"{endpoint}/{dep}")
-                                meta = [{"name": {"value": "deployment"}, "value": dep}]
+                                meta = [_dimension("deployment", dep)]
                                 if cls:
-                                    meta.append({"name": {"value": "statusCodeClass"}, "value": cls})
+                                    meta.append(_dimension("statusCodeClass", cls))
                                 timeseries.append({"metadatavalues": meta, "data": data})
                         elif name.startswith("RequestLatency_"):
                             key = "latency_" + name.split("_")[1].lower() + "_ms"
-                            timeseries.append({"metadatavalues": [{"name": {"value": "deployment"}, "value": dep}],
+                            timeseries.append({"metadatavalues": [_dimension("deployment", dep)],
                                                "data": self._points(profile, key, start, end, interval,
                                                                     f"{endpoint}/{dep}")})
                 elif kind == "deployment":
@@ -321,12 +351,15 @@ class AzureStub:
                         timeseries.append({"metadatavalues": [],
                                            "data": self._points(profile, key, start, end, interval,
                                                                 f"{endpoint}/{deployment}")})
+                if top is not None:
+                    timeseries = timeseries[:top]
                 metrics.append({"id": f"{rid}/providers/Microsoft.Insights/metrics/{name}", "type": "Microsoft.Insights/metrics",
-                                "name": {"value": name, "localizedValue": name}, "unit": "Count",
+                                "name": {"value": name, "localizedValue": name},
+                                "displayDescription": f"{name} of the online endpoint", "unit": "Count",
                                 "timeseries": timeseries, "errorCode": "Success"})
             values.append({"starttime": query["starttime"], "endtime": query["endtime"],
-                           "interval": query.get("interval", "PT1M"), "namespace": query["metricnamespace"],
-                           "resourceregion": "westeurope", "resourceid": rid, "value": metrics})
+                           "interval": query.get("interval", "PT1M"), "namespace": query["metricnamespace"].lower(),
+                           "resourceregion": region, "resourceid": rid, "value": metrics})
         return {"values": values}
 
     @staticmethod
@@ -345,7 +378,7 @@ class AzureStub:
             raise StubError(400, "BadArgumentError", "unknown table")
         out: dict[str, Any] = {"tables": [{"name": "PrimaryResult",
                                            "columns": [{"name": n, "type": t} for n, t in LOG_COLUMNS],
-                                           "rows": logs.get("rows", [])}]}
+                                           "rows": [_log_cells(r) for r in logs.get("rows", [])]}]}
         if logs.get("partial_error"):
             out["error"] = {**logs["partial_error"], "details": [logs["partial_error"]]}
         return out
@@ -361,7 +394,10 @@ class AzureStub:
         ws = self._fabric(params)
         kind = params["kind"]
         if self.user_only_forbidden and kind in ("mlModels", "mlExperiments"):
-            raise StubError(403, "PrincipalTypeNotSupported",
+            # The spec's identity table says service principals and managed identities are not
+            # supported here; the refusal Fabric sends for that (as handled by microsoft/fabric-cicd)
+            # is a 400 whose error code is PrincipalTypeNotSupported — not a 401/403.
+            raise StubError(400, "PrincipalTypeNotSupported",
                             "The operation is not supported for the principal type")
         items = [i for i in ws.get("items", []) if i["type"] == _FABRIC_TYPE[kind]]
         return self._page(h, urlsplit(h.path).path, query, items, "value", "fabric")
@@ -369,8 +405,8 @@ class AzureStub:
     def _r_fabric_items(self, params, query, body, h):
         ws = self._fabric(params)
         wanted = query.get("type")
-        # The generic list carries no type-specific `properties`.
-        items = [{k: v for k, v in i.items() if k != "properties"} for i in ws.get("items", [])
+        # The generic list carries no type-specific `properties` (nor, in its example, a sensitivity label).
+        items = [{k: v for k, v in i.items() if k not in ("properties", "sensitivityLabel")} for i in ws.get("items", [])
                  if not wanted or i["type"] == wanted]
         return self._page(h, urlsplit(h.path).path, query, items, "value", "fabric")
 
@@ -409,7 +445,7 @@ class AzureStub:
         return self.fixture.get("search") or {}
 
     def _r_search_indexes(self, params, query, body, h):
-        return {"value": self._search(query).get("indexes", [])}
+        return {"value": [search_index_as_served(i) for i in self._search(query).get("indexes", [])]}
 
     def _r_search_stats(self, params, query, body, h):
         name = params.get("qidx") or params.get("idx")
@@ -423,10 +459,35 @@ class AzureStub:
 
     def _r_search_indexer_status(self, params, query, body, h):
         name = params.get("qixr") or params.get("ixr")
-        return self._search(query).get("indexer_status", {}).get(name, {"status": "running", "lastResult": None})
+        return self._search(query).get("indexer_status", {}).get(name, indexer_status(None))
 
     def _r_search_datasources(self, params, query, body, h):
         return {"value": self._search(query).get("datasources", [])}
+
+
+def _log_cells(row: list[Any]) -> list[Any]:
+    """The official Log Analytics example sends long/real/bool cells as JSON strings ("1", "1.286")."""
+    return [None if v is None else str(v) if t in ("long", "real", "bool") else v
+            for v, (_, t) in zip(row, LOG_COLUMNS)]
+
+
+def _dimension(name: str, value: str) -> dict[str, Any]:
+    """A metric dimension as the service returns it: the name lower-cased, whatever the filter said."""
+    return {"name": {"value": name.lower(), "localizedValue": name.lower()}, "value": value}
+
+
+def _error_body(route: str, e: StubError) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each API's own error envelope: Fabric's ErrorResponse (`errorCode`, also in the
+    `x-ms-public-api-error-code` header), the Unity Catalog shape of the OneLake table API,
+    Azure Monitor's `{code, message}`, and the ARM / AI Search / Log Analytics `{"error": {...}}`."""
+    if route.startswith("fabric."):
+        return ({"requestId": "00000000-0000-4000-8000-00000000e770", "errorCode": e.code, "message": e.message},
+                {"x-ms-public-api-error-code": e.code, **e.headers})
+    if route.startswith("onelake."):
+        return {"error_code": e.code, "message": e.message}, e.headers
+    if route.startswith("metrics."):
+        return {"code": e.code, "message": e.message}, e.headers
+    return {"error": {"code": e.code, "message": e.message}}, e.headers
 
 
 def serve_file(path: str | Path, port: int = 0) -> AzureStub:
@@ -478,15 +539,35 @@ def churn_azureml(model_uris: dict[str, str] | None = None, traffic: dict[str, i
     model_uris = model_uris or {}
     migrated_from = migrated_from or {}
 
+    def system(created: str, modified: str | None = None, by: str = "migration-pipeline") -> dict[str, Any]:
+        return {"createdAt": created, "createdBy": by, "createdByType": "User",
+                "lastModifiedAt": modified or created, "lastModifiedBy": by, "lastModifiedByType": "User"}
+
+    identity = {"type": "SystemAssigned", "principalId": "00000000-0000-4000-8000-0000000001d0",
+                "tenantId": "00000000-0000-4000-8000-0000000070e0",
+                "userAssignedIdentities": {}}
+
     def deployment(name: str, model: str, instance_type: str, capacity: int) -> dict[str, Any]:
+        # The keys and types of the official ManagedOnlineDeployment get example (2024-10-01).
         return {"id": f"{ws}/onlineEndpoints/churn-aml/deployments/{name}", "name": name,
                 "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
-                "sku": {"name": "Default", "tier": "Standard", "capacity": capacity},
-                "tags": {}, "properties": {"endpointComputeType": "Managed", "model": model,
-                                           "instanceType": instance_type, "provisioningState": "Succeeded",
-                                           "scaleSettings": {"scaleType": "Default"},
-                                           "environmentId": "azureml://registries/azureml/environments/sklearn-1.5/versions/1",
-                                           "appInsightsEnabled": True}}
+                "properties": {"description": f"churn {name}", "properties": {},
+                               "codeConfiguration": {"codeId": f"{ws}/codes/score/versions/1", "scoringScript": "score.py"},
+                               "environmentId": "azureml://registries/azureml/environments/sklearn-1.5/versions/1",
+                               "environmentVariables": {},
+                               "scaleSettings": {"scaleType": "Default"},
+                               "requestSettings": {"maxQueueWait": "PT0.5S", "requestTimeout": "PT5S",
+                                                   "maxConcurrentRequestsPerInstance": 1},
+                               "appInsightsEnabled": True,
+                               "livenessProbe": {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S",
+                                                 "period": "PT10S", "initialDelay": "PT10M"},
+                               "provisioningState": "Succeeded", "instanceType": instance_type, "model": model,
+                               "endpointComputeType": "Managed", "modelMountPath": "/var/azureml-app",
+                               "readinessProbe": {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S",
+                                                  "period": "PT10S", "initialDelay": "PT10S"}},
+                "systemData": system("2026-11-10T09:00:00Z"), "tags": {}, "location": "westeurope",
+                "kind": "Managed", "identity": identity,
+                "sku": {"name": "Default", "tier": "Standard", "size": "", "family": "", "capacity": capacity}}
 
     deployments = [deployment("blue", f"{ws}/models/{AML_MODEL}/versions/2", "Standard_DS3_v2", 2)]
     if "green" in traffic:
@@ -498,29 +579,37 @@ def churn_azureml(model_uris: dict[str, str] | None = None, traffic: dict[str, i
         tags = {"team": "churn"}
         if v in migrated_from:
             tags["waymark.migrated_from"] = migrated_from[v]
+        # The official ModelVersion list example's keys, plus `isArchived` (AssetBase; examples omit it).
         versions.append({"id": f"{ws}/models/{AML_MODEL}/versions/{v}", "name": v,
-                         "systemData": {"createdAt": f"2026-11-0{v}T10:00:00Z", "createdBy": "migration-pipeline",
-                                        "lastModifiedAt": f"2026-11-0{v}T10:00:00Z"},
+                         "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
+                         "systemData": system(f"2026-11-0{v}T10:00:00Z"),
                          "properties": {"description": f"churn model v{v} copied from Fabric", "tags": tags,
-                                        "properties": {}, "modelType": "mlflow_model", "isArchived": v == "1",
+                                        "properties": {}, "isAnonymous": False, "isArchived": v == "1",
+                                        "flavors": {"python_function": {"data": {"loader_module": "mlflow.sklearn"}},
+                                                    "sklearn": {"data": {"sklearn_version": "1.5.2"}}},
+                                        "modelType": "mlflow_model",
                                         "modelUri": model_uris.get(v, f"azureml://subscriptions/{AML_SUB}/resourcegroups/"
                                                                       f"{AML_RG}/workspaces/{AML_WS}/datastores/"
-                                                                      f"workspaceblobstore/paths/churn/v{v}/"),
-                                        "jobName": None, "flavors": {"python_function": {}, "sklearn": {}}}})
+                                                                      f"workspaceblobstore/paths/churn/v{v}/")}})
     return {
         "subscription_id": AML_SUB, "resource_group": AML_RG, "workspace": AML_WS, "location": "westeurope",
         "endpoints": [{
-            "id": f"{ws}/onlineEndpoints/churn-aml", "name": "churn-aml", "location": "westeurope",
-            "kind": "Managed", "tags": {"owner": "churn-team"},
-            "systemData": {"createdAt": "2026-11-10T09:00:00Z", "lastModifiedAt": "2026-11-20T09:00:00Z"},
-            "properties": {"authMode": "Key", "provisioningState": "Succeeded", "traffic": traffic,
-                           "mirrorTraffic": {}, "publicNetworkAccess": "Enabled",
-                           "scoringUri": "https://churn-aml.westeurope.inference.ml.azure.com/score"},
+            "id": f"{ws}/onlineEndpoints/churn-aml", "name": "churn-aml",
+            "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+            "properties": {"description": "churn scoring", "properties": {}, "authMode": "Key",
+                           "scoringUri": "https://churn-aml.westeurope.inference.ml.azure.com/score",
+                           "swaggerUri": "https://churn-aml.westeurope.inference.ml.azure.com/swagger.json",
+                           "provisioningState": "Succeeded", "compute": None, "traffic": traffic,
+                           "mirrorTraffic": {}, "publicNetworkAccess": "Enabled"},
+            "systemData": system("2026-11-10T09:00:00Z", "2026-11-20T09:00:00Z"),
+            "tags": {"owner": "churn-team"}, "location": "westeurope", "kind": "Managed", "identity": identity,
+            "sku": {"name": "Default", "tier": "Standard", "size": "", "family": "", "capacity": 1},
             "deployments": deployments}],
         "models": [{"id": f"{ws}/models/{AML_MODEL}", "name": AML_MODEL,
-                    "systemData": {"createdAt": "2026-11-01T10:00:00Z", "lastModifiedAt": "2026-11-03T10:00:00Z"},
+                    "type": "Microsoft.MachineLearningServices/workspaces/models",
+                    "systemData": system("2026-11-01T10:00:00Z", "2026-11-03T10:00:00Z"),
                     "properties": {"description": "Churn classifier migrated from Databricks via Fabric",
-                                   "tags": {"team": "churn"}, "latestVersion": "3"},
+                                   "tags": {"team": "churn"}, "isArchived": False, "latestVersion": "3"},
                     "versions": versions}],
     }
 
@@ -543,19 +632,34 @@ def churn_fabric(uc_feature_location: str = "abfss://gold@churnlake.dfs.core.win
     container, _, rest = uc_feature_location[len("abfss://"):].partition("@")
     host, _, sub = rest.partition("/")
     account = f"https://{host}"   # the shortcut must land on the UC table's own storage account
+    label = {"id": "b7b4f4d9-3f0d-4b3e-8f3d-4f6d3f4f3f4f"}
+
+    def sql_endpoint(lh: str) -> dict[str, Any]:
+        return {"connectionString": f"{lh[:8]}.datawarehouse.fabric.microsoft.com", "id": lh[:-4] + "5e1d",
+                "provisioningStatus": "Success"}
+
+    def paths(lh: str) -> dict[str, str]:
+        return {"oneLakeTablesPath": f"https://onelake.dfs.fabric.microsoft.com/{FABRIC_WS}/{lh}/Tables",
+                "oneLakeFilesPath": f"https://onelake.dfs.fabric.microsoft.com/{FABRIC_WS}/{lh}/Files"}
+
+    # The keys of the official typed-list examples (ListMLModels / ListMLExperiments / ListLakehouses);
+    # the generic /items list drops `properties` and `sensitivityLabel` (ListItemsInWorkspace).
     items = [
         {"id": "c0000000-0000-4000-8000-0000000000m1", "type": "MLModel", "displayName": "churn_model",
-         "description": "Churn classifier (copied from Databricks)", "workspaceId": FABRIC_WS, "tags": []},
+         "description": "Churn classifier (copied from Databricks)", "workspaceId": FABRIC_WS,
+         "sensitivityLabel": label},
         {"id": "c0000000-0000-4000-8000-0000000000e1", "type": "MLExperiment", "displayName": "customer-churn",
-         "workspaceId": FABRIC_WS, "properties": {"mlFlowExperimentId": "1"}},
-        {"id": LH_PLAIN, "type": "Lakehouse", "displayName": "lh_churn", "workspaceId": FABRIC_WS,
-         "properties": {"oneLakeTablesPath": f"https://onelake.dfs.fabric.microsoft.com/{FABRIC_WS}/{LH_PLAIN}/Tables",
-                        "oneLakeFilesPath": f"https://onelake.dfs.fabric.microsoft.com/{FABRIC_WS}/{LH_PLAIN}/Files"}},
-        {"id": LH_SCHEMAS, "type": "Lakehouse", "displayName": "lh_features", "workspaceId": FABRIC_WS,
-         "properties": {"defaultSchema": "dbo",
-                        "oneLakeTablesPath": f"https://onelake.dfs.fabric.microsoft.com/{FABRIC_WS}/{LH_SCHEMAS}/Tables"}},
+         "description": "Churn experiments", "workspaceId": FABRIC_WS,
+         "properties": {"mlFlowExperimentId": "1"}, "sensitivityLabel": label},
+        {"id": LH_PLAIN, "type": "Lakehouse", "displayName": "lh_churn", "description": "Churn scores",
+         "workspaceId": FABRIC_WS, "properties": {**paths(LH_PLAIN), "sqlEndpointProperties": sql_endpoint(LH_PLAIN)},
+         "sensitivityLabel": label},
+        {"id": LH_SCHEMAS, "type": "Lakehouse", "displayName": "lh_features", "description": "Churn features",
+         "workspaceId": FABRIC_WS, "properties": {**paths(LH_SCHEMAS), "sqlEndpointProperties": sql_endpoint(LH_SCHEMAS),
+                                                  "defaultSchema": "dbo"},
+         "sensitivityLabel": label},
     ]
-    plain_tables = [{"type": "Managed", "name": f"churn_scores_{i}", "format": "delta",
+    plain_tables = [{"type": "Managed", "name": f"churn_scores_{i}", "format": "Delta",
                      "location": f"abfss://{FABRIC_WS}@onelake.dfs.fabric.microsoft.com/{LH_PLAIN}/Tables/churn_scores_{i}"}
                     for i in range(3)]
     onelake = {LH_SCHEMAS: {"dbo": [{"name": "churn_features", "schema_name": "dbo", "table_type": "MANAGED",
@@ -579,6 +683,36 @@ def churn_fabric(uc_feature_location: str = "abfss://gold@churnlake.dfs.core.win
 
 
 # -- the churn story's Azure AI Search side -------------------------------------------------------
+def indexer_status(last: str | None, overall: str = "running") -> dict[str, Any]:
+    """An indexer status body with the keys of the official Indexers_GetStatus example."""
+    def run(status: str) -> dict[str, Any]:
+        return {"status": status, "errorMessage": None, "startTime": "2026-11-24T11:00:00Z",
+                "endTime": "2026-11-24T11:02:00Z", "errors": [], "warnings": [], "itemsProcessed": 120,
+                "itemsFailed": 0, "initialTrackingState": None, "finalTrackingState": None}
+    return {"status": overall, "lastResult": run(last) if last else None,
+            "executionHistory": [run(last)] if last else [],
+            "limits": {"maxRunTime": "PT2H", "maxDocumentExtractionSize": 16777216,
+                       "maxDocumentContentCharactersToExtract": 32768}}
+
+
+# What the service fills in on every field and index it returns (keys of the official Indexes_List example).
+_FIELD_DEFAULTS = {"searchable": False, "filterable": False, "retrievable": True, "sortable": False,
+                   "facetable": False, "key": False, "indexAnalyzer": None, "searchAnalyzer": None,
+                   "analyzer": None, "synonymMaps": []}
+_INDEX_DEFAULTS = {"scoringProfiles": [], "defaultScoringProfile": None, "suggesters": [], "analyzers": [],
+                   "tokenizers": [], "tokenFilters": [], "charFilters": [], "corsOptions": None,
+                   "encryptionKey": None}
+
+
+def search_index_as_served(index: dict[str, Any]) -> dict[str, Any]:
+    def field(f: dict[str, Any]) -> dict[str, Any]:
+        out = {**_FIELD_DEFAULTS, **f}
+        if f.get("fields"):
+            out["fields"] = [field(c) for c in f["fields"]]
+        return out
+    return {**_INDEX_DEFAULTS, **index, "fields": [field(f) for f in index.get("fields") or []]}
+
+
 def churn_search() -> dict[str, Any]:
     """`documents`: the replacement of Databricks `catalog.schema.doc_embeddings_index` (seed 000 §6)."""
     return {
@@ -601,9 +735,17 @@ def churn_search() -> dict[str, Any]:
             {"name": "faq", "fields": [{"name": "id", "type": "Edm.String", "key": True}]}],
         "stats": {"documents": {"documentCount": 48210, "storageSize": 912_000_000, "vectorIndexSize": 205_000_000},
                   "faq": {"documentCount": 120, "storageSize": 40_000, "vectorIndexSize": 0}},
-        "indexers": [{"name": "documents-indexer", "dataSourceName": "onelake-docs", "targetIndexName": "documents"}],
-        "datasources": [{"name": "onelake-docs", "type": "onelake", "container": {"name": "lh_docs"}}],
-        "indexer_status": {"documents-indexer": {"status": "running", "lastResult": {"status": "success"}}},
+        "indexers": [{"name": "documents-indexer", "description": "documents from OneLake",
+                      "dataSourceName": "onelake-docs", "targetIndexName": "documents",
+                      "schedule": {"interval": "PT1H", "startTime": "2026-11-01T00:00:00Z"},
+                      "parameters": {"maxFailedItems": 10, "maxFailedItemsPerBatch": 5},
+                      "fieldMappings": [], "disabled": False}],
+        "datasources": [{"name": "onelake-docs", "description": "lh_docs files", "type": "onelake",
+                         "credentials": {"connectionString": None},
+                         "container": {"name": "lh_docs", "query": "Files/docs"},
+                         "dataChangeDetectionPolicy": None, "dataDeletionDetectionPolicy": None,
+                         "encryptionKey": None}],
+        "indexer_status": {"documents-indexer": indexer_status("success")},
     }
 
 

@@ -154,7 +154,7 @@ def test_serving_endpoint_is_done_when_a_healthy_target_endpoint_serves_its_mode
 def test_vector_index_and_app_are_done_when_a_replacement_names_them():
     index = Asset("vector_index:dbx:docs", VECTOR_INDEX, "dbx", "databricks", "cat.schema.doc_embeddings_index")
     search = Asset("search_index:s:documents", SEARCH_INDEX, "s", "azureml", "documents",
-                   {"migrated_from": "databricks:cat.schema.doc_embeddings_index"})
+                   {"migrated_from": "databricks:cat.schema.doc_embeddings_index", "document_count": 10})
     assert evidence_for(index, [index, search], []).status == "done"
     app = Asset("app:dbx:explorer", APP, "dbx", "databricks", "churn-explorer")
     container = Asset("container_app:a:churn-explorer", CONTAINER_APP, "a", "azureml", "churn-explorer")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from collectors.azure_common import AzureHttpError, _error
 from collectors.config import parse_config
 from collectors.fabric_source import FabricSource, shortcut_target_location
 from collectors.report import SourceReport
@@ -91,6 +92,26 @@ def test_user_only_ml_lists_fall_back_to_items_for_a_service_principal():
     assert items["customer-churn"]["mlflow_experiment_id"] is None   # the generic list has no properties
     assert items["lh_churn"]["listed_via"] == "typed"
     assert sum("/items?type=" in w for w in report.warnings) == 2
+    # The refusal Fabric sends a service principal: 400 with error code PrincipalTypeNotSupported.
+    assert all("400 PrincipalTypeNotSupported" in w for w in report.warnings), report.warnings
+
+
+def test_another_400_on_a_typed_list_is_an_error_not_a_fallback():
+    with AzureStub({"fabric": churn_fabric()}, fail={"fabric.typed@/mlModels": 400}) as stub:
+        with pytest.raises(AzureHttpError) as info:
+            collect(stub)
+        assert stub.counts["fabric.items"] == 0
+    assert info.value.status == 400 and info.value.code == "Failed"
+
+
+def test_the_error_code_is_read_from_fabrics_header_when_the_body_has_none():
+    import requests
+
+    resp = requests.Response()
+    resp.status_code, resp._content = 400, b""
+    resp.headers["x-ms-public-api-error-code"] = "PrincipalTypeNotSupported"
+    err = _error(resp, "https://api.fabric.microsoft.com/v1/workspaces/w/mlModels")
+    assert (err.status, err.code) == (400, "PrincipalTypeNotSupported")
 
 
 def test_shortcut_targets_are_normalised_to_storage_urls():

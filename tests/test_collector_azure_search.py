@@ -46,3 +46,16 @@ def test_missing_stats_are_a_partial_row_not_a_failed_pass(tmp_path):
     assert any("faq" in w and "404" in w for w in outcome.warnings)
     rows = q.entity_as_of(store, "search_indexes").set_index("index_name")
     assert rows.loc["faq", "read_status"] == "partial" and rows.loc["documents", "read_status"] == "ok"
+
+
+def test_a_403_names_the_built_in_role_that_grants_the_read(tmp_path):
+    store = Store(tmp_path / "w.duckdb")
+    with AzureStub({"search": churn_search()}, fail={"search.indexes": 403}) as stub:
+        outcome = snapshot_source(store, config(stub))
+    assert not outcome.ok
+    assert any("403" in e and "'Reader'" in e and "role-based access enabled" in e for e in outcome.errors), \
+        outcome.errors
+    with AzureStub({"search": churn_search()}, fail={"search.stats": 403}) as stub:
+        report = SourceReport("search")
+        SearchSource(config(stub), report, credential=TinyCredential()).collect(None, False)
+    assert any("statistics not read" in w and "'Reader'" in w for w in report.warnings), report.warnings

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from collectors.azure_common import AzureHttp, AzureHttpError, enforce_https_for
-from collectors.azureml_source import AzureMlSource, parse_model_reference
+from collectors.azureml_source import AzureMlSource, metrics_endpoint_for, parse_model_reference
 from collectors.config import parse_config
 from collectors.report import SourceReport
 from collectors.runner import snapshot_source
@@ -44,6 +44,7 @@ def source_config(stub: AzureStub, name: str = "aml", **extra):
            "metrics_endpoint": stub.url, "logs_endpoint": stub.url,
            "log_analytics_workspace_id": "11111111-2222-3333-4444-555555555555",
            "metrics_window_hours": 2, **extra}
+    raw = {k: v for k, v in raw.items() if v is not None}   # None: leave the option out
     return parse_config({"sources": [raw]}).sources[0]
 
 
@@ -163,3 +164,93 @@ def test_snapshot_through_the_runner_stores_versioned_rows_and_appends_samples(t
     assert set(versions["platform"]) == {"azureml"} and len(versions) == 3
     samples = second.counts["endpoint_metrics"]
     assert samples["added"] + samples["changed"] < first.counts["endpoint_metrics"]["added"]
+
+
+def test_archiving_a_version_or_a_model_is_a_status_change_not_a_deletion(tmp_path):
+    """The model lists default to listViewType=ActiveOnly (as the stub does): an archived version
+    must still be listed (listViewType=All) and recorded as ARCHIVED, never as removed."""
+    store = Store(tmp_path / "w.duckdb")
+    with AzureStub(fixture(), token="waymark-loopback-stub") as stub:
+        config = source_config(stub, metrics_endpoint=stub.url)
+        first = snapshot_source(store, config)
+        assert first.ok, first.errors
+        model = stub.fixture["azureml"]["models"][0]
+        next(v for v in model["versions"] if v["name"] == "2")["properties"]["isArchived"] = True
+        second = snapshot_source(store, config)
+        model["properties"]["isArchived"] = True          # the whole model archived
+        third = snapshot_source(store, config)
+        listed = [r for r in stub.requests if r["route"] in ("aml.models", "aml.versions")]
+    assert {r["query"].get("listViewType") for r in listed} == {"All"}
+    assert second.ok and second.counts["model_versions"]["removed"] == 0
+    assert second.counts["model_versions"]["changed"] == 1
+    versions = q.entity_as_of(store, "model_versions").set_index("version")
+    assert versions["status"].to_dict() == {"1": "ARCHIVED", "2": "ARCHIVED", "3": "READY"}
+    assert third.ok and third.counts["registered_models"]["removed"] == 0
+    assert third.counts["model_versions"]["removed"] == 0
+
+
+def _wide_fixture(deployments: int = 5):
+    """One endpoint with `deployments` deployments: 3 status classes each → more than 10 series."""
+    fx = fixture()
+    ep = fx["azureml"]["endpoints"][0]
+    blue = ep["deployments"][0]
+    ep["deployments"] = []
+    for i in range(deployments):
+        d = json.loads(json.dumps(blue))
+        d["name"], d["id"] = f"d{i}", blue["id"].rsplit("/", 1)[0] + f"/d{i}"
+        ep["deployments"].append(d)
+    ep["properties"]["traffic"] = {f"d{i}": (100 if i == 0 else 0) for i in range(deployments)}
+    fx["health"] = {"churn-aml": {f"d{i}": CHURN_HEALTH["churn-aml"]["blue"] for i in range(deployments)}}
+    return fx
+
+
+def test_filtered_metrics_ask_for_more_than_the_default_ten_series_per_resource():
+    with AzureStub(_wide_fixture(5)) as stub:
+        report, batches, _ = collect(stub, log_analytics_workspace_id=None)
+        filtered = [r for r in stub.requests if r["route"] == "metrics.batch" and r["query"].get("filter")]
+    got = {(json.loads(r["labels"])["deployment"], r["metric"]) for r in batches["endpoint_metrics"].rows
+           if r["metric"].startswith("rpm_")}
+    assert got == {(f"d{i}", f"rpm_{c}") for i in range(5) for c in ("2xx", "4xx", "5xx")}   # 15 series
+    assert filtered and all(int(r["query"]["top"]) >= 15 for r in filtered)
+    assert not report.warnings, report.warnings
+
+
+def _two_regions():
+    fx = fixture()
+    north = json.loads(json.dumps(fx["azureml"]["endpoints"][0]))
+    north["name"], north["location"] = "churn-north", "northeurope"
+    north["id"] = north["id"].replace("churn-aml", "churn-north")
+    for d in north["deployments"]:
+        d["id"] = d["id"].replace("churn-aml", "churn-north")
+    fx["azureml"]["endpoints"].append(north)
+    fx["health"] = {**CHURN_HEALTH, "churn-north": CHURN_HEALTH["churn-aml"]}
+    return fx
+
+
+def test_metrics_are_queried_on_each_resources_own_regional_endpoint():
+    with AzureStub(_two_regions()) as stub:
+        report, batches, _ = collect(stub, metrics_endpoint=stub.url + "/{region}", log_analytics_workspace_id=None)
+        calls = [r for r in stub.requests if r["route"] == "metrics.batch"]
+    assert {r["path"].split("/")[1] for r in calls} == {"westeurope", "northeurope"}
+    for r in calls:   # never a resource of another region in a call
+        region = r["path"].split("/")[1]
+        assert all(("churn-north" in rid) == (region == "northeurope") for rid in r["body"]["resourceids"])
+    endpoints = {row["endpoint"] for row in batches["endpoint_metrics"].rows}
+    assert endpoints == {"churn-aml", "churn-north"}
+    assert not report.warnings, report.warnings
+
+
+def test_a_resource_outside_the_endpoints_region_is_refused_and_reported():
+    with AzureStub(_two_regions()) as stub:   # one fixed endpoint: the stub plays westeurope
+        report, batches, _ = collect(stub, log_analytics_workspace_id=None)
+    assert {row["endpoint"] for row in batches["endpoint_metrics"].rows} == {"churn-aml"}
+    assert any("region northeurope" in w and "400" in w for w in report.warnings), report.warnings
+
+
+@pytest.mark.parametrize("configured, region, expected", [
+    ("https://{region}.metrics.monitor.azure.com", "northeurope", "https://northeurope.metrics.monitor.azure.com"),
+    ("https://westeurope.metrics.monitor.azure.com", "eastus2", "https://eastus2.metrics.monitor.azure.com"),
+    ("https://metrics.example.sovereign.cloud", "x", "https://metrics.example.sovereign.cloud"),
+])
+def test_metrics_endpoint_for_a_region(configured, region, expected):
+    assert metrics_endpoint_for(configured, region) == expected
