@@ -15,6 +15,7 @@ from lineage.load import load_graph
 from lineage.report import render_text
 from lineage.trace import TargetError, impact, parse_as_of, trace
 from store import Store, StoreError, StoreMissing
+from store.queries import SnapshotNotFound
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         graph = load_graph(Store(config.store_path), when)
-    except StoreMissing as e:
+    except (StoreMissing, SnapshotNotFound) as e:
         print(f"not found: {e}", file=sys.stderr)
         return EXIT_NOT_FOUND
     except StoreError as e:

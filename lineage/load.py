@@ -12,7 +12,8 @@ from store.queries import AsOf, SnapshotPoint
 def load_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = None,
               conventions: Conventions = DEFAULT_CONVENTIONS) -> LineageRows:
     return load_lineage_rows(store, as_of, version_params=conventions.version_params,
-                             migration_tags=conventions.migration_tags)
+                             migration_tags=conventions.migration_tags, git_sha_tags=conventions.git_sha_tags,
+                             git_sha_params=conventions.git_sha_params)
 
 
 def load_graph(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = None,
