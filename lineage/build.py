@@ -161,7 +161,7 @@ class _Builder:
         self.model_node: dict[tuple[str, str], str] = {}
         self.versions_by_key: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (platform, name, version)
         self.version_node: dict[tuple[str, str, str], str] = {}              # (source, name, version)
-        self._ambiguous_runs: set[str] = set()
+        self.migrations: list[tuple[str, str, Any, str, str]] = []          # (source version, copy, row, tag, value)
         # (platform, table name) → {table@version node: (source, snapshot_id, valid_from)} of run reads.
         self.table_versions: dict[tuple[str, str], dict[str, tuple[str, Any, Any]]] = defaultdict(dict)
         self.whole_tables: dict[str, tuple[str, str]] = {}                  # table node → (platform, name)
@@ -494,6 +494,7 @@ class _Builder:
             nid = self.version_node[key]
             linked = self._registry_links(r, nid)
             linked |= self._origin_links(r, nid, origins.get(key), registry_run=_s(r.run_id))
+            self._producer_agreement(r, nid, origins.get(key))
             for col, tag in tag_cols:
                 value = _s(getattr(r, col))
                 if value:
@@ -505,6 +506,75 @@ class _Builder:
                 where = _s(r.source_uri) or "an unknown location"
                 self.gap(GapKind.NO_ORIGIN, nid, f"{r.name}/{r.version} was registered from {where} with no run, "
                          "no logged model and no MLmodel origin: what produced it is not recorded")
+        self._migration_agreement()
+
+    def _producing_runs(self) -> dict[str, dict[str, str]]:
+        """model version → {run node: field of the edge} for every run → version edge staged so far."""
+        out: dict[str, dict[str, str]] = defaultdict(dict)
+        for (s, t), d in self.graph.staged_edges():
+            if d["kind"] in (EdgeKind.RUN_REGISTERED, EdgeKind.ARTIFACT_ORIGIN):
+                out[t][s] = d["evidence"].field
+        return out
+
+    def _migration_agreement(self) -> None:
+        """A migrated-from tag against the copy's own registry / MLmodel run: the same run
+        corroborates the migration edge; another run is `origin_conflict` naming both."""
+        if not self.migrations:
+            return
+        producers = self._producing_runs()
+        for src, nid, r, tag, value in self.migrations:
+            before, after = producers.get(src, {}), producers.get(nid, {})
+            if not before or not after:
+                continue
+            shared = sorted(set(before) & set(after))
+            if shared:
+                self.graph.add_edge(src, nid, EdgeKind.MIGRATED_FROM, self.ev(
+                    f"{after[shared[0]]} = {before[shared[0]]} of the source version", r.snapshot_id, r.source,
+                    Basis.ARTIFACT_ORIGIN, r.valid_from, detail=f"both name {shared[0]}"))
+                continue
+            named = "; ".join([f"{src} was produced by {run} ({field})" for run, field in sorted(before.items())]
+                              + [f"{nid} names {run} ({field})" for run, field in sorted(after.items())])
+            self.gap(GapKind.ORIGIN_CONFLICT, nid, f"{r.name}/{r.version}: tag {tag}={value!r} says it was copied "
+                     f"from {src}, but they name different runs: {named}; both are shown",
+                     sorted(set(before) | set(after)))
+
+    def _producer_agreement(self, r: Any, nid: str, origin: Any) -> None:
+        """Every field naming the run (or LoggedModel) that produced a version, compared: the
+        registry's `run_id` / `model_id`, the MLmodel's `run_id` / `model_id`, and the
+        `source_run_id` of each LoggedModel named. Agreeing fields corroborate the run → version
+        edge; different values are `origin_conflict`, every field and value named."""
+        g = self.graph
+        runs: dict[str, str] = {}                       # field → run id
+        models: dict[str, str] = {}                     # field → logged model id
+        if (v := _s(r.run_id)):
+            runs["model_versions.run_id"] = v
+        if (v := _s(r.model_id)):
+            models["model_versions.model_id"] = v
+        if origin is not None and _s(origin.read_status) == "ok":
+            if (v := _s(origin.origin_run_id)):
+                runs["model_origins.origin_run_id (MLmodel run_id)"] = v
+            v = _s(origin.origin_model_id) or (
+                _s(origin.origin_model_uuid) if (_s(origin.origin_model_uuid) or "").startswith("m-") else None)
+            if v:
+                models["model_origins.origin_model_id (MLmodel model_id)"] = v
+        for field, model_id in list(models.items()):
+            found = self._candidates(self.models_by_id, model_id, r.source)
+            source_run = _s(g.node_data(found[0])["attrs"].get("source_run_id")) if len(found) == 1 else None
+            if source_run:
+                runs[f"logged_models.source_run_id of {model_id} ({field.split(' ')[0]})"] = source_run
+        for what, claims in (("run", runs), ("logged model", models)):
+            if len(set(claims.values())) > 1:
+                named = "; ".join(f"{f} = {v}" for f, v in claims.items())
+                self.gap(GapKind.ORIGIN_CONFLICT, nid, f"{r.name}/{r.version}: the fields naming the {what} that "
+                         f"produced it disagree: {named}; all are shown, none picked", sorted(set(claims.values())))
+        if len(runs) > 1 and len(set(runs.values())) == 1:
+            (run_id,) = set(runs.values())
+            for run in self.runs_by_id.get(run_id, []):
+                if g.has_edge(run, nid):
+                    for field in runs:
+                        if field.startswith("logged_models."):
+                            g.add_edge(run, nid, EdgeKind.RUN_REGISTERED,
+                                       self.ev(field, r.snapshot_id, r.source, Basis.REGISTRY, r.valid_from))
 
     def _registry_links(self, r: Any, nid: str) -> bool:
         g = self.graph
@@ -564,10 +634,6 @@ class _Builder:
             if found is None and not registry_run:
                 self.gap(GapKind.RUN_NOT_FOUND, nid, f"the MLmodel of {r.name}/{r.version} names run {run_id}, which "
                          "no collected source holds (deleted, or in a workspace not collected)")
-            if registry_run and registry_run != run_id:
-                self.gap(GapKind.ORIGIN_CONFLICT, nid, f"{r.name}/{r.version}: the registry names run {registry_run} "
-                         f"but its MLmodel names run {run_id}; both are shown",
-                         [registry_run, run_id])
         model_id = _s(origin.origin_model_id) or (
             _s(origin.origin_model_uuid) if (_s(origin.origin_model_uuid) or "").startswith("m-") else None)
         if model_id:
@@ -603,6 +669,7 @@ class _Builder:
             self.graph.add_edge(candidates[0], nid, EdgeKind.MIGRATED_FROM,
                                 self.ev(f"model_versions.tags.{tag}", r.snapshot_id, r.source, Basis.CONVENTION,
                                         r.valid_from, detail=value))
+            self.migrations.append((candidates[0], nid, r, tag, value))
             return True
         if candidates:
             self.gap(GapKind.AMBIGUOUS, nid, f"{r.name}/{r.version}: tag {tag}={value!r} matches versions on "

@@ -246,6 +246,14 @@ class LineageGraph:
         if not any((e["kind"], e["field"], e["source"]) == (kind.value, evidence.field, evidence.source) for e in extra):
             extra.append({"kind": kind.value, **evidence.to_dict()})
 
+    def has_edge(self, source: str, target: str) -> bool:
+        """Whether an edge is staged or present (usable while building)."""
+        return (source, target) in self._staged_edges or self.g.has_edge(source, target)
+
+    def staged_edges(self) -> Iterator[tuple[tuple[str, str], dict[str, Any]]]:
+        """Edges added but not yet frozen, as ((source, target), data)."""
+        return iter(self._staged_edges.items())
+
     def freeze(self) -> None:
         """Move staged nodes and edges into the DiGraph (an edge's ends must be staged or present)."""
         self.g.add_nodes_from(self._staged_nodes.items())
