@@ -11,7 +11,7 @@ import sys
 from datetime import datetime, timezone
 
 from collectors.config import PLATFORMS, ConfigError, load_config
-from lineage.load import load_graph
+from lineage.load import conventions_for, load_graph
 from lineage.report import render_text
 from lineage.trace import TargetError, impact, parse_as_of, trace
 from store import Store, StoreError, StoreMissing
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage error: --depth must be >= 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        graph = load_graph(Store(config.store_path), when)
+        graph = load_graph(Store(config.store_path), when, conventions_for(config.sources))
     except (StoreMissing, SnapshotNotFound) as e:
         print(f"not found: {e}", file=sys.stderr)
         return EXIT_NOT_FOUND

@@ -63,6 +63,9 @@ def conflicts(tmp_path_factory, mlflow_template):
             inputs=[delta_input(TABLE, 5, "training", "own")])
     new_run("short", {"delta_feature_version": "5", "git_sha": SHA_2[:8]}, {"mlflow.source.git.commit": SHA_2},
             [delta_input(TABLE, 5, "training", "own")])
+    # A source configured with git_sha_param = "commit_sha"; the tag wins the collector's pick.
+    new_run("custom", {"delta_feature_version": "5", "commit_sha": SHA_1}, {"mlflow.source.git.commit": SHA_ENTRY},
+            [delta_input(TABLE, 5, "training", "own")])
 
     weights = root / "weights"
     weights.mkdir()
@@ -72,10 +75,12 @@ def conflicts(tmp_path_factory, mlflow_template):
         c.create_model_version(MODEL, source=str(weights), run_id=ids[label])
     c.create_model_version(MODEL, source=str(weights))           # v5: no run at all
     cfg = write_config(root / "governance.toml", [mlflow_source("dbx", uri)])
+    custom = write_config(root / "custom.toml", [mlflow_source("dbx", uri, git_sha_param="commit_sha")],
+                          store=root / "waymark.duckdb")
     (outcome,) = snapshot_all(load_config(cfg))
     assert outcome.ok, outcome.errors
     store = Store(load_config(cfg).store_path)
-    return {"ids": ids, "graph": load_graph(store), "store": store, "config": cfg}
+    return {"ids": ids, "graph": load_graph(store), "store": store, "config": cfg, "custom_config": custom}
 
 
 def gaps_of(answer, kind: str) -> list[dict]:
@@ -185,3 +190,16 @@ def test_the_default_gate_blocks_on_each_conflict_gap(conflicts, version, kind):
                       MODEL, version)
     lineage_gaps = next(c for c in result.criteria if c.name == "lineage:gaps")
     assert lineage_gaps.status == "FAIL" and f"{kind}:" in lineage_gaps.actual
+
+
+def test_the_cli_compares_the_tag_with_each_sources_configured_git_sha_param(conflicts):
+    run_id = conflicts["ids"]["custom"]
+    assert not [g for g in conflicts["graph"].gaps.get(f"run:databricks:{run_id}", [])
+                if g.kind == GapKind.COMMIT_MISMATCH]          # default conventions: commit_sha unknown
+    proc = subprocess.run([sys.executable, "-m", "lineage", "trace", f"run:{run_id}", "--config",
+                           str(conflicts["custom_config"]), "--json"], cwd=REPO, env=cli_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    (gap,) = [g for g in out["gaps"] if g["gap"] == "commit_mismatch"]
+    assert set(gap["candidates"]) == {SHA_1, SHA_ENTRY} and "runs.params.commit_sha" in gap["message"]
