@@ -16,10 +16,15 @@ Joins in DESIGN.md order, within and across platforms:
      UC table → shortcut (`same_storage`): one table seen from two platforms;
   Job runs: the git commit of a run's Databricks job run corroborates its git SHA (a second proof
      on the commit → run edge), fills it when the run records none, and is a gap when it differs.
-  6. conventions: git SHA (recorded by the collector with its field), `delta_feature_version`
-     filling an unknown Delta version, the `waymark.migrated_from` version tag.
+  6. conventions: git SHA (every git field of the run: the `mlflow.source.git.commit` tag and the
+     git SHA param; a value that is no 7–40 hex SHA is `invalid_git_sha`), `delta_feature_version`
+     (fills an unknown Delta version, corroborates a recorded one, or is drawn to the run as
+     `declared_input_version` when the dataset record — shared per experiment, name and digest —
+     says otherwise), the `waymark.migrated_from` version tag.
 A link that cannot be proven becomes a named gap on the node; two candidates are a gap naming
-both, never a pick. Frames are walked as bulk-converted row tuples (100k runs build in seconds).
+both, never a pick. Where two fields speak of one fact (commit fields, the producer of a version,
+a run's Delta version) agreement is listed as corroboration on the edge's evidence, and
+disagreement is a conflict gap naming every field and value (docs/lineage-vocabulary.md). Frames are walked as bulk-converted row tuples (100k runs build in seconds).
 """
 from __future__ import annotations
 
