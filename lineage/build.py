@@ -360,9 +360,17 @@ class _Builder:
                      f"record itself holds {' / '.join(recorded)} (run_inputs.source_json.delta_table_version), "
                      "the version of whichever run logged it first, so it is not per-run evidence",
                      [table_node_id(self.scopes.of(x.r.source), x.table, v) for _, v, x in by_run.values()])
+        # A param fills the version of a record that holds none only when every run sharing the
+        # record declares that same version; otherwise each declaration goes to its own run.
+        sharers: dict[str, set[str]] = defaultdict(set)
         for inputs in delta.values():
             for x in inputs:
-                self._delta_edges(x, declared.get(id(x)), x.ds in shared_conflict)
+                sharers[x.ds].add(x.run)
+        fills_record = {ds for ds, by_run in claims.items()
+                        if set(by_run) == sharers[ds] and len({v for _, v, _ in by_run.values()}) == 1}
+        for inputs in delta.values():
+            for x in inputs:
+                self._delta_edges(x, declared.get(id(x)), x.ds in fills_record)
         for (_source, run_id), nid in self.run_node.items():
             if nid not in with_inputs:
                 self.gap(GapKind.NO_INPUTS, nid, f"run {run_id} records no "
@@ -413,10 +421,11 @@ class _Builder:
         self.graph.node_data(run)["attrs"]["declared_input_version"] = {f"runs.params.{param}": version}
         return []
 
-    def _delta_edges(self, x: _Delta, claim: tuple[str, int] | None, shared_conflict: bool) -> None:
+    def _delta_edges(self, x: _Delta, claim: tuple[str, int] | None, fills_record: bool) -> None:
         """table@version → dataset for what the dataset record says; the run's own declaration as
-        corroboration when it agrees, a fill when the record has no version, and otherwise a
-        `declared_input_version` edge to the run with an `input_version_conflict` gap."""
+        corroboration when it agrees, a fill when the record has no version (and every run sharing
+        it declares the same), and otherwise a `declared_input_version` edge to the run, with an
+        `input_version_conflict` gap when the record holds another version."""
         g, r = self.graph, x.r
         scope = self.scopes.of(r.source)
         recorded = self.ev("run_inputs.source_json.delta_table_version", r.snapshot_id, r.source, Basis.RUN_INPUT,
@@ -426,9 +435,9 @@ class _Builder:
             param, version = claim
             own = self.ev(f"runs.params.{param}", r.snapshot_id, r.source, Basis.CONVENTION, r.valid_from,
                           detail=f"run {run_id} declares version {version}")
-            if x.version is None and not shared_conflict:
+            if x.version is None and fills_record:
                 self._table_edge(x, version, x.ds, own._replace(
-                    detail="the Delta source recorded no version; filled from the run param"))
+                    detail=f"run {run_id}: the Delta source recorded no version; filled from its param"))
                 return
             if x.version == version:
                 self._table_edge(x, version, x.ds, recorded)

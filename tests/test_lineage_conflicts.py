@@ -203,3 +203,44 @@ def test_the_cli_compares_the_tag_with_each_sources_configured_git_sha_param(con
     out = json.loads(proc.stdout)
     (gap,) = [g for g in out["gaps"] if g["gap"] == "commit_mismatch"]
     assert set(gap["candidates"]) == {SHA_1, SHA_ENTRY} and "runs.params.commit_sha" in gap["message"]
+
+
+# -- property: shared dataset records never turn one run's declaration into another run's fact ----
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lineage.build import build_graph  # noqa: E402
+from tests.test_lineage_build import make_rows, run  # noqa: E402
+
+
+@st.composite
+def shared_records(draw):
+    runs = [run("dbx", f"r{i}", param=draw(st.one_of(st.none(), st.sampled_from(["0", "3", "4"]))))
+            for i in range(draw(st.integers(1, 5)))]
+    inputs = []
+    for r in runs:
+        for digest in draw(st.lists(st.sampled_from(["d1", "d2"]), min_size=1, max_size=2, unique=True)):
+            version = draw(st.one_of(st.none(), st.sampled_from([3, 4])))   # what the shared record holds
+            inputs.append({"source": "dbx", "run_id": r["run_id"], "input_key": digest, "dataset_name": "f",
+                           "digest": digest, "source_type": "delta_table", "context": "training",
+                           "table_name": "t.f", "table_version": version, "version_known": version is not None})
+    return make_rows(("dbx",), runs=runs, run_inputs=inputs)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shared_records())
+def test_a_declared_version_in_a_trace_is_the_runs_own_or_a_named_conflict(rows):
+    graph = build_graph(rows)
+    declared = {r["run_id"]: r["conv_param_0"] for r in rows.runs.astype(object).where(rows.runs.notna(), None)
+                .to_dict("records")}
+    for run_id, param in declared.items():
+        answer = trace(graph, f"run:{run_id}", as_of="now")
+        kinds = {g["gap"] for g in answer.gaps}
+        for edge in answer.edges:
+            ev = edge["evidence"]       # corroborations name the run that declared them; the proof itself:
+            if ev["field"] == "runs.params.delta_feature_version" and f"run {run_id}" not in ev.get("detail", "") \
+                    and edge["source"] != f"table:databricks:t.f@{param}":
+                assert kinds & {"input_version_conflict", "ambiguous"}, (run_id, edge)
+        if param is not None:
+            versions = {i["version"] for i in answer.summary["inputs"] if i["level"] == "version"}
+            assert param in versions or kinds & {"input_version_conflict", "ambiguous"}, (run_id, versions)
