@@ -11,10 +11,11 @@ import sys
 from datetime import datetime, timezone
 
 from collectors.config import PLATFORMS, ConfigError, load_config
-from lineage.load import load_graph
+from lineage.load import conventions_for, load_graph
 from lineage.report import render_text
 from lineage.trace import TargetError, impact, parse_as_of, trace
 from store import Store, StoreError, StoreMissing
+from store.queries import SnapshotNotFound
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
 
@@ -60,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage error: --depth must be >= 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        graph = load_graph(Store(config.store_path), when)
-    except StoreMissing as e:
+        graph = load_graph(Store(config.store_path), when, conventions_for(config.sources))
+    except (StoreMissing, SnapshotNotFound) as e:
         print(f"not found: {e}", file=sys.stderr)
         return EXIT_NOT_FOUND
     except StoreError as e:

@@ -16,21 +16,26 @@ Joins in DESIGN.md order, within and across platforms:
      UC table → shortcut (`same_storage`): one table seen from two platforms;
   Job runs: the git commit of a run's Databricks job run corroborates its git SHA (a second proof
      on the commit → run edge), fills it when the run records none, and is a gap when it differs.
-  6. conventions: git SHA (recorded by the collector with its field), `delta_feature_version`
-     filling an unknown Delta version, the `waymark.migrated_from` version tag.
+  6. conventions: git SHA (every git field of the run: the `mlflow.source.git.commit` tag and the
+     git SHA param; a value that is no 7–40 hex SHA is `invalid_git_sha`), `delta_feature_version`
+     (fills an unknown Delta version, corroborates a recorded one, or is drawn to the run as
+     `declared_input_version` when the dataset record — shared per experiment, name and digest —
+     says otherwise), the `waymark.migrated_from` version tag.
 A link that cannot be proven becomes a named gap on the node; two candidates are a gap naming
-both, never a pick. Frames are walked as bulk-converted row tuples (100k runs build in seconds).
+both, never a pick. Where two fields speak of one fact (commit fields, the producer of a version,
+a run's Delta version) agreement is listed as corroboration on the edge's evidence, and
+disagreement is a conflict gap naming every field and value (docs/lineage-vocabulary.md). Frames are walked as bulk-converted row tuples (100k runs build in seconds).
 """
 from __future__ import annotations
 
 import gc
 import json
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
-from lineage.conventions import parse_migrated_from
+from lineage.conventions import is_git_sha, parse_migrated_from
 from lineage.graph import Basis, EdgeKind, Evidence, Gap, GapKind, LineageGraph, NodeType
 from store.lineage_rows import LineageRows
 
@@ -121,6 +126,19 @@ def table_node_id(scope: str, name: str, version: int | None) -> str:
     return node_id(NodeType.TABLE, scope, f"{name}@{UNKNOWN_VERSION if version is None else version}")
 
 
+class _Delta(NamedTuple):
+    """One Delta input of a run: its row, run and dataset nodes, table, and recorded version."""
+    r: Any
+    run: str
+    ds: str
+    table: str
+    version: int | None
+
+
+def _run_id_of(graph: LineageGraph, run: str) -> str:
+    return graph.node_data(run)["attrs"].get("run_id", run)
+
+
 def build_graph(rows: LineageRows) -> LineageGraph:
     """The graph of `rows` (conventions were applied when the rows were read: see `lineage.load`)."""
     # Hundreds of thousands of small dicts: the cyclic GC would rescan them again and again while
@@ -148,7 +166,7 @@ class _Builder:
         self.model_node: dict[tuple[str, str], str] = {}
         self.versions_by_key: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (platform, name, version)
         self.version_node: dict[tuple[str, str, str], str] = {}              # (source, name, version)
-        self._ambiguous_runs: set[str] = set()
+        self.migrations: list[tuple[str, str, Any, str, str]] = []          # (source version, copy, row, tag, value)
         # (platform, table name) → {table@version node: (source, snapshot_id, valid_from)} of run reads.
         self.table_versions: dict[tuple[str, str], dict[str, tuple[str, Any, Any]]] = defaultdict(dict)
         self.whole_tables: dict[str, tuple[str, str]] = {}                  # table node → (platform, name)
@@ -205,11 +223,18 @@ class _Builder:
         g = self.graph
         conv_cols = [(f"conv_param_{i}", p) for i, p in enumerate(self.rows.version_params)
                      if f"conv_param_{i}" in self.rows.runs.columns]
+        git_cols = [(f"git_tag_{i}", f"runs.tags.{t}") for i, t in enumerate(self.rows.git_sha_tags)
+                    if f"git_tag_{i}" in self.rows.runs.columns]
+        git_cols += [(f"git_param_{i}", f"runs.params.{p}") for i, p in enumerate(self.rows.git_sha_params)
+                     if f"git_param_{i}" in self.rows.runs.columns]
         self.run_conventions: dict[str, dict[str, str]] = {}
         for r in _rows(self.rows.runs):
             scope = self.scopes.of(r.source)
             exp_node = experiments.get((r.source, _s(r.experiment_id)))
-            sha = _s(r.git_sha)
+            declared = self._git_fields(r, git_cols)
+            valid = {f: v for f, v in declared.items() if is_git_sha(v)}
+            recorded = _s(r.git_sha)
+            sha = recorded.strip() if recorded and is_git_sha(recorded) else next(iter(valid.values()), None)
             job_run_id = _s(getattr(r, "job_run_id", None))
             job = self._job_run(r.source, job_run_id) if job_run_id else None
             nid = g.add_node(node_id(NodeType.RUN, scope, r.run_id), NodeType.RUN, self.scopes.platform[r.source],
@@ -218,7 +243,7 @@ class _Builder:
                              experiment=g.node_data(exp_node)["name"] if exp_node else None,
                              status=_s(r.status), lifecycle_stage=_s(r.lifecycle_stage),
                              start_time=_i(r.start_time), git_sha=sha, git_sha_from=_s(r.git_sha_from),
-                             job_run_id=job_run_id, collected=True,
+                             git_fields=declared or None, job_run_id=job_run_id, collected=True,
                              **({} if job is None else {"job_run_url": _s(job.run_page_url),
                                                         "job_git_url": _s(job.git_url),
                                                         "job_git_branch": _s(job.git_branch)}))
@@ -227,13 +252,10 @@ class _Builder:
             if exp_node:
                 g.add_edge(exp_node, nid, EdgeKind.EXPERIMENT_RUN,
                            self.ev("runs.experiment_id", r.snapshot_id, r.source, Basis.REGISTRY, r.valid_from))
-            if sha:
-                commit = g.add_node(node_id(NodeType.COMMIT, None, sha), NodeType.COMMIT, None, sha, sha=sha)
-                g.add_edge(commit, nid, EdgeKind.CODE_VERSION,
-                           self.ev(f"runs.git_sha (from {_s(r.git_sha_from) or 'unknown field'})", r.snapshot_id, r.source,
-                                   Basis.CONVENTION, r.valid_from))
-            job_sha = self._job_commit(r, nid, sha, job) if job is not None else None
-            if not sha and not job_sha:
+            commits = self._code_versions(r, nid, declared, valid)
+            job_sha = self._job_commit(r, nid, sha, job, valid, commits) if job is not None else None
+            invalid = {f: v for f, v in declared.items() if f not in valid}
+            if not valid and not job_sha and not invalid:
                 self.gap(GapKind.NO_GIT_SHA, nid, f"run {r.run_id} ({_s(r.run_name) or 'unnamed'}) records no git "
                          "commit: no mlflow.source.git.commit tag, no git SHA param"
                          + (f" and job run {job_run_id} has no git commit" if job is not None else ""))
@@ -245,13 +267,55 @@ class _Builder:
                 if found:
                     self.run_conventions[nid] = found
 
+    @staticmethod
+    def _git_fields(r: Any, git_cols: list[tuple[str, str]]) -> dict[str, str]:
+        """Every field of the run that names its git commit → its value: the one the collector
+        picked (`runs.git_sha`, from `git_sha_from`) and the tags and params of the convention."""
+        out: dict[str, str] = {}
+        recorded, origin = _s(r.git_sha), _s(r.git_sha_from) or ""
+        if recorded:
+            kind, _, name = origin.partition(":")
+            field = {"tag": f"runs.tags.{name}", "param": f"runs.params.{name}"}.get(kind, "runs.git_sha")
+            out[field] = recorded.strip()
+        for col, field in git_cols:
+            value = _s(getattr(r, col))
+            if value:
+                out.setdefault(field, value.strip())
+        return out
+
+    def _code_versions(self, r: Any, nid: str, declared: dict[str, str], valid: dict[str, str]) -> list[str]:
+        """One commit → run edge per distinct commit; fields naming the same commit (an abbreviation
+        counts as the same) corroborate one edge; two commits are `commit_mismatch`, both shown;
+        a value that is no SHA is `invalid_git_sha` and makes no commit node."""
+        g = self.graph
+        for field, value in declared.items():
+            if field not in valid:
+                shown = value if len(value) <= 80 else value[:77] + "…"
+                self.gap(GapKind.INVALID_GIT_SHA, nid, f"run {r.run_id}: {field} = {shown!r} is not a git commit SHA "
+                         "(7–40 hex digits); it is not counted as code evidence")
+        commits: dict[str, list[str]] = {}          # full (longest) SHA → fields naming it
+        for field, value in sorted(valid.items(), key=lambda kv: -len(kv[1])):
+            low = value.lower()
+            same = next((c for c in commits if c.startswith(low)), None)
+            commits.setdefault(same or low, []).append(field)
+        for commit, fields in commits.items():
+            cid = g.add_node(node_id(NodeType.COMMIT, None, commit), NodeType.COMMIT, None, commit, sha=commit)
+            for field in fields:
+                g.add_edge(cid, nid, EdgeKind.CODE_VERSION,
+                           self.ev(field, r.snapshot_id, r.source, Basis.CONVENTION, r.valid_from,
+                                   detail=None if valid[field].lower() == commit else f"abbreviated: {valid[field]}"))
+        if len(commits) > 1:
+            named = "; ".join(f"{', '.join(fields)} = {commit}" for commit, fields in commits.items())
+            self.gap(GapKind.COMMIT_MISMATCH, nid, f"run {r.run_id} names {len(commits)} git commits: {named}. "
+                     "mlflow.source.git.commit is set from the entry point's repository, which may not be the "
+                     "repository the pipeline records; all are shown, none picked", sorted(commits))
+        return list(commits)
+
     def _run_inputs(self) -> None:
         g = self.graph
         frame = self.rows.run_inputs
         with_inputs: set[str] = set()
-        # Unversioned Delta inputs per run, to decide whether a version param can fill them.
-        unversioned: dict[str, list[str]] = defaultdict(list)
-        delta_rows = []
+        delta: dict[str, list[_Delta]] = defaultdict(list)      # run → its Delta inputs
         for r in _rows(frame):
             run = self.run_node.get((r.source, r.run_id))
             if run is None:
@@ -270,55 +334,138 @@ class _Builder:
             if table is None:
                 continue
             known = bool(r.version_known) if r.version_known is not None else False
-            version = _i(r.table_version) if known else None
-            if version is None:
-                unversioned[run].append(ds)
-            delta_rows.append((r, run, ds, table, version))
-        for r, run, ds, table, version in delta_rows:
-            scope = self.scopes.of(r.source)
-            platform = self.scopes.platform[r.source]
-            evidence = self.ev("run_inputs.source_json.delta_table_version", r.snapshot_id, r.source,
-                               Basis.RUN_INPUT, r.valid_from)
-            if version is None:
-                filled = self._convention_version(run, ds, table, unversioned[run], r)
-                if filled is not None:
-                    version, evidence = filled
-            tid = g.add_node(table_node_id(scope, table, version), NodeType.TABLE, platform, table,
-                             UNKNOWN_VERSION if version is None else str(version), source=r.source,
-                             table=table, version_known=version is not None,
-                             version_from=evidence.field if version is not None else None)
-            g.add_edge(tid, ds, EdgeKind.TABLE_READ_AS_DATASET, evidence)
-            self.table_versions[(platform, table.rstrip("/"))].setdefault(tid, (r.source, r.snapshot_id, r.valid_from))
-            if version is None:
-                self.gap(GapKind.UNVERSIONED_INPUT, tid, f"run {r.run_id} read {table} without a recorded Delta "
-                         "version: unknown, or 0 (MLflow omits version 0 from the dataset source)")
+            delta[run].append(_Delta(r, run, ds, table, _i(r.table_version) if known else None))
+        # Which input each run's version param speaks of, then which dataset records are shared by
+        # runs that declare different versions (MLflow keeps one record per experiment, name and
+        # digest, with the source of the run that logged it first).
+        declared: dict[int, tuple[str, int]] = {}                 # id(_Delta) → (param, version)
+        for run, inputs in delta.items():
+            for x, claim in self._attribute_declaration(run, inputs):
+                declared[id(x)] = claim
+        claims: dict[str, dict[str, tuple[str, int, _Delta]]] = defaultdict(dict)   # ds → run → claim
+        for inputs in delta.values():
+            for x in inputs:
+                if id(x) in declared:
+                    claims[x.ds][x.run] = (*declared[id(x)], x)
+        shared_conflict = {ds for ds, by_run in claims.items() if len({v for _, v, _ in by_run.values()}) > 1}
+        for ds in sorted(shared_conflict):
+            by_run = claims[ds]
+            d = g.node_data(ds)
+            tables = sorted({x.table for _, _, x in by_run.values()})
+            recorded = sorted({"no version" if x.version is None else str(x.version) for _, _, x in by_run.values()})
+            who = ", ".join(f"run {g.node_data(run)['attrs']['run_id']} declares {v} ({p})"
+                            for run, (p, v, _) in sorted(by_run.items()))
+            self.gap(GapKind.INPUT_VERSION_CONFLICT, ds, f"dataset record {d['name']}@{d['version']} of "
+                     f"{', '.join(tables)} is shared by runs that declare different Delta versions: {who}; the "
+                     f"record itself holds {' / '.join(recorded)} (run_inputs.source_json.delta_table_version), "
+                     "the version of whichever run logged it first, so it is not per-run evidence",
+                     [table_node_id(self.scopes.of(x.r.source), x.table, v) for _, v, x in by_run.values()])
+        # A param fills the version of a record that holds none only when every run sharing the
+        # record declares that same version; otherwise each declaration goes to its own run.
+        sharers: dict[str, set[str]] = defaultdict(set)
+        for inputs in delta.values():
+            for x in inputs:
+                sharers[x.ds].add(x.run)
+        fills_record = {ds for ds, by_run in claims.items()
+                        if set(by_run) == sharers[ds] and len({v for _, v, _ in by_run.values()}) == 1}
+        for inputs in delta.values():
+            for x in inputs:
+                self._delta_edges(x, declared.get(id(x)), x.ds in fills_record)
         for (_source, run_id), nid in self.run_node.items():
             if nid not in with_inputs:
                 self.gap(GapKind.NO_INPUTS, nid, f"run {run_id} records no "
                          "dataset inputs: the data it trained on is not known")
 
-    def _convention_version(self, run: str, ds: str, table: str, unversioned: list[str], r: Any):
+    def _declared_version(self, run: str) -> tuple[str, int] | None:
+        """The Delta version the run's convention param(s) declare: (param, version); None when
+        none, not an integer, or params disagree (an ambiguity gap)."""
         params = self.run_conventions.get(run) or {}
-        if not params:
+        values: dict[str, int] = {}
+        for param, value in params.items():
+            try:
+                values[param] = int(value)
+            except ValueError:
+                continue
+        if len(set(values.values())) > 1:
+            self.gap(GapKind.AMBIGUOUS, run, f"convention params disagree on the run's Delta version: {values}; "
+                     "none picked", [f"{p}={v}" for p, v in values.items()])
             return None
-        if len(set(unversioned)) > 1:
-            if run in self._ambiguous_runs:
-                return None
-            self._ambiguous_runs.add(run)
-            self.gap(GapKind.AMBIGUOUS, run, f"convention param(s) {sorted(params)} could version any of "
-                     f"{len(set(unversioned))} unversioned Delta inputs; none picked", sorted(set(unversioned)))
-            return None
-        if len(set(params.values())) > 1:
-            self.gap(GapKind.AMBIGUOUS, run, f"convention params disagree on the Delta version of {table}: "
-                     f"{params}; none picked", [f"{table}@{v}" for v in params.values()])
-            return None
-        param, value = next(iter(params.items()))
-        try:
-            version = int(value)
-        except ValueError:
-            return None
-        return version, self.ev(f"runs.params.{param}", r.snapshot_id, r.source, Basis.CONVENTION, r.valid_from,
-                                detail="the Delta source recorded no version; filled from the run param")
+        return next(iter(values.items()), None)
+
+    def _attribute_declaration(self, run: str, inputs: list[_Delta]) -> list[tuple[_Delta, tuple[str, int]]]:
+        """The Delta inputs a run's version param speaks of. It fills the one unversioned input; with
+        none unversioned it checks the one input, or agrees with those of its version. A param that
+        matches none of several recorded versions is a conflict naming them all."""
+        claim = self._declared_version(run) if self.run_conventions.get(run) else None
+        if claim is None:
+            return []
+        unversioned = [x for x in inputs if x.version is None]
+        if unversioned:
+            if len({x.ds for x in unversioned}) > 1:
+                self.gap(GapKind.AMBIGUOUS, run, f"convention param {claim[0]}={claim[1]} could version any of "
+                         f"{len({x.ds for x in unversioned})} unversioned Delta inputs; none picked",
+                         sorted({x.ds for x in unversioned}))
+                return []
+            return [(x, claim) for x in unversioned]
+        if len({(x.ds, x.table) for x in inputs}) == 1:
+            return [(x, claim) for x in inputs]
+        matching = [x for x in inputs if x.version == claim[1]]
+        if matching:
+            return [(x, claim) for x in matching]
+        param, version = claim
+        recorded = ", ".join(f"{x.table}@{x.version}" for x in inputs)
+        self.gap(GapKind.INPUT_VERSION_CONFLICT, run, f"run {_run_id_of(self.graph, run)} declares Delta version "
+                 f"{version} (runs.params.{param}), but none of its dataset records has that version "
+                 f"(run_inputs.source_json.delta_table_version: {recorded}); which input the param means is "
+                 "not recorded", sorted({table_node_id(self.scopes.of(x.r.source), x.table, x.version) for x in inputs}))
+        self.graph.node_data(run)["attrs"]["declared_input_version"] = {f"runs.params.{param}": version}
+        return []
+
+    def _delta_edges(self, x: _Delta, claim: tuple[str, int] | None, fills_record: bool) -> None:
+        """table@version → dataset for what the dataset record says; the run's own declaration as
+        corroboration when it agrees, a fill when the record has no version (and every run sharing
+        it declares the same), and otherwise a `declared_input_version` edge to the run, with an
+        `input_version_conflict` gap when the record holds another version."""
+        g, r = self.graph, x.r
+        scope = self.scopes.of(r.source)
+        recorded = self.ev("run_inputs.source_json.delta_table_version", r.snapshot_id, r.source, Basis.RUN_INPUT,
+                           r.valid_from)
+        run_id = r.run_id
+        if claim is not None:
+            param, version = claim
+            own = self.ev(f"runs.params.{param}", r.snapshot_id, r.source, Basis.CONVENTION, r.valid_from,
+                          detail=f"run {run_id} declares version {version}")
+            if x.version is None and fills_record:
+                self._table_edge(x, version, x.ds, own._replace(
+                    detail=f"run {run_id}: the Delta source recorded no version; filled from its param"))
+                return
+            if x.version == version:
+                self._table_edge(x, version, x.ds, recorded)
+                self._table_edge(x, version, x.ds, own)         # corroboration: a second proof of one edge
+                return
+            self._table_edge(x, version, x.run, own, kind=EdgeKind.DECLARED_INPUT_VERSION)
+            if x.version is not None:
+                self.gap(GapKind.INPUT_VERSION_CONFLICT, x.run, f"run {run_id}: dataset input "
+                         f"{g.node_data(x.ds)['name']}@{g.node_data(x.ds)['version']} records {x.table}@{x.version} "
+                         f"(run_inputs.source_json.delta_table_version) but the run declares version {version} "
+                         f"(runs.params.{param}). MLflow keeps one dataset record per experiment, name and digest, "
+                         "so a record shared with an earlier run carries that run's source; both are shown",
+                         [table_node_id(scope, x.table, x.version), table_node_id(scope, x.table, version)])
+        self._table_edge(x, x.version, x.ds, recorded)
+        if x.version is None:
+            self.gap(GapKind.UNVERSIONED_INPUT, table_node_id(scope, x.table, None), f"run {run_id} read {x.table} "
+                     "without a recorded Delta version: unknown, or 0 (MLflow omits version 0 from the dataset source)")
+
+    def _table_edge(self, x: _Delta, version: int | None, target: str, evidence: Evidence,
+                    kind: EdgeKind = EdgeKind.TABLE_READ_AS_DATASET) -> None:
+        r = x.r
+        platform = self.scopes.platform[r.source]
+        tid = self.graph.add_node(table_node_id(self.scopes.of(r.source), x.table, version), NodeType.TABLE, platform,
+                                  x.table, UNKNOWN_VERSION if version is None else str(version), source=r.source,
+                                  table=x.table, version_known=version is not None,
+                                  version_from=evidence.field if version is not None else None)
+        self.graph.add_edge(tid, target, kind, evidence)
+        self.table_versions[(platform, x.table.rstrip("/"))].setdefault(tid, (r.source, r.snapshot_id, r.valid_from))
 
     # -- models ----------------------------------------------------------------------------------
     def _logged_models(self) -> None:
@@ -361,6 +508,7 @@ class _Builder:
             nid = self.version_node[key]
             linked = self._registry_links(r, nid)
             linked |= self._origin_links(r, nid, origins.get(key), registry_run=_s(r.run_id))
+            self._producer_agreement(r, nid, origins.get(key))
             for col, tag in tag_cols:
                 value = _s(getattr(r, col))
                 if value:
@@ -372,6 +520,75 @@ class _Builder:
                 where = _s(r.source_uri) or "an unknown location"
                 self.gap(GapKind.NO_ORIGIN, nid, f"{r.name}/{r.version} was registered from {where} with no run, "
                          "no logged model and no MLmodel origin: what produced it is not recorded")
+        self._migration_agreement()
+
+    def _producing_runs(self) -> dict[str, dict[str, str]]:
+        """model version → {run node: field of the edge} for every run → version edge staged so far."""
+        out: dict[str, dict[str, str]] = defaultdict(dict)
+        for (s, t), d in self.graph.staged_edges():
+            if d["kind"] in (EdgeKind.RUN_REGISTERED, EdgeKind.ARTIFACT_ORIGIN):
+                out[t][s] = d["evidence"].field
+        return out
+
+    def _migration_agreement(self) -> None:
+        """A migrated-from tag against the copy's own registry / MLmodel run: the same run
+        corroborates the migration edge; another run is `origin_conflict` naming both."""
+        if not self.migrations:
+            return
+        producers = self._producing_runs()
+        for src, nid, r, tag, value in self.migrations:
+            before, after = producers.get(src, {}), producers.get(nid, {})
+            if not before or not after:
+                continue
+            shared = sorted(set(before) & set(after))
+            if shared:
+                self.graph.add_edge(src, nid, EdgeKind.MIGRATED_FROM, self.ev(
+                    f"{after[shared[0]]} = {before[shared[0]]} of the source version", r.snapshot_id, r.source,
+                    Basis.ARTIFACT_ORIGIN, r.valid_from, detail=f"both name {shared[0]}"))
+                continue
+            named = "; ".join([f"{src} was produced by {run} ({field})" for run, field in sorted(before.items())]
+                              + [f"{nid} names {run} ({field})" for run, field in sorted(after.items())])
+            self.gap(GapKind.ORIGIN_CONFLICT, nid, f"{r.name}/{r.version}: tag {tag}={value!r} says it was copied "
+                     f"from {src}, but they name different runs: {named}; both are shown",
+                     sorted(set(before) | set(after)))
+
+    def _producer_agreement(self, r: Any, nid: str, origin: Any) -> None:
+        """Every field naming the run (or LoggedModel) that produced a version, compared: the
+        registry's `run_id` / `model_id`, the MLmodel's `run_id` / `model_id`, and the
+        `source_run_id` of each LoggedModel named. Agreeing fields corroborate the run → version
+        edge; different values are `origin_conflict`, every field and value named."""
+        g = self.graph
+        runs: dict[str, str] = {}                       # field → run id
+        models: dict[str, str] = {}                     # field → logged model id
+        if (v := _s(r.run_id)):
+            runs["model_versions.run_id"] = v
+        if (v := _s(r.model_id)):
+            models["model_versions.model_id"] = v
+        if origin is not None and _s(origin.read_status) == "ok":
+            if (v := _s(origin.origin_run_id)):
+                runs["model_origins.origin_run_id (MLmodel run_id)"] = v
+            v = _s(origin.origin_model_id) or (
+                _s(origin.origin_model_uuid) if (_s(origin.origin_model_uuid) or "").startswith("m-") else None)
+            if v:
+                models["model_origins.origin_model_id (MLmodel model_id)"] = v
+        for field, model_id in list(models.items()):
+            found = self._candidates(self.models_by_id, model_id, r.source)
+            source_run = _s(g.node_data(found[0])["attrs"].get("source_run_id")) if len(found) == 1 else None
+            if source_run:
+                runs[f"logged_models.source_run_id of {model_id} ({field.split(' ')[0]})"] = source_run
+        for what, claims in (("run", runs), ("logged model", models)):
+            if len(set(claims.values())) > 1:
+                named = "; ".join(f"{f} = {v}" for f, v in claims.items())
+                self.gap(GapKind.ORIGIN_CONFLICT, nid, f"{r.name}/{r.version}: the fields naming the {what} that "
+                         f"produced it disagree: {named}; all are shown, none picked", sorted(set(claims.values())))
+        if len(runs) > 1 and len(set(runs.values())) == 1:
+            (run_id,) = set(runs.values())
+            for run in self.runs_by_id.get(run_id, []):
+                if g.has_edge(run, nid):
+                    for field in runs:
+                        if field.startswith("logged_models."):
+                            g.add_edge(run, nid, EdgeKind.RUN_REGISTERED,
+                                       self.ev(field, r.snapshot_id, r.source, Basis.REGISTRY, r.valid_from))
 
     def _registry_links(self, r: Any, nid: str) -> bool:
         g = self.graph
@@ -431,10 +648,6 @@ class _Builder:
             if found is None and not registry_run:
                 self.gap(GapKind.RUN_NOT_FOUND, nid, f"the MLmodel of {r.name}/{r.version} names run {run_id}, which "
                          "no collected source holds (deleted, or in a workspace not collected)")
-            if registry_run and registry_run != run_id:
-                self.gap(GapKind.ORIGIN_CONFLICT, nid, f"{r.name}/{r.version}: the registry names run {registry_run} "
-                         f"but its MLmodel names run {run_id}; both are shown",
-                         [registry_run, run_id])
         model_id = _s(origin.origin_model_id) or (
             _s(origin.origin_model_uuid) if (_s(origin.origin_model_uuid) or "").startswith("m-") else None)
         if model_id:
@@ -470,6 +683,7 @@ class _Builder:
             self.graph.add_edge(candidates[0], nid, EdgeKind.MIGRATED_FROM,
                                 self.ev(f"model_versions.tags.{tag}", r.snapshot_id, r.source, Basis.CONVENTION,
                                         r.valid_from, detail=value))
+            self.migrations.append((candidates[0], nid, r, tag, value))
             return True
         if candidates:
             self.gap(GapKind.AMBIGUOUS, nid, f"{r.name}/{r.version}: tag {tag}={value!r} matches versions on "
@@ -511,25 +725,35 @@ class _Builder:
             return None          # two workspaces' job runs with one id and different commits: not joined
         return found[0] if found else None
 
-    def _job_commit(self, r: Any, nid: str, sha: str | None, job: Any) -> str | None:
-        """Corroborate (or fill, or contradict) the run's git SHA with its job run's git commit."""
+    def _job_commit(self, r: Any, nid: str, sha: str | None, job: Any, valid: dict[str, str],
+                    commits: list[str]) -> str | None:
+        """Corroborate (or fill, or contradict) the run's git commit fields with its job run's git commit."""
         field = "git_used_commit" if _s(job.git_used_commit) else "git_commit"
         commit = _s(getattr(job, field))
         if commit is None:
             return None
         g = self.graph
+        if not is_git_sha(commit):
+            self.gap(GapKind.INVALID_GIT_SHA, nid, f"run {r.run_id}: its job run {job.job_run_id} records "
+                     f"job_runs.{field} = {commit[:80]!r}, which is not a git commit SHA (7–40 hex digits)")
+            return None
+        commit = commit.strip()
         evidence = self.ev(f"job_runs.{field}", job.snapshot_id, job.source, Basis.REGISTRY, job.valid_from,
                            detail=f"Databricks job run {job.job_run_id} git source")
-        if sha and sha.lower() == commit.lower():
-            g.add_edge(node_id(NodeType.COMMIT, None, sha), nid, EdgeKind.CODE_VERSION, evidence)
+        low = commit.lower()
+        same = next((c for c in commits if c.startswith(low) or low.startswith(c)), None)
+        if same is not None:
+            g.add_edge(node_id(NodeType.COMMIT, None, same), nid, EdgeKind.CODE_VERSION, evidence)
             g.node_data(nid)["attrs"]["git_sha_corroborated_by"] = f"job_runs.{field}"
             return commit
         cid = g.add_node(node_id(NodeType.COMMIT, None, commit), NodeType.COMMIT, None, commit, sha=commit)
         g.add_edge(cid, nid, EdgeKind.CODE_VERSION, evidence)
-        if sha:
-            self.gap(GapKind.COMMIT_MISMATCH, nid, f"run {r.run_id} records git SHA {sha} ({_s(r.git_sha_from) or 'unknown field'}) "
-                     f"but its job run {job.job_run_id} ran commit {commit} ({field}); both are shown", [sha, commit])
-        else:
+        if valid:
+            named = "; ".join(f"{f} = {v}" for f, v in valid.items())
+            self.gap(GapKind.COMMIT_MISMATCH, nid, f"run {r.run_id} records git commit {named} but its job run "
+                     f"{job.job_run_id} ran commit {commit} (job_runs.{field}); both are shown",
+                     sorted({*(v for v in valid.values()), commit}))
+        elif not sha:
             attrs = g.node_data(nid)["attrs"]
             attrs["git_sha"], attrs["git_sha_from"] = commit, f"job_runs.{field}"
         return commit

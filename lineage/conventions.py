@@ -5,9 +5,11 @@ auditor can weigh them. Defaults follow the seeds: the Databricks pipeline logs 
 of its feature table as the `delta_feature_version` param (which also fills the version MLflow
 drops when it is 0), and migration notebooks tag a copied version with
 `waymark.migrated_from = "<platform>:<model>/<version>"`.
-(The git SHA convention — `mlflow.source.git.commit` tag, else the `git_sha` param — is applied by
-the collector, per source: `git_sha_param` in governance.toml; the run row records which field it
-came from.)
+The git SHA convention — `mlflow.source.git.commit` tag, else the `git_sha` param — is applied by
+the collector, per source (`git_sha_param` in governance.toml; the run row records which field it
+came from). MLflow sets the tag from the repository of the entry point, which is often not the
+repository the pipeline names in its param, so the graph reads every git field again and shows
+a disagreement (`commit_mismatch`) instead of trusting the collector's pick.
 """
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ import re
 from dataclasses import dataclass
 
 MIGRATED_FROM_TAG = "waymark.migrated_from"
+# The tags MLflow and Databricks set with the commit of the entry point (the collector's
+# `collectors.mlflow_source.GIT_SHA_TAGS`; a test keeps them equal).
+GIT_SHA_TAGS = ("mlflow.source.git.commit", "mlflow.databricks.gitRepoCommit")
+# What counts as a commit: 7 to 40 hex digits (abbreviated or full SHA-1). Anything else is a gap.
+GIT_SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 _MIGRATED_FROM = re.compile(r"^(?P<platform>databricks|fabric|azureml):(?P<name>.+)/(?P<version>[^/]+)$")
 
 
@@ -24,9 +31,16 @@ class Conventions:
     version_params: tuple[str, ...] = ("delta_feature_version",)
     # Version tags naming the version it was copied from: "<platform>:<model>/<version>".
     migration_tags: tuple[str, ...] = (MIGRATED_FROM_TAG,)
+    # Run params (besides the field the collector picked) that declare the run's git commit.
+    git_sha_params: tuple[str, ...] = ("git_sha",)
+    git_sha_tags: tuple[str, ...] = GIT_SHA_TAGS
 
 
 DEFAULT_CONVENTIONS = Conventions()
+
+
+def is_git_sha(value: str) -> bool:
+    return bool(GIT_SHA.match(value.strip()))
 
 
 def parse_migrated_from(value: str) -> tuple[str, str, str] | None:

@@ -74,6 +74,8 @@ class EdgeKind(str, Enum):
     TABLE_VERSION = "table_version"                      # table (whole) → table@version a run read
     MODEL_DEPENDENCY = "model_dependency"                # table → model_version (UC model-version dependencies)
     # code and grouping
+    DECLARED_INPUT_VERSION = "declared_input_version"    # table@version → run (the run's own version param,
+                                                         # where its dataset record disagrees or is shared)
     CODE_VERSION = "code_version"                        # commit → run
     EXPERIMENT_RUN = "experiment_run"                    # experiment → run
     # models
@@ -113,12 +115,20 @@ class GapKind(str, Enum):
     NO_INPUTS = "no_inputs"                          # run records no dataset inputs
     NO_ORIGIN = "no_origin"                          # version with no run, no model and no MLmodel origin
     ORIGIN_UNREADABLE = "origin_unreadable"          # MLmodel exists but could not be read
-    ORIGIN_CONFLICT = "origin_conflict"              # registry run_id and MLmodel run_id disagree
+    ORIGIN_CONFLICT = "origin_conflict"              # two fields naming what produced a version disagree
+                                                     # (registry run_id / model_id, MLmodel run_id / model_id,
+                                                     # logged model source_run_id, migrated-from version's run)
     MIGRATION_SOURCE_NOT_FOUND = "migration_source_not_found"
     AMBIGUOUS = "ambiguous"                          # two or more candidates; all named, none picked
     ALIAS_MOVED_AFTER = "alias_moved_after"          # the alias pointed elsewhere after the time asked
     CYCLE = "cycle"                                  # a convention edge closing a cycle was dropped
-    COMMIT_MISMATCH = "commit_mismatch"              # the run's git SHA and its job run's git commit differ
+    COMMIT_MISMATCH = "commit_mismatch"              # a run's git commit fields disagree (mlflow.source.git.commit
+                                                     # tag, git SHA param, its job run's git commit)
+    INVALID_GIT_SHA = "invalid_git_sha"              # a git commit field is not a 7–40 hex SHA: not code evidence
+    INPUT_VERSION_CONFLICT = "input_version_conflict"  # a run's version param and its (shared) dataset record's
+                                                       # Delta version disagree, or runs sharing one record
+                                                       # declare different versions
+    NO_RUN = "no_run"                                # a trace reaches no run: nothing upstream was trained
     SERVED_VERSION_NOT_FOUND = "served_version_not_found"   # an endpoint serves a version no registry holds
     ENDPOINT_NOT_FOUND = "endpoint_not_found"        # a vector index names an embedding endpoint not collected
 
@@ -235,6 +245,14 @@ class LineageGraph:
         extra = data.setdefault("corroborated_by", [])
         if not any((e["kind"], e["field"], e["source"]) == (kind.value, evidence.field, evidence.source) for e in extra):
             extra.append({"kind": kind.value, **evidence.to_dict()})
+
+    def has_edge(self, source: str, target: str) -> bool:
+        """Whether an edge is staged or present (usable while building)."""
+        return (source, target) in self._staged_edges or self.g.has_edge(source, target)
+
+    def staged_edges(self) -> Iterator[tuple[tuple[str, str], dict[str, Any]]]:
+        """Edges added but not yet frozen, as ((source, target), data)."""
+        return iter(self._staged_edges.items())
 
     def freeze(self) -> None:
         """Move staged nodes and edges into the DiGraph (an edge's ends must be staged or present)."""

@@ -157,6 +157,10 @@ def trace(graph: LineageGraph, target: str, *, as_of: str, platform: str | None 
     closure = graph.ancestors(start, depth) | {start}
     gaps = graph.gaps_of(sorted(closure)) + _alias_moves(graph, [n for n in closure
                                                                  if graph.g.nodes[n]["type"] == NodeType.ALIAS])
+    if not any(graph.g.nodes[n]["type"] == NodeType.RUN for n in closure):
+        gaps.append(Gap(GapKind.NO_RUN, start, f"the trace of {target} reaches no run"
+                        + (f" within {depth} hop(s)" if depth is not None else "")
+                        + ": what trained it, from which code and data, is not recorded"))
     answer = _answer(graph, "trace", target, [start], closure, gaps, as_of)
     answer.summary = {"runs": _runs(graph, closure), "git_shas": _shas(graph, closure),
                       "inputs": _inputs(graph, closure), "serving": _serving(graph, closure)}

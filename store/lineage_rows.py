@@ -23,7 +23,8 @@ class LineageRows:
     points: dict[str, SnapshotPoint]
     source_platforms: dict[str, str]            # every source the store has ever seen → platform
     experiments: pd.DataFrame
-    runs: pd.DataFrame                          # + `conv_param_<i>`: the value of version_params[i]
+    runs: pd.DataFrame                          # + `conv_param_<i>`: the value of version_params[i];
+                                                # `git_tag_<i>` / `git_param_<i>`: git_sha_tags[i] / git_sha_params[i]
     run_inputs: pd.DataFrame
     logged_models: pd.DataFrame
     model_versions: pd.DataFrame                # + `conv_tag_<i>`: the value of migration_tags[i]
@@ -33,6 +34,8 @@ class LineageRows:
     source_kinds: dict[str, str] = field(default_factory=dict)   # source → collector kind (mlflow, databricks…)
     version_params: tuple[str, ...] = ()
     migration_tags: tuple[str, ...] = ()
+    git_sha_tags: tuple[str, ...] = ()
+    git_sha_params: tuple[str, ...] = ()
     # Platform tables (migrations 4 and 5), as of the same points; None when not read (older rows,
     # hand-made rows in tests): the builder treats None and empty alike.
     serving_endpoints: pd.DataFrame | None = None
@@ -101,7 +104,8 @@ def points_for(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = None) -> d
 
 
 def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = None, *,
-                      version_params: tuple[str, ...] = (), migration_tags: tuple[str, ...] = ()) -> LineageRows:
+                      version_params: tuple[str, ...] = (), migration_tags: tuple[str, ...] = (),
+                      git_sha_tags: tuple[str, ...] = (), git_sha_params: tuple[str, ...] = ()) -> LineageRows:
     """The lineage rows as of `as_of` (a time, a snapshot id, None for now, or resolved points)."""
     points = points_for(store, as_of)
     pins = pd.DataFrame({"source": [p.source for p in points.values()],
@@ -112,9 +116,11 @@ def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = Non
         for table, columns in _COLUMNS.items():
             extra_cols, params = "", []
             if table == "runs":
-                for i, _name in enumerate(version_params):
-                    extra_cols += f", json_extract_string(t.params, ?) AS conv_param_{i}"
-                params = [_json_path(n) for n in version_params]
+                for column, blob, names in (("conv_param", "params", version_params),
+                                            ("git_tag", "tags", git_sha_tags), ("git_param", "params", git_sha_params)):
+                    for i, name in enumerate(names):
+                        extra_cols += f", json_extract_string(t.{blob}, ?) AS {column}_{i}"
+                        params.append(_json_path(name))
             if table == "model_versions":
                 for i, _name in enumerate(migration_tags):
                     extra_cols += f", json_extract_string(t.tags, ?) AS conv_tag_{i}"
@@ -143,7 +149,8 @@ def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = Non
     kinds = {source: kind for source, _, kind in described}
     return LineageRows(points=points, source_platforms=platforms, source_kinds=kinds, alias_history=history,
                        endpoint_history=endpoint_history,
-                       version_params=tuple(version_params), migration_tags=tuple(migration_tags), **frames)
+                       version_params=tuple(version_params), migration_tags=tuple(migration_tags),
+                       git_sha_tags=tuple(git_sha_tags), git_sha_params=tuple(git_sha_params), **frames)
 
 
 def snapshot_times(store: Store) -> dict[int, datetime]:

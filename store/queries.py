@@ -19,6 +19,10 @@ from store.history import ENTITIES
 AsOf = datetime | int | None   # a time, a snapshot id, or None for "now"
 
 
+class SnapshotNotFound(LookupError):
+    """An as-of snapshot id that the store never recorded (never silently read as "latest")."""
+
+
 @dataclass(frozen=True)
 class SnapshotPoint:
     """The snapshot chosen per source for a point in time."""
@@ -34,6 +38,11 @@ def resolve_as_of(store: Store, as_of: AsOf = None) -> dict[str, SnapshotPoint]:
         # A snapshot id pins its own source at that id and every other source at or before it.
         # (Integral, not int: ids taken from a query result are numpy integers.)
         as_of = int(as_of)
+        known = store.query("SELECT status, source FROM snapshots WHERE snapshot_id = ?", [as_of])
+        if known.empty:
+            last = store.query("SELECT max(snapshot_id) AS last FROM snapshots")["last"].iloc[0]
+            raise SnapshotNotFound(f"snapshot {as_of} does not exist in {store.path} ("
+                                   + ("no snapshot yet" if pd.isna(last) else f"the latest is {int(last)}") + ")")
         frame = store.query(
             """SELECT source, max(snapshot_id) AS snapshot_id, arg_max(finished_at, snapshot_id) AS finished_at,
                       any_value(platform) AS platform

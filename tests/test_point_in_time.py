@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
+import pytest
 
-from store.queries import alias_history, entity_as_of, resolve_as_of, snapshots
+from store.queries import SnapshotNotFound, alias_history, entity_as_of, resolve_as_of, snapshots
 
 
 def champion(store, as_of) -> list[str]:
@@ -65,7 +66,10 @@ def test_a_time_before_any_snapshot_returns_nothing(evolving):
     assert resolve_as_of(evolving.store, long_ago) == {}
     frame = entity_as_of(evolving.store, "model_aliases", long_ago)
     assert frame.empty and {"source", "name", "alias", "version"} <= set(frame.columns)
-    assert resolve_as_of(evolving.store, 0) == {}
+    with pytest.raises(SnapshotNotFound, match="snapshot 0 does not exist"):   # an id is never read as "latest"
+        resolve_as_of(evolving.store, 0)
+    with pytest.raises(SnapshotNotFound, match="snapshot 9999 does not exist"):
+        resolve_as_of(evolving.store, 9999)
 
 
 def test_alias_history(evolving):
