@@ -54,7 +54,8 @@ def plant(store_path: Path, h: Hostile) -> None:
     now = datetime.now(timezone.utc)
     t, m, n = h.text, h.maybe, h.number
     model, alias = t(0), t(1) or "Production"
-    runs = [{"run_id": f"run{i}", "experiment_id": "1", "run_name": m(i), "status": "FINISHED",
+    # run0 (behind the aliased version) has no name: m(2) is always None.
+    runs = [{"run_id": f"run{i}", "experiment_id": "1", "run_name": m(i + 2), "status": "FINISHED",
              "lifecycle_stage": "active", "user_id": m(i + 1), "start_time": 1_700_000_000_000 + i,
              "end_time": None, "artifact_uri": m(i + 2),
              "params": {t(i): t(i + 1), "delta_feature_version": m(i)},
