@@ -51,6 +51,12 @@ def assert_no_live_markup(at: AppTest, page: str) -> None:
         assert "<img" not in html and "<a " not in html, (page, kind, html[:300])
 
 
+@pytest.fixture(autouse=True)
+def elsewhere(monkeypatch, tmp_path):
+    """Render from a scratch folder: whatever a page might write by mistake stays out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def hostile_workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")

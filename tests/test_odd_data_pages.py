@@ -37,10 +37,14 @@ NUMBERS = st.one_of(st.sampled_from([None, float("nan"), float("inf"), float("-i
                     st.floats(allow_nan=True, allow_infinity=True))
 
 
-def render_every_page(config: Path) -> None:
-    import os
+@pytest.fixture(autouse=True)
+def elsewhere(monkeypatch, tmp_path):
+    """Render from a scratch folder: whatever a page might write by mistake stays out of the repo."""
+    monkeypatch.chdir(tmp_path)
 
-    os.environ["WAYMARK_CONFIG"] = str(config)
+
+def render_every_page(monkeypatch, config: Path) -> None:
+    monkeypatch.setenv("WAYMARK_CONFIG", str(config))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     for page in PAGES:
@@ -51,7 +55,7 @@ def render_every_page(config: Path) -> None:
 
 
 # Each page render costs about a second: two drawn stores plus one that holds every odd class at once.
-@settings(max_examples=2, deadline=None, derandomize=True,
+@settings(max_examples=2, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(texts=st.lists(TEXTS, min_size=1, max_size=8), numbers=st.lists(NUMBERS, min_size=1, max_size=6),
        source=st.sampled_from(["src", "![x](http://127.0.0.1:9/s.png)", "مصدر", "s" * 300]))
@@ -59,13 +63,12 @@ def render_every_page(config: Path) -> None:
          numbers=[None, float("nan"), float("inf"), float("-inf"), 1.797e308, -1.797e308],
          source="![x](http://127.0.0.1:9/s.png) שלום")
 def test_no_page_crashes_on_hostile_rows(monkeypatch, texts, numbers, source):
-    monkeypatch.delenv("WAYMARK_CONFIG", raising=False)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         config = write_config(root)
         # Keys (model, alias, endpoint names) are NOT NULL in the store: an empty drawn text stays "".
         plant(root / "w.duckdb", Hostile(texts=texts, numbers=numbers, source=source))
-        render_every_page(config)
+        render_every_page(monkeypatch, config)
 
 
 def test_overview_shows_a_run_without_a_name(monkeypatch, tmp_path):
