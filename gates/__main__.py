@@ -143,7 +143,8 @@ def _verify(store: Store, config, args) -> int:
         # The schema version is current (the reader checked it), so the log's tables were dropped
         # from this store: nothing can be verified, which is a failure, not a crash.
         what = str(e).splitlines()[0]
-        problem = f"the review log cannot be read from {store.path} ({what}): its table was dropped or the store edited"
+        problem = (f"the review log cannot be read from {store.path} ({what}): "
+                   "its table was dropped or the store edited")
         if args.json:
             print(json.dumps({"ok": False, "entries": None, "head_hash": None, "problems": [problem]}, indent=2))
         else:

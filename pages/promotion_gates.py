@@ -56,8 +56,8 @@ t = result.target
 base = result.baseline
 
 if result.status == "PASS":
-    st.success(f"Gate PASS — {md(t['name'])} v{md(t['version'])} ({md(t['platform'])}) meets every criterion of its policy.",
-               icon=":material/check_circle:")
+    st.success(f"Gate PASS — {md(t['name'])} v{md(t['version'])} ({md(t['platform'])}) meets every criterion "
+               "of its policy.", icon=":material/check_circle:")
 else:
     st.error(f"Gate FAIL — {md(t['name'])} v{md(t['version'])} ({md(t['platform'])}) is blocked by: "
              + ", ".join(md(c.name) for c in result.blocking), icon=":material/block:")
