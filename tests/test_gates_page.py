@@ -62,7 +62,7 @@ def test_demo_reviewer_can_use_the_form_unverified(monkeypatch, demo_copy):
     choose(at, "churn_model v3")
     assert not at.button[0].disabled
     page_text = " ".join(str(e.value) for kind in (at.markdown, at.caption, at.info, at.warning) for e in kind)
-    assert "reviewer@waymark.demo" in page_text and "unverified" in page_text
+    assert md("reviewer@waymark.demo") in page_text and "unverified" in page_text
 
 
 def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
@@ -93,7 +93,7 @@ def test_oidc_reviewer_approves_through_the_form(monkeypatch, demo_copy):
 
     config = with_review(demo_copy / "governance.toml")
     at = open_page(monkeypatch, config, user={"is_logged_in": True, "email": "bob@contoso.com", "name": "Bob"})
-    assert any("bob@contoso.com" in c.value and "verified, OIDC" in c.value for c in at.caption)
+    assert any(md("bob@contoso.com") in c.value and "verified, OIDC" in c.value for c in at.caption)
     choose(at, "churn_model v3")
     note = "Checked <b>metrics</b> vs **Production**; lineage complete."
     at.radio[0].set_value("approve")
@@ -122,7 +122,7 @@ def test_local_identity_is_unverified_and_cannot_approve_a_failing_gate(monkeypa
 
     config = with_review(demo_copy / "governance.toml", local_identity="alice@contoso.com")
     at = open_page(monkeypatch, config)
-    assert any("alice@contoso.com" in c.value and "unverified" in c.value for c in at.caption)
+    assert any(md("alice@contoso.com") in c.value and "unverified" in c.value for c in at.caption)
     choose(at, "churn-prediction-gbm v3")
     assert any("Approval not possible" in c.value and "gate does not pass" in c.value for c in at.caption)
     at.radio[0].set_value("approve")

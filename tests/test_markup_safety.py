@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from tests.hostile_store import PAYLOADS, Hostile, plant, write_config
-from ui.safe_text import label, md
+from ui.safe_text import WORD_JOINER, label, md
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = sorted(str(p.relative_to(Path(APP).parent)) for p in (Path(APP).parent / "pages").glob("*.py"))
@@ -76,11 +76,13 @@ def test_escaping_keeps_the_text_and_drops_the_markup():
                     "<hr"):
             assert tag not in html, (raw, html)
         text = re.sub(r"<[^>]+>", "", html).replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-        assert text.replace("&amp;", "&").split() == raw.split()
+        # The word joiners that stop GFM autolinks are invisible; the text is otherwise unchanged.
+        assert text.replace("&amp;", "&").replace(WORD_JOINER, "").split() == raw.split()
     assert md(None) == "—" and md(float("nan")) == "—"
     assert "\u202e" not in md("abc\u202edef") and "\x00" not in md("a\x00b")
     assert "\n" not in label("two\nlines") and label("x" * 500).endswith("…")
     assert md("fabric-churn") == "fabric-churn"   # ordinary names stay readable
+    assert WORD_JOINER + "http" in md("see http://example.com") and WORD_JOINER + "@" in md("a@b.co")
 
 
 # Where each page shows collected text in Markdown (the rest goes to data frames and selectboxes,

@@ -10,9 +10,13 @@ before it is placed in such a string; our own words around it keep their Markdow
 CommonMark shows any backslash-escaped ASCII punctuation literally. Escaped everywhere: the
 characters that open inline markup — links and images `[ ] ( ) !`, emphasis `* _ ~`, code `` ` ``,
 HTML and entities `< > &`, tables `|`, headings `#`, Streamlit's directives and icons `:` (which also
-breaks `javascript:` and `http://` autolinks), LaTeX `$`, braces and the backslash itself. Escaped
-at the start of a line only, where they open blocks: list and rule markers `- + =` and `1.`. Common
-name characters (`-`, `.`, `/`, `@`) stay readable elsewhere; `www.` is broken so it is no link.
+makes `[x](javascript:…)` plain text), LaTeX `$`, braces and the backslash itself. Escaped at the
+start of a line only, where they open blocks: list and rule markers `- + =` and `1.`. Common name
+characters (`-`, `.`, `/`, `@`) stay readable elsewhere.
+
+GFM autolinks (`http://…`, `www.…`, `a@b.c`) are found in the text *after* escapes are resolved, so
+no escape stops them; they only start after a space or punctuation, so an invisible WORD JOINER
+(U+2060) before `http`, `www.`, `mailto:`/`xmpp:` and `@` leaves the text as it reads, and no link.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from ui.format import GAP
 
 _INLINE = re.compile(r"([\\`*_{}\[\]()!#<>|~$:&])")
 _LINE_START = re.compile(r"^([ \t]*)([-+=]|\d+\.)", re.MULTILINE)
-_WWW = re.compile(r"(www)\.", re.IGNORECASE)
+_AUTOLINK = re.compile(r"(?=https?:|www\.|mailto:|xmpp:|@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 # C0/C1 controls (except tab and newline) and the bidi embedding/override/isolate controls, which
 # can make a name read differently from what it is ("Trojan Source"). Plain RTL text needs none.
 _INVISIBLE = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -47,9 +52,9 @@ def md(value: object, limit: int | None = None, *, one_line: bool = False) -> st
         text = text[: limit - 1] + "…"
     if one_line:
         text = _LINE_BREAKS.sub(" ", text)
+    text = _AUTOLINK.sub(WORD_JOINER, text)
     text = _INLINE.sub(r"\\\1", text)
-    text = _LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], text)
-    return _WWW.sub(r"\1\\.", text)
+    return _LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], text)
 
 
 def label(value: object, limit: int = 200) -> str:
