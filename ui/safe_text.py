@@ -9,8 +9,8 @@ before it is placed in such a string; our own words around it keep their Markdow
 
 CommonMark shows any backslash-escaped ASCII punctuation literally. Escaped everywhere: the
 characters that open inline markup — links and images `[ ] ( ) !`, emphasis `* _ ~`, code `` ` ``,
-HTML and entities `< > &`, tables `|`, headings `#`, Streamlit's directives and icons `:` (which also
-makes `[x](javascript:…)` plain text), LaTeX `$`, braces and the backslash itself. Escaped at the
+HTML and entities `< > &`, tables `|`, headings `#`, Streamlit's directives, icons and emoji
+shortcodes `:`, LaTeX `$`, braces and the backslash itself. Escaped at the
 start of a line only, where they open blocks: list and rule markers `- + =` and `1.`. Common name
 characters (`-`, `.`, `/`, `@`) stay readable elsewhere.
 
