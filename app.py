@@ -1,10 +1,13 @@
 """Waymark: the router and frame. Picks the workspace (config or embedded demo), draws the sidebar,
 and hands over to the page the user chose. Pages only lay out what `ui.loaders` returns."""
+import duckdb
 import streamlit as st
 
 from collectors.config import ConfigError
 from store import StoreError
+from store import db
 from ui import context, loaders
+from ui.safe_text import label, md
 from ui.session import set_workspace
 
 st.set_page_config(page_title="Waymark", page_icon=":material/explore:", layout="wide")
@@ -27,10 +30,10 @@ def open_workspace() -> context.Workspace:
     try:
         workspace = context.load_workspace()
     except ConfigError as e:
-        st.error(f"Configuration problem — nothing was read or written.\n\n{e}", icon=":material/warning:")
+        st.error(f"Configuration problem — nothing was read or written.\n\n{md(e)}", icon=":material/warning:")
         st.stop()
     except StoreError as e:
-        st.error(f"The store cannot be opened.\n\n{e}", icon=":material/warning:")
+        st.error(f"The store cannot be opened.\n\n{md(e)}", icon=":material/warning:")
         st.stop()
     if workspace is None:
         with st.status("Building the demo workspace (first start only)…", expanded=True) as status:
@@ -49,21 +52,35 @@ def open_workspace() -> context.Workspace:
 
 def sidebar(workspace: context.Workspace) -> None:
     with st.sidebar:
-        st.caption("Demo workspace" if workspace.is_demo else f"Config: {workspace.config_path}")
+        st.caption("Demo workspace" if workspace.is_demo else f"Config: {md(workspace.config_path)}")
         status = loaders.source_status(str(workspace.store_path), loaders.store_stamp(workspace.store_path))
         if status.empty:
             st.info("No snapshot yet. Open **Snapshots** and take one.")
             return
         for row in status.itertuples():
-            # Source names are validated (no spaces/markup) by the config; ages are ours.
+            # Source names come from the store, which may hold sources no longer in (or never
+            # validated by) this config: escaped like any collected text. Ages are ours.
             dot = {"ok": ":green[●]", "failing": ":red[●]"}.get(row.state, ":gray[●]")
-            st.markdown(f"{dot} **{row.source}** · {row.platform}  \nlast good: {row.age}")
+            st.markdown(f"{dot} **{label(row.source, 80)}** · {label(row.platform, 40)}  \n"
+                        f"last good: {row.age}")
+
+
+def show_store_busy() -> None:
+    """Readers retry while a collector writes; past the retry budget, say so plainly."""
+    st.warning(f"The store is busy: a collector has held it for more than {db.READ_RETRY_SECONDS:g} s; "
+               "try again in a moment.", icon=":material/hourglass_top:")
+    st.stop()
 
 
 require_login()
-workspace = open_workspace()
-set_workspace(workspace)
-sidebar(workspace)
+try:
+    workspace = open_workspace()
+    set_workspace(workspace)
+    sidebar(workspace)
+except duckdb.Error as e:
+    if not db.is_lock_conflict(e):
+        raise
+    show_store_busy()
 page = st.navigation({
     "Governance": [
         st.Page("pages/overview.py", title="Overview", icon=":material/explore:", default=True),
@@ -83,4 +100,9 @@ page = st.navigation({
         st.Page("pages/endpoint_health.py", title="Endpoint health", icon=":material/monitor_heart:"),
     ],
 })
-page.run()
+try:
+    page.run()
+except duckdb.Error as e:
+    if not db.is_lock_conflict(e):
+        raise
+    show_store_busy()

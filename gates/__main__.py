@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+import duckdb
+
 from collectors.config import PLATFORMS, ConfigError, load_config
 from gates.evaluate import PASS, Context, TargetNotFound, evaluate, mlflow_artifact_lister, resolve_target
 from gates.policy import PolicyError, policy_for
@@ -137,6 +139,17 @@ def _verify(store: Store, config, args) -> int:
     except StoreError as e:
         print(f"config error: {config.path}: [store] path: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except duckdb.CatalogException as e:
+        # The schema version is current (the reader checked it), so the log's tables were dropped
+        # from this store: nothing can be verified, which is a failure, not a crash.
+        what = str(e).splitlines()[0]
+        problem = (f"the review log cannot be read from {store.path} ({what}): "
+                   "its table was dropped or the store edited")
+        if args.json:
+            print(json.dumps({"ok": False, "entries": None, "head_hash": None, "problems": [problem]}, indent=2))
+        else:
+            print(f"review log cannot be verified: {problem}", file=sys.stderr)
+        return EXIT_FAIL
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -5,6 +5,7 @@ import altair as alt
 import streamlit as st
 
 from ui import lineage_loaders as ll
+from ui.safe_text import label, md
 from ui.session import store_key
 
 key = store_key()
@@ -27,7 +28,7 @@ if choices.empty and endpoints.empty:
 kinds = [k for k, frame in (("Alias", choices), ("Endpoint", endpoints)) if not frame.empty]
 start = st.radio("Start from", kinds, horizontal=True, key="audit_start")
 pick = st.columns([3, 3, 1])
-label = pick[0].selectbox("Alias", choices["label"].tolist(), key="audit_alias", disabled=choices.empty)
+alias_label = pick[0].selectbox("Alias", choices["label"].tolist(), key="audit_alias", disabled=choices.empty)
 endpoint_label = pick[1].selectbox("Endpoint", endpoints["label"].tolist(), key="audit_endpoint",
                                    disabled=endpoints.empty, help="Every endpoint ever seen, removed ones included.")
 day = pick[2].date_input("As of", value=None, key="audit_day", help="Empty: now. A date: end of that day (UTC).")
@@ -36,13 +37,13 @@ if start == "Endpoint":
     chosen = endpoints.loc[endpoints["label"] == endpoint_label].iloc[0]
     stem = f"evidence-endpoint-{chosen['endpoint']}"
 else:
-    chosen = choices.loc[choices["label"] == label].iloc[0]
+    chosen = choices.loc[choices["label"] == alias_label].iloc[0]
     stem = f"evidence-{chosen['model']}-{chosen['alias']}"
 
 answer, problem = ll.audit_trace(*key, chosen["node_id"], as_of)
 if answer is None:
     what = "endpoint" if start == "Endpoint" else "alias"
-    st.warning(f"{problem}. The {what} may not have existed at that time"
+    st.warning(f"{md(problem)}. The {what} may not have existed at that time"
                + (" — see its history below." if start != "Endpoint" else "."), icon="⚠️")
 else:
     tables = ll.summary_tables(answer)
@@ -52,7 +53,7 @@ else:
     figures[2].metric("Data inputs", len(tables["inputs"]))
     figures[3].metric("Gaps", len(tables["gaps"]))
     for gap in answer.gaps:
-        st.warning(f"**{gap['gap']}** — {gap['message']}", icon="⚠️")
+        st.warning(f"**{md(gap['gap'])}** — {md(gap['message'])}", icon="⚠️")
 
     if start == "Endpoint":
         st.subheader("Served versions and traffic")
@@ -83,7 +84,7 @@ else:
 
 if start == "Endpoint":
     st.stop()
-st.subheader(f"Alias history of {chosen['model']} ({chosen['source']})")
+st.subheader(f"Alias history of {label(chosen['model'])} ({label(chosen['source'])})")
 timeline = ll.alias_timeline(*key, chosen["source"], chosen["model"])
 if timeline.empty:
     st.caption("No alias history.")

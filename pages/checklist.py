@@ -4,6 +4,7 @@ import streamlit as st
 
 from checklist.manual import STATUS_LABELS, STATUSES, ManualStatusError
 from ui import checklist_loaders as cl
+from ui.safe_text import md
 from ui.session import store_key
 
 key = store_key()
@@ -14,17 +15,17 @@ st.title("Migration checklist")
 
 plan = cl.plan(*plan_args)
 if isinstance(plan, str):
-    st.error(f"The migration plan cannot be read — fix the file and reload.\n\n{plan}", icon="⚠️")
+    st.error(f"The migration plan cannot be read — fix the file and reload.\n\n{md(plan)}", icon="⚠️")
     st.stop()
 st.caption(f"Databricks ML workloads, classified with the decision matrix and checked against what the "
-           f"target platforms show. Plan: {plan.version_label} (`data/plan/`).")
+           f"target platforms show. Plan: {md(plan.version_label)} (`data/plan/`).")
 
 found = cl.assessment(*key, *plan_args)
 if found is None:
     st.info("Nothing collected yet. Take a first snapshot on the **Snapshots** page.")
     st.stop()
 if isinstance(found, str):
-    st.error(found, icon="⚠️")
+    st.error(md(found), icon="⚠️")
     st.stop()
 
 if FLASH in st.session_state:
@@ -42,7 +43,7 @@ cols[5].metric("Evidence disagrees", figures["disagreements"])
 
 workloads = found.workloads
 for row in workloads[workloads["disagreement"] != ""].itertuples():
-    st.warning(f"**{row.name}** ({row.asset_type.replace('_', ' ')}): {row.disagreement}", icon="⚖️")
+    st.warning(f"**{md(row.name)}** ({md(row.asset_type.replace('_', ' '))}): {md(row.disagreement)}", icon="⚖️")
 
 st.subheader("Burn-up")
 history = cl.burn_up(*key, *plan_args)
@@ -104,7 +105,8 @@ items = cl.editable_items(found)
 item = st.selectbox("Item", list(items), format_func=items.get)
 state = cl.item_state(found, item)
 if not state["is_step"]:
-    st.caption(f"Evidence: {state['row']['evidence']} · classified by {state['row']['rule']}: {state['row']['reason']}")
+    st.caption(f"Evidence: {md(state['row']['evidence'])} · classified by {md(state['row']['rule'])}: "
+               f"{md(state['row']['reason'])}")
 identity = cl.current_identity()
 with st.form("manual_status"):
     status_options = [None] + list(STATUSES)
@@ -119,15 +121,15 @@ with st.form("manual_status"):
         kind_override = st.selectbox("Workload kind", kind_options, index=kind_options.index(state["kind_override"]),
                                      format_func=lambda k: cl.RULE_LABEL if k is None else plan.kinds[k].workload)
     saved = st.form_submit_button("Save", type="primary")
-    st.caption(f"Saved as **{identity.label}**, with the time, in this item's history.")
+    st.caption(f"Saved as **{md(identity.label)}**, with the time, in this item's history.")
 if saved:
     try:
         cl.save_manual_state(key[0], item, status=status, owner=owner, due=due, notes=notes,
                              kind_override=kind_override, known_kinds=list(plan.kinds))
     except ManualStatusError as e:
-        st.error(str(e))
+        st.error(md(e))
     else:
-        st.session_state[FLASH] = f"Saved: {items[item]}"
+        st.session_state[FLASH] = f"Saved: {md(items[item])}"
         st.rerun()
 
 st.caption("History of this item")

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ui import lineage_loaders as ll
+from ui.safe_text import label, md
 from ui.session import store_key
 
 key = store_key()
@@ -49,19 +50,19 @@ left, right = st.columns(2)
 with left:
     st.subheader("Upstream neighbours")
     for n in hood.upstream:
-        st.button(n, key=f"up:{n}", on_click=set_focus, args=(n,), width="stretch")
+        st.button(label(n), key=f"up:{n}", on_click=set_focus, args=(n,), width="stretch")
     if not hood.upstream:
         st.caption("None: nothing recorded feeds this node.")
 with right:
     st.subheader("Downstream neighbours")
     for n in hood.downstream:
-        st.button(n, key=f"down:{n}", on_click=set_focus, args=(n,), width="stretch")
+        st.button(label(n), key=f"down:{n}", on_click=set_focus, args=(n,), width="stretch")
     if not hood.downstream:
         st.caption("None: nothing recorded depends on this node.")
 
 details, gaps = ll.node_details(graph, focus)
 for gap in gaps:
-    st.warning(gap, icon="⚠️")
+    st.warning(md(gap), icon="⚠️")
 st.subheader("Edges shown, with their evidence")
 st.dataframe(edges, hide_index=True, width="stretch")
 with st.expander("Node attributes"):

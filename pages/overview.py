@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ui import checklist_loaders, loaders
+from ui.safe_text import md
 from ui.session import store_key, workspace
 
 ws = workspace()
@@ -9,7 +10,7 @@ key = store_key()
 
 st.title("Overview")
 st.caption("Governance of the ML estate across Databricks, Fabric and Azure ML — "
-           + ("embedded demo workspace." if ws.is_demo else f"sources from `{ws.config_path}`."))
+           + ("embedded demo workspace." if ws.is_demo else f"sources from {md(ws.config_path)}."))
 
 figures = loaders.headline(*key)
 if not figures:
@@ -33,8 +34,8 @@ st.subheader("Sources")
 status = loaders.source_status(*key)
 for row in status.itertuples():
     if row.state == "failing":
-        st.error(f"**{row.source}**: the last pass failed — showing its last good snapshot "
-                 f"({row.age}). {row.last_error}", icon=":material/error:")
+        st.error(f"**{md(row.source)}**: the last pass failed — showing its last good snapshot "
+                 f"({row.age}). {md(row.last_error)}", icon=":material/error:")
 st.dataframe(
     status, hide_index=True, width="stretch",
     column_config={

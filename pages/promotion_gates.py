@@ -5,6 +5,7 @@ import streamlit as st
 
 from gates.reviews import DECISION_LABELS, DECISIONS
 from ui import gates_loaders as gl
+from ui.safe_text import label, md
 from ui.session import store_key, workspace
 
 ws = workspace()
@@ -20,14 +21,14 @@ if identity is None:
     st.warning("No reviewer identity: sign in, or set `[review] local_identity` in the config. "
                "You can read gates but not review.", icon=":material/person_off:")
 elif identity.verified:
-    st.caption(f":material/verified_user: Signed in as **{identity.name}** (verified, OIDC)")
+    st.caption(f":material/verified_user: Signed in as **{md(identity.name)}** (verified, OIDC)")
 else:
-    st.caption(f":material/person: Reviewing as **{identity.name}** — unverified local identity "
+    st.caption(f":material/person: Reviewing as **{md(identity.name)}** — unverified local identity "
                "(configure OIDC sign-in to verify reviewers)")
 
 q = gl.queue(*key, config_path)
 if q["error"]:
-    st.error(q["error"], icon=":material/rule:")
+    st.error(md(q["error"]), icon=":material/rule:")
     st.stop()
 if not q["choices"]:
     st.info("No model versions collected yet. Take a snapshot on the **Snapshots** page.")
@@ -44,29 +45,29 @@ else:
                                 "pass": "Pass", "fail": "Fail", "unknown": "Unknown",
                                 "last_decision": "Last decision"})
 
-keys = {label: k for k, label in q["choices"]}
+keys = {choice: k for k, choice in q["choices"]}
 chosen = st.selectbox("Candidate (or any version)", list(keys))
 view = gl.gate(*key, config_path, keys[chosen])
 if view.error or view.result is None:
-    st.error(view.error or "No gate result.", icon=":material/rule:")
+    st.error(md(view.error) if view.error else "No gate result.", icon=":material/rule:")
     st.stop()
 result = view.result
 t = result.target
 base = result.baseline
 
 if result.status == "PASS":
-    st.success(f"Gate PASS — {t['name']} v{t['version']} ({t['platform']}) meets every criterion of its policy.",
-               icon=":material/check_circle:")
+    st.success(f"Gate PASS — {md(t['name'])} v{md(t['version'])} ({md(t['platform'])}) meets every criterion "
+               "of its policy.", icon=":material/check_circle:")
 else:
-    st.error(f"Gate FAIL — {t['name']} v{t['version']} ({t['platform']}) is blocked by: "
-             + ", ".join(c.name for c in result.blocking), icon=":material/block:")
+    st.error(f"Gate FAIL — {md(t['name'])} v{md(t['version'])} ({md(t['platform'])}) is blocked by: "
+             + ", ".join(md(c.name) for c in result.blocking), icon=":material/block:")
 cols = st.columns(4)
-cols[0].metric("Production now", f"v{base['version']}" if base else "none")
+cols[0].metric("Production now", f"v{label(base['version'])}" if base else "none")
 cols[1].metric("Passing", result.counts()["PASS"])
 cols[2].metric("Failing", result.counts()["FAIL"])
 cols[3].metric("Unknown", result.counts()["UNKNOWN"])
-st.caption(f"Policy {result.policy['path']} · snapshots "
-           + ", ".join(f"{s} #{i}" for s, i in result.snapshot_ids.items()))
+st.caption(f"Policy {md(result.policy['path'])} · snapshots "
+           + ", ".join(f"{md(s)} #{md(i)}" for s, i in result.snapshot_ids.items()))
 
 st.subheader("Criteria")
 st.dataframe(gl.criteria_frame(result), hide_index=True, width="stretch",
@@ -108,9 +109,9 @@ else:
 st.subheader("Review")
 perm = gl.review_permission(ws.config, identity, result)
 if not perm["may_review"]:
-    st.info(perm["why"], icon=":material/lock:")
+    st.info(md(perm["why"]), icon=":material/lock:")
 elif perm["approve_block"]:
-    st.caption(f"Approval not possible: {perm['approve_block']}")
+    st.caption(f"Approval not possible: {md(perm['approve_block'])}")
 with st.form("review", clear_on_submit=False):
     decision = st.radio("Decision", DECISIONS, format_func=DECISION_LABELS.get, horizontal=True,
                         disabled=not perm["may_review"])
@@ -118,25 +119,25 @@ with st.form("review", clear_on_submit=False):
                         max_chars=4000, disabled=not perm["may_review"])
     writeback = False
     if perm["writeback_allowed"]:
-        writeback = st.checkbox(f"On approval, also move @{base['alias'] if base else 'Production'} in the "
-                                f"{t['source']} registry", disabled=not perm["may_review"])
+        writeback = st.checkbox(f"On approval, also move @{label(base['alias']) if base else 'Production'} in the "
+                                f"{label(t['source'])} registry", disabled=not perm["may_review"])
     submitted = st.form_submit_button("Record review", type="primary", disabled=not perm["may_review"])
 if submitted:
     outcome = gl.submit(ws.config, identity, result, decision, note, writeback)
     if outcome.ok:
-        st.success(outcome.message, icon=":material/task_alt:")
+        st.success(md(outcome.message), icon=":material/task_alt:")
         if outcome.writeback is not None and not outcome.writeback.ok:
-            st.error(outcome.writeback.message, icon=":material/sync_problem:")
+            st.error(md(outcome.writeback.message), icon=":material/sync_problem:")
     elif outcome.stale:
-        st.warning(outcome.message, icon=":material/update:")
+        st.warning(md(outcome.message), icon=":material/update:")
     else:
-        st.error(outcome.message, icon=":material/gpp_bad:")
+        st.error(md(outcome.message), icon=":material/gpp_bad:")
     key = store_key()
 
 st.subheader("Decision history")
 hist = gl.history(*key, t["name"])
 if hist.empty:
-    st.caption(f"No review of {t['name']} yet.")
+    st.caption(f"No review of {md(t['name'])} yet.")
 else:
     st.dataframe(hist, hide_index=True, width="stretch",
                  column_config={"entry_id": st.column_config.NumberColumn("#", format="%d"),
@@ -146,7 +147,7 @@ else:
 chain = gl.chain(*key)
 if chain["ok"]:
     st.caption(f":material/link: Review log intact: {chain['entries']} entries, head "
-               f"{chain['head_hash'][:16] or '—'} (`python -m gates verify`)")
+               f"{md(chain['head_hash'][:16] or '—')} (`python -m gates verify`)")
 else:
-    st.error("Review log tampered with:\n\n" + "\n".join(f"- {p}" for p in chain["problems"]),
+    st.error("Review log tampered with:\n\n" + "\n".join(f"- {md(p, one_line=True)}" for p in chain["problems"]),
              icon=":material/link_off:")

@@ -5,6 +5,7 @@ import altair as alt
 import streamlit as st
 
 from ui import context, loaders
+from ui.safe_text import label, md
 from ui.session import store_key, workspace
 
 ws = workspace()
@@ -26,12 +27,15 @@ with st.container(border=True):
             result = json.loads(output)
             for outcome in result["sources"]:
                 if outcome["ok"]:
-                    st.success(f"{outcome['source']}: snapshot {outcome['snapshot_id']} ({outcome['mode']}) "
+                    st.success(f"{md(outcome['source'])}: snapshot {outcome['snapshot_id']} ({md(outcome['mode'])}) "
                                f"in {outcome['seconds']:.1f} s", icon=":material/check_circle:")
                 else:
-                    st.error(f"{outcome['source']} failed: {'; '.join(outcome['errors'][:2])}", icon=":material/error:")
+                    st.error(f"{md(outcome['source'])} failed: {md('; '.join(outcome['errors'][:2]))}",
+                             icon=":material/error:")
         except (json.JSONDecodeError, KeyError):
-            (st.error if code else st.info)(output)
+            # Not the JSON report (a usage or config error): show the CLI's words verbatim.
+            (st.error if code else st.info)("The snapshot command printed:")
+            st.code(output, language=None)
         key = store_key()
 
 history = loaders.snapshot_history(*key, None)
@@ -39,7 +43,9 @@ if history.empty:
     st.info("No snapshot yet.")
     st.stop()
 
-filter_source = st.segmented_control("Show", ["all"] + sorted(history["source"].unique()), default="all")
+# Segmented-control options render Markdown (selectbox options do not): source names escaped.
+filter_source = st.segmented_control("Show", ["all"] + sorted(history["source"].unique()), default="all",
+                                     format_func=label)
 shown = history if filter_source in (None, "all") else history[history["source"] == filter_source]
 
 st.altair_chart(
@@ -71,7 +77,7 @@ chosen = st.selectbox("Snapshot", shown["snapshot_id"].tolist(),
 report = loaders.snapshot_report(shown, chosen)
 if report["errors"]:
     for error in report["errors"]:
-        st.error(error)
+        st.error(md(error))
 if report["counts"] is not None and len(report["counts"]):
     st.dataframe(report["counts"], hide_index=True, width="stretch")
 if report["warnings"]:

@@ -43,6 +43,11 @@ def _is_lock_conflict(exc: BaseException) -> bool:
         marker in text for marker in ("lock", "conflicting", "different configuration"))
 
 
+def is_lock_conflict(exc: BaseException) -> bool:
+    """For the app frame, which shows a lock held past the readers' retry budget as "busy"."""
+    return _is_lock_conflict(exc)
+
+
 def _retrying(seconds: float) -> Retrying:
     return Retrying(
         retry=retry_if_exception(_is_lock_conflict),

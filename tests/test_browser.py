@@ -5,8 +5,11 @@ lands in tests/artifacts/ for a human to look at.
 """
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import shutil
+import threading
 import socket
 import subprocess
 import sys
@@ -34,28 +37,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served_app(demo_dir):  # noqa: F811
+@contextlib.contextmanager
+def _streamlit(config: Path):
+    """`streamlit run app.py` on a free port for this config; yields its URL once healthy."""
     port = _free_port()
-    env = {**os.environ, "WAYMARK_CONFIG": str(demo_dir / "governance.toml")}
+    env = {**os.environ, "WAYMARK_CONFIG": str(config)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy within 60 s")
-    yield url
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=20)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not become healthy within 60 s")
+        yield url
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def served_app(demo_dir):  # noqa: F811
+    with _streamlit(demo_dir / "governance.toml") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +134,65 @@ def test_every_page_renders_in_the_browser(served_app, page, title):
                            "[data-testid='stGraphVizChart'], [data-testid='stMetric']")
     assert content.count() >= 1
 
+
+
+PAGE_TITLES = ["Overview", "Checklist", "Audit trace", "Lineage explorer", "Promotion gates", "Snapshots",
+               "Endpoint health"]
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A listener on 127.0.0.1 that records every request a planted URL would cause."""
+    seen: list[str] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        type(self).seen.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"seen")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_urls_planted_in_metadata_are_never_fetched(page, tmp_path):
+    """Model, run, tag, table, endpoint and source names and error texts carrying
+    `![x](http://127.0.0.1:<port>/p.png)`, an <img> tag and a `javascript:` link: visiting every
+    page makes no request to that port, and the text is shown as text."""
+    from tests.hostile_store import IMAGE, PAYLOADS, Hostile, plant, write_config
+
+    listener = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    port = listener.server_address[1]
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    planted = IMAGE.format(port=port)
+    config = write_config(tmp_path)
+    plant(tmp_path / "w.duckdb", Hostile(texts=[p.format(port=port) for p in PAYLOADS], numbers=[0.9, float("nan")],
+                                         source=planted))
+    try:
+        # Not vacuous: this browser does reach the listener when asked to.
+        page.goto(f"http://127.0.0.1:{port}/control")
+        page.wait_for_timeout(500)         # and its favicon request, which is not ours to count
+        assert "/control" in _Recorder.seen
+        _Recorder.seen.clear()
+        with _streamlit(config) as url:
+            page.goto(url)
+            _settle(page)
+            for title in PAGE_TITLES:
+                page.get_by_role("link", name=title).click()
+                page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+                _settle(page)
+                page.wait_for_timeout(1500)   # images in Markdown load after the script run
+                assert page.locator("[data-testid='stException']").count() == 0, title
+                # The planted source name is in the sidebar on every page, as literal text (give or
+                # take the invisible word joiners that stop autolinks).
+                sidebar = page.locator("[data-testid='stSidebar']").inner_text().replace("\u2060", "")
+                assert planted in sidebar, (title, sidebar[:500])
+                assert page.locator("img[src*='127.0.0.1:%d']" % port).count() == 0, title
+                assert page.locator("a[href^='javascript:']").count() == 0, title
+                # Nor is it made a link (GFM autolinks are found after Markdown escapes are resolved).
+                assert page.locator("a[href*='127.0.0.1:%d']" % port).count() == 0, title
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "planted_markup.png"), full_page=True)
+        assert _Recorder.seen == [], _Recorder.seen
+    finally:
+        listener.shutdown()

@@ -9,6 +9,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from checklist.plan import SHIPPED_PLAN_DIR
+from ui.safe_text import md  # pages show collected text escaped
 
 TIMEOUT = 90
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -144,4 +145,4 @@ def test_a_broken_plan_file_is_reported_by_name(monkeypatch, demo_copy, tmp_path
                          encoding="utf-8")
     monkeypatch.setenv("WAYMARK_PLAN_DIR", str(plan_dir))
     at = checklist_page(monkeypatch, demo_copy / "governance.toml")
-    assert any(str(checklist) in e.value and "'autoML'" in e.value for e in at.error)
+    assert any(md(checklist) in e.value and "'autoML'" in e.value for e in at.error)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from ui.safe_text import md  # pages show collected text escaped
+
 
 TIMEOUT = 120
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -60,7 +62,7 @@ def test_demo_reviewer_can_use_the_form_unverified(monkeypatch, demo_copy):
     choose(at, "churn_model v3")
     assert not at.button[0].disabled
     page_text = " ".join(str(e.value) for kind in (at.markdown, at.caption, at.info, at.warning) for e in kind)
-    assert "reviewer@waymark.demo" in page_text and "unverified" in page_text
+    assert md("reviewer@waymark.demo") in page_text and "unverified" in page_text
 
 
 def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
@@ -74,7 +76,7 @@ def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
     assert any("Gate PASS" in s.value for s in at.success)
     # Any version can be chosen: the seed's failing v3 on Databricks shows what blocks it.
     choose(at, "churn-prediction-gbm v3")
-    assert any("Gate FAIL" in e.value and "threshold:roc_auc" in e.value for e in at.error)
+    assert any("Gate FAIL" in e.value and md("threshold:roc_auc") in e.value for e in at.error)
     criteria = at.dataframe[1].value.set_index("criterion")
     assert criteria.loc["threshold:roc_auc", "actual"] == "0.791"
     assert criteria.loc["threshold:roc_auc", "required"] == "≥ 0.8"
@@ -91,14 +93,14 @@ def test_oidc_reviewer_approves_through_the_form(monkeypatch, demo_copy):
 
     config = with_review(demo_copy / "governance.toml")
     at = open_page(monkeypatch, config, user={"is_logged_in": True, "email": "bob@contoso.com", "name": "Bob"})
-    assert any("bob@contoso.com" in c.value and "verified, OIDC" in c.value for c in at.caption)
+    assert any(md("bob@contoso.com") in c.value and "verified, OIDC" in c.value for c in at.caption)
     choose(at, "churn_model v3")
     note = "Checked <b>metrics</b> vs **Production**; lineage complete."
     at.radio[0].set_value("approve")
     at.text_area[0].set_value(note)
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any("Recorded review #1" in s.value for s in at.success), [e.value for e in at.error]
+    assert any(md("Recorded review #1") in s.value for s in at.success), [e.value for e in at.error]
     history = at.dataframe[-1].value
     assert history["note"].tolist() == [note]                      # user text kept as text
     assert history["who"].tolist() == ["bob@contoso.com (verified)"]
@@ -120,7 +122,7 @@ def test_local_identity_is_unverified_and_cannot_approve_a_failing_gate(monkeypa
 
     config = with_review(demo_copy / "governance.toml", local_identity="alice@contoso.com")
     at = open_page(monkeypatch, config)
-    assert any("alice@contoso.com" in c.value and "unverified" in c.value for c in at.caption)
+    assert any(md("alice@contoso.com") in c.value and "unverified" in c.value for c in at.caption)
     choose(at, "churn-prediction-gbm v3")
     assert any("Approval not possible" in c.value and "gate does not pass" in c.value for c in at.caption)
     at.radio[0].set_value("approve")
@@ -132,6 +134,6 @@ def test_local_identity_is_unverified_and_cannot_approve_a_failing_gate(monkeypa
     at.text_area[0].set_value("roc_auc 0.791 is below the 0.80 threshold")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any("Recorded review #1" in s.value for s in at.success)
+    assert any(md("Recorded review #1") in s.value for s in at.success)
     history = at.dataframe[-1].value
     assert history["who"].tolist() == ["alice@contoso.com (unverified)"] and history["what"].tolist() == ["Reject"]

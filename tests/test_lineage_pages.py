@@ -6,6 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from ui.safe_text import md  # pages show collected text escaped
+
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -51,7 +53,7 @@ def test_audit_trace_on_a_past_date_names_the_later_move(monkeypatch, demo_copy)
     at.selectbox(key="audit_alias").set_value("churn-prediction-gbm@Production · databricks").run()
     at.date_input(key="audit_day").set_value(first_move.date()).run()
     assert not at.exception, at.exception
-    assert any("alias_moved_after" in w.value for w in at.warning)
+    assert any(md("alias_moved_after") in w.value for w in at.warning)
     assert at.dataframe[1].value["run_name"].tolist() == ["gbm-baseline"]
 
 
@@ -83,7 +85,7 @@ def test_lineage_explorer_draws_and_clicks_through(monkeypatch, demo_copy):  # n
     neighbour = at.button[0]
     neighbour.click().run()
     assert not at.exception, at.exception
-    assert at.selectbox(key="lineage_focus").value == neighbour.label
+    assert at.selectbox(key="lineage_focus").value == neighbour.key.split(":", 1)[1]  # the button label is the node id, escaped
     at.multiselect(key="lineage_types").set_value(["commit"]).run()
     assert not at.exception, at.exception
     assert at.selectbox(key="lineage_focus").value.startswith("commit:")

@@ -6,6 +6,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from collectors.config import load_config
+from ui.safe_text import md
 
 
 TIMEOUT = 90
@@ -79,7 +80,8 @@ def test_bad_config_is_reported_not_crashed(monkeypatch, tmp_path):
     bad = tmp_path / "governance.toml"
     bad.write_text('[[sources]]\nname = "x"\nkind = "nope"\nplatform = "fabric"\n', encoding="utf-8")
     at = app(monkeypatch, bad)
-    assert any("unknown kind 'nope'" in e.value and str(bad) in e.value for e in at.error)
+    # The config's path and values are shown as text (escaped Markdown), naming the file.
+    assert any("unknown kind 'nope'" in e.value and md(bad) in e.value for e in at.error)
     assert not (tmp_path / "data").exists()  # nothing written
 
 

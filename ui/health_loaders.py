@@ -215,8 +215,9 @@ def serving_rows(store: Store, points) -> pd.DataFrame:
         rows.append({"platform": d.platform, "source": d.source, "endpoint": d.endpoint, "deployment": d.deployment,
                      "state": state, "model": d.model_name, "version": d.model_version,
                      "model_registry": d.model_registry,
-                     "traffic_pct": float((traffic or {}).get(d.deployment, 0)),
-                     "mirror_pct": float((mirror or {}).get(d.deployment, 0))})
+                     # A NaN share was stored as null: a gap, not a crash.
+                     "traffic_pct": pd.to_numeric((traffic or {}).get(d.deployment, 0), errors="coerce"),
+                     "mirror_pct": pd.to_numeric((mirror or {}).get(d.deployment, 0), errors="coerce")})
     try:
         sep = _entity(store, "serving_endpoints", points)
         ents = _entity(store, "served_entities", points)

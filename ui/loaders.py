@@ -118,13 +118,19 @@ def aliases_now(store_path: str, stamp: int) -> pd.DataFrame:
     run_index = runs.drop_duplicates("run_id").set_index("run_id")
     found = merged["producing_run"].map(lambda r: r in run_index.index if isinstance(r, str) else False)
     merged["run"] = [
-        (run_index.at[r, "run_name"] + ("" if run_index.at[r, "platform"] == p else f" ({run_index.at[r, 'platform']})"))
+        (_run_name(run_index.at[r, "run_name"], r)
+         + ("" if run_index.at[r, "platform"] == p else f" ({run_index.at[r, 'platform']})"))
         if ok else (GAP if not isinstance(r, str) else f"{r[:8]}… (not collected)")
         for r, ok, p in zip(merged["producing_run"], found, merged["platform"])]
     merged["git_sha"] = [short_sha(run_index.at[r, "git_sha"]) if ok else GAP
                          for r, ok in zip(merged["producing_run"], found)]
     return merged[["platform", "source", "name", "alias", "version", "status", "run", "git_sha"]].sort_values(
         ["name", "alias", "platform"]).reset_index(drop=True)
+
+
+def _run_name(name: object, run_id: str) -> str:
+    """A run without a name (MLflow allows it) is shown by its id, not a crash."""
+    return name if isinstance(name, str) and name.strip() else f"{run_id[:8]} (no name)"
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
