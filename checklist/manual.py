@@ -2,7 +2,9 @@
 
 Append-only (`checklist_status_log`, store migration 2): each save on the Checklist page writes
 one row holding the item's whole manual state; the newest row per item is current, older rows are
-its history. An item is a workload (its asset key) or a checklist step (`step:<id>`).
+its history. An item is a workload (its asset key) or a checklist step (`step:<id>`). "Who" is
+the identity gates/identity.py resolves (the same person under the same name as in the review
+log), with whether it was verified by an OIDC sign-in.
 
 The write is one tiny transaction through `Store.writer()`. Within one process DuckDB refuses a
 read-write connection while a read-only one to the same file is open (and the other way round),
@@ -10,15 +12,13 @@ so the write is retried briefly while another session of the app is reading.
 """
 from __future__ import annotations
 
-import getpass
-import os
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import duckdb
 import pandas as pd
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
+from gates.identity import Identity, normalise
 from store import Store, StoreMissing
 
 STATUSES = ("not_started", "in_progress", "blocked", "done", "stays")
@@ -32,27 +32,6 @@ WRITE_RETRY_SECONDS = 20.0
 
 class ManualStatusError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    verified: bool
-
-    @property
-    def label(self) -> str:
-        return self.name if self.verified else f"{self.name} (unverified)"
-
-
-def local_identity() -> Identity:
-    """Who is editing when nobody is signed in: WAYMARK_USER, else the OS user — unverified."""
-    name = os.environ.get("WAYMARK_USER", "").strip()
-    if not name:
-        try:
-            name = getpass.getuser()
-        except (KeyError, OSError):
-            name = "unknown"
-    return Identity(name, verified=False)
 
 
 def _clean(value: str | None) -> str | None:
@@ -78,7 +57,9 @@ def record_manual_status(store: Store, asset_key: str, *, status: str | None, ow
         raise ManualStatusError(f"unknown status {status!r} (expected one of {', '.join(STATUSES)})")
     if kind_override is not None and known_kinds and kind_override not in known_kinds:
         raise ManualStatusError(f"unknown workload kind {kind_override!r} (not in the decision matrix)")
-    row = [asset_key, status, _clean(owner), due, _clean(notes), kind_override, who.name, who.verified,
+    if not normalise(who.name):
+        raise ManualStatusError("an entry needs the name of who made it (nothing visible in the name given)")
+    row = [asset_key, status, _clean(owner), due, _clean(notes), kind_override, normalise(who.name), who.verified,
            at or datetime.now(timezone.utc)]
     for attempt in Retrying(retry=retry_if_exception(_same_process_conflict),
                             wait=wait_random_exponential(multiplier=0.05, max=0.5),

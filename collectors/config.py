@@ -57,13 +57,24 @@ class Reviewer:
 
 
 @dataclass(frozen=True)
+class KnownIdentity:
+    """One person (`identity`, as recorded in the logs) and the names they have on the platforms."""
+    identity: str
+    also_known_as: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReviewConfig:
-    """The optional [review] table: reviewer roles, the local identity, where gate policies live."""
+    """The optional [review] table: reviewer roles, identities, the local identity, gate policies."""
     # Used when no OIDC login ([auth] in secrets.toml) is configured; shown as unverified.
     local_identity: str | None = None
     reviewers: tuple[Reviewer, ...] = ()
     # Folder of per-model policy files (<model name>.toml, default.toml); None: gates/default_policy.toml.
     policy_dir: Path | None = None
+    # [[review.identities]]: platform user names (a run's MLflow user…) mapped to reviewer identities.
+    identities: tuple[KnownIdentity, ...] = ()
+    # A run whose author matches no known identity blocks its approval unless this is true.
+    allow_unknown_authors: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,38 +198,72 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
 
 
 def _parse_review(r: Any, where: str, base: Path) -> ReviewConfig:
-    """[review] local_identity, policy_dir, [[review.reviewers]] identity + models (globs)."""
+    """[review] local_identity, policy_dir, allow_unknown_authors, [[review.reviewers]] identity + models
+    (globs), [[review.identities]] identity + also_known_as. Names are compared in the canonical form
+    of gates/identity.py, so one that is empty there (only invisible characters) is an error."""
+    from gates.identity import normalise
+
     if not isinstance(r, dict):
         raise ConfigError(f"{where}: [review] must be a table")
-    unknown = sorted(set(r) - {"local_identity", "reviewers", "policy_dir"})
+    expected = "local_identity, policy_dir, allow_unknown_authors, [[review.reviewers]], [[review.identities]]"
+    unknown = sorted(set(r) - {"local_identity", "reviewers", "policy_dir", "identities", "allow_unknown_authors"})
     if unknown:
-        raise ConfigError(f"{where}: [review]: unknown field {unknown[0]!r} "
-                          "(expected local_identity, policy_dir, [[review.reviewers]])")
+        raise ConfigError(f"{where}: [review]: unknown field {unknown[0]!r} (expected {expected})")
+
+    def name(value: Any, what: str) -> str:
+        if not isinstance(value, str) or not normalise(value):
+            raise ConfigError(f"{where}: {what}: must be a non-empty string of visible characters, got {value!r}")
+        return value.strip()
+
     local = r.get("local_identity")
-    if local is not None and (not isinstance(local, str) or not local.strip()):
-        raise ConfigError(f"{where}: [review] field 'local_identity': must be a non-empty string, got {local!r}")
+    if local is not None:
+        local = name(local, "[review] field 'local_identity'")
     policy_dir = r.get("policy_dir")
     if policy_dir is not None and (not isinstance(policy_dir, str) or not policy_dir.strip()):
         raise ConfigError(f"{where}: [review] field 'policy_dir': must be a non-empty string, got {policy_dir!r}")
     resolved_dir = None
     if policy_dir is not None:
         resolved_dir = Path(policy_dir) if Path(policy_dir).is_absolute() else base / policy_dir
+    allow_unknown = r.get("allow_unknown_authors", False)
+    if not isinstance(allow_unknown, bool):
+        raise ConfigError(f"{where}: [review] field 'allow_unknown_authors': must be true or false, "
+                          f"got {allow_unknown!r}")
     reviewers = []
     for label, rv in _array_of_tables(r.get("reviewers", []), where, "review.reviewers",
                                       "[review] field 'reviewers': must be an array of tables ([[review.reviewers]])"):
         extra = sorted(set(rv) - {"identity", "models"})
         if extra:
             raise ConfigError(f"{where}: {label}: unknown field {extra[0]!r} (expected identity, models)")
-        identity = rv.get("identity")
-        if not isinstance(identity, str) or not identity.strip():
-            raise ConfigError(f"{where}: {label}: field 'identity': must be a non-empty string, got {identity!r}")
+        identity = name(rv.get("identity"), f"{label}: field 'identity'")
         models = rv.get("models", ["*"])
         if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
             raise ConfigError(f"{where}: {label} ({identity}): field 'models': must be a non-empty list of "
                               f"model-name globs, got {models!r}")
-        reviewers.append(Reviewer(identity.strip(), tuple(models)))
-    return ReviewConfig(local_identity=local.strip() if local else None, reviewers=tuple(reviewers),
-                        policy_dir=resolved_dir)
+        reviewers.append(Reviewer(identity, tuple(models)))
+    identities = []
+    owner: dict[str, str] = {}      # canonical name -> the identity that claims it
+    for label, entry in _array_of_tables(r.get("identities", []), where, "review.identities",
+                                         "[review] field 'identities': must be an array of tables "
+                                         "([[review.identities]])"):
+        extra = sorted(set(entry) - {"identity", "also_known_as"})
+        if extra:
+            raise ConfigError(f"{where}: {label}: unknown field {extra[0]!r} (expected identity, also_known_as)")
+        identity = name(entry.get("identity"), f"{label}: field 'identity'")
+        aliases = entry.get("also_known_as", [])
+        if not isinstance(aliases, list):
+            raise ConfigError(f"{where}: {label} ({identity}): field 'also_known_as': must be a list of names, "
+                              f"got {aliases!r}")
+        aliases = [name(a, f"{label} ({identity}): field 'also_known_as'") for a in aliases]
+        if normalise(identity) in {normalise(k.identity) for k in identities}:
+            raise ConfigError(f"{where}: {label}: identity {identity!r} is listed twice")
+        for claimed in (identity, *aliases):
+            key = normalise(claimed)
+            if owner.setdefault(key, normalise(identity)) != normalise(identity):
+                raise ConfigError(f"{where}: {label} ({identity}): the name {claimed!r} is already an identity or "
+                                  f"alias of {owner[key]!r}: one name can only be one person")
+        identities.append(KnownIdentity(identity, tuple(aliases)))
+    return ReviewConfig(local_identity=local, reviewers=tuple(reviewers), policy_dir=resolved_dir,
+                        identities=tuple(identities), allow_unknown_authors=allow_unknown)
 
 
 def _parse_source(s: Any, index: int, where: str, seen: set[str]) -> SourceConfig:

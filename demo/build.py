@@ -31,6 +31,8 @@ def demo_dir() -> Path:
     """Where the demo lives; WAYMARK_DEMO_DIR lets tests and read-only checkouts put it elsewhere."""
     return Path(os.environ.get("WAYMARK_DEMO_DIR") or DEFAULT_DEMO_DIR)
 DBX_MODEL = "churn-prediction-gbm"
+# The MLflow user of the Databricks training job (its service principal's name on the platform).
+DBX_RUN_USER = "svc-churn-training"
 FABRIC_MODEL = "churn_model"
 DBX_EXPERIMENT = "/churn-prediction/ci-cd-pipeline"
 FABRIC_EXPERIMENT = "customer-churn"
@@ -245,6 +247,8 @@ class DemoBuilder:
             # OIDC configured the signed-in user is used instead.
             "[review]\nlocal_identity = \"reviewer@waymark.demo\"\n\n"
             "[[review.reviewers]]\nidentity = \"reviewer@waymark.demo\"\nmodels = [\"*\"]\n\n"
+            # Separation of duties maps the runs' MLflow user to the person (team) behind it.
+            f"[[review.identities]]\nidentity = \"churn-ci@waymark.demo\"\nalso_known_as = [\"{DBX_RUN_USER}\"]\n\n"
             "[[sources]]\nname = \"dbx-churn\"\nkind = \"mlflow\"\nplatform = \"databricks\"\n"
             f"tracking_uri = \"{self.dbx_uri}\"\n\n"
             "[[sources]]\nname = \"fabric-churn\"\nkind = \"mlflow\"\nplatform = \"fabric\"\n"
@@ -259,8 +263,10 @@ class DemoBuilder:
         from mlflow.entities import Metric, Param, RunTag
 
         start = self.t.ms(spec.day)
+        # The job runs as the pipeline's service principal: its MLflow user is the run's author.
         tags = {"mlflow.source.type": "JOB", "mlflow.source.name": "churn-training-prod",
-                "owner": "churn-team", "mlflow.databricks.jobRunID": str(900_000 + seed)}
+                "owner": "churn-team", "mlflow.databricks.jobRunID": str(900_000 + seed),
+                "mlflow.user": DBX_RUN_USER}
         if spec.sha and seed % 2 == 0:
             # Half the runs come from Databricks Repos, which records the commit as a tag.
             tags["mlflow.source.git.commit"] = spec.sha

@@ -392,12 +392,17 @@ def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
 
 
 def _authors(run: pd.Series) -> set[str]:
-    out = set()
+    """The run's user names as the platform wrote them (one per person: compared in canonical form;
+    reviews map them to identities for separation of duties)."""
+    from gates.identity import normalise
+
+    out: dict[str, str] = {}
     for value in (run.get("user_id"), (run["tags"] or {}).get("mlflow.user") if isinstance(run["tags"], dict) else None):
         # MLflow records "unknown" when the client did not know its user: that names nobody.
-        if _s(value) and _s(value).casefold() != "unknown":
-            out.add(_s(value))
-    return out
+        key = normalise(_s(value))
+        if key and key != "unknown":
+            out.setdefault(key, _s(value))
+    return set(out.values())
 
 
 def _allowed(name: str, patterns: tuple[str, ...]) -> bool:

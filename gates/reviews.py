@@ -8,10 +8,13 @@ keeps the entry count and head hash in the same transaction, so editing an entry
 the middle, or cutting the tail are all detected by `verify()`; pin the printed head hash outside
 the store (`python -m gates verify --expect-head`) to detect a rewrite of the whole chain.
 
-Who may review: `[[review.reviewers]]` in the config (identity + model-name globs). Separation of
-duties: the author of the producing run (its MLflow user, or `mlflow.user` tag) cannot approve.
-An approval needs a passing gate, and the gate is re-evaluated at submission: if the baseline or
-any criterion changed since the reviewer looked, the review is refused as stale.
+Who may review: `[[review.reviewers]]` in the config (identity + model-name globs). Who is who:
+gates/identity.py (one resolver, canonical names, `[[review.identities]]` aliases). Separation of
+duties: the author of the producing run (its MLflow user, or `mlflow.user` tag, mapped to a known
+identity) cannot approve; an author that matches no known identity blocks approval too, unless
+`[review] allow_unknown_authors = true`. An approval needs a passing gate, and the gate is
+re-evaluated at submission: if the baseline or any criterion changed since the reviewer looked,
+the review is refused as stale. No review is added to a log that `verify()` reports as tampered.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from typing import Any
 
 from collectors.config import Config
 from gates.evaluate import PASS, Context, GateResult, evaluate
+from gates.identity import Identity, canonical_identity, directory, normalise
 from gates.policy import Policy
 from store.db import Store, StoreMissing
 
@@ -45,6 +49,16 @@ class ReviewError(ValueError):
     """A review that may not be recorded (no permission, separation of duties, no note…)."""
 
 
+class ReviewLogTampered(ReviewError):
+    """The log fails verification: nothing may be added until it is restored; `report` says why."""
+
+    def __init__(self, report: "VerifyReport"):
+        super().__init__("the review log fails verification, so no review can be recorded until it is restored "
+                         "from a trusted copy (`python -m gates verify` lists the problems): "
+                         + "; ".join(report.problems))
+        self.report = report
+
+
 class StaleReview(ReviewError):
     """The gate changed between what the reviewer saw and now; `fresh` is the new result."""
 
@@ -54,31 +68,41 @@ class StaleReview(ReviewError):
 
 
 @dataclass(frozen=True)
-class Identity:
-    name: str
-    verified: bool
-    source: str          # oidc | local
+class AuthorCheck:
+    """The producing run's authors as the config knows them (for separation of duties)."""
+    run_label: str
+    known: tuple[tuple[str, str], ...]      # (name on the platform, identity it maps to)
+    unknown: tuple[str, ...]                # names that match no known identity
+    no_author: bool                         # the run records nobody (MLflow user "unknown") or is missing
 
     @property
-    def label(self) -> str:
-        return f"{self.name} ({'verified, ' + self.source if self.verified else 'unverified local identity'})"
+    def matched(self) -> bool:
+        return not self.unknown and not self.no_author
+
+    def describe(self) -> str:
+        if self.no_author:
+            return (f"the author of {self.run_label} is not recorded (no MLflow user): it cannot be matched "
+                    "to a known identity")
+        parts = [f"{raw} = {who}" if normalise(raw) != who else who for raw, who in self.known]
+        text = f"author of {self.run_label}: " + ", ".join(parts + [f"{u} (unknown)" for u in self.unknown])
+        if self.unknown:
+            text += (" — " + ", ".join(repr(u) for u in self.unknown) + " matches no known identity "
+                     "([[review.identities]] identity + also_known_as, or [[review.reviewers]])")
+        return text
 
 
-def resolve_identity(config: Config, user: dict[str, Any] | None, auth_configured: bool) -> Identity | None:
-    """OIDC (st.login) user when auth is configured and signed in; else the configured local identity."""
-    if auth_configured:
-        if user and user.get("is_logged_in"):
-            name = user.get("email") or user.get("preferred_username") or user.get("sub")
-            if name:
-                return Identity(str(name), True, "oidc")
-        return None
-    if config.review.local_identity:
-        return Identity(config.review.local_identity, False, "local")
-    return None
-
-
-def _same_person(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
+def author_check(config: Config, result: GateResult) -> AuthorCheck:
+    run = result.run or {}
+    label = f"run {run.get('run_name') or run.get('run_id') or '(no producing run found)'}"
+    names = directory(config)
+    known, unknown = [], []
+    for raw in run.get("authors") or []:
+        who = names.lookup(raw)
+        if who is None:
+            unknown.append(raw)
+        else:
+            known.append((raw, who))
+    return AuthorCheck(label, tuple(known), tuple(unknown), no_author=not known and not unknown)
 
 
 def may_review(config: Config, identity: Identity | None, model_name: str) -> tuple[bool, str]:
@@ -86,18 +110,24 @@ def may_review(config: Config, identity: Identity | None, model_name: str) -> tu
         return False, "no reviewers are configured ([[review.reviewers]] in the config): nobody may review"
     if identity is None:
         return False, ("no reviewer identity: sign in (OIDC) or set [review] local_identity in the config")
+    names = directory(config)
     for r in config.review.reviewers:
-        if _same_person(r.identity, identity.name) and any(fnmatch.fnmatchcase(model_name, g) for g in r.models):
+        if names.same_person(r.identity, identity.name) and any(fnmatch.fnmatchcase(model_name, g) for g in r.models):
             return True, f"{identity.name} may review {model_name}"
     return False, f"{identity.name} is not a reviewer of {model_name} ([[review.reviewers]] in the config)"
 
 
-def approval_block(identity: Identity, result: GateResult) -> str | None:
+def approval_block(config: Config, identity: Identity, result: GateResult) -> str | None:
     """Why this identity may not approve this result (None: it may)."""
+    names = directory(config)
     authors = (result.run or {}).get("authors") or []
-    if any(_same_person(a, identity.name) for a in authors):
-        return (f"separation of duties: {identity.name} authored run {(result.run or {}).get('run_name') or ''} "
-                "and cannot approve it")
+    if any(names.same_person(a, identity.name) for a in authors):
+        return (f"separation of duties: {names.canonical(identity.name)} authored run "
+                f"{(result.run or {}).get('run_name') or ''} and cannot approve it")
+    check = author_check(config, result)
+    if not check.matched and not config.review.allow_unknown_authors:
+        return (f"separation of duties cannot be checked: {check.describe()}. Map the run's user to a person "
+                "with also_known_as in [[review.identities]], or set [review] allow_unknown_authors = true")
     if result.status != PASS:
         blocking = ", ".join(c.name for c in result.blocking)
         return f"the gate does not pass ({blocking}): reject or request changes instead"
@@ -205,10 +235,14 @@ def submit_review(store: Store, config: Config, policy: Policy, identity: Identi
                   artifact_lister: Callable | None = None) -> dict[str, Any]:
     """Check and append one review of the version `seen` describes; returns the log entry.
 
-    Raises ReviewError (not permitted, separation of duties, empty note, failing gate on approve)
-    or StaleReview (the gate changed since the reviewer saw it — the baseline moved, say).
+    Raises ReviewError (not permitted, separation of duties, empty note, failing gate on approve),
+    ReviewLogTampered (the log fails verification) or StaleReview (the gate changed since the
+    reviewer saw it — the baseline moved, say). The entry records the identity as verified only
+    when it came from OIDC; only such an approval may be written back to a registry.
     """
     target = seen.target
+    if identity is not None:    # compare and record the canonical name, however it was built
+        identity = canonical_identity(config, identity)
     if decision not in DECISIONS:
         raise ReviewError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
     note = (note or "").strip()
@@ -220,6 +254,9 @@ def submit_review(store: Store, config: Config, policy: Policy, identity: Identi
     if not ok:
         raise ReviewError(why)
     assert identity is not None
+    chain = verify(store)
+    if not chain.ok:
+        raise ReviewLogTampered(chain)
     fresh = evaluate(Context(store), policy, target["source"], target["name"], target["version"],
                      artifact_lister=artifact_lister)
     if _fingerprint(fresh) != _fingerprint(seen):
@@ -229,7 +266,7 @@ def submit_review(store: Store, config: Config, policy: Policy, identity: Identi
                 else f"the gate result changed ({seen.status} → {fresh.status})")
         raise StaleReview(f"{what} since you looked; the gate was re-evaluated — review it again", fresh)
     if decision == "approve":
-        block = approval_block(identity, fresh)
+        block = approval_block(config, identity, fresh)
         if block:
             raise ReviewError(block)
     return append_entry(store, kind="review", source=target["source"], platform=target["platform"],

@@ -1,6 +1,9 @@
 """Optional write-back of an approval to the source registry (off unless the source allows it).
 
-Only for a source with `allow_registry_writes = true`. One registry write per approval — move the
+Only for a source with `allow_registry_writes = true`, and only for an approval signed by a
+verified (OIDC) identity: a name typed into a config or an environment variable is recorded as an
+unverified review and never changes a registry. The approval must be the entry stored in a log
+that verifies (so a forged or edited approval is refused). One registry write per approval — move the
 policy's alias to the approved version, or set an approval tag on it — so there is never a
 half-done promotion. The alias move is compare-and-set: if the alias no longer points where the
 approval saw it (the baseline), nothing is written. The log records the attempt *before* the call
@@ -14,7 +17,8 @@ from typing import Any
 
 from collectors.config import Config, SourceConfig
 from gates.policy import Policy
-from gates.reviews import append_entry, canonical
+from gates.identity import OIDC
+from gates.reviews import append_entry, canonical, entry_hash, read_log, verify
 from store.db import Store
 
 
@@ -38,10 +42,23 @@ def write_back(store: Store, config: Config, policy: Policy, approval: dict[str,
     """Act on an approval entry in its source registry; every attempt and outcome is logged."""
     if approval.get("kind") != "review" or approval.get("decision") != "approve":
         return WritebackOutcome(False, False, "only an approval can be written back to a registry")
+    if not (approval.get("reviewer_verified") is True and approval.get("identity_source") == OIDC):
+        return WritebackOutcome(False, False, f"the approval by {approval.get('reviewer')} is unverified (not an OIDC "
+                                "sign-in): it is recorded in the review log but never written to a registry; "
+                                "the registry was not changed")
     src = config.source(approval["source"])
     if not src.allow_registry_writes:
         return WritebackOutcome(False, False, f"source {src.name} does not allow registry writes "
                                 "(allow_registry_writes = false): the registry was not changed")
+    chain = verify(store)
+    if not chain.ok:
+        return WritebackOutcome(False, False, "the review log fails verification: nothing is written to a "
+                                "registry until it is restored; the registry was not changed")
+    stored = [e for e in read_log(store) if e["entry_id"] == approval.get("entry_id")]
+    if not stored or stored[0]["entry_hash"] != approval.get("entry_hash") or entry_hash(approval) != approval.get(
+            "entry_hash"):
+        return WritebackOutcome(False, False, "this approval is not the entry stored in the review log: "
+                                "the registry was not changed")
     import json
 
     name, version = approval["model_name"], str(approval["version"])

@@ -4,8 +4,9 @@ import streamlit as st
 
 from checklist.manual import STATUS_LABELS, STATUSES, ManualStatusError
 from ui import checklist_loaders as cl
+from ui.identity import current_identity
 from ui.safe_text import md
-from ui.session import store_key
+from ui.session import store_key, workspace
 
 key = store_key()
 plan_args = cl.plan_key()
@@ -107,7 +108,7 @@ state = cl.item_state(found, item)
 if not state["is_step"]:
     st.caption(f"Evidence: {md(state['row']['evidence'])} · classified by {md(state['row']['rule'])}: "
                f"{md(state['row']['reason'])}")
-identity = cl.current_identity()
+identity = current_identity(workspace().config)
 with st.form("manual_status"):
     status_options = [None] + list(STATUSES)
     status = st.selectbox("Status", status_options, index=status_options.index(state["status"]),
@@ -120,11 +121,14 @@ with st.form("manual_status"):
     if not state["is_step"]:
         kind_override = st.selectbox("Workload kind", kind_options, index=kind_options.index(state["kind_override"]),
                                      format_func=lambda k: cl.RULE_LABEL if k is None else plan.kinds[k].workload)
-    saved = st.form_submit_button("Save", type="primary")
-    st.caption(f"Saved as **{md(identity.label)}**, with the time, in this item's history.")
-if saved:
+    saved = st.form_submit_button("Save", type="primary", disabled=identity is None)
+    if identity is None:
+        st.caption("Sign in to record changes: every entry says who made it.")
+    else:
+        st.caption(f"Saved as **{md(identity.label)}**, with the time, in this item's history.")
+if saved and identity is not None:
     try:
-        cl.save_manual_state(key[0], item, status=status, owner=owner, due=due, notes=notes,
+        cl.save_manual_state(key[0], item, who=identity, status=status, owner=owner, due=due, notes=notes,
                              kind_override=kind_override, known_kinds=list(plan.kinds))
     except ManualStatusError as e:
         st.error(md(e))

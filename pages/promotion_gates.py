@@ -5,6 +5,7 @@ import streamlit as st
 
 from gates.reviews import DECISION_LABELS, DECISIONS
 from ui import gates_loaders as gl
+from ui.identity import current_identity
 from ui.safe_text import label, md
 from ui.session import store_key, workspace
 
@@ -16,7 +17,7 @@ st.title("Promotion gates")
 st.caption("Every candidate newer than Production, gated by its policy: thresholds, no worse than Production, "
            "reproducibility and lineage. Reviews are signed, append-only and hash-chained.")
 
-identity = gl.current_identity(ws.config)
+identity = current_identity(ws.config)
 if identity is None:
     st.warning("No reviewer identity: sign in, or set `[review] local_identity` in the config. "
                "You can read gates but not review.", icon=":material/person_off:")
@@ -107,11 +108,21 @@ else:
         st.dataframe(lineage["gaps"], hide_index=True, width="stretch")
 
 st.subheader("Review")
-perm = gl.review_permission(ws.config, identity, result)
-if not perm["may_review"]:
+chain = gl.chain(*key)
+perm = gl.review_permission(ws.config, identity, result, chain)
+if not chain["ok"]:
+    st.error(md(perm["why"]), icon=":material/link_off:")
+elif not perm["may_review"]:
     st.info(md(perm["why"]), icon=":material/lock:")
 elif perm["approve_block"]:
     st.caption(f"Approval not possible: {md(perm['approve_block'])}")
+st.caption("Separation of duties: who authored the producing run, as the config knows them")
+st.dataframe(gl.authors_frame(perm["authors"]), hide_index=True, width="stretch",
+             column_config={"name": "Name on the platform", "identity": "Identity", "known": "Known"})
+if perm["writeback_unverified"]:
+    st.caption(":material/sync_disabled: Your identity is unverified, so an approval is recorded as unverified "
+               "and does **not** move the alias in the registry. Only a reviewer signed in with OIDC can write "
+               "to a registry.")
 with st.form("review", clear_on_submit=False):
     decision = st.radio("Decision", DECISIONS, format_func=DECISION_LABELS.get, horizontal=True,
                         disabled=not perm["may_review"])
@@ -144,7 +155,7 @@ else:
                                 "recorded_at": "When (UTC)", "version": "Version", "what": "Decision",
                                 "who": "Reviewer", "gate_status": "Gate seen", "note": "Note",
                                 "snapshot_ids": "Snapshots seen", "hash": "Entry hash"})
-chain = gl.chain(*key)
+chain = gl.chain(*key)   # again: a review recorded above moved the head
 if chain["ok"]:
     st.caption(f":material/link: Review log intact: {chain['entries']} entries, head "
                f"{md(chain['head_hash'][:16] or '—')} (`python -m gates verify`)")

@@ -13,7 +13,8 @@ import pytest
 from checklist.assets import (APP, CONTAINER_APP, EXPERIMENT, FEATURE_TABLE, ONLINE_ENDPOINT, REGISTERED_MODEL,
                               SEARCH_INDEX, SERVING_ENDPOINT, VECTOR_INDEX, Asset)
 from checklist.evidence import evidence_for
-from checklist.manual import Identity, ManualStatusError, local_identity, manual_log, record_manual_status
+from checklist.manual import ManualStatusError, manual_log, record_manual_status
+from gates.identity import Identity
 from checklist.plan import SHIPPED_PLAN_DIR, PlanError, load_plan
 from checklist.progress import assess, burn_up
 from checklist.rules import classify
@@ -21,7 +22,8 @@ from store import Store
 from store.history import EntityBatch, Scope, commit_snapshot
 
 T0 = datetime(2026, 9, 1, 12, tzinfo=timezone.utc)
-ALICE = Identity("alice@example.com", verified=True)
+ALICE = Identity("alice@example.com", True, "oidc")
+CAROL = Identity("carol", False, "env")
 
 
 # -- plan files --------------------------------------------------------------------------------
@@ -256,7 +258,7 @@ def test_manual_status_is_kept_with_history_and_disagreement_is_shown(migrating_
     record_manual_status(migrating_store, key, status="in_progress", owner="bob", due=date(2026, 12, 1),
                          notes="GPU quota asked", kind_override=None, who=ALICE, known_kinds=list(plan.kinds))
     record_manual_status(migrating_store, key, status="stays", owner="bob", due=None, notes="stays on Databricks",
-                         kind_override=None, who=local_identity())
+                         kind_override=None, who=CAROL)
     record_manual_status(migrating_store, "registered_model:dbx:churn", status="blocked", owner=None, due=None,
                          notes=None, kind_override=None, who=ALICE)
     found = assess(migrating_store, plan)
@@ -501,7 +503,11 @@ def test_burn_up_replays_the_platform_assets(tmp_path):
     assert list(table["done by evidence"]) == [1, 2, 2, 3]
 
 
-def test_local_identity_is_unverified(monkeypatch):
-    monkeypatch.setenv("WAYMARK_USER", "carol")
-    me = local_identity()
-    assert me == Identity("carol", verified=False) and me.label == "carol (unverified)"
+def test_who_is_recorded_in_canonical_form_and_never_empty(migrating_store):
+    key = "experiment:dbx:2"
+    record_manual_status(migrating_store, key, status="blocked", owner=None, due=None, notes=None, kind_override=None,
+                         who=Identity("Alice\u200b@Example.COM", True, "oidc"))
+    assert manual_log(migrating_store)["who"].tolist() == ["alice@example.com"]
+    with pytest.raises(ManualStatusError, match="who made it"):
+        record_manual_status(migrating_store, key, status="done", owner=None, due=None, notes=None,
+                             kind_override=None, who=Identity("\u200b\u2060", False, "env"))

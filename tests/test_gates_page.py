@@ -30,7 +30,9 @@ def with_review(config_path: Path, local_identity: str | None = None) -> Path:
     if local_identity:
         extra += f'local_identity = "{local_identity}"\n'
     extra += ('[[review.reviewers]]\nidentity = "bob@contoso.com"\nmodels = ["churn*"]\n'
-              '[[review.reviewers]]\nidentity = "alice@contoso.com"\nmodels = ["churn-*"]\n')
+              '[[review.reviewers]]\nidentity = "alice@contoso.com"\nmodels = ["churn-*"]\n'
+              # The demo's Databricks runs are by the training job's service principal.
+              '[[review.identities]]\nidentity = "churn-ci@contoso.com"\nalso_known_as = ["svc-churn-training"]\n')
     config_path.write_text(config_path.read_text(encoding="utf-8") + extra, encoding="utf-8")
     return config_path
 
@@ -137,3 +139,113 @@ def test_local_identity_is_unverified_and_cannot_approve_a_failing_gate(monkeypa
     assert any(md("Recorded review #1") in s.value for s in at.success)
     history = at.dataframe[-1].value
     assert history["who"].tolist() == ["alice@contoso.com (unverified)"] and history["what"].tolist() == ["Reject"]
+
+
+def _private_fabric_registry(demo_copy: Path, config_path: Path) -> str:
+    """Copy the demo's Fabric MLflow store into this test's folder, let the config write to it, and
+    return its URI (the shared demo stores must never be written)."""
+    import re
+    import shutil
+
+    text = config_path.read_text(encoding="utf-8")
+    block = re.search(r'name = "fabric-churn"\nkind = "mlflow"\nplatform = "fabric"\ntracking_uri = "sqlite:///(.+?)"\n',
+                      text)
+    assert block, text
+    target = demo_copy / "fabric-registry" / "mlflow.db"
+    target.parent.mkdir()
+    shutil.copy2(block.group(1), target)
+    uri = f"sqlite:///{target}"
+    config_path.write_text(text.replace(block.group(0), block.group(0).replace(block.group(1), str(target))
+                                        + "allow_registry_writes = true\n"), encoding="utf-8")
+    return uri
+
+
+def _production(uri: str) -> str:
+    from mlflow import MlflowClient
+
+    return str(MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias("churn_model",
+                                                                                           "Production").version)
+
+
+def test_an_unverified_approval_is_said_plainly_to_never_move_the_registry(monkeypatch, demo_copy):
+    from gates.reviews import read_log
+    from store import Store
+
+    config = with_review(demo_copy / "governance.toml", local_identity="bob@contoso.com")
+    uri = _private_fabric_registry(demo_copy, config)
+    before = _production(uri)
+    at = open_page(monkeypatch, config)
+    choose(at, "churn_model v3")
+    assert any("unverified" in c.value and "does **not** move the alias" in c.value for c in at.caption)
+    assert not [c for c in at.checkbox if "also move" in c.label]       # no write-back offered
+    at.radio[0].set_value("approve")
+    at.text_area[0].set_value("metrics and lineage checked")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Recorded review #1" in s.value for s in at.success), [e.value for e in at.error]
+    (entry,) = read_log(Store(demo_copy / "waymark.duckdb"))
+    assert (entry["reviewer"], entry["reviewer_verified"], entry["identity_source"]) == ("bob@contoso.com", False,
+                                                                                        "config")
+    assert _production(uri) == before
+
+
+def test_a_verified_reviewer_may_write_back_from_the_page(monkeypatch, demo_copy):
+    config = with_review(demo_copy / "governance.toml")
+    uri = _private_fabric_registry(demo_copy, config)
+    at = open_page(monkeypatch, config, user={"is_logged_in": True, "email": "bob@contoso.com"})
+    choose(at, "churn_model v3")
+    assert not any("does **not** move the alias" in c.value for c in at.caption)
+    at.radio[0].set_value("approve")
+    at.text_area[0].set_value("metrics and lineage checked")
+    next(c for c in at.checkbox if "also move @Production" in c.label).check()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Write-back: churn_model@Production now points at version 3" in s.value for s in at.success), \
+        [e.value for e in at.error]
+    assert _production(uri) == "3"
+
+
+def test_the_run_author_is_shown_and_an_unknown_one_blocks_approval(monkeypatch, demo_copy):
+    mapped = with_review(demo_copy / "governance.toml").read_text(encoding="utf-8")
+    config = demo_copy / "unmapped.toml"          # the same, but nobody maps the run's user
+    config.write_text(mapped[:mapped.index("[[review.identities]]")], encoding="utf-8")
+    at = open_page(monkeypatch, config, user={"is_logged_in": True, "email": "bob@contoso.com"})
+    choose(at, "churn_model v3")
+    authors = next(d.value for d in at.dataframe if "known" in d.value.columns)
+    assert authors["name"].tolist() == ["svc-churn-training"] and authors["known"].iloc[0].startswith("no")
+    assert any("Approval not possible" in c.value and "'svc-churn-training' matches no known identity" in c.value
+               for c in at.caption)
+    at.radio[0].set_value("approve")
+    at.text_area[0].set_value("looks fine")
+    at.button[0].click().run()
+    assert any("separation of duties cannot be checked" in e.value for e in at.error)
+    # With the mapping of the demo's own config, the same run has a known author.
+    at = open_page(monkeypatch, demo_copy / "governance.toml", user={"is_logged_in": True, "email": "bob@contoso.com"})
+    choose(at, "churn_model v3")
+    authors = next(d.value for d in at.dataframe if "known" in d.value.columns)
+    assert authors.iloc[0].tolist() == ["svc-churn-training", "churn-ci@contoso.com", "yes"]
+    assert not any("Approval not possible" in c.value for c in at.caption)
+
+
+def test_a_tampered_log_disables_the_review_form(monkeypatch, demo_copy):
+    import duckdb
+
+    from gates.reviews import read_log
+    from store import Store
+
+    config = with_review(demo_copy / "governance.toml", local_identity="bob@contoso.com")
+    at = open_page(monkeypatch, config)
+    choose(at, "churn-prediction-gbm v3")
+    at.radio[0].set_value("reject")
+    at.text_area[0].set_value("roc_auc below 0.80")
+    at.button[0].click().run()
+    assert any("Recorded review #1" in s.value for s in at.success)
+    con = duckdb.connect(str(demo_copy / "waymark.duckdb"))
+    con.execute("UPDATE gate_review_log SET decision = 'approve' WHERE entry_id = 1")
+    con.close()
+    at = open_page(monkeypatch, config)
+    choose(at, "churn_model v3")
+    assert at.button[0].disabled and at.radio[0].disabled and at.text_area[0].disabled
+    assert any("fails verification" in e.value and "no review can be recorded" in e.value for e in at.error)
+    assert any("Review log tampered with" in e.value and "entry 1 was edited" in e.value for e in at.error)
+    assert len(read_log(Store(demo_copy / "waymark.duckdb"))) == 1

@@ -15,6 +15,7 @@ import streamlit as st
 
 from checklist import manual, progress
 from checklist.plan import Plan, PlanError, load_plan, plan_stamp
+from gates.identity import Identity
 from store import Store, StoreError, StoreMissing
 
 TTL = 300
@@ -160,22 +161,9 @@ def item_history(found: progress.Assessment, key: str) -> pd.DataFrame:
     return frame
 
 
-def current_identity() -> manual.Identity:
-    """The signed-in user (verified) when OIDC login is on; else the local, unverified identity."""
-    try:
-        if st.user.is_logged_in:
-            name = st.user.get("email") or st.user.get("name") or st.user.get("sub")
-            if name:
-                return manual.Identity(str(name), verified=True)
-    except (AttributeError, KeyError, RuntimeError):
-        pass
-    return manual.local_identity()
-
-
-def save_manual_state(store_path: str, key: str, *, status: str | None, owner: str, due: date | None,
-                      notes: str, kind_override: str | None, known_kinds: list[str]) -> int:
-    """Append the item's new manual state, as the current identity; the cached tables refresh
-    because the write changes the store's stamp."""
+def save_manual_state(store_path: str, key: str, *, who: Identity, status: str | None, owner: str,
+                      due: date | None, notes: str, kind_override: str | None, known_kinds: list[str]) -> int:
+    """Append the item's new manual state, as `who` (ui.identity.current_identity); the cached
+    tables refresh because the write changes the store's stamp."""
     return manual.record_manual_status(Store(store_path), key, status=status, owner=owner, due=due, notes=notes,
-                                       kind_override=kind_override, who=current_identity(),
-                                       known_kinds=known_kinds)
+                                       kind_override=kind_override, who=who, known_kinds=known_kinds)

@@ -18,8 +18,9 @@ from collectors.config import Config, load_config
 from gates.evaluate import (PASS, Context, GateResult, TargetNotFound, candidates, evaluate,
                             mlflow_artifact_lister)
 from gates.policy import PolicyError, policy_for
-from gates.reviews import (DECISION_LABELS, Identity, ReviewError, StaleReview, approval_block, may_review,
-                           read_log, resolve_identity, submit_review, verify)
+from gates.identity import Identity
+from gates.reviews import (DECISION_LABELS, AuthorCheck, ReviewError, StaleReview, approval_block, author_check, may_review,
+                           read_log, submit_review, verify)
 from gates.writeback import WritebackOutcome, write_back
 from store import Store, StoreMissing
 from ui import lineage_loaders
@@ -37,21 +38,6 @@ def _key(source: str, name: str, version: str) -> str:
 def split_key(key: str) -> tuple[str, str, str]:
     source, name, version = key.split("\x1f")
     return source, name, version
-
-
-# -- identity ----------------------------------------------------------------------------------------
-def auth_configured() -> bool:
-    try:
-        return "auth" in st.secrets
-    except FileNotFoundError:
-        return False
-
-
-def current_identity(config: Config) -> Identity | None:
-    """st.user when OIDC (st.login) is configured; else [review] local_identity (unverified)."""
-    configured = auth_configured()
-    user = st.user.to_dict() if configured else None
-    return resolve_identity(config, user, configured)
 
 
 # -- cached reads -------------------------------------------------------------------------------------
@@ -207,12 +193,30 @@ def lineage_frames(result: GateResult) -> dict[str, pd.DataFrame]:
     return {"runs": runs, "inputs": inputs, "gaps": gaps}
 
 
-def review_permission(config: Config, identity: Identity | None, result: GateResult) -> dict[str, Any]:
-    ok, why = may_review(config, identity, result.target["name"])
-    block = approval_block(identity, result) if ok and identity else None
+def review_permission(config: Config, identity: Identity | None, result: GateResult,
+                      chain_report: dict[str, Any]) -> dict[str, Any]:
+    """What the review form may do: `may_review` + `why` (the form is disabled when False), the
+    approval block, who authored the run, and whether write-back is possible and for whom."""
+    if not chain_report["ok"]:
+        ok, why = False, ("The review log fails verification, so no review can be recorded until it is restored "
+                          "from a trusted copy (`python -m gates verify` lists the problems).")
+    else:
+        ok, why = may_review(config, identity, result.target["name"])
+    block = approval_block(config, identity, result) if ok and identity else None
     src = next((s for s in config.sources if s.name == result.target["source"]), None)
-    return {"may_review": ok, "why": why, "approve_block": block,
-            "writeback_allowed": bool(src and src.allow_registry_writes)}
+    allowed = bool(src and src.allow_registry_writes)
+    return {"may_review": ok, "why": why, "approve_block": block, "authors": author_check(config, result),
+            "writeback_allowed": allowed and identity is not None and identity.may_write_registry,
+            "writeback_unverified": allowed and identity is not None and not identity.may_write_registry}
+
+
+def authors_frame(check: AuthorCheck) -> pd.DataFrame:
+    """The run's authors (plain text cells): their name on the platform and the identity it maps to."""
+    rows = [{"name": raw, "identity": who, "known": "yes"} for raw, who in check.known]
+    rows += [{"name": raw, "identity": GAP, "known": "no: matches no identity in [review]"} for raw in check.unknown]
+    if check.no_author:
+        rows.append({"name": GAP, "identity": GAP, "known": f"no: {check.run_label} records no MLflow user"})
+    return pd.DataFrame(rows, columns=["name", "identity", "known"])
 
 
 # -- the write -------------------------------------------------------------------------------------
