@@ -182,7 +182,7 @@ def test_an_unverified_approval_is_said_plainly_to_never_move_the_registry(monke
     at.text_area[0].set_value("metrics and lineage checked")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any("Recorded review #1" in s.value for s in at.success), [e.value for e in at.error]
+    assert any(md("Recorded review #1") in s.value for s in at.success), [e.value for e in at.error]
     (entry,) = read_log(Store(demo_copy / "waymark.duckdb"))
     assert (entry["reviewer"], entry["reviewer_verified"], entry["identity_source"]) == ("bob@contoso.com", False,
                                                                                         "config")
@@ -239,7 +239,7 @@ def test_a_tampered_log_disables_the_review_form(monkeypatch, demo_copy):
     at.radio[0].set_value("reject")
     at.text_area[0].set_value("roc_auc below 0.80")
     at.button[0].click().run()
-    assert any("Recorded review #1" in s.value for s in at.success)
+    assert any(md("Recorded review #1") in s.value for s in at.success)
     con = duckdb.connect(str(demo_copy / "waymark.duckdb"))
     con.execute("UPDATE gate_review_log SET decision = 'approve' WHERE entry_id = 1")
     con.close()
