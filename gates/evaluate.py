@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -530,7 +531,14 @@ def mlflow_uris(src) -> tuple[str, str]:
     if src.kind == "mlflow" and src.tracking_uri:
         return src.tracking_uri, registry_uri(src)
     if src.kind == "databricks":
-        profile = (src.options or {}).get("profile")
+        options = src.options or {}
+        profile, host = options.get("profile"), options.get("host")
+        # MLflow finds the workspace from a profile or DATABRICKS_HOST, never from a host it is
+        # given: listing another workspace's registry would be evidence about the wrong model.
+        env_host = os.environ.get("DATABRICKS_HOST", "")
+        if host and not profile and env_host.rstrip("/") != host.rstrip("/"):
+            raise NoRegistry(f"source {src.name} names host {host}, but MLflow would reach "
+                             f"{env_host or 'no workspace'} (DATABRICKS_HOST): set a profile, or DATABRICKS_HOST")
         suffix = f"://{profile}" if profile else ""
         return f"databricks{suffix}", f"databricks-uc{suffix}"
     raise NoRegistry(f"source {src.name} ({src.kind}) has no MLflow registry to list artifacts in")
