@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -544,6 +545,9 @@ def mlflow_uris(src) -> tuple[str, str]:
     raise NoRegistry(f"source {src.name} ({src.kind}) has no MLflow registry to list artifacts in")
 
 
+_DEFAULT_URI_LOCK = threading.Lock()   # the process default tracking URI is global: one pin at a time
+
+
 def mlflow_artifact_lister(config):
     """Lists artifacts through each source's own MLflow registry (read-only calls); names and base
     names. A Unity Catalog version is listed as `models:/NAME/VERSION` on the `databricks-uc`
@@ -556,8 +560,14 @@ def mlflow_artifact_lister(config):
         src = config.source(source if scope == "artifact" else run["source"])
         tracking, registry = mlflow_uris(src)
         if scope == "artifact" and registry.startswith("databricks-uc"):
-            files = get_artifact_repository(f"models:/{name}/{version}", tracking_uri=tracking,
-                                            registry_uri=registry).list_artifacts("")
+            # MLflow's UC artifact repository builds an MlflowClient of its own without a tracking
+            # URI; pin the process default to the source's for the call, or MLflow would open (and
+            # create) sqlite:///mlflow.db in the working folder.
+            from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+            with _DEFAULT_URI_LOCK, _use_tracking_uri(tracking):
+                files = get_artifact_repository(f"models:/{name}/{version}", tracking_uri=tracking,
+                                                registry_uri=registry).list_artifacts("")
         elif scope == "artifact":
             client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
             uri = client.get_model_version_download_uri(name, version)
