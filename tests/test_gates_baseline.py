@@ -209,3 +209,42 @@ def test_infinity_as_mlflow_stores_it_is_unknown(ws_copy, tmp_path):
     assert cr["threshold:roc_auc"].status == "UNKNOWN" and cr["threshold:roc_auc"].actual.startswith("+inf")
     assert cr["threshold:log_loss"].status == "UNKNOWN" and cr["threshold:log_loss"].actual.startswith("-inf")
     assert result.status == "FAIL" and result.metrics["candidate"]["roc_auc"] is None
+
+
+# -- artifacts through the source's own registry --------------------------------------------------------
+def test_unity_catalog_mlmodel_is_listed_through_the_uc_registry(tmp_path, monkeypatch):
+    """A `databricks` source's versions are listed as models:/NAME/VERSION on databricks-uc: MLflow
+    asks the workspace (the stub) and reads the version's files — nothing falls back to a local store."""
+    from demo.databricks_stub import DatabricksStub
+    from gates.evaluate import Context, evaluate, mlflow_artifact_lister
+    from gates.policy import load_policy
+    from tests.test_collector_databricks import MODEL as UC, TOKEN, base_workspace, snapshot as dbx_snapshot
+
+    for k in ("DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE",
+              "MLFLOW_USE_DATABRICKS_SDK_MODEL_ARTIFACTS_REPO_FOR_UC"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+    monkeypatch.chdir(tmp_path)
+    ws = base_workspace()
+    ws["model_files"] = {f"{UC}/2": ["MLmodel", "model.pkl", "conda.yaml", "metadata/MLmodel"],
+                         f"{UC}/3": ["model.pkl"]}
+    policy = load_policy(policy_file(tmp_path, "[required]\nartifacts = [\"MLmodel\", \"conda.yaml\"]\n"))
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        outcome, store = dbx_snapshot(tmp_path, stub)
+        assert outcome.ok, outcome.errors
+        from collectors.config import load_config
+
+        config = load_config(tmp_path / "governance.toml")
+        monkeypatch.setenv("DATABRICKS_HOST", stub.url)
+        ctx = Context(store)
+        v2 = by_name(evaluate(ctx, policy, "dbx-uc", UC, "2", artifact_lister=mlflow_artifact_lister(config)))
+        v3 = by_name(evaluate(ctx, policy, "dbx-uc", UC, "3", artifact_lister=mlflow_artifact_lister(config)))
+        assert v2["artifact:MLmodel"].status == "PASS", v2["artifact:MLmodel"]
+        assert v2["artifact:conda.yaml"].status == "PASS"
+        assert v3["artifact:MLmodel"].status == "FAIL" and "listed from dbx-uc" in v3["artifact:MLmodel"].evidence
+        assert stub.counts["files.directories"] > 0
+        # MLflow would reach another workspace than the source names: not listed, UNKNOWN with the reason.
+        monkeypatch.setenv("DATABRICKS_HOST", "https://adb-other.azuredatabricks.net")
+        other = by_name(evaluate(ctx, policy, "dbx-uc", UC, "2", artifact_lister=mlflow_artifact_lister(config)))
+        assert other["artifact:MLmodel"].status == "UNKNOWN" and "names host" in other["artifact:MLmodel"].evidence
+    assert list(tmp_path.glob("mlflow.db")) == [] and not (tmp_path / "mlruns").exists()
