@@ -61,6 +61,8 @@ class GateResult:
     # found | first_promotion | unknown, and one sentence saying so in plain words
     baseline_state: str = ""
     baseline_summary: str = ""
+    # metrics logged but not usable (NaN, ±inf as MLflow stores it): series → metric → why
+    metric_gaps: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -446,7 +448,9 @@ def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
         run=run_info, baseline=baseline_info, criteria=criteria,
         metrics={"candidate": {k: _num(metrics.get(k)) for k in shown_metrics},
                  "baseline": {k: _num(base_metrics.get(k)) for k in shown_metrics} if baseline_info else {}},
-        lineage=lineage_summary, baseline_state=base.state, baseline_summary=base.summary)
+        lineage=lineage_summary, baseline_state=base.state, baseline_summary=base.summary,
+        metric_gaps={series: {k: _unusable(logged[k]) for k in shown_metrics if k in logged and _num(logged[k]) is None}
+                     for series, logged in (("candidate", metrics), ("baseline", base_metrics if baseline_info else {}))})
 
 
 def _authors(run: pd.Series) -> set[str]:

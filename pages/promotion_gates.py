@@ -97,6 +97,10 @@ else:
             x="metric:N", y="threshold:Q", tooltip=["metric", "threshold"])
     st.altair_chart(chart.properties(height=280), width="stretch")
 
+gaps = gl.metric_gaps(result)
+if gaps:
+    st.caption("Not charted, not a finite number: " + "; ".join(gaps))
+
 st.subheader("Lineage")
 lineage = gl.lineage_frames(result)
 if result.lineage is None:

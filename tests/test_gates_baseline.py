@@ -209,6 +209,12 @@ def test_infinity_as_mlflow_stores_it_is_unknown(ws_copy, tmp_path):
     assert cr["threshold:roc_auc"].status == "UNKNOWN" and cr["threshold:roc_auc"].actual.startswith("+inf")
     assert cr["threshold:log_loss"].status == "UNKNOWN" and cr["threshold:log_loss"].actual.startswith("-inf")
     assert result.status == "FAIL" and result.metrics["candidate"]["roc_auc"] is None
+    from ui.gates_loaders import metric_gaps, metrics_frame
+
+    assert metrics_frame(result).empty                   # nothing charted as if it were a number…
+    gaps = metric_gaps(result)                           # …and the page names what it left out
+    assert any(g.startswith("roc_auc (candidate): +inf (stored as") for g in gaps), gaps
+    assert any(g.startswith("log_loss (candidate): -inf") for g in gaps), gaps
 
 
 # -- artifacts through the source's own registry --------------------------------------------------------

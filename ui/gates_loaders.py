@@ -189,6 +189,12 @@ def metrics_frame(result: GateResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "series", "value"])
 
 
+def metric_gaps(result: GateResult) -> list[str]:
+    """Metrics logged but left out of the chart, and why (NaN, ±inf as MLflow's SQL store keeps it)."""
+    return [f"{metric} ({series}): {why}" for series, gaps in result.metric_gaps.items()
+            for metric, why in sorted(gaps.items())]
+
+
 def thresholds_frame(result: GateResult, policy_bounds: list[tuple[str, float]] | None = None) -> pd.DataFrame:
     rows = []
     for c in result.criteria:
