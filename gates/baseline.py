@@ -174,12 +174,14 @@ def _by_traffic(served: pd.DataFrame) -> Baseline | str:
 def _promotion_history(ctx: "Context", source: str, name: str, platform: str) -> list[str]:
     """What shows the model was promoted, up to the snapshot read: aliases and serving, ever."""
     out = []
-    aliases = entity_history(ctx.store, "model_aliases", points=ctx.points, columns=["name", "alias", "version"])
+    aliases = ctx.cached("alias_history", lambda: entity_history(ctx.store, "model_aliases", points=ctx.points,
+                                                                 columns=["name", "alias", "version"]))
     aliases = aliases[(aliases["source"] == source) & (aliases["name"] == name)]
     for r in aliases.sort_values(["valid_from", "alias"]).itertuples():
         when = "now" if pd.isna(r.valid_to) else f"until snapshot {int(r.valid_to)}"
         out.append(f"@{r.alias} on v{r.version} ({when})")
-    served = _serving_model(ctx, serving_rows(ctx, history=True), source, name, platform)
+    served = _serving_model(ctx, ctx.cached("serving_history", lambda: serving_rows(ctx, history=True)),
+                            source, name, platform)
     for label in sorted({f"served by {r.endpoint}/{r.route} (v{r.version or '?'})" for r in served.itertuples()}):
         out.append(label)
     return out

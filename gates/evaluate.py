@@ -103,6 +103,7 @@ class Context:
         self._graph: Any = graph
         self._graph_error: str | None = None
         self._serving: pd.DataFrame | None = None
+        self._cache: dict[str, Any] = {}
 
     @property
     def snapshot_ids(self) -> dict[str, int]:
@@ -125,6 +126,12 @@ class Context:
 
             self._serving = serving_rows(self)
         return self._serving
+
+    def cached(self, key: str, read):
+        """`read()` once per context (history frames the baseline looks at for every model)."""
+        if key not in self._cache:
+            self._cache[key] = read()
+        return self._cache[key]
 
     def baseline(self, policy: Policy, source: str, name: str, platform: str):
         from gates.baseline import resolve
