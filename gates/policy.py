@@ -41,7 +41,7 @@ Schema (every table optional; see gates/default_policy.toml for the seed's thres
 
     [writeback]                          # what an approval may do when the source allows registry writes
     action = "alias"                     # alias | tag
-    alias = "Production"                 # alias to move (default: baseline_alias)
+    alias = "Production"                 # alias to move (default: the alias that named the baseline)
     tag = "waymark.approved"             # tag to set (action = "tag")
 
 Every error names the file, the line and the field.
@@ -159,9 +159,13 @@ class Policy:
         """The first baseline alias of the policy (for messages and the write-back default)."""
         return (self.baseline.aliases or DEFAULT_BASELINE_ALIASES)[0]
 
-    @property
-    def alias_to_move(self) -> str:
-        return self.writeback_alias or self.baseline_alias
+    def alias_to_move(self, baseline: dict[str, Any] | None = None, platform: str | None = None) -> str:
+        """The alias an approval moves: the policy's `[writeback] alias`, else the alias that named
+        the baseline the approval saw (@champion on Unity Catalog, @Production elsewhere), else the
+        first baseline alias of the platform's rule."""
+        seen = (baseline or {}).get("alias")
+        rule = self.baseline_for(platform)
+        return self.writeback_alias or seen or (rule.aliases or self.baseline.aliases or DEFAULT_BASELINE_ALIASES)[0]
 
     def forbids(self, gap_kind: str) -> bool:
         return any(fnmatch.fnmatchcase(gap_kind, g) for g in self.forbidden_gaps)

@@ -130,7 +130,7 @@ with st.form("review", clear_on_submit=False):
                         max_chars=4000, disabled=not perm["may_review"])
     writeback = False
     if perm["writeback_allowed"]:
-        writeback = st.checkbox(f"On approval, also move @{base['alias'] if base and base['alias'] else 'Production'} in the "
+        writeback = st.checkbox(f"On approval, also move @{gl.alias_to_move(ws.config, result)} in the "
                                 f"{t['source']} registry", disabled=not perm["may_review"])
     submitted = st.form_submit_button("Record review", type="primary", disabled=not perm["may_review"])
 if submitted:

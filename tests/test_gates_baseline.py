@@ -254,3 +254,29 @@ def test_unity_catalog_mlmodel_is_listed_through_the_uc_registry(tmp_path, monke
         other = by_name(evaluate(ctx, policy, "dbx-uc", UC, "2", artifact_lister=mlflow_artifact_lister(config)))
         assert other["artifact:MLmodel"].status == "UNKNOWN" and "names host" in other["artifact:MLmodel"].evidence
     assert list(tmp_path.glob("mlflow.db")) == [] and not (tmp_path / "mlruns").exists()
+
+
+def test_write_back_moves_the_alias_that_named_the_baseline(ws_copy):
+    """A Unity Catalog-style model gated against @champion: the approval moves @champion, not a
+    @Production the model never had."""
+    from gates.reviews import Identity, submit_review
+    from gates.writeback import write_back
+    from tests.test_gates import REVIEWER, _write
+
+    c = client(ws_copy.uri)
+    c.delete_registered_model_alias(MODEL, "Production")
+    c.set_registered_model_alias(MODEL, "champion", "1")
+    cfg = _write(ws_copy.root, ws_copy.uri, allow_writes=True)
+    ws = type(ws_copy)(ws_copy.root, ws_copy.uri, cfg, ws_copy.store_path, ws_copy.runs)
+    snapshot(ws)
+    seen = gate(ws, "2")
+    assert seen.status == "PASS" and seen.baseline["alias"] == "champion", [x.name for x in seen.blocking]
+    from ui.gates_loaders import alias_to_move
+
+    assert alias_to_move(ws.config, seen) == "champion"      # what the review form offers to move
+    approval = submit_review(ws.store, ws.config, default_policy(), Identity(REVIEWER, True, "oidc"), seen=seen,
+                             decision="approve", note="beats the champion")
+    outcome = write_back(ws.store, ws.config, default_policy(), approval)
+    assert outcome.ok, outcome.message
+    assert str(c.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    assert {a for a in c.get_registered_model(MODEL).aliases} == {"champion"}

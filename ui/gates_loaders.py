@@ -260,5 +260,11 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
     return SubmitOutcome(True, msg, entry=entry, writeback=outcome)
 
 
+def alias_to_move(config: Config, result: GateResult) -> str:
+    """The alias an approval of this result would move on write-back (see gates/writeback.py)."""
+    policy = policy_for(result.target["name"], config.review.policy_dir)
+    return policy.alias_to_move(result.baseline, result.target["platform"])
+
+
 def passed(result: GateResult) -> bool:
     return result.status == PASS
