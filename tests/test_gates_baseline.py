@@ -280,3 +280,23 @@ def test_write_back_moves_the_alias_that_named_the_baseline(ws_copy):
     assert outcome.ok, outcome.message
     assert str(c.get_model_version_by_alias(MODEL, "champion").version) == "2"
     assert {a for a in c.get_registered_model(MODEL).aliases} == {"champion"}
+
+
+def test_a_trace_that_reaches_no_run_fails_the_lineage_criterion(ws_copy):
+    empty = ws_copy.root / "no-run-artifacts"
+    empty.mkdir()
+    (empty / "README.txt").write_text("registered from files, no run")
+    client(ws_copy.uri).create_model_version(FRESH, source=str(empty))
+    snapshot(ws_copy)
+    c = by_name(gate(ws_copy, "2", name=FRESH, lister=False))
+    assert c["lineage:trace"].status == "FAIL" and c["lineage:trace"].actual == "0 run(s)"
+    assert c["lineage:trace"].blocking
+
+
+def test_cli_says_first_promotion_in_plain_words(gates_ws):
+    from tests.test_gates import gates_cli
+
+    out = gates_cli("check", f"model:{FRESH}/1", "--config", gates_ws.config_path)
+    assert "baseline: none. First promotion: fresh-model has never had an alias and has never been served" \
+        in out.stdout, out.stdout + out.stderr
+    assert "PASS    baseline" in out.stdout
