@@ -32,8 +32,8 @@ Schema (every table optional; see gates/default_policy.toml for the seed's thres
     run_artifacts = []                   # files in the producing run's artifacts
 
     [lineage]
-    require = true                       # a trace with a git SHA and versioned inputs…
-    forbidden_gaps = ["no_git_sha", ...] # …and no gap of these kinds
+    require = true                       # a trace with a run, a git SHA and versioned inputs…
+    forbidden_gaps = ["no_git_sha", "*_conflict", ...]   # …and no gap of these kinds (names or globs)
 
     [latency]                            # optional bound on a logged latency metric
     metric = "latency_p95_ms"
