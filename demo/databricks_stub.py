@@ -19,6 +19,9 @@ Fixture workspace (every key optional):
     vector_indexes          [VectorIndex]
     job_runs                [Run]
     current_user            User (SCIM), returned by /preview/scim/v2/Me
+    model_files             {"<model full_name>/<version>": [relative file path]} — a UC model version's
+                            files, served by the Files API under /Models/<catalog>/<schema>/<model>/<version>
+                            (MLflow lists UC model artifacts through it when the workspace says so)
 
 Fault knobs (`Faults`): empty pages that still carry a token, 429 + Retry-After, 5xx then success,
 403 for whole catalogs or for whole routes, and request counting per route.
@@ -72,6 +75,9 @@ _ROUTES = [
     (r"/api/2\.0/vector-search/indexes/(?P<name>[^/]+)", "vs.indexes.get"),
     (r"/api/2\.2/jobs/runs/get", "jobs.runs.get"),
     (r"/api/2\.2/jobs/runs/list", "jobs.runs.list"),
+    (r"/api/2\.0/mlflow/unity-catalog/registered-models:is-databricks-sdk-models-artifact-repository-enabled",
+     "mlflow.uc.sdk_artifacts_enabled"),
+    (r"/api/2\.0/fs/directories(?P<path>/.*)", "files.directories"),
 ]
 _COMPILED = [(re.compile(pattern + r"/?"), name) for pattern, name in _ROUTES]
 
@@ -113,6 +119,9 @@ class DatabricksStub:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+                stub._handle(self)
+
+            def do_HEAD(self) -> None:  # noqa: N802 — the Files API's get-directory-metadata
                 stub._handle(self)
 
             def log_message(self, *args: Any) -> None:
@@ -195,21 +204,26 @@ class DatabricksStub:
             payload = json.dumps({"error_code": e.code, "message": e.message}).encode()
             self._send(h, e.status, payload, "application/json", e.headers)
             return
-        if isinstance(body, str):
+        if h.command == "HEAD":
+            self._send(h, 200, b"", "application/json", head=True)
+        elif isinstance(body, str):
             self._send(h, 200, body.encode(), "text/plain; version=0.0.4; charset=utf-8")
         else:
             self._send(h, 200, json.dumps(body).encode(), "application/json")
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, payload: bytes, ctype: str,
-              headers: dict[str, str] | None = None) -> None:
+              headers: dict[str, str] | None = None, head: bool = False) -> None:
+        if h.command == "HEAD":
+            payload = b""
         h.send_response(status)
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(payload)))
         for k, v in (headers or {}).items():
             h.send_header(k, v)
         h.end_headers()
-        h.wfile.write(payload)
+        if payload:
+            h.wfile.write(payload)
 
     def _check_auth(self, h: BaseHTTPRequestHandler) -> None:
         if self.token and h.headers.get("Authorization") != f"Bearer {self.token}":
@@ -257,6 +271,31 @@ class DatabricksStub:
         return out
 
     # -- routes ----------------------------------------------------------------------------------
+    def _r_mlflow_uc_sdk_artifacts_enabled(self, params, query):
+        return {"is_databricks_sdk_models_artifact_repository_enabled": bool(self.workspace.get("model_files"))}
+
+    def _r_files_directories(self, params, query):
+        """Files API directories under /Models/<catalog>/<schema>/<model>/<version>: HEAD (exists?) and GET."""
+        path = params["path"].rstrip("/")
+        parts = path.split("/")
+        if len(parts) < 6 or parts[1] != "Models":
+            raise ApiError(404, "NOT_FOUND", f"The directory {path} does not exist.")
+        key = f"{'.'.join(parts[2:5])}/{parts[5]}"
+        files = self.workspace.get("model_files", {}).get(key)
+        sub = "/".join(parts[6:])
+        prefix = f"{sub}/" if sub else ""
+        if files is None or (sub and not any(f.startswith(prefix) for f in files)):
+            raise ApiError(404, "NOT_FOUND", f"The directory {path} does not exist.")
+        base = "/".join(parts[:6])
+        entries: dict[str, dict[str, Any]] = {}
+        for f in files:
+            if not f.startswith(prefix):
+                continue
+            head, _, rest = f[len(prefix):].partition("/")
+            entries[head] = {"path": f"{base}/{prefix}{head}", "name": head, "is_directory": bool(rest),
+                             **({} if rest else {"file_size": 1, "last_modified": 0})}
+        return {"contents": [entries[k] for k in sorted(entries)]}
+
     def _r_host_metadata(self, params, query):
         ws_id = self.workspace.get("workspace_id")
         if not ws_id:

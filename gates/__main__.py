@@ -27,7 +27,9 @@ CHECK_EPILOG = """exit status:
 
 policy: --policy PATH, else [review] policy_dir/<model name>.toml, else policy_dir/default.toml,
 else gates/default_policy.toml (roc_auc >= 0.80, f1_score >= 0.72, precision >= 0.70, no worse
-than the version holding @Production, git SHA, versioned inputs, no lineage gaps)."""
+than the baseline: @champion, @Production or @prod, on Azure ML the version with the most endpoint
+traffic; git SHA, versioned inputs, no lineage gaps). A model that is aliased or served but whose
+baseline cannot be found is UNKNOWN; only one never promoted passes as a first promotion."""
 
 VERIFY_EPILOG = """exit status:
   0  the review log is intact (every hash, link and the head check out)
@@ -117,8 +119,8 @@ def render(result) -> str:
              f"policy: {result.policy['path']} (sha256 {result.policy['sha256'][:12]}…)",
              "snapshots: " + ", ".join(f"{s} #{i}" for s, i in result.snapshot_ids.items())]
     b = result.baseline
-    lines.append(f"baseline: {t['name']}@{b['alias']} = v{b['version']} ({b.get('run_name') or b.get('run_id') or 'no run'})"
-                 if b else f"baseline: no version holds @{result.policy['baseline_alias']}")
+    lines.append(f"baseline: {t['name']} v{b['version']} = {b['label']} ({b.get('run_name') or b.get('run_id') or 'no run'})"
+                 if b else f"baseline: none. {result.baseline_summary}")
     width = max((len(c.name) for c in result.criteria), default=10)
     for c in result.criteria:
         flag = " (blocking)" if c.blocking and c.status != "FAIL" else ""

@@ -4,14 +4,18 @@ Every criterion ends PASS, FAIL or UNKNOWN with the actual value, what was requi
 evidence used (field, run, snapshot). A missing or NaN metric is UNKNOWN — never a crash — and
 UNKNOWN fails the gate unless the policy's `allow_unknown` lists the criterion.
 
-The baseline is the version that holds the policy's baseline alias (Production) *at the snapshot
-read*, on the same source and model; a candidate is a version newer than it (every version when
-there is none yet).
+The baseline is found per platform and model by the policy's `[baseline]` rule *at the snapshot
+read* (gates/baseline.py): an alias (@champion, @Production…) or, on Azure ML, the version with the
+most endpoint traffic. A candidate is a version newer than it. Only a model that was never aliased
+and never served has no baseline (a first promotion); one that was, but whose baseline cannot be
+found, is UNKNOWN — it blocks, it never passes as "nothing to compare with".
 """
 from __future__ import annotations
 
 import fnmatch
 import math
+import os
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -54,6 +58,11 @@ class GateResult:
     criteria: list[Criterion]
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
     lineage: dict[str, Any] | None = None
+    # found | first_promotion | unknown, and one sentence saying so in plain words
+    baseline_state: str = ""
+    baseline_summary: str = ""
+    # metrics logged but not usable (NaN, ±inf as MLflow stores it): series → metric → why
+    metric_gaps: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -93,6 +102,8 @@ class Context:
         self.logged_models = entity_as_of(store, "logged_models", points=self.points)
         self._graph: Any = graph
         self._graph_error: str | None = None
+        self._serving: pd.DataFrame | None = None
+        self._cache: dict[str, Any] = {}
 
     @property
     def snapshot_ids(self) -> dict[str, int]:
@@ -107,6 +118,25 @@ class Context:
             except ImportError as e:  # lineage not available in this install
                 self._graph_error = f"lineage package unavailable: {e}"
         return self._graph
+
+    def serving(self) -> pd.DataFrame:
+        """Endpoint routes (Azure ML deployments, Databricks served entities) with their traffic."""
+        if self._serving is None:
+            from gates.baseline import serving_rows
+
+            self._serving = serving_rows(self)
+        return self._serving
+
+    def cached(self, key: str, read):
+        """`read()` once per context (history frames the baseline looks at for every model)."""
+        if key not in self._cache:
+            self._cache[key] = read()
+        return self._cache[key]
+
+    def baseline(self, policy: Policy, source: str, name: str, platform: str):
+        from gates.baseline import resolve
+
+        return resolve(self, policy.baseline_for(platform), source, name, platform)
 
     # lookups ------------------------------------------------------------------------------------
     def version_row(self, source: str, name: str, version: str) -> pd.Series | None:
@@ -161,15 +191,35 @@ def _s(value: Any) -> str | None:
     return text or None
 
 
+# MLflow's SQL store saves ±inf as ±1.7976931348623157e308 (the largest double): any value this
+# large is an infinity that was stored, not a measurement.
+NOT_FINITE_ABOVE = 1e308
+
+
 def _num(value: Any) -> float | None:
-    """A usable metric value, or None for missing/NaN/non-numeric."""
+    """A usable metric value, or None for missing/NaN/±inf (also as MLflow stores it)/non-numeric."""
     if value is None or isinstance(value, bool):
         return None
     try:
         f = float(value)
     except (TypeError, ValueError):
         return None
-    return f if math.isfinite(f) else None
+    return f if math.isfinite(f) and abs(f) < NOT_FINITE_ABOVE else None
+
+
+def _unusable(value: Any) -> str:
+    """Why a logged metric value is not usable: NaN, +inf, -inf or not a number."""
+    if value is None:   # the store keeps a logged NaN as null (JSON has no NaN)
+        return "NaN"
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return "not a number"
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f) or abs(f) >= NOT_FINITE_ABOVE:
+        return ("+inf" if f > 0 else "-inf") + ("" if math.isinf(f) else f" (stored as {f:.4g})")
+    return "not a number"
 
 
 def _fmt(value: float | None) -> str:
@@ -214,19 +264,25 @@ def resolve_target(ctx: Context, target: str, platform: str | None = None) -> tu
     return s, n, v
 
 
-def candidates(ctx: Context, baseline_alias_for) -> pd.DataFrame:
-    """Versions newer than the one holding the baseline alias (all versions when none does), per model."""
+CANDIDATE_COLUMNS = ["source", "platform", "name", "version", "baseline_state", "baseline_label", "baseline_version"]
+
+
+def candidates(ctx: Context, policy_for_model) -> pd.DataFrame:
+    """Per model, the versions newer than its baseline (`policy_for_model(name)` → Policy gives
+    the baseline rule). A first promotion lists every version, and so does a model whose
+    baseline is unknown (each of them then shows what blocks it)."""
     rows = []
     for (source, name), group in ctx.versions.groupby(["source", "name"]):
-        alias = baseline_alias_for(name)
-        prod = ctx.alias_version(source, name, alias)
+        platform = str(group["platform"].iloc[0])
+        base = ctx.baseline(policy_for_model(name), source, name, platform)
         for r in group.itertuples():
             if _s(r.status) == "FAILED_REGISTRATION":
                 continue
-            if prod is None or _version_key(str(r.version)) > _version_key(prod):
+            if base.version is None or _version_key(str(r.version)) > _version_key(base.version):
                 rows.append({"source": source, "platform": r.platform, "name": name, "version": str(r.version),
-                             "baseline_alias": alias, "baseline_version": prod})
-    frame = pd.DataFrame(rows, columns=["source", "platform", "name", "version", "baseline_alias", "baseline_version"])
+                             "baseline_state": base.state, "baseline_label": base.label,
+                             "baseline_version": base.version})
+    frame = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
     if frame.empty:
         return frame
     frame["_k"] = frame["version"].map(_version_key)
@@ -280,7 +336,7 @@ def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
         if key not in metrics:
             return None, "not logged"
         value = _num(metrics[key])
-        return value, ("NaN" if value is None else _fmt(value))
+        return value, (_unusable(metrics[key]) if value is None else _fmt(value))
 
     # absolute thresholds
     for bound in policy.thresholds:
@@ -289,19 +345,28 @@ def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
                                   bound.describe(), metric_evidence(bound.metric)))
 
     # relative to the baseline
-    baseline_version = ctx.alias_version(source, name, policy.baseline_alias)
+    base = ctx.baseline(policy, source, name, platform)
+    baseline_version = base.version
     baseline_info = None
     base_metrics: dict[str, Any] = {}
     if baseline_version is not None:
         brun, bvia, bnamed = ctx.producing_run(source, name, baseline_version)
-        baseline_info = {"alias": policy.baseline_alias, "version": baseline_version, "source": source,
-                         "run_id": brun["run_id"] if brun is not None else bnamed,
+        baseline_info = {"alias": base.alias, "label": base.label, "basis": base.basis, "version": baseline_version,
+                         "source": source, "run_id": brun["run_id"] if brun is not None else bnamed,
                          "run_name": _s(brun["run_name"]) if brun is not None else None, "via": bvia,
-                         "snapshot_id": ctx.snapshot_ids.get(source)}
+                         "snapshot_id": ctx.snapshot_ids.get(source), "evidence": base.evidence}
         if brun is not None and isinstance(brun["metrics"], dict):
             base_metrics = dict(brun["metrics"])
-        base_label = (f"{name}@{policy.baseline_alias} = v{baseline_version} "
-                      f"(snapshot {ctx.snapshot_ids.get(source)} of {source})")
+        base_label = f"{name} v{baseline_version} = {base.label} (snapshot {ctx.snapshot_ids.get(source)} of {source})"
+    rule = policy.baseline_for(platform)
+    if policy.relative:
+        if base.state == "found":
+            bst, bactual = PASS, f"v{baseline_version} ({base.label})"
+        elif base.state == "first_promotion":
+            bst, bactual = (PASS if policy.no_baseline == "pass" else UNKNOWN), "none: first promotion"
+        else:
+            bst, bactual = UNKNOWN, "not found"
+        criteria.append(Criterion("baseline", "baseline", bst, bactual, rule.describe(), base.evidence))
     for rel in policy.relative:
         keys = [rel.metric]
         if policy.slices:
@@ -311,26 +376,27 @@ def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
             cname = f"relative:{key}"
             value, shown = metric_state(key)
             if baseline_version is None:
-                st = PASS if policy.no_baseline == "pass" else UNKNOWN
-                criteria.append(Criterion(cname, "relative", st, shown, f"no worse than @{policy.baseline_alias}",
-                                          f"no version holds @{policy.baseline_alias} on {source} "
-                                          f"(snapshot {ctx.snapshot_ids.get(source)}): nothing to compare with"))
+                first = base.state == "first_promotion"
+                st = PASS if first and policy.no_baseline == "pass" else UNKNOWN
+                criteria.append(Criterion(cname, "relative", st, shown, "no worse than the baseline",
+                                          ("first promotion, nothing to compare with: " if first else
+                                           "baseline unknown: ") + base.evidence))
                 continue
             if key != rel.metric and key not in base_metrics:
                 continue  # a slice only the candidate logged: nothing to be worse than
-            base = _num(base_metrics.get(key))
-            if base is None:
-                why = "not logged" if key not in base_metrics else "NaN"
+            bvalue = _num(base_metrics.get(key))
+            if bvalue is None:
+                why = "not logged" if key not in base_metrics else _unusable(base_metrics[key])
                 criteria.append(Criterion(cname, "relative", UNKNOWN, shown, f"baseline {why}",
                                           f"{base_label}: runs.metrics[{key!r}] {why}"))
                 continue
             if rel.lower_is_better:
-                limit = base + rel.margin
-                required = f"≤ {limit:.4g} (baseline {base:.4g} + {rel.margin:g})"
+                limit = bvalue + rel.margin
+                required = f"≤ {limit:.4g} (baseline {bvalue:.4g} + {rel.margin:g})"
                 st = UNKNOWN if value is None else (PASS if value <= limit + 1e-12 else FAIL)
             else:
-                limit = base - rel.margin
-                required = f"≥ {limit:.4g} (baseline {base:.4g} − {rel.margin:g})"
+                limit = bvalue - rel.margin
+                required = f"≥ {limit:.4g} (baseline {bvalue:.4g} − {rel.margin:g})"
                 st = UNKNOWN if value is None else (PASS if value >= limit - 1e-12 else FAIL)
             criteria.append(Criterion(cname, "relative", st, shown, required,
                                       f"{metric_evidence(key)}; baseline {base_label}"))
@@ -383,12 +449,15 @@ def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
                 "label": f"model:{name}/{version} ({platform}, {source})"},
         status=FAIL if any(c.blocking for c in criteria) else PASS,
         evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        policy={"path": policy.label, "sha256": policy.sha256, "baseline_alias": policy.baseline_alias},
+        policy={"path": policy.label, "sha256": policy.sha256, "baseline_alias": policy.baseline_alias,
+                "baseline_rule": rule.describe()},
         snapshot_ids=ctx.snapshot_ids,
         run=run_info, baseline=baseline_info, criteria=criteria,
         metrics={"candidate": {k: _num(metrics.get(k)) for k in shown_metrics},
                  "baseline": {k: _num(base_metrics.get(k)) for k in shown_metrics} if baseline_info else {}},
-        lineage=lineage_summary)
+        lineage=lineage_summary, baseline_state=base.state, baseline_summary=base.summary,
+        metric_gaps={series: {k: _unusable(logged[k]) for k in shown_metrics if k in logged and _num(logged[k]) is None}
+                     for series, logged in (("candidate", metrics), ("baseline", base_metrics if baseline_info else {}))})
 
 
 def _authors(run: pd.Series) -> set[str]:
@@ -463,21 +532,64 @@ def _artifact_criteria(ctx: Context, policy: Policy, source: str, name: str, ver
     return out
 
 
+class NoRegistry(LookupError):
+    """The source has no MLflow registry the gate could list artifacts in."""
+
+
+def mlflow_uris(src) -> tuple[str, str]:
+    """(tracking URI, registry URI) of a source's MLflow, always explicit: a None would make MLflow
+    fall back to its process defaults (and create `mlflow.db` in the working folder).
+
+    `mlflow` sources name theirs; a `databricks` source's registry is its workspace's Unity
+    Catalog (its profile, if any, picks the workspace; otherwise Databricks unified auth does,
+    as for the collector). Other kinds hold no MLflow registry."""
+    from gates.writeback import registry_uri
+
+    if src.kind == "mlflow" and src.tracking_uri:
+        return src.tracking_uri, registry_uri(src)
+    if src.kind == "databricks":
+        options = src.options or {}
+        profile, host = options.get("profile"), options.get("host")
+        # MLflow finds the workspace from a profile or DATABRICKS_HOST, never from a host it is
+        # given: listing another workspace's registry would be evidence about the wrong model.
+        env_host = os.environ.get("DATABRICKS_HOST", "")
+        if host and not profile and env_host.rstrip("/") != host.rstrip("/"):
+            raise NoRegistry(f"source {src.name} names host {host}, but MLflow would reach "
+                             f"{env_host or 'no workspace'} (DATABRICKS_HOST): set a profile, or DATABRICKS_HOST")
+        suffix = f"://{profile}" if profile else ""
+        return f"databricks{suffix}", f"databricks-uc{suffix}"
+    raise NoRegistry(f"source {src.name} ({src.kind}) has no MLflow registry to list artifacts in")
+
+
+_DEFAULT_URI_LOCK = threading.Lock()   # the process default tracking URI is global: one pin at a time
+
+
 def mlflow_artifact_lister(config):
-    """Lists artifacts through each source's MLflow client (read-only calls); names and base names."""
+    """Lists artifacts through each source's own MLflow registry (read-only calls); names and base
+    names. A Unity Catalog version is listed as `models:/NAME/VERSION` on the `databricks-uc`
+    registry, so MLflow fetches the UC credentials for its storage itself."""
 
     def listing(scope: str, source: str, name: str, version: str, run: pd.Series | None) -> set[str]:
         from mlflow import MlflowClient
-        from mlflow.artifacts import list_artifacts
-
-        from gates.writeback import registry_uri
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         src = config.source(source if scope == "artifact" else run["source"])
-        client = MlflowClient(tracking_uri=src.tracking_uri, registry_uri=registry_uri(src))
-        if scope == "artifact":
-            files = list_artifacts(artifact_uri=client.get_model_version_download_uri(name, version))
+        tracking, registry = mlflow_uris(src)
+        if scope == "artifact" and registry.startswith("databricks-uc"):
+            # MLflow's UC artifact repository builds an MlflowClient of its own without a tracking
+            # URI; pin the process default to the source's for the call, or MLflow would open (and
+            # create) sqlite:///mlflow.db in the working folder.
+            from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+            with _DEFAULT_URI_LOCK, _use_tracking_uri(tracking):
+                files = get_artifact_repository(f"models:/{name}/{version}", tracking_uri=tracking,
+                                                registry_uri=registry).list_artifacts("")
+        elif scope == "artifact":
+            client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
+            uri = client.get_model_version_download_uri(name, version)
+            files = get_artifact_repository(uri, tracking_uri=tracking, registry_uri=registry).list_artifacts("")
         else:
-            files = client.list_artifacts(run["run_id"])
+            files = MlflowClient(tracking_uri=tracking, registry_uri=registry).list_artifacts(run["run_id"])
         return {f.path for f in files} | {f.path.rsplit("/", 1)[-1] for f in files}
 
     return listing
@@ -503,7 +615,9 @@ def _lineage_criteria(ctx: Context, policy: Policy, source: str, name: str, vers
     summary = {"node": node, "runs": answer.get("runs", []), "git_shas": answer.get("git_shas", []),
                "inputs": answer.get("inputs", []), "gaps": answer.get("gaps", [])}
     ev = f"lineage trace of {node} at {as_of}"
-    out = [Criterion("lineage:trace", "lineage", PASS, f"{len(summary['runs'])} run(s)", "a trace", ev)]
+    # A trace that reaches no run proves nothing about how the version was made.
+    out = [Criterion("lineage:trace", "lineage", PASS if summary["runs"] else FAIL,
+                     f"{len(summary['runs'])} run(s)", "a trace reaching ≥ 1 run", ev)]
     shas = summary["git_shas"]
     out.append(Criterion("lineage:git_sha", "lineage", PASS if shas else FAIL,
                          ", ".join(s[:10] for s in shas) or "none", "≥ 1 git SHA upstream", ev))
@@ -521,7 +635,7 @@ def _lineage_criteria(ctx: Context, policy: Policy, source: str, name: str, vers
     else:
         st, actual = PASS, ", ".join(f"{i['name']}@{i['version']}" for i in inputs) + context
     out.append(Criterion("lineage:versioned_inputs", "lineage", st, actual, "every input versioned", ev))
-    bad = [g for g in summary["gaps"] if g.get("gap") in policy.forbidden_gaps]
+    bad = [g for g in summary["gaps"] if policy.forbids(str(g.get("gap")))]
     out.append(Criterion("lineage:gaps", "lineage", FAIL if bad else PASS,
                          "; ".join(f"{g['gap']}: {g['message']}" for g in bad) or "none",
                          "no gap of: " + ", ".join(policy.forbidden_gaps), ev))

@@ -3,8 +3,15 @@
 Schema (every table optional; see gates/default_policy.toml for the seed's thresholds):
 
     [policy]
-    baseline_alias = "Production"        # relative criteria compare with the version holding it now
     allow_unknown = ["latency:*"]        # criterion names/globs whose UNKNOWN does not fail the gate
+
+    [baseline]                           # the version relative criteria compare with, per model:
+    aliases = ["champion", "Production", "prod"]   # the first of these aliases the model has…
+    traffic = false                      # …else the version with the most traffic on its endpoints
+    [baseline.azureml]                   # per-platform override (databricks | fabric | azureml);
+    aliases = []                         # a platform without one uses [baseline]. Azure ML has no
+    traffic = true                       # aliases: what it serves is the endpoints' traffic split.
+    # (`[policy] baseline_alias = "X"` is the older spelling of `[baseline] aliases = ["X"]`.)
 
     [thresholds]                         # absolute bounds: a number means "at least"
     roc_auc = 0.80
@@ -25,8 +32,8 @@ Schema (every table optional; see gates/default_policy.toml for the seed's thres
     run_artifacts = []                   # files in the producing run's artifacts
 
     [lineage]
-    require = true                       # a trace with a git SHA and versioned inputs…
-    forbidden_gaps = ["no_git_sha", ...] # …and no gap of these kinds
+    require = true                       # a trace with a run, a git SHA and versioned inputs…
+    forbidden_gaps = ["no_git_sha", "*_conflict", ...]   # …and no gap of these kinds (names or globs)
 
     [latency]                            # optional bound on a logged latency metric
     metric = "latency_p95_ms"
@@ -34,13 +41,14 @@ Schema (every table optional; see gates/default_policy.toml for the seed's thres
 
     [writeback]                          # what an approval may do when the source allows registry writes
     action = "alias"                     # alias | tag
-    alias = "Production"                 # alias to move (default: baseline_alias)
+    alias = "Production"                 # alias to move (default: the alias that named the baseline)
     tag = "waymark.approved"             # tag to set (action = "tag")
 
 Every error names the file, the line and the field.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import math
 import re
@@ -50,8 +58,34 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "default_policy.toml"
-DEFAULT_FORBIDDEN_GAPS = ("no_git_sha", "unversioned_input", "no_inputs", "run_not_found", "run_deleted",
-                          "no_origin", "origin_unreadable", "origin_conflict", "ambiguous", "commit_mismatch")
+# Conflicting or invalid evidence blocks by default: named kinds, plus every *_conflict / *_mismatch
+# kind the lineage builder may name (a glob matches gap kinds by name).
+DEFAULT_FORBIDDEN_GAPS = ("no_git_sha", "unversioned_input", "no_inputs", "no_run", "run_not_found", "run_deleted",
+                          "no_origin", "origin_unreadable", "origin_conflict", "ambiguous", "commit_mismatch",
+                          "input_version_conflict", "invalid_git_sha", "*_conflict", "*_mismatch")
+# Gap kinds a policy may name although this install's lineage package does not emit them (yet).
+_EXTRA_GAP_KINDS = {"no_run", "commit_mismatch", "input_version_conflict", "invalid_git_sha"}
+DEFAULT_BASELINE_ALIASES = ("champion", "Production", "prod")
+
+
+@dataclass(frozen=True)
+class BaselineRule:
+    """How a model's baseline is found on one platform: the first alias of `aliases` the model
+    has, else (when `traffic`) the version with the most traffic on the endpoints serving it."""
+    aliases: tuple[str, ...] = DEFAULT_BASELINE_ALIASES
+    traffic: bool = False
+
+    def describe(self) -> str:
+        parts = []
+        if self.aliases:
+            parts.append("the first alias of " + ", ".join(f"@{a}" for a in self.aliases))
+        if self.traffic:
+            parts.append("the version with the most endpoint traffic")
+        return ", else ".join(parts)
+
+
+# Azure ML registries have no aliases: what a workspace serves is its endpoints' traffic split.
+DEFAULT_PLATFORM_BASELINES = (("azureml", BaselineRule((), True)),)
 
 
 class PolicyError(ValueError):
@@ -92,7 +126,8 @@ class Relative:
 class Policy:
     path: Path | None
     sha256: str
-    baseline_alias: str = "Production"
+    baseline: BaselineRule = BaselineRule()
+    baseline_by_platform: tuple[tuple[str, BaselineRule], ...] = DEFAULT_PLATFORM_BASELINES
     allow_unknown: tuple[str, ...] = ()
     thresholds: tuple[Bound, ...] = ()
     relative: tuple[Relative, ...] = ()
@@ -116,9 +151,24 @@ class Policy:
     def label(self) -> str:
         return str(self.path) if self.path else "<policy>"
 
+    def baseline_for(self, platform: str | None) -> BaselineRule:
+        return dict(self.baseline_by_platform).get(platform or "", self.baseline)
+
     @property
-    def alias_to_move(self) -> str:
-        return self.writeback_alias or self.baseline_alias
+    def baseline_alias(self) -> str:
+        """The first baseline alias of the policy (for messages and the write-back default)."""
+        return (self.baseline.aliases or DEFAULT_BASELINE_ALIASES)[0]
+
+    def alias_to_move(self, baseline: dict[str, Any] | None = None, platform: str | None = None) -> str:
+        """The alias an approval moves: the policy's `[writeback] alias`, else the alias that named
+        the baseline the approval saw (@champion on Unity Catalog, @Production elsewhere), else the
+        first baseline alias of the platform's rule."""
+        seen = (baseline or {}).get("alias")
+        rule = self.baseline_for(platform)
+        return self.writeback_alias or seen or (rule.aliases or self.baseline.aliases or DEFAULT_BASELINE_ALIASES)[0]
+
+    def forbids(self, gap_kind: str) -> bool:
+        return any(fnmatch.fnmatchcase(gap_kind, g) for g in self.forbidden_gaps)
 
 
 # -- locating lines ------------------------------------------------------------------------------
@@ -203,7 +253,7 @@ class _Reader:
         return tuple(value)
 
 
-_TOP = {"policy", "thresholds", "relative", "required", "lineage", "latency", "writeback"}
+_TOP = {"policy", "baseline", "thresholds", "relative", "required", "lineage", "latency", "writeback"}
 
 
 def parse_policy(text: str, path: Path | None = None) -> Policy:
@@ -219,8 +269,7 @@ def parse_policy(text: str, path: Path | None = None) -> Policy:
     out: dict[str, Any] = {"path": path, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "raw": raw}
 
     head = r.table(raw, "policy", {"baseline_alias", "allow_unknown", "name", "description"})
-    if "baseline_alias" in head:
-        out["baseline_alias"] = r.string(head["baseline_alias"], "policy.baseline_alias")
+    _baseline(r, raw, head, out)
     if "allow_unknown" in head:
         out["allow_unknown"] = r.strings(head["allow_unknown"], "policy.allow_unknown")
 
@@ -282,9 +331,10 @@ def parse_policy(text: str, path: Path | None = None) -> Policy:
     if "forbidden_gaps" in lin:
         gaps = r.strings(lin["forbidden_gaps"], "lineage.forbidden_gaps")
         known = _gap_kinds()
-        bad = [g for g in gaps if known and g not in known]
+        bad = [g for g in gaps if known and g not in known | _EXTRA_GAP_KINDS and not _GLOB.search(g)]
         if bad:
-            raise r.fail("lineage.forbidden_gaps", f"unknown gap kind {bad[0]!r} (known: {', '.join(sorted(known))})")
+            raise r.fail("lineage.forbidden_gaps", f"unknown gap kind {bad[0]!r} "
+                         f"(known: {', '.join(sorted(known | _EXTRA_GAP_KINDS))}, or a glob such as *_conflict)")
         out["forbidden_gaps"] = gaps
 
     lat = r.table(raw, "latency", {"metric", "max"})
@@ -301,6 +351,43 @@ def parse_policy(text: str, path: Path | None = None) -> Policy:
     if "tag" in wb:
         out["writeback_tag"] = r.string(wb["tag"], "writeback.tag")
     return Policy(**out)
+
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _baseline(r: _Reader, raw: dict[str, Any], head: dict[str, Any], out: dict[str, Any]) -> None:
+    """[baseline] aliases/traffic and [baseline.<platform>] overrides (or the older baseline_alias)."""
+    from collectors.config import PLATFORMS
+
+    table = r.table(raw, "baseline", {"aliases", "traffic", *PLATFORMS})
+    if "baseline_alias" in head:
+        if "aliases" in table:
+            raise r.fail("policy.baseline_alias", "set either [policy] baseline_alias or [baseline] aliases, not both")
+        table = {**table, "aliases": [r.string(head["baseline_alias"], "policy.baseline_alias")]}
+
+    def rule(spec: dict[str, Any], dotted: str, default: BaselineRule) -> BaselineRule:
+        aliases = r.strings(spec["aliases"], f"{dotted}.aliases") if "aliases" in spec else default.aliases
+        traffic = r.boolean(spec["traffic"], f"{dotted}.traffic") if "traffic" in spec else default.traffic
+        if not aliases and not traffic:
+            raise r.fail(dotted, "finds no baseline: list aliases, or set traffic = true")
+        return BaselineRule(tuple(aliases), traffic)
+
+    if not table:
+        return   # the built-in rules (DEFAULT_PLATFORM_BASELINES)
+    base = rule(table, "baseline", BaselineRule())
+    out["baseline"] = base
+    overrides = []
+    for platform in PLATFORMS:
+        if platform in table:
+            spec = table[platform]
+            if not isinstance(spec, dict):
+                raise r.fail(f"baseline.{platform}", f"must be a table ([baseline.{platform}])")
+            extra = sorted(set(spec) - {"aliases", "traffic"})
+            if extra:
+                raise r.fail(f"baseline.{platform}.{extra[0]}", "unknown field (expected aliases, traffic)")
+            overrides.append((platform, rule(spec, f"baseline.{platform}", base)))
+    out["baseline_by_platform"] = tuple(overrides)
 
 
 def _keys(value: Any) -> list[str]:

@@ -64,7 +64,7 @@ def write_back(store: Store, config: Config, policy: Policy, approval: dict[str,
     name, version = approval["model_name"], str(approval["version"])
     seen = json.loads(approval["gate_result"]) if approval.get("gate_result") else {}
     expected = (seen.get("baseline") or {}).get("version")
-    alias = policy.alias_to_move
+    alias = policy.alias_to_move(seen.get("baseline"), approval.get("platform"))
     if policy.writeback_action == "alias":
         plan = f"move {name}@{alias} to version {version} (expected at {('v' + expected) if expected else 'none'})"
     else:

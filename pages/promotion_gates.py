@@ -1,5 +1,5 @@
 """Promotion gates: the candidates per model with their gate, one candidate's criteria, metrics
-beside Production, lineage and gaps, the review form and the decision history."""
+beside the baseline, lineage and gaps, the review form and the decision history."""
 import altair as alt
 import streamlit as st
 
@@ -14,7 +14,8 @@ key = store_key()
 config_path = str(ws.config_path)
 
 st.title("Promotion gates")
-st.caption("Every candidate newer than Production, gated by its policy: thresholds, no worse than Production, "
+st.caption("Every candidate newer than its baseline (the version holding @champion or @Production; on Azure ML "
+           "the one with the most endpoint traffic), gated by its policy: thresholds, no worse than the baseline, "
            "reproducibility and lineage. Reviews are signed, append-only and hash-chained.")
 
 identity = current_identity(ws.config)
@@ -38,11 +39,11 @@ if not q["choices"]:
 st.subheader("Queue")
 frame = q["frame"]
 if frame.empty:
-    st.success("No candidates: no version is newer than Production on any model.")
+    st.success("No candidates: no version is newer than its baseline on any model.")
 else:
     st.dataframe(frame.drop(columns=["key"]), hide_index=True, width="stretch",
                  column_config={"platform": "Platform", "source": "Source", "model": "Model", "version": "Version",
-                                "baseline": "Production", "gate": "Gate", "blocking": "What blocks",
+                                "baseline": "Baseline", "gate": "Gate", "blocking": "What blocks",
                                 "pass": "Pass", "fail": "Fail", "unknown": "Unknown",
                                 "last_decision": "Last decision"})
 
@@ -63,10 +64,17 @@ else:
     st.error(f"Gate FAIL — {md(t['name'])} v{md(t['version'])} ({md(t['platform'])}) is blocked by: "
              + ", ".join(md(c.name) for c in result.blocking), icon=":material/block:")
 cols = st.columns(4)
-cols[0].metric("Production now", f"v{label(base['version'])}" if base else "none")
+cols[0].metric("Baseline now", f"v{label(base['version'])}" if base else
+               ("none" if result.baseline_state == "first_promotion" else "unknown"))
 cols[1].metric("Passing", result.counts()["PASS"])
 cols[2].metric("Failing", result.counts()["FAIL"])
 cols[3].metric("Unknown", result.counts()["UNKNOWN"])
+if result.baseline_state == "found":
+    st.caption(md(result.baseline_summary))
+elif result.baseline_state == "first_promotion":
+    st.info(md(result.baseline_summary), icon=":material/fiber_new:")
+elif result.baseline_state:
+    st.warning(md(result.baseline_summary), icon=":material/help:")
 st.caption(f"Policy {md(result.policy['path'])} · snapshots "
            + ", ".join(f"{md(s)} #{md(i)}" for s, i in result.snapshot_ids.items()))
 
@@ -75,7 +83,7 @@ st.dataframe(gl.criteria_frame(result), hide_index=True, width="stretch",
              column_config={"status": "Status", "criterion": "Criterion", "actual": "Actual",
                             "required": "Required", "blocks": "Blocks", "evidence": "Evidence"})
 
-st.subheader("Metrics beside Production")
+st.subheader("Metrics beside the baseline")
 metrics = gl.metrics_frame(result)
 if metrics.empty:
     st.info("No usable metric values (missing or NaN) for this version or its baseline.")
@@ -90,6 +98,10 @@ else:
         chart = bars + alt.Chart(thresholds).mark_tick(color="#c0392b", thickness=2, size=40).encode(
             x="metric:N", y="threshold:Q", tooltip=["metric", "threshold"])
     st.altair_chart(chart.properties(height=280), width="stretch")
+
+gaps = gl.metric_gaps(result)
+if gaps:
+    st.caption("Not charted, not a finite number: " + "; ".join(gaps))
 
 st.subheader("Lineage")
 lineage = gl.lineage_frames(result)
@@ -130,7 +142,7 @@ with st.form("review", clear_on_submit=False):
                         max_chars=4000, disabled=not perm["may_review"])
     writeback = False
     if perm["writeback_allowed"]:
-        writeback = st.checkbox(f"On approval, also move @{label(base['alias']) if base else 'Production'} in the "
+        writeback = st.checkbox(f"On approval, also move @{label(gl.alias_to_move(ws.config, result))} in the "
                                 f"{label(t['source'])} registry", disabled=not perm["may_review"])
     submitted = st.form_submit_button("Record review", type="primary", disabled=not perm["may_review"])
 if submitted:

@@ -153,3 +153,28 @@ def alias_history(store: Store, source: str | None = None) -> pd.DataFrame:
         LEFT JOIN snapshots s2 ON s2.snapshot_id = a.valid_to
         WHERE (? IS NULL OR a.source = ?)
         ORDER BY a.source, a.name, a.alias, a.valid_from""", [source, source])
+
+
+def entity_history(store: Store, table: str, as_of: AsOf = None,
+                   points: dict[str, SnapshotPoint] | None = None,
+                   columns: list[str] | None = None) -> pd.DataFrame:
+    """Every row of one entity that was visible at any snapshot up to `as_of` (per source, up to
+    its pinned snapshot), with `valid_from`/`valid_to`: what was ever true, not only what is."""
+    entity = ENTITIES[table]
+    wanted = list(entity.columns) if columns is None else ["source"] + [c for c in columns if c != "source"]
+    unknown = set(wanted) - set(entity.columns)
+    if unknown:
+        raise ValueError(f"{table} has no column(s) {sorted(unknown)}")
+    points = resolve_as_of(store, as_of) if points is None else points
+    if not points:
+        return pd.DataFrame(columns=wanted + ["platform", "valid_from", "valid_to"])
+    select = ", ".join(f"t.{c}" for c in wanted)
+    sql = (f"SELECT {select}, p.platform, t.valid_from, t.valid_to FROM {table} t "
+           "JOIN pins p ON t.source = p.source WHERE t.valid_from <= p.sid")
+    with store.reader() as con:
+        con.register("pins", _pins(points))
+        frame = con.execute(sql).df()
+    for col in entity.json_columns:
+        if col in frame:
+            frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+    return frame

@@ -160,7 +160,14 @@ def test_default_policy_has_the_seed_thresholds():
 
     policy = load_policy(DEFAULT_POLICY)
     assert {(b.metric, b.min) for b in policy.thresholds} == {("roc_auc", 0.80), ("f1_score", 0.72), ("precision", 0.70)}
-    assert policy.baseline_alias == "Production" and policy.require_git_sha and policy.lineage_required
+    assert policy.require_git_sha and policy.lineage_required
+    assert policy.baseline_for("databricks").aliases == ("champion", "Production", "prod")
+    assert policy.baseline_for("fabric").aliases == ("champion", "Production", "prod")
+    assert policy.baseline_for("azureml").aliases == () and policy.baseline_for("azureml").traffic
+    # Conflicting evidence blocks by default, by name and by the *_conflict / *_mismatch globs.
+    for gap in ("input_version_conflict", "commit_mismatch", "no_run", "invalid_git_sha", "registry_run_conflict"):
+        assert policy.forbids(gap), gap
+    assert not policy.forbids("alias_moved_after")
 
 
 @pytest.mark.parametrize("text, line, needle", [
@@ -217,11 +224,12 @@ def test_review_config_is_parsed_and_validated(tmp_path):
 def test_candidates_are_versions_newer_than_production(gates_ws):
     from gates.evaluate import Context, candidates
 
-    frame = candidates(Context(gates_ws.store), lambda name: "Production")
+    frame = candidates(Context(gates_ws.store), lambda name: _policy())
     assert set(zip(frame["name"], frame["version"])) == {(MODEL, "2"), (MODEL, "3"), (MODEL, "4"), (MODEL, "5"),
                                                          (FRESH, "1")}
     assert set(frame.loc[frame["name"] == MODEL, "baseline_version"]) == {"1"}
     assert frame.loc[frame["name"] == FRESH, "baseline_version"].isna().all()
+    assert set(frame.loc[frame["name"] == FRESH, "baseline_state"]) == {"first_promotion"}
 
 
 def test_a_better_candidate_passes_every_criterion_with_evidence(gates_ws):
@@ -294,7 +302,9 @@ def test_no_production_yet_passes_relative_criteria_or_blocks_by_policy(gates_ws
     result = gate(gates_ws, "1", name=FRESH)
     c = by_name(result)
     assert result.baseline is None and c["relative:roc_auc"].status == "PASS"
-    assert "no version holds @Production" in c["relative:roc_auc"].evidence
+    assert result.baseline_state == "first_promotion" and c["baseline"].actual == "none: first promotion"
+    assert "first promotion" in c["relative:roc_auc"].evidence
+    assert "never had an alias and has never been served" in result.baseline_summary
     strict = load_policy(policy_file(tmp_path, "[relative]\nmetrics = [\"roc_auc\"]\nno_baseline = \"unknown\"\n"))
     assert by_name(gate(gates_ws, "1", strict, name=FRESH))["relative:roc_auc"].status == "UNKNOWN"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from ui.safe_text import md  # pages show collected text escaped
+from tests.test_gates import gates_ws  # noqa: F401  (fixture: real MLflow registry with a never-promoted model)
 
 
 TIMEOUT = 120
@@ -73,7 +74,7 @@ def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
     queue = at.dataframe[0].value
     # Fabric churn_model v3 (the Databricks November retrain, copied) is newer than Production v2.
     row = queue[(queue["model"] == "churn_model") & (queue["version"] == "3")].iloc[0]
-    assert row["gate"].endswith("PASS") and row["baseline"] == "v2" and row["last_decision"] == "not reviewed"
+    assert row["gate"].endswith("PASS") and row["baseline"] == "v2 (@Production)" and row["last_decision"] == "not reviewed"
     choose(at, "churn_model v3")
     assert any("Gate PASS" in s.value for s in at.success)
     # Any version can be chosen: the seed's failing v3 on Databricks shows what blocks it.
@@ -249,3 +250,26 @@ def test_a_tampered_log_disables_the_review_form(monkeypatch, demo_copy):
     assert any("fails verification" in e.value and "no review can be recorded" in e.value for e in at.error)
     assert any("Review log tampered with" in e.value and "entry 1 was edited" in e.value for e in at.error)
     assert len(read_log(Store(demo_copy / "waymark.duckdb"))) == 1
+
+
+def test_baselines_per_platform_are_shown_in_plain_words(monkeypatch, demo_copy):
+    at = open_page(monkeypatch, without_review(demo_copy / "governance.toml"))
+    queue = at.dataframe[0].value
+    # Unity Catalog: v4 holds @champion, so no UC version is queued; Azure ML: v3 beside v2 (90 % traffic).
+    assert not (queue["model"] == "churn.ml.churn_gbm").any()
+    aml = queue[queue["model"] == "churn-model"]
+    assert aml["version"].tolist() == ["3"] and aml["baseline"].tolist() == ["v2 (most traffic (90%))"]
+    choose(at, "churn-model v3")
+    assert any(m.label == "Baseline now" and m.value == "v2" for m in at.metric)
+    assert any("the version taking the most traffic (90%)" in c.value for c in at.caption)
+
+
+def test_a_first_promotion_says_so(monkeypatch, gates_ws):
+    from tests.test_gates import FRESH
+
+    at = open_page(monkeypatch, gates_ws.config_path)
+    queue = at.dataframe[0].value
+    assert queue.loc[queue["model"] == FRESH, "baseline"].tolist() == ["none: first promotion"]
+    choose(at, f"{FRESH} v1")
+    assert any("First promotion" in i.value and "never had an alias" in i.value for i in at.info)
+    assert any(m.label == "Baseline now" and m.value == "none" for m in at.metric)

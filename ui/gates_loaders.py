@@ -64,7 +64,7 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
         return policies[name]
 
     try:
-        cands = candidates(ctx, lambda name: policy(name).baseline_alias)
+        cands = candidates(ctx, policy)
     except PolicyError as e:
         return {"frame": pd.DataFrame(), "choices": [], "error": f"Policy problem: {e}"}
     lister = mlflow_artifact_lister(config)
@@ -80,9 +80,7 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
         counts = result.counts()
         rows.append({"key": _key(c.source, c.name, c.version), "platform": c.platform, "source": c.source,
                      "model": c.name, "version": c.version,
-                     # pandas hands a missing baseline over as NaN, which is truthy.
-                     "baseline": (f"v{c.baseline_version}" if isinstance(c.baseline_version, str)
-                                  and c.baseline_version else f"none (@{c.baseline_alias})"),
+                     "baseline": baseline_cell(c.baseline_state, c.baseline_version, c.baseline_label),
                      "gate": STATUS_ICON[result.status],
                      "blocking": ", ".join(x.name for x in result.blocking) or "—",
                      "pass": counts["PASS"], "fail": counts["FAIL"], "unknown": counts["UNKNOWN"],
@@ -98,6 +96,14 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
         if k not in queued:
             choices.append((k, f"{r.name} v{r.version} · {r.platform} ({r.source})"))
     return {"frame": frame, "choices": choices, "error": None}
+
+
+def baseline_cell(state: str, version, label: str) -> str:
+    """The queue's baseline column: the version and what names it, or why there is none."""
+    # pandas hands a missing baseline over as NaN, which is truthy.
+    if state == "found" and isinstance(version, str) and version:
+        return f"v{version} ({label})"
+    return "none: first promotion" if state == "first_promotion" else "unknown (blocks)"
 
 
 @dataclass
@@ -165,8 +171,14 @@ def metrics_frame(result: GateResult) -> pd.DataFrame:
     b = result.baseline
     for metric, value in result.metrics.get("baseline", {}).items():
         if value is not None and b:
-            rows.append({"metric": metric, "series": f"@{b['alias']} v{b['version']}", "value": value})
+            rows.append({"metric": metric, "series": f"baseline v{b['version']} ({b['label']})", "value": value})
     return pd.DataFrame(rows, columns=["metric", "series", "value"])
+
+
+def metric_gaps(result: GateResult) -> list[str]:
+    """Metrics logged but left out of the chart, and why (NaN, ±inf as MLflow's SQL store keeps it)."""
+    return [f"{metric} ({series}): {why}" for series, gaps in result.metric_gaps.items()
+            for metric, why in sorted(gaps.items())]
 
 
 def thresholds_frame(result: GateResult, policy_bounds: list[tuple[str, float]] | None = None) -> pd.DataFrame:
@@ -250,6 +262,12 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
     if outcome is not None:
         msg += f" Write-back: {outcome.message}"
     return SubmitOutcome(True, msg, entry=entry, writeback=outcome)
+
+
+def alias_to_move(config: Config, result: GateResult) -> str:
+    """The alias an approval of this result would move on write-back (see gates/writeback.py)."""
+    policy = policy_for(result.target["name"], config.review.policy_dir)
+    return policy.alias_to_move(result.baseline, result.target["platform"])
 
 
 def passed(result: GateResult) -> bool:
