@@ -201,7 +201,7 @@ def test_a_verified_reviewer_may_write_back_from_the_page(monkeypatch, demo_copy
     next(c for c in at.checkbox if "also move @Production" in c.label).check()
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any("Write-back: churn_model@Production now points at version 3" in s.value for s in at.success), \
+    assert any(md("Write-back: churn_model@Production now points at version 3") in s.value for s in at.success), \
         [e.value for e in at.error]
     assert _production(uri) == "3"
 
@@ -261,7 +261,7 @@ def test_baselines_per_platform_are_shown_in_plain_words(monkeypatch, demo_copy)
     assert aml["version"].tolist() == ["3"] and aml["baseline"].tolist() == ["v2 (most traffic (90%))"]
     choose(at, "churn-model v3")
     assert any(m.label == "Baseline now" and m.value == "v2" for m in at.metric)
-    assert any("the version taking the most traffic (90%)" in c.value for c in at.caption)
+    assert any(md("the version taking the most traffic (90%)") in c.value for c in at.caption)
 
 
 def test_a_first_promotion_says_so(monkeypatch, gates_ws):
