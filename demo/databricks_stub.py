@@ -7,6 +7,7 @@ Python dict (or a JSON file, for the demo). It is driven by the real `databricks
 Fixture workspace (every key optional):
     workspace_id            str, returned by /.well-known/databricks-config
     registered_models       [RegisteredModelInfo] (with `aliases`; stripped unless include_aliases=true)
+    schemas                 ["catalog.schema"] beyond those the models, tables and features name
     model_versions          {model full_name: [ModelVersionInfo]}
     tables                  [TableInfo]
     lineage                 {downstream table: [{"table": upstream, "lineage_timestamp", "jobInfos", "notebookInfos"}
@@ -20,7 +21,7 @@ Fixture workspace (every key optional):
     job_runs                [Run]
 
 Fault knobs (`Faults`): empty pages that still carry a token, 429 + Retry-After, 5xx then success,
-403 for whole catalogs, and request counting per route.
+403 for whole catalogs, a route that always fails, and request counting per route.
 """
 from __future__ import annotations
 
@@ -44,11 +45,13 @@ class Faults:
     flaky_status: int = 500
     forbidden_catalogs: set[str] = field(default_factory=set)  # every call naming one gets a 403
     not_found_metrics: set[str] = field(default_factory=set)   # endpoints whose metrics export 404s
+    failing: dict[str, int] = field(default_factory=dict)      # route -> HTTP status it always answers
 
 
 # (method, regex, route name); names are what faults and counters use.
 _ROUTES = [
     (r"/\.well-known/databricks-config", "host_metadata"),
+    (r"/api/2\.1/unity-catalog/schemas", "uc.schemas.list"),
     (r"/api/2\.1/unity-catalog/models", "uc.models.list"),
     (r"/api/2\.1/unity-catalog/models/(?P<full_name>[^/]+)/versions", "uc.versions.list"),
     (r"/api/2\.1/unity-catalog/models/(?P<full_name>[^/]+)/versions/(?P<version>\d+)", "uc.versions.get"),
@@ -73,6 +76,7 @@ _COMPILED = [(re.compile(pattern + r"/?"), name) for pattern, name in _ROUTES]
 _PAGE_SIZES = {
     "uc.models.list": (100, 1000), "uc.models.list.schema": (100, 10000),
     "uc.versions.list": (100, 1000), "uc.tables.list": (1000, 1000), "features.list": (100, 1000),
+    "uc.schemas.list": (1000, 1000),
     "vs.endpoints.list": (100, 100), "vs.indexes.list": (100, 100),
 }
 # Fields of ServingEndpointDetailed that the list item (ServingEndpoint) does not carry.
@@ -214,6 +218,10 @@ class DatabricksStub:
                 self._fault_state[("429", route)] += 1
                 raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests. Please try again later.",
                                {"Retry-After": str(self.faults.retry_after)})
+            if route in self.faults.failing:
+                status = self.faults.failing[route]
+                code = {403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST"}.get(status, "INTERNAL_ERROR")
+                raise ApiError(status, code, f"{route} failed (injected {status}).")
             if self._fault_state[("5xx", route)] < self.faults.flaky.get(route, 0):
                 self._fault_state[("5xx", route)] += 1
                 raise ApiError(self.faults.flaky_status, "INTERNAL_ERROR", "Internal server error (injected).")
@@ -254,7 +262,25 @@ class DatabricksStub:
             raise ApiError(404, "NOT_FOUND", "not found")
         return {"oidc_endpoint": f"{self.url}/oidc", "workspace_id": str(ws_id)}
 
+    def _r_uc_schemas_list(self, params, query):
+        catalog = query.get("catalog_name")
+        if not catalog:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "catalog_name is required")
+        found = {(x.get("catalog_name"), x.get("schema_name"))
+                 for x in [*self.models.values(), *self.tables.values(), *self.workspace.get("features", [])]}
+        found |= {tuple(s.split(".", 1)) for s in self.workspace.get("schemas", [])}
+        items = [{"name": s, "catalog_name": c, "full_name": f"{c}.{s}"}
+                 for c, s in sorted(x for x in found if x[0] == catalog and x[1])]
+        items.append({"name": "information_schema", "catalog_name": catalog,
+                      "full_name": f"{catalog}.information_schema"})   # every UC catalog has one
+        return self._page("uc.schemas.list", items, "schemas", query)
+
     def _r_uc_models_list(self, params, query):
+        # The service takes a catalog and a schema together or neither (SDK docstring of
+        # RegisteredModelsAPI.list; unitycatalog PR #404 mirrors the rule).
+        if bool(query.get("catalog_name")) != bool(query.get("schema_name")):
+            raise ApiError(400, "INVALID_PARAMETER_VALUE",
+                           "catalog_name and schema_name must be specified together, or not at all")
         items = [self._model_view(m, aliases=False) for m in self.models.values()
                  if (not query.get("catalog_name") or m.get("catalog_name") == query["catalog_name"])
                  and (not query.get("schema_name") or m.get("schema_name") == query["schema_name"])]

@@ -412,3 +412,78 @@ def test_minimal_databricks_config_needs_no_host():
 
     cfg = parse_config({"sources": [{"name": "d", "kind": "databricks", "platform": "databricks"}]})
     assert cfg.sources[0].options == {}
+
+
+# -- models by catalog: schemas first (a catalog alone is refused) ----------------------------------
+def test_the_stub_refuses_a_catalog_without_a_schema_as_the_service_does(token_env):
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+    from databricks.sdk.errors import BadRequest
+
+    with DatabricksStub(base_workspace(), token=TOKEN) as stub:
+        w = WorkspaceClient(config=Config(host=stub.url, token=TOKEN, auth_type="pat", retry_timeout_seconds=5))
+        with pytest.raises(BadRequest, match="together"):
+            list(w.registered_models.list(catalog_name="main"))
+        assert {m.full_name for m in w.registered_models.list(catalog_name="main", schema_name="churn")} == {MODEL, OTHER}
+
+
+def test_configured_catalogs_are_listed_schema_by_schema(tmp_path, token_env):
+    with DatabricksStub(base_workspace(), token=TOKEN) as stub:
+        outcome, store = snapshot(tmp_path, stub, catalogs=["main"])
+    assert outcome.ok, outcome.errors
+    assert set(rows(store, "registered_models")["name"]) == {MODEL, OTHER}
+    asked = [p for r, p in stub.log if r == "uc.models.list"]
+    assert asked and all("catalog_name=main" in p and "schema_name=" in p for p in asked)
+    assert not any("information_schema" in p for p in asked)
+    assert [p for r, p in stub.log if r == "uc.schemas.list"] and outcome.warnings == []
+
+
+# -- a partial read never records a removal ----------------------------------------------------------
+PARTIAL_READS = {
+    "a 403 on one catalog": Faults(forbidden_catalogs={"secret"}),
+    "a schema's model list": Faults(failing={"uc.models.list": 500}),
+    "a model's versions list": Faults(failing={"uc.versions.list": 403}),
+    "a model's details (aliases)": Faults(failing={"uc.models.get": 500}),
+    "an endpoint's details": Faults(failing={"serving.get": 403}),
+    "a vector endpoint's index list": Faults(failing={"vs.indexes.list": 403}),
+    "a schema's table list": Faults(failing={"uc.tables.list": 403}),
+    "a table's lineage": Faults(failing={"lineage.table": 500}),
+    "a schema's feature list": Faults(failing={"features.list": 403}),
+    "a feature's lineage": Faults(failing={"features.lineage": 403}),
+}
+
+
+@pytest.mark.parametrize("what", list(PARTIAL_READS))
+def test_a_pass_with_a_failed_item_read_removes_nothing_and_warns(tmp_path, token_env, what):
+    ws = base_workspace()
+    ws["schemas"] = ["secret.hr"]
+    opts = {"catalogs": ["main", "secret"], "schemas": ["main.churn"]}
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        first, store = snapshot(tmp_path, stub, **opts)
+    assert first.ok and first.warnings == [], first.warnings
+    before = {t: len(rows(store, t)) for t in first.counts if t != "endpoint_metrics"}   # samples append
+    with DatabricksStub(ws, token=TOKEN, faults=PARTIAL_READS[what]) as stub:
+        second, _ = snapshot(tmp_path, stub, **opts)
+    assert second.ok, second.errors
+    assert second.warnings, "a failed read must be reported"
+    removed = {t: c["removed"] for t, c in second.counts.items() if c["removed"]}
+    assert removed == {}, f"{what}: recorded removals {removed}"
+    assert {t: len(rows(store, t)) for t in before} == before
+    # The as-of view after the pass still holds the aliases (an audit trace would not say "removed").
+    aliases = {(r.name, r.alias) for r in entity_as_of(store, "model_aliases", second.snapshot_id).itertuples()}
+    assert aliases == {(MODEL, "champion"), (MODEL, "challenger"), (SECRET_MODEL, "prod")}
+
+
+def test_a_complete_pass_still_records_removals_next_to_a_failed_read(tmp_path, token_env):
+    ws = base_workspace()
+    opts = {"catalogs": ["main", "secret"]}
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        first, store = snapshot(tmp_path, stub, **opts)
+    ws2 = copy.deepcopy(ws)
+    ws2["registered_models"] = [m for m in ws2["registered_models"] if m["full_name"] != OTHER]
+    del ws2["model_versions"][OTHER]
+    with DatabricksStub(ws2, token=TOKEN, faults=Faults(forbidden_catalogs={"secret"})) as stub:
+        second, _ = snapshot(tmp_path, stub, **opts)
+    assert first.ok and second.ok and second.warnings
+    assert set(rows(store, "registered_models")["name"]) == {MODEL, SECRET_MODEL}   # OTHER really went
+    assert set(rows(store, "model_versions")["name"]) == {MODEL, SECRET_MODEL}
