@@ -145,9 +145,10 @@ def build_fixture(runs: dict[str, dict[str, Any]], shas: dict[str, str | None], 
                   "state": {"deployment": "DEPLOYMENT_READY"}}]}},
         ],
         "metrics": {
-            "churn-scoring": prometheus_text("churn-scoring", ["churn_gbm-4", "churn_gbm-2"], requests=18_400,
-                                             errors=12, latency_ms=38.0, cpu=31.0),
-            "churn-batch-shadow": prometheus_text("churn-batch-shadow", ["churn_gbm-2"], requests=2_100,
+            # Per-minute readings, as the export serves them.
+            "churn-scoring": prometheus_text("churn-scoring", ["churn_gbm-4", "churn_gbm-2"], requests=240,
+                                             errors=1, latency_ms=38.0, cpu=31.0),
+            "churn-batch-shadow": prometheus_text("churn-batch-shadow", ["churn_gbm-2"], requests=35,
                                                   latency_ms=55.0, cpu=9.5),
         },
         "vector_search_endpoints": [{"name": "churn-vs", "id": "vse-churn", "endpoint_type": "STANDARD",

@@ -424,28 +424,44 @@ class DatabricksStub:
         return r
 
 
+# Upper bounds (ms) of the latency histogram's buckets in the stub's export.
+LATENCY_BUCKETS = (10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
+
+
 def prometheus_text(endpoint: str, entities: list[str], requests: int = 100, errors: int = 0,
-                    latency_ms: float = 42.0, cpu: float = 12.5) -> str:
-    """Prometheus exposition text in the shape the metrics export returns (metric names from §1.2)."""
+                    latency_ms: float = 42.0, cpu: float = 12.5, memory: float = 30.0) -> str:
+    """Prometheus exposition text as the metrics export serves it: every series is a reading of the
+    last minute (see `ui.health_loaders.databricks_series` for the sources). Request and error counts
+    are gauges ("number of requests during the last minute"), and `request_latency_ms` is the
+    histogram of that minute's latencies. `requests` is the first entity's per-minute count (the
+    others get a half, a third…); latencies spread around `latency_ms`."""
     lines = []
-    for name, typ in (("request_count_total", "counter"), ("request_5xx_count_total", "counter"),
-                      ("cpu_usage_percentage", "gauge"), ("request_latency_ms", "histogram")):
-        lines.append(f"# HELP {name} {name.replace('_', ' ')}")
-        lines.append(f"# TYPE {name} {typ}")
-        for i, ent in enumerate(entities):
-            labels = f'served_entity_name="{ent}",endpoint_name="{endpoint}"'
-            if name == "request_count_total":
-                lines.append(f"{name}{{{labels}}} {requests // (i + 1)}")
-            elif name == "request_5xx_count_total":
-                lines.append(f"{name}{{{labels}}} {errors}")
-            elif name == "cpu_usage_percentage":
-                lines.append(f"{name}{{{labels}}} {cpu}")
-            else:
-                n = requests // (i + 1)
-                lines.append(f'{name}_bucket{{{labels},le="50.0"}} {int(n * 0.8)}')
-                lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {n}')
-                lines.append(f"{name}_sum{{{labels}}} {latency_ms * n}")
-                lines.append(f"{name}_count{{{labels}}} {n}")
+    counts = [requests // (i + 1) for i in range(len(entities))]
+
+    def labels(ent: str) -> str:
+        return f'served_entity_name="{ent}",endpoint_name="{endpoint}"'
+
+    for name, help_text, values in (
+            ("request_count_total", "Number of requests during the last minute", counts),
+            ("request_4xx_count_total", "Number of 4xx errors during the last minute", [0] * len(entities)),
+            ("request_5xx_count_total", "Number of 5xx errors during the last minute", [errors] * len(entities)),
+            ("cpu_usage_percentage", "Average CPU utilization across all replicas during the last minute",
+             [cpu] * len(entities)),
+            ("mem_usage_percentage", "Average memory utilization across all replicas during the last minute",
+             [memory] * len(entities))):
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        lines += [f"{name}{{{labels(ent)}}} {v}" for ent, v in zip(entities, values)]
+    lines += ["# HELP request_latency_ms Request latency in milliseconds during the last minute",
+              "# TYPE request_latency_ms histogram"]
+    for ent, n in zip(entities, counts):
+        # A third of the requests under half the typical latency, most under it, a tail above it.
+        shares = {latency_ms * 0.5: 0.3, latency_ms: 0.8, latency_ms * 2.5: 0.97}
+        for le in LATENCY_BUCKETS:
+            below = max([share for bound, share in shares.items() if bound <= le], default=0.0)
+            lines.append(f'request_latency_ms_bucket{{{labels(ent)},le="{le}"}} {int(n * below)}')
+        lines.append(f'request_latency_ms_bucket{{{labels(ent)},le="+Inf"}} {n}')
+        lines.append(f"request_latency_ms_sum{{{labels(ent)}}} {latency_ms * n}")
+        lines.append(f"request_latency_ms_count{{{labels(ent)}}} {n}")
     return "\n".join(lines) + "\n"
 
 
