@@ -19,6 +19,7 @@ Fixture workspace (every key optional):
     vector_search_endpoints [EndpointInfo]
     vector_indexes          [VectorIndex]
     job_runs                [Run]
+    model_files             {"catalog.schema.model/<version>/<path>": text} (UC model version files)
 
 Fault knobs (`Faults`): empty pages that still carry a token, 429 + Retry-After, 5xx then success,
 403 for whole catalogs, a route that always fails, and request counting per route.
@@ -69,6 +70,13 @@ _ROUTES = [
     (r"/api/2\.0/vector-search/indexes", "vs.indexes.list"),
     (r"/api/2\.0/vector-search/indexes/(?P<name>[^/]+)", "vs.indexes.get"),
     (r"/api/2\.2/jobs/runs/get", "jobs.runs.get"),
+    # What MLflow's Unity Catalog artifact repository calls to read a version's files (mlflow
+    # `unity_catalog_models_artifact_repo.py`, `databricks_sdk_models_artifact_repo.py`).
+    (r"/api/2\.0/mlflow/unity-catalog/registered-models:is-databricks-sdk-models-artifact-repository-enabled",
+     "mlflow.uc.sdk_repo_enabled"),
+    (r"/api/2\.0/mlflow/unity-catalog/model-versions/emit-lineage", "mlflow.uc.emit_lineage"),
+    (r"/api/2\.0/fs/directories(?P<path>/.+)", "files.directory"),
+    (r"/api/2\.0/fs/files(?P<path>/.+)", "files.download"),
 ]
 _COMPILED = [(re.compile(pattern + r"/?"), name) for pattern, name in _ROUTES]
 
@@ -110,6 +118,14 @@ class DatabricksStub:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+                stub._handle(self)
+
+            def do_HEAD(self) -> None:  # noqa: N802 (the Files API asks for directory metadata with HEAD)
+                stub._handle(self)
+
+            def do_POST(self) -> None:  # noqa: N802 (MLflow's best-effort lineage call)
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
                 stub._handle(self)
 
             def log_message(self, *args: Any) -> None:
@@ -192,7 +208,11 @@ class DatabricksStub:
             payload = json.dumps({"error_code": e.code, "message": e.message}).encode()
             self._send(h, e.status, payload, "application/json", e.headers)
             return
-        if isinstance(body, str):
+        if isinstance(body, bytes):
+            self._send(h, 200, body, "application/octet-stream")
+        elif h.command == "HEAD":
+            self._send(h, 200, b"", "application/json")
+        elif isinstance(body, str):
             self._send(h, 200, body.encode(), "text/plain; version=0.0.4; charset=utf-8")
         else:
             self._send(h, 200, json.dumps(body).encode(), "application/json")
@@ -206,7 +226,8 @@ class DatabricksStub:
         for k, v in (headers or {}).items():
             h.send_header(k, v)
         h.end_headers()
-        h.wfile.write(payload)
+        if h.command != "HEAD":
+            h.wfile.write(payload)
 
     def _check_auth(self, h: BaseHTTPRequestHandler) -> None:
         if self.token and h.headers.get("Authorization") != f"Bearer {self.token}":
@@ -412,6 +433,33 @@ class DatabricksStub:
         if i is None:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Index '{params['name']}' does not exist.")
         return i
+
+    def _r_mlflow_uc_sdk_repo_enabled(self, params, query):
+        return {"is_databricks_sdk_models_artifact_repository_enabled": True}
+
+    def _r_mlflow_uc_emit_lineage(self, params, query):
+        return {}
+
+    def _model_file(self, path: str) -> str | None:
+        """`/Models/<catalog>/<schema>/<model>/<version>/<file>` → fixture `model_files["c.s.m/v/file"]`."""
+        parts = path.strip("/").split("/")
+        if len(parts) < 6 or parts[0] != "Models":
+            return None
+        return ".".join(parts[1:4]) + "/" + "/".join(parts[4:])
+
+    def _r_files_directory(self, params, query):
+        key = self._model_file(params["path"])
+        files = self.workspace.get("model_files", {})
+        if key is None or not any(f.startswith(key.rstrip("/") + "/") for f in files):
+            raise ApiError(404, "NOT_FOUND", "The directory being accessed is not found.")
+        return {}
+
+    def _r_files_download(self, params, query):
+        key = self._model_file(params["path"])
+        text = self.workspace.get("model_files", {}).get(key or "")
+        if text is None:
+            raise ApiError(404, "NOT_FOUND", "The file being accessed is not found.")
+        return text.encode("utf-8")
 
     def _r_jobs_runs_get(self, params, query):
         try:

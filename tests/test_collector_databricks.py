@@ -487,3 +487,36 @@ def test_a_complete_pass_still_records_removals_next_to_a_failed_read(tmp_path, 
     assert first.ok and second.ok and second.warnings
     assert set(rows(store, "registered_models")["name"]) == {MODEL, SECRET_MODEL}   # OTHER really went
     assert set(rows(store, "model_versions")["name"]) == {MODEL, SECRET_MODEL}
+
+
+# -- a Unity Catalog version's MLmodel is read through the registry, not its raw storage path ---------
+def test_uc_version_mlmodel_is_read_through_models_uri_with_the_source_registry(tmp_path, token_env, monkeypatch):
+    """The version's storage location (abfss://…) opens only with UC credentials, so the collector
+    reads `models:/NAME/VERSION/MLmodel` with the source's registry URI; MLflow's UC artifact
+    repository then reads the file (here through the Files API route it takes when the workspace
+    enables it). The process-global registry URI points elsewhere and must not matter."""
+    import mlflow
+
+    from collectors.config import parse_config
+    from collectors.mlflow_source import MlflowSource
+    from collectors.report import SourceReport
+
+    ws = base_workspace()
+    ws["model_files"] = {f"{MODEL}/2/MLmodel": "artifact_path: model\nrun_id: run-2\nmodel_uuid: uuid-2\n"
+                                               "model_id: m-abc\nflavors:\n  sklearn: {}\n"}
+    monkeypatch.setattr(mlflow.tracking._model_registry.utils, "_registry_uri", f"sqlite:///{tmp_path}/other.db",
+                        raising=False)
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        monkeypatch.setenv("DATABRICKS_HOST", stub.url)
+        config = parse_config({"sources": [{"name": "dbx", "kind": "mlflow", "platform": "databricks",
+                                            "tracking_uri": "databricks", "registry_uri": "databricks-uc"}]})
+        source = MlflowSource(config.sources[0], SourceReport("dbx"))
+        row = source._read_origin(MODEL, "2", "dbfs:/databricks/mlflow-tracking/1/run-2/artifacts/model")
+        missing = source._read_origin(MODEL, "3", "dbfs:/databricks/mlflow-tracking/1/run-3/artifacts/model")
+    assert row["read_status"] == "ok", row
+    assert (row["origin_run_id"], row["origin_model_uuid"], row["origin_model_id"]) == ("run-2", "uuid-2", "m-abc")
+    assert missing["read_status"] in ("missing", "unreadable") and missing["read_status"] != "ok"
+    assert any(p.startswith(f"/api/2.0/fs/files/Models/main/churn/churn_gbm/2/MLmodel") for r, p in stub.log
+               if r == "files.download")
+    assert not (tmp_path / "other.db").exists() and not Path("mlflow.db").exists()
+    assert stub.counts["mlflow.uc.emit_lineage"] == 0          # reading never writes
