@@ -105,6 +105,9 @@ class DatabricksSource:
         self._w = None
         self._lock = threading.Lock()
         self._table_reasons: dict[str, set[str]] = {}
+        self._table_infos: dict[str, Any] = {}      # TableInfo of every table read with its details
+        self._unread_tables: set[str] = set()       # tables whose details could not be read
+        self._declarative: tuple[list[dict[str, Any]], set[str]] = ([], set())
         self.now_ms = int(time.time() * 1000)
 
     # -- store side ----------------------------------------------------------------------------
@@ -225,8 +228,9 @@ class DatabricksSource:
         batches.update(self._vector_search())
         for t in self.context.run_tables:
             self._want(t, "run_input")
-        batches.update(self._features())
+        self._features()
         batches.update(self._tables())
+        batches.update(self._feature_batches())
         batches.update(self._jobs(previous if mode == "incremental" else None))
         return mode, batches, {"collected_at_ms": self.now_ms}
 
@@ -520,7 +524,10 @@ class DatabricksSource:
         out |= {tuple(t.split(".")[:2]) for t in self._table_reasons}
         return sorted(out)  # type: ignore[arg-type]
 
-    def _features(self) -> dict[str, EntityBatch]:
+    def _features(self) -> None:
+        """Declarative features (Feature Engineering API) of the schemas that matter. Their rows and
+        lineage are assembled with the classic feature tables' in `_feature_batches`, after the
+        tables are read."""
         self.progress("features")
         features = []
         failed_schemas: set[str] = set()
@@ -533,7 +540,7 @@ class DatabricksSource:
             if not res.ok:
                 failed_schemas.add(f"{catalog}.{schema}")
             features.extend(res.value or [])
-        rows, feats = [], []
+        rows = []
         for f in features:
             if not f.full_name:
                 continue
@@ -541,7 +548,6 @@ class DatabricksSource:
             source_table = getattr(src, "full_name", None)
             self._want(source_table, "feature_source")
             name = f.name or f.full_name.split(".")[-1]
-            feats.append((f.full_name, name, source_table))
             rows.append({"full_name": f.full_name, "catalog_name": f.catalog_name, "schema_name": f.schema_name,
                          "name": name, "source_table": source_table,
                          "entity_columns": list(getattr(src, "entity_columns", None) or []),
@@ -551,48 +557,94 @@ class DatabricksSource:
                          "function": f.function.as_dict() if f.function is not None else None,
                          "time_window": f.time_window.as_dict() if f.time_window is not None else None,
                          "description": f.description, "created_by": getattr(f, "created_by", None)})
-        self.report.count("features", len(rows))
+        self._declarative = (rows, failed_schemas)
 
-        def lineage(item) -> ReadResult:
-            full_name, name, table = item
-            if not table:
-                return ReadResult("error", detail="no source table")
-            return self._read(f"feature {full_name} lineage",
-                              lambda: self.w.materialized_features.get_feature_lineage(table, name), warn_missing=False)
+    def _classic_features(self) -> list[dict[str, Any]]:
+        """Classic UC feature tables among the tables read: a feature table is a Delta table with a
+        primary key constraint, and each of its other columns (not a key, not the timeseries
+        column) is a feature."""
+        rows = []
+        for name, t in sorted(self._table_infos.items()):
+            pk = next((c.primary_key_constraint for c in (getattr(t, "table_constraints", None) or [])
+                       if c.primary_key_constraint is not None), None)
+            if pk is None:
+                continue
+            keys = list(pk.child_columns or [])
+            timeseries = list(getattr(pk, "timeseries_columns", None) or [])
+            for col in getattr(t, "columns", None) or []:
+                if not col.name or col.name in keys or col.name in timeseries:
+                    continue
+                rows.append({"full_name": f"{name}.{col.name}", "catalog_name": t.catalog_name,
+                             "schema_name": t.schema_name, "name": col.name, "source_table": name,
+                             "entity_columns": keys, "timeseries_column": timeseries[0] if timeseries else None,
+                             "inputs": [col.name], "function": None, "time_window": None,
+                             "description": col.comment, "created_by": None, "_feature_table": name})
+        return rows
 
+    def _feature_lineage_calls(self, declarative: list[dict[str, Any]],
+                               classic: list[dict[str, Any]]) -> tuple[list[tuple[str, str, str, str | None]], set[str]]:
+        """(feature, feature table, feature name, source table) per lineage call, and the features
+        whose materializations could not be listed. `get_feature_lineage` takes a *feature table's*
+        full name: a classic feature's own table, or the table a declarative feature is
+        materialized into (`list_materialized_features`); a feature never materialized has none."""
+        calls = [(r["full_name"], r["_feature_table"], r["name"], r["source_table"]) for r in classic]
+        unread: set[str] = set()
+        results = self._read_many(declarative, lambda r: self._read(
+            f"feature {r['full_name']} materializations",
+            lambda: list(self.w.feature_engineering.list_materialized_features(feature_name=r["full_name"])),
+            warn_missing=False))
+        for r, res in zip(declarative, results):
+            if res.status not in ("ok", "not_found"):
+                unread.add(r["full_name"])
+            for mf in res.value or []:
+                if getattr(mf, "table_name", None):
+                    calls.append((r["full_name"], mf.table_name, r["name"], r["source_table"]))
+        return list(dict.fromkeys(calls)), unread
+
+    def _feature_batches(self) -> dict[str, EntityBatch]:
+        declarative, failed_schemas = self._declarative
+        classic = self._classic_features()
+        calls, no_lineage = self._feature_lineage_calls(declarative, classic)
         links = []
-        no_lineage: set[str] = set()
-        for (full_name, name, table), res in zip(feats, self._read_many(feats, lineage)):
+        for (feature, table, name, source), res in zip(calls, self._read_many(calls, lambda c: self._read(
+                f"feature {c[0]} lineage", lambda: self.w.materialized_features.get_feature_lineage(c[1], c[2]),
+                warn_missing=False))):
             if res.status not in ("ok", "not_found"):   # a 404 is "no lineage"; anything else is unknown
-                no_lineage.add(full_name)
+                no_lineage.add(feature)
             if not res.ok or res.value is None:
                 continue
             lin = res.value
             for m in lin.models or []:
                 if m.name:
-                    links.append({"feature": full_name, "target_kind": "model", "target_name": m.name,
+                    links.append({"feature": feature, "target_kind": "model", "target_name": m.name,
                                   "target_version": str(m.version) if m.version is not None else "",
-                                  "source_table": table})
+                                  "source_table": source})
             for s in lin.feature_specs or []:
                 if s.name:
-                    links.append({"feature": full_name, "target_kind": "feature_spec", "target_name": s.name,
-                                  "target_version": "", "source_table": table})
+                    links.append({"feature": feature, "target_kind": "feature_spec", "target_name": s.name,
+                                  "target_version": "", "source_table": source})
             for o in lin.online_features or []:
                 if o.table_name:
-                    links.append({"feature": full_name, "target_kind": "online_feature",
+                    links.append({"feature": feature, "target_kind": "online_feature",
                                   "target_name": f"{o.table_name}.{o.feature_name or ''}".rstrip("."),
-                                  "target_version": "", "source_table": table})
+                                  "target_version": "", "source_table": source})
+        rows = declarative + [{k: v for k, v in r.items() if k != "_feature_table"} for r in classic]
+        self.report.count("features", len(rows))
         self.report.count("feature_lineage", len(links))
-        # A schema that could not be read leaves its features out; they are not recorded as removed.
-        def in_failed_schema(feature: str) -> bool:
-            return feature.rsplit(".", 1)[0] in failed_schemas
+        # What could not be read keeps its rows: a schema whose features failed to list, a table
+        # whose details failed (its classic features), a feature whose lineage failed.
+        unread_tables = self._unread_tables
 
+        def unread_feature(f: str) -> bool:
+            return (f.rsplit(".", 1)[0] in failed_schemas or f.rsplit(".", 1)[0] in unread_tables)
+
+        any_unread = bool(failed_schemas or unread_tables)
         read = [r["full_name"] for r in rows]
         return {"features": EntityBatch(rows, self._scope("features", "full_name", read,
-                                                          in_failed_schema if failed_schemas else None)),
+                                                          unread_feature if any_unread else None)),
                 "feature_lineage": EntityBatch(links, self._scope(
                     "feature_lineage", "feature", read,
-                    (lambda f: in_failed_schema(f) or f in no_lineage) if failed_schemas or no_lineage else None))}
+                    (lambda f: unread_feature(f) or f in no_lineage) if any_unread or no_lineage else None))}
 
     # -- Tables and lineage --------------------------------------------------------------------
     def _table_row(self, t, reasons: Iterable[str], status: str = "ok", detail: str | None = None,
@@ -623,10 +675,18 @@ class DatabricksSource:
                     rows[t.full_name] = self._table_row(t, self._table_reasons.get(t.full_name, set()) | {"schema"})
         # Lineage first, so the upstream tables it finds are described too.
         lineage_rows, lineage_read = self._lineage(sorted(self._table_reasons))
-        wanted = [n for n in sorted(self._table_reasons) if n not in rows]
+        # Every referenced table is read with its details (columns and constraints show a classic
+        # feature table), also when a configured schema's list already named it.
+        wanted = sorted(self._table_reasons)
         for name, res in zip(wanted, self._read_many(wanted, lambda n: self._read(
                 f"table {n}", lambda: self.w.tables.get(n)))):
             reasons = self._table_reasons[name]
+            if res.ok:
+                self._table_infos[name] = res.value
+            elif res.status != "not_found":
+                self._unread_tables.add(name)
+            if name in rows and not res.ok:
+                continue   # listed from its schema: the listing describes it
             rows[name] = (self._table_row(res.value, reasons) if res.ok
                           else self._table_row(None, reasons, res.status, res.detail, full_name=name))
         for name, row in rows.items():   # tables listed from schemas that something also references

@@ -112,10 +112,17 @@ def build_fixture(runs: dict[str, dict[str, Any]], shas: dict[str, str | None], 
                                                "timeseries_column": "snapshot_date"}}}
             for name, desc in (("tenure_days", "days since the customer signed up"),
                                ("monthly_charges", "average monthly charges over 3 months"))],
+        # Both features are materialized into an offline feature table; feature lineage is asked of it.
+        "materialized_features": [
+            {"materialized_feature_id": f"mf-{name}", "feature_name": f"churn.gold.{name}",
+             "table_name": "churn.gold.churn_features_offline", "is_online": False,
+             "last_materialization_time": "2024-11-20T06:30:00Z"} for name in ("tenure_days", "monthly_charges")],
         "feature_lineage": {
-            "churn.gold.features|tenure_days": {"models": [{"name": UC_MODEL, "version": v} for v in (1, 2, 3, 4)]},
-            "churn.gold.features|monthly_charges": {"models": [{"name": UC_MODEL, "version": v} for v in (3, 4)],
-                                                    "feature_specs": [{"name": "churn.ml.churn_spec"}]},
+            "churn.gold.churn_features_offline|tenure_days": {
+                "models": [{"name": UC_MODEL, "version": v} for v in (1, 2, 3, 4)]},
+            "churn.gold.churn_features_offline|monthly_charges": {
+                "models": [{"name": UC_MODEL, "version": v} for v in (3, 4)],
+                "feature_specs": [{"name": "churn.ml.churn_spec"}]},
         },
         "serving_endpoints": [
             {"name": "churn-scoring", "id": "ep-churn-scoring", "creator": "churn-ci@contoso.com",

@@ -13,7 +13,9 @@ Fixture workspace (every key optional):
     lineage                 {downstream table: [{"table": upstream, "lineage_timestamp", "jobInfos", "notebookInfos"}
                                                 | {"file": path}]}
     features                [Feature]       (feature-engineering API)
-    feature_lineage         {"<table>|<feature>": FeatureLineage}
+    materialized_features   [MaterializedFeature]  (feature_name = a feature's full name, table_name)
+    feature_lineage         {"<feature table>|<feature>": FeatureLineage}  (a classic feature table, or
+                            the table a declarative feature is materialized into)
     serving_endpoints       [ServingEndpointDetailed]  (the list call strips it to ServingEndpoint)
     metrics                 {endpoint name: Prometheus text}
     vector_search_endpoints [EndpointInfo]
@@ -61,6 +63,7 @@ _ROUTES = [
     (r"/api/2\.1/unity-catalog/tables/(?P<full_name>[^/]+)", "uc.tables.get"),
     (r"/api/2\.0/lineage-tracking/table-lineage", "lineage.table"),
     (r"/api/2\.0/feature-engineering/features", "features.list"),
+    (r"/api/2\.0/feature-engineering/materialized-features", "features.materialized.list"),
     (r"/api/2\.0/feature-store/feature-tables/(?P<table>[^/]+)/features/(?P<feature>[^/]+)/lineage",
      "features.lineage"),
     (r"/api/2\.0/serving-endpoints", "serving.list"),
@@ -84,7 +87,7 @@ _COMPILED = [(re.compile(pattern + r"/?"), name) for pattern, name in _ROUTES]
 _PAGE_SIZES = {
     "uc.models.list": (100, 1000), "uc.models.list.schema": (100, 10000),
     "uc.versions.list": (100, 1000), "uc.tables.list": (1000, 1000), "features.list": (100, 1000),
-    "uc.schemas.list": (1000, 1000),
+    "uc.schemas.list": (1000, 1000), "features.materialized.list": (100, 1000),
     "vs.endpoints.list": (100, 100), "vs.indexes.list": (100, 100),
 }
 # Fields of ServingEndpointDetailed that the list item (ServingEndpoint) does not carry.
@@ -384,6 +387,11 @@ class DatabricksStub:
         items = [f for f in self.workspace.get("features", [])
                  if f.get("catalog_name") == query.get("catalog_name") and f.get("schema_name") == query.get("schema_name")]
         return self._page("features.list", items, "features", query, size_param="page_size")
+
+    def _r_features_materialized_list(self, params, query):
+        items = [m for m in self.workspace.get("materialized_features", [])
+                 if not query.get("feature_name") or m.get("feature_name") == query["feature_name"]]
+        return self._page("features.materialized.list", items, "materialized_features", query, size_param="page_size")
 
     def _r_features_lineage(self, params, query):
         lin = self.workspace.get("feature_lineage", {}).get(f"{params['table']}|{params['feature']}")

@@ -28,6 +28,7 @@ SECRET_MODEL = "secret.hr.attrition"
 FEATURES = "main.churn.features"
 RAW = "main.bronze.events"
 CUSTOMERS = "main.bronze.customers"
+OFFLINE = "main.churn.features_offline"
 T0 = 1_700_000_000_000
 
 
@@ -59,6 +60,16 @@ def table_fixture(full_name: str, table_type: str = "MANAGED") -> dict:
             "created_at": T0, "updated_at": T0 + 1}
 
 
+def feature_table_fixture(full_name: str) -> dict:
+    """A classic UC feature table: a Delta table with a primary key (customer_id, timeseries ts)."""
+    cols = [("customer_id", "STRING"), ("ts", "TIMESTAMP"), ("monthly_charges", "DOUBLE")]
+    return {**table_fixture(full_name),
+            "columns": [{"name": n, "type_name": t, "type_text": t.lower(), "position": i, "nullable": i > 0}
+                        for i, (n, t) in enumerate(cols)],
+            "table_constraints": [{"primary_key_constraint": {"name": "features_pk", "child_columns": ["customer_id", "ts"],
+                                                              "timeseries_columns": ["ts"]}}]}
+
+
 def _served(name: str, entity: str, version: str, state: str = "DEPLOYMENT_READY", size: str = "Small") -> dict:
     return {"name": name, "entity_name": entity, "entity_version": version, "workload_size": size,
             "workload_type": "CPU", "scale_to_zero_enabled": True,
@@ -76,7 +87,7 @@ def base_workspace() -> dict:
             OTHER: [_version(OTHER, 1, "run-o1", status="FAILED_REGISTRATION")],
             SECRET_MODEL: [_version(SECRET_MODEL, 1, "run-s1")],
         },
-        "tables": [table_fixture(FEATURES), table_fixture(RAW), table_fixture(CUSTOMERS), table_fixture("main.churn.scores_view", "VIEW"),
+        "tables": [feature_table_fixture(FEATURES), table_fixture(RAW), table_fixture(CUSTOMERS), table_fixture("main.churn.scores_view", "VIEW"),
                    table_fixture("main.churn.docs")],
         "lineage": {FEATURES: [{"table": RAW, "lineage_timestamp": "2024-01-01 00:00:00.0",
                                 "jobInfos": [{"workspace_id": 1234567890, "job_id": 77}]},
@@ -87,9 +98,14 @@ def base_workspace() -> dict:
                       "source": {"delta_table_source": {"full_name": FEATURES, "entity_columns": ["customer_id"],
                                                         "timeseries_column": "ts"}},
                       "function": {"function_type": "AVG"}}],
-        "feature_lineage": {f"{FEATURES}|tenure_days": {"models": [{"name": MODEL, "version": 2},
-                                                                   {"name": MODEL, "version": 3}],
-                                                        "feature_specs": [{"name": "main.churn.spec_v1"}]}},
+        # The declarative feature is materialized into an offline table; lineage is asked of that
+        # feature table. FEATURES is also a classic feature table (primary key below).
+        "materialized_features": [{"materialized_feature_id": "mf-1", "feature_name": "main.churn.tenure_days",
+                                   "table_name": OFFLINE, "is_online": False}],
+        "feature_lineage": {f"{OFFLINE}|tenure_days": {"models": [{"name": MODEL, "version": 2},
+                                                                  {"name": MODEL, "version": 3}],
+                                                       "feature_specs": [{"name": "main.churn.spec_v1"}]},
+                            f"{FEATURES}|monthly_charges": {"models": [{"name": MODEL, "version": 3}]}},
         "serving_endpoints": [
             {"name": "churn-endpoint", "id": "ep-1", "creator": "ci@example.com", "creation_timestamp": T0,
              "last_updated_timestamp": T0 + 10, "task": "llm/v1/chat" if False else None,
@@ -240,12 +256,25 @@ def test_tables_lineage_features_vector_search(collected):
     assert job_edge["job_ids"] == ["77"]
     feats = rows(store, "features").set_index("full_name")
     assert feats.loc["main.churn.tenure_days"]["source_table"] == FEATURES
-    links = {(r.target_kind, r.target_name, r.target_version) for r in rows(store, "feature_lineage").itertuples()}
-    assert links == {("model", MODEL, "2"), ("model", MODEL, "3"), ("feature_spec", "main.churn.spec_v1", "")}
+    links = {(r.feature, r.target_kind, r.target_name, r.target_version)
+             for r in rows(store, "feature_lineage").itertuples()}
+    assert links == {("main.churn.tenure_days", "model", MODEL, "2"), ("main.churn.tenure_days", "model", MODEL, "3"),
+                     ("main.churn.tenure_days", "feature_spec", "main.churn.spec_v1", ""),
+                     (f"{FEATURES}.monthly_charges", "model", MODEL, "3")}
+    classic = feats.loc[f"{FEATURES}.monthly_charges"]
+    assert classic["source_table"] == FEATURES and classic["entity_columns"] == ["customer_id", "ts"]
+
     idx = rows(store, "vector_indexes").set_index("name").loc["main.churn.docs_index"]
     assert idx["source_table"] == "main.churn.docs" and idx["embedding_model_endpoints"] == ["bge-embeddings"]
     assert bool(idx["ready"]) and idx["indexed_row_count"] == 1200
     assert rows(store, "vector_search_endpoints").iloc[0]["endpoint_status"] == "ONLINE"
+
+
+def test_feature_lineage_is_asked_of_feature_tables_never_of_a_source_table(collected):
+    _, _, stub = collected
+    asked = sorted(p for r, p in stub.log if r == "features.lineage")
+    assert asked == [f"/api/2.0/feature-store/feature-tables/{FEATURES}/features/monthly_charges/lineage",
+                     f"/api/2.0/feature-store/feature-tables/{OFFLINE}/features/tenure_days/lineage"]
 
 
 def test_lineage_one_call_per_table_and_pass(collected):
@@ -450,6 +479,7 @@ PARTIAL_READS = {
     "a table's lineage": Faults(failing={"lineage.table": 500}),
     "a schema's feature list": Faults(failing={"features.list": 403}),
     "a feature's lineage": Faults(failing={"features.lineage": 403}),
+    "a feature's materializations": Faults(failing={"features.materialized.list": 403}),
 }
 
 
