@@ -179,11 +179,11 @@ class DatabricksStub:
         self.endpoints = {e["name"]: e for e in ws.get("serving_endpoints", [])}
         self.indexes = {i["name"]: i for i in ws.get("vector_indexes", [])}
         self.job_runs = {int(r["run_id"]): r for r in ws.get("job_runs", [])}
-        self.downstreams: dict[str, list[str]] = {}
+        self.downstreams: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for down, ups in ws.get("lineage", {}).items():
             for up in ups:
                 if "table" in up:
-                    self.downstreams.setdefault(up["table"], []).append(down)
+                    self.downstreams.setdefault(up["table"], []).append((down, up))
 
     # -- request handling ------------------------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
@@ -305,7 +305,9 @@ class DatabricksStub:
         if bool(query.get("catalog_name")) != bool(query.get("schema_name")):
             raise ApiError(400, "INVALID_PARAMETER_VALUE",
                            "catalog_name and schema_name must be specified together, or not at all")
-        items = [self._model_view(m, aliases=False) for m in self.models.values()
+        # List items carry `aliases` as in the SDK-assembled example (ListRegisteredModels.json); the
+        # collector still reads aliases from the get call, the documented place.
+        items = [self._model_view(m, aliases=True) for m in self.models.values()
                  if (not query.get("catalog_name") or m.get("catalog_name") == query["catalog_name"])
                  and (not query.get("schema_name") or m.get("schema_name") == query["schema_name"])]
         route = "uc.models.list.schema" if query.get("catalog_name") and query.get("schema_name") else "uc.models.list"
@@ -351,13 +353,24 @@ class DatabricksStub:
                  and t.get("schema_name") == query["schema_name"]]
         return self._page("uc.tables.list", items, "tables", query)
 
-    def _table_info(self, full_name: str, ts: str | None) -> dict[str, Any]:
+    @staticmethod
+    def _table_info(full_name: str, ts: str | None) -> dict[str, Any]:
+        # Only {catalog_name, schema_name, name} are attested (GetTableLineage.json, from DataHub's
+        # reader); `lineage_timestamp` is served only when a fixture names one.
         catalog, schema, name = (full_name.split(".") + ["", "", ""])[:3]
-        info = {"name": name, "catalog_name": catalog, "schema_name": schema,
-                "table_type": self.tables.get(full_name, {}).get("table_type", "TABLE")}
+        info = {"catalog_name": catalog, "schema_name": schema, "name": name}
         if ts:
             info["lineage_timestamp"] = ts
         return info
+
+    @staticmethod
+    def _lineage_item(table: str, link: dict[str, Any], entity: bool) -> dict[str, Any]:
+        item: dict[str, Any] = {"tableInfo": DatabricksStub._table_info(table, link.get("lineage_timestamp"))}
+        if entity:
+            for k in ("notebookInfos", "jobInfos", "pipelineInfos"):
+                if link.get(k):
+                    item[k] = link[k]
+        return item
 
     def _r_lineage_table(self, params, query):
         name = query.get("table_name")
@@ -367,15 +380,10 @@ class DatabricksStub:
         ups = []
         for up in self.workspace.get("lineage", {}).get(name, []):
             if "file" in up:
-                ups.append({"fileInfo": {"path": up["file"]}})
+                ups.append({"fileInfo": {"path": up["file"], **up.get("fileInfo", {})}})
                 continue
-            item: dict[str, Any] = {"tableInfo": self._table_info(up["table"], up.get("lineage_timestamp"))}
-            if entity:
-                for k in ("notebookInfos", "jobInfos", "pipelineInfos"):
-                    if up.get(k):
-                        item[k] = up[k]
-            ups.append(item)
-        downs = [{"tableInfo": self._table_info(d, None)} for d in self.downstreams.get(name, [])]
+            ups.append(self._lineage_item(up["table"], up, entity))
+        downs = [self._lineage_item(d, link, entity) for d, link in self.downstreams.get(name, [])]
         out: dict[str, Any] = {}
         if ups:
             out["upstreams"] = ups

@@ -108,7 +108,7 @@ def base_workspace() -> dict:
                             f"{FEATURES}|monthly_charges": {"models": [{"name": MODEL, "version": 3}]}},
         "serving_endpoints": [
             {"name": "churn-endpoint", "id": "ep-1", "creator": "ci@example.com", "creation_timestamp": T0,
-             "last_updated_timestamp": T0 + 10, "task": "llm/v1/chat" if False else None,
+             "last_updated_timestamp": T0 + 10,
              "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
              "tags": [{"key": "team", "value": "churn"}],
              "config": {"config_version": 4,
