@@ -685,8 +685,10 @@ class DatabricksSource:
                 self._table_infos[name] = res.value
             elif res.status != "not_found":
                 self._unread_tables.add(name)
-            if name in rows and not res.ok:
-                continue   # listed from its schema: the listing describes it
+            if name in rows:
+                if not res.ok:
+                    continue   # listed from its schema: the listing describes it
+                reasons = reasons | set(rows[name]["reasons"])
             rows[name] = (self._table_row(res.value, reasons) if res.ok
                           else self._table_row(None, reasons, res.status, res.detail, full_name=name))
         for name, row in rows.items():   # tables listed from schemas that something also references

@@ -550,3 +550,13 @@ def test_uc_version_mlmodel_is_read_through_models_uri_with_the_source_registry(
                if r == "files.download")
     assert not (tmp_path / "other.db").exists() and not Path("mlflow.db").exists()
     assert stub.counts["mlflow.uc.emit_lineage"] == 0          # reading never writes
+
+
+def test_a_referenced_table_in_a_configured_schema_is_read_with_its_details(tmp_path, token_env):
+    """The schema's list omits columns; the details show FEATURES is a classic feature table."""
+    with DatabricksStub(base_workspace(), token=TOKEN) as stub:
+        outcome, store = snapshot(tmp_path, stub, schemas=["main.churn"], metrics=False)
+    assert outcome.ok, outcome.errors
+    table = rows(store, "uc_tables").set_index("full_name").loc[FEATURES]
+    assert {"schema", "model_dependency", "feature_source"} <= set(table["reasons"])
+    assert f"{FEATURES}.monthly_charges" in set(rows(store, "features")["full_name"])
