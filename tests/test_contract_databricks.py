@@ -20,7 +20,7 @@ import requests
 
 from demo.databricks_demo import build_fixture
 from demo.databricks_stub import DatabricksStub
-from tests.test_collector_databricks import TOKEN, base_workspace, rows, snapshot
+from tests.test_collector_databricks import TOKEN, base_workspace, rows, snapshot, token_env  # noqa: F401 (fixture)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "databricks"
 
@@ -270,10 +270,3 @@ def test_collector_turns_the_example_bodies_into_rows(tmp_path, token_env):
     edge = rows(store, "table_lineage").set_index("upstream").loc["main.bronze.orders_raw"]
     assert edge["notebook_ids"] == ["1234567890123456"]
 
-
-@pytest.fixture()
-def token_env(monkeypatch):
-    for k in ("DATABRICKS_HOST", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "DATABRICKS_CONFIG_PROFILE",
-              "DATABRICKS_AUTH_TYPE"):
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
