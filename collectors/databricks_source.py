@@ -12,7 +12,10 @@ job runs that produced the MLflow runs other sources collected (`mlflow.databric
 Auth is Databricks unified auth (env vars, a profile, OAuth M2M, Azure CLI): the config file holds
 at most `host`, `profile` and `auth_type`. Failure on one item (a 403 on a catalog, a 404 on an
 endpoint's metrics, a table that vanished) is a warning plus a recorded gap, never a failed pass;
-failure of a top-level listing fails the pass, so a partial list never records removals.
+failure of a top-level listing fails the pass. A partial read never records a removal: when an item
+read fails (a catalog's schemas, a schema's models, a model's versions, an endpoint's indexes, a
+schema's tables or features, a table's lineage), every batch it feeds is scoped to the keys that
+*were* read, plus the keys already in the store that no failed read covers (`_scope`).
 
 Every pass re-reads the estate (it is small next to MLflow runs) except job runs, which are
 immutable once terminated: an incremental pass reads only job runs it has not seen finished.
@@ -40,7 +43,8 @@ DEFAULT_RETRY_TIMEOUT_SECONDS = 120
 DEFAULT_HTTP_TIMEOUT_SECONDS = 60
 GET_THREADS = 8                 # per-item GETs (model details, endpoints, indexes, tables) run in parallel
 SERVER_ERROR_ATTEMPTS = 4       # 500/504 retried here; the SDK itself retries only 429/503
-MODELS_PAGE = 1000              # metastore-wide maximum (10000 with catalog + schema)
+MODELS_PAGE = 1000              # metastore-wide maximum
+MODELS_PAGE_SCHEMA = 10000      # maximum with catalog + schema
 TERMINATED = ("TERMINATED", "SKIPPED", "INTERNAL_ERROR")
 
 
@@ -50,6 +54,16 @@ class StoreContext:
     job runs that produced them."""
     run_tables: set[str] = field(default_factory=set)
     job_run_ids: set[str] = field(default_factory=set)
+    # (table, column) -> the values current in the store for this source (what a scoped batch may close).
+    current: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+
+# The columns a batch of this source can be scoped by when an item read fails (see `_scope`).
+SCOPE_COLUMNS = (("registered_models", "name"), ("uc_models", "full_name"), ("model_versions", "name"),
+                 ("uc_model_versions", "name"), ("model_aliases", "name"), ("model_version_dependencies", "name"),
+                 ("serving_endpoints", "name"), ("served_entities", "endpoint"),
+                 ("vector_indexes", "endpoint_name"), ("features", "full_name"), ("feature_lineage", "feature"),
+                 ("uc_tables", "full_name"), ("table_lineage", "downstream"))
 
 
 @dataclass
@@ -91,6 +105,9 @@ class DatabricksSource:
         self._w = None
         self._lock = threading.Lock()
         self._table_reasons: dict[str, set[str]] = {}
+        self._table_infos: dict[str, Any] = {}      # TableInfo of every table read with its details
+        self._unread_tables: set[str] = set()       # tables whose details could not be read
+        self._declarative: tuple[list[dict[str, Any]], set[str]] = ([], set())
         self.now_ms = int(time.time() * 1000)
 
     # -- store side ----------------------------------------------------------------------------
@@ -121,8 +138,21 @@ class DatabricksSource:
                 self.context.job_run_ids = {str(r[0]) for r in con.execute(
                     f"""SELECT DISTINCT job_run_id FROM runs WHERE valid_to IS NULL
                         AND job_run_id IS NOT NULL AND source IN ({others})""", [self.config.name]).fetchall()}
+                for table, column in SCOPE_COLUMNS:   # identifiers from the constant above only
+                    self.context.current[(table, column)] = {str(r[0]) for r in con.execute(
+                        f"SELECT DISTINCT {column} FROM {table} WHERE source = ? AND valid_to IS NULL "
+                        f"AND {column} IS NOT NULL", [self.config.name]).fetchall()}
         except StoreMissing:
             pass
+
+    def _scope(self, table: str, column: str, seen: Iterable[Any], unread: Callable[[str], bool] | None) -> Scope:
+        """The scope a batch is complete for. With no failed read (`unread` None) that is everything.
+        Otherwise it is the keys read this pass plus the keys the store holds, minus every key a
+        failed read covers: those rows stay as they were (no removal), and the warning says why."""
+        if unread is None:
+            return Scope.ALL
+        keys = self.context.current.get((table, column), set()) | {str(k) for k in seen if k is not None}
+        return Scope.partitions(column, sorted(k for k in keys if not unread(k)))
 
     # -- client --------------------------------------------------------------------------------
     @property
@@ -198,36 +228,50 @@ class DatabricksSource:
         batches.update(self._vector_search())
         for t in self.context.run_tables:
             self._want(t, "run_input")
-        batches.update(self._features())
+        self._features()
         batches.update(self._tables())
+        batches.update(self._feature_batches())
         batches.update(self._jobs(previous if mode == "incremental" else None))
         return mode, batches, {"collected_at_ms": self.now_ms}
 
     # -- Unity Catalog models ------------------------------------------------------------------
-    def _list_models(self) -> list[Any]:
-        from databricks.sdk.errors import PermissionDenied
+    def _list_models(self) -> tuple[list[Any], set[str]]:
+        """The registered models in scope, and the catalogs / `catalog.schema` prefixes that could
+        not be listed (their models are left as they were in the store).
 
+        `registered_models.list` takes a catalog and a schema together or neither (SDK docstring;
+        the service answers a catalog alone with 400 INVALID_PARAMETER_VALUE), so a configured
+        catalog is listed schema by schema."""
         catalogs = list(self.opts.get("catalogs") or [])
-        schemas = [s.split(".", 1) for s in (self.opts.get("schemas") or [])]
+        schemas = [tuple(s.split(".", 1)) for s in (self.opts.get("schemas") or [])]
         if not catalogs and not schemas:
-            return self._retry(lambda: list(self.w.registered_models.list(max_results=MODELS_PAGE)))
-        found: dict[str, Any] = {}
-        scopes = [(c, None) for c in catalogs] + [(c, s) for c, s in schemas if c not in catalogs]
-        for catalog, schema in scopes:
-            label = f"catalog {catalog}" + (f" schema {schema}" if schema else "")
-            try:
-                listed = self._retry(lambda c=catalog, s=schema: list(self.w.registered_models.list(
-                    catalog_name=c, schema_name=s, max_results=10000 if s else MODELS_PAGE)))
-            except PermissionDenied as e:
-                self.report.warn(f"{label}: permission denied (403), its models are not in this snapshot: {_short(e)}")
+            return self._retry(lambda: list(self.w.registered_models.list(max_results=MODELS_PAGE))), set()
+        unread: set[str] = set()
+        pairs: list[tuple[str, str]] = []
+        for catalog in catalogs:
+            res = self._read(f"catalog {catalog} schemas (its models are not in this snapshot)",
+                             lambda c=catalog: list(self.w.schemas.list(catalog_name=c, max_results=0)))
+            if not res.ok:
+                unread.add(catalog)
                 continue
-            for m in listed:
+            pairs += [(catalog, s.name) for s in res.value if s.name and s.name != "information_schema"]
+        pairs += [(c, s) for c, s in schemas if c not in catalogs]
+        found: dict[str, Any] = {}
+        for catalog, schema in dict.fromkeys(pairs):
+            res = self._read(f"models in {catalog}.{schema} (not in this snapshot)",
+                             lambda c=catalog, s=schema: list(self.w.registered_models.list(
+                                 catalog_name=c, schema_name=s, max_results=MODELS_PAGE_SCHEMA)))
+            if not res.ok:
+                unread.add(f"{catalog}.{schema}")
+                continue
+            for m in res.value:
                 found[m.full_name] = m
-        return list(found.values())
+        return list(found.values()), unread
 
     def _models(self) -> dict[str, EntityBatch]:
         self.progress("Unity Catalog models")
-        listed = [m for m in self._list_models() if getattr(m, "full_name", None)]
+        listed, unread_areas = self._list_models()
+        listed = [m for m in listed if getattr(m, "full_name", None)]
         self.report.count("registered_models", len(listed))
 
         def detail(m) -> ReadResult:
@@ -237,8 +281,14 @@ class DatabricksSource:
             return ReadResult("ok", (m, got, versions))
 
         models, uc_models, versions, uc_versions, aliases, deps = [], [], [], [], [], []
+        no_versions: set[str] = set()   # models whose versions list failed
+        no_aliases: set[str] = set()    # models whose details (and so aliases) failed
         for res in self._read_many(listed, detail):
             m, got, vres = res.value
+            if not vres.ok:
+                no_versions.add(m.full_name)
+            if not got.ok:
+                no_aliases.add(m.full_name)
             info = got.value if got.ok else m
             models.append({"name": m.full_name, "description": info.comment, "creation_time": _ms(info.created_at),
                            "last_updated_time": _ms(info.updated_at), "tags": {}})
@@ -256,12 +306,13 @@ class DatabricksSource:
                 if v.version is None:
                     continue
                 version = str(v.version)
-                versions.append({
-                    "name": m.full_name, "version": version, "run_id": v.run_id or None, "source_uri": v.source,
-                    "model_id": parse_models_uri(v.source), "status": _enum(v.status), "stage": None,
-                    "user_id": v.created_by, "description": v.comment, "creation_time": _ms(v.created_at),
-                    "last_updated_time": _ms(v.updated_at), "tags": {},
-                    "aliases": sorted(by_version.get(version, []))})
+                if got.ok:   # a version row carries its aliases: without the model's details it waits
+                    versions.append({
+                        "name": m.full_name, "version": version, "run_id": v.run_id or None, "source_uri": v.source,
+                        "model_id": parse_models_uri(v.source), "status": _enum(v.status), "stage": None,
+                        "user_id": v.created_by, "description": v.comment, "creation_time": _ms(v.created_at),
+                        "last_updated_time": _ms(v.updated_at), "tags": {},
+                        "aliases": sorted(by_version.get(version, []))})
                 uc_versions.append({"name": m.full_name, "version": version, "run_workspace_id": _ms(v.run_workspace_id),
                                     "storage_location": v.storage_location, "created_by": v.created_by,
                                     "updated_by": v.updated_by})
@@ -275,11 +326,28 @@ class DatabricksSource:
                             self._want(dep_name, "model_dependency")
         self.report.count("model_versions", len(versions))
         self.report.count("aliases", len(aliases))
-        return {"registered_models": EntityBatch(models, Scope.ALL), "uc_models": EntityBatch(uc_models, Scope.ALL),
-                "model_versions": EntityBatch(versions, Scope.ALL),
-                "uc_model_versions": EntityBatch(uc_versions, Scope.ALL),
-                "model_aliases": EntityBatch(aliases, Scope.ALL),
-                "model_version_dependencies": EntityBatch(deps, Scope.ALL)}
+
+        def in_unread_area(name: str) -> bool:
+            return any(name.startswith(area + ".") for area in unread_areas)
+
+        def unread_if(failed: set[str]) -> Callable[[str], bool] | None:
+            if not unread_areas and not failed:
+                return None
+            return lambda name: in_unread_area(name) or name in failed
+
+        names = [m.full_name for m in listed]
+        model_scope = unread_if(set())
+        version_scope = unread_if(no_versions)
+        version_row_scope = unread_if(no_versions | no_aliases)
+        alias_scope = unread_if(no_aliases)
+        return {"registered_models": EntityBatch(models, self._scope("registered_models", "name", names, model_scope)),
+                "uc_models": EntityBatch(uc_models, self._scope("uc_models", "full_name", names, model_scope)),
+                "model_versions": EntityBatch(versions, self._scope("model_versions", "name", names, version_row_scope)),
+                "uc_model_versions": EntityBatch(uc_versions, self._scope("uc_model_versions", "name", names,
+                                                                          version_scope)),
+                "model_aliases": EntityBatch(aliases, self._scope("model_aliases", "name", names, alias_scope)),
+                "model_version_dependencies": EntityBatch(deps, self._scope("model_version_dependencies", "name",
+                                                                            names, version_scope))}
 
     # -- Model Serving -------------------------------------------------------------------------
     def _serving(self) -> dict[str, EntityBatch]:
@@ -303,15 +371,24 @@ class DatabricksSource:
             return ReadResult("ok", (e, got, metrics))
 
         endpoints, entities, samples = [], [], []
+        no_detail: set[str] = set()
+        known = self.context.current.get(("served_entities", "endpoint"), set())
         for res in self._read_many(listed, detail):
             e, got, metrics = res.value
             endpoints.append(self._endpoint_row(e, got))
-            entities.extend(self._entity_rows(e, got))
+            if not got.ok:
+                no_detail.add(e.name)
+            # Without the details the list item has no traffic, sizes or states: a known endpoint
+            # keeps its last good served entities rather than losing them to a summary.
+            if got.ok or e.name not in known:
+                entities.extend(self._entity_rows(e, got))
             if metrics is not None and metrics.ok:
                 samples.extend(self._metric_rows(e.name, metrics.value))
         self.report.count("endpoint_metric_samples", len(samples))
+        names = [e.name for e in listed]
         return {"serving_endpoints": EntityBatch(endpoints, Scope.ALL),
-                "served_entities": EntityBatch(entities, Scope.ALL),
+                "served_entities": EntityBatch(entities, self._scope(
+                    "served_entities", "endpoint", names, no_detail.__contains__ if no_detail else None)),
                 # Samples are append-only: every pass adds its own, nothing is closed.
                 "endpoint_metrics": EntityBatch(samples, Scope.NONE)}
 
@@ -399,7 +476,7 @@ class DatabricksSource:
         except (PermissionDenied, NotFound) as e:   # workspace without vector search, or no access
             self.report.warn(f"vector search endpoints: not collected ({type(e).__name__}: {_short(e)})")
             return {}
-        ep_rows, minis = [], []
+        ep_rows, minis, unlisted = [], [], set()
         for ep in endpoints:
             if not ep.name:
                 continue
@@ -410,6 +487,8 @@ class DatabricksSource:
                             "last_updated_timestamp": _ms(ep.last_updated_timestamp)})
             res = self._read(f"vector search endpoint {ep.name} indexes",
                              lambda n=ep.name: list(self.w.vector_search_indexes.list_indexes(n)))
+            if not res.ok:
+                unlisted.add(ep.name)
             minis.extend(res.value or [])
         minis = [i for i in minis if i.name]
         details = self._read_many(minis, lambda i: self._read(f"vector index {i.name}",
@@ -434,7 +513,9 @@ class DatabricksSource:
                          "read_status": res.status, "detail": res.detail})
         self.report.count("vector_indexes", len(rows))
         return {"vector_search_endpoints": EntityBatch(ep_rows, Scope.ALL),
-                "vector_indexes": EntityBatch(rows, Scope.ALL)}
+                "vector_indexes": EntityBatch(rows, self._scope("vector_indexes", "endpoint_name",
+                                                                [r["name"] for r in ep_rows],
+                                                                unlisted.__contains__ if unlisted else None))}
 
     # -- Features ------------------------------------------------------------------------------
     def _feature_schemas(self) -> list[tuple[str, str]]:
@@ -443,10 +524,13 @@ class DatabricksSource:
         out |= {tuple(t.split(".")[:2]) for t in self._table_reasons}
         return sorted(out)  # type: ignore[arg-type]
 
-    def _features(self) -> dict[str, EntityBatch]:
+    def _features(self) -> None:
+        """Declarative features (Feature Engineering API) of the schemas that matter. Their rows and
+        lineage are assembled with the classic feature tables' in `_feature_batches`, after the
+        tables are read."""
         self.progress("features")
         features = []
-        failed_schemas = 0
+        failed_schemas: set[str] = set()
         for catalog, schema in self._feature_schemas():
             res = self._read(f"features in {catalog}.{schema}",
                              lambda c=catalog, s=schema: list(self.w.feature_engineering.list_features(c, s, page_size=1000)),
@@ -454,9 +538,9 @@ class DatabricksSource:
             if res.status == "not_found":
                 continue   # schema gone, or a workspace without the Feature Engineering API
             if not res.ok:
-                failed_schemas += 1
+                failed_schemas.add(f"{catalog}.{schema}")
             features.extend(res.value or [])
-        rows, feats = [], []
+        rows = []
         for f in features:
             if not f.full_name:
                 continue
@@ -464,7 +548,6 @@ class DatabricksSource:
             source_table = getattr(src, "full_name", None)
             self._want(source_table, "feature_source")
             name = f.name or f.full_name.split(".")[-1]
-            feats.append((f.full_name, name, source_table))
             rows.append({"full_name": f.full_name, "catalog_name": f.catalog_name, "schema_name": f.schema_name,
                          "name": name, "source_table": source_table,
                          "entity_columns": list(getattr(src, "entity_columns", None) or []),
@@ -474,38 +557,94 @@ class DatabricksSource:
                          "function": f.function.as_dict() if f.function is not None else None,
                          "time_window": f.time_window.as_dict() if f.time_window is not None else None,
                          "description": f.description, "created_by": getattr(f, "created_by", None)})
-        self.report.count("features", len(rows))
+        self._declarative = (rows, failed_schemas)
 
-        def lineage(item) -> ReadResult:
-            full_name, name, table = item
-            if not table:
-                return ReadResult("error", detail="no source table")
-            return self._read(f"feature {full_name} lineage",
-                              lambda: self.w.materialized_features.get_feature_lineage(table, name), warn_missing=False)
+    def _classic_features(self) -> list[dict[str, Any]]:
+        """Classic UC feature tables among the tables read: a feature table is a Delta table with a
+        primary key constraint, and each of its other columns (not a key, not the timeseries
+        column) is a feature."""
+        rows = []
+        for name, t in sorted(self._table_infos.items()):
+            pk = next((c.primary_key_constraint for c in (getattr(t, "table_constraints", None) or [])
+                       if c.primary_key_constraint is not None), None)
+            if pk is None:
+                continue
+            keys = list(pk.child_columns or [])
+            timeseries = list(getattr(pk, "timeseries_columns", None) or [])
+            for col in getattr(t, "columns", None) or []:
+                if not col.name or col.name in keys or col.name in timeseries:
+                    continue
+                rows.append({"full_name": f"{name}.{col.name}", "catalog_name": t.catalog_name,
+                             "schema_name": t.schema_name, "name": col.name, "source_table": name,
+                             "entity_columns": keys, "timeseries_column": timeseries[0] if timeseries else None,
+                             "inputs": [col.name], "function": None, "time_window": None,
+                             "description": col.comment, "created_by": None, "_feature_table": name})
+        return rows
 
+    def _feature_lineage_calls(self, declarative: list[dict[str, Any]],
+                               classic: list[dict[str, Any]]) -> tuple[list[tuple[str, str, str, str | None]], set[str]]:
+        """(feature, feature table, feature name, source table) per lineage call, and the features
+        whose materializations could not be listed. `get_feature_lineage` takes a *feature table's*
+        full name: a classic feature's own table, or the table a declarative feature is
+        materialized into (`list_materialized_features`); a feature never materialized has none."""
+        calls = [(r["full_name"], r["_feature_table"], r["name"], r["source_table"]) for r in classic]
+        unread: set[str] = set()
+        results = self._read_many(declarative, lambda r: self._read(
+            f"feature {r['full_name']} materializations",
+            lambda: list(self.w.feature_engineering.list_materialized_features(feature_name=r["full_name"])),
+            warn_missing=False))
+        for r, res in zip(declarative, results):
+            if res.status not in ("ok", "not_found"):
+                unread.add(r["full_name"])
+            for mf in res.value or []:
+                if getattr(mf, "table_name", None):
+                    calls.append((r["full_name"], mf.table_name, r["name"], r["source_table"]))
+        return list(dict.fromkeys(calls)), unread
+
+    def _feature_batches(self) -> dict[str, EntityBatch]:
+        declarative, failed_schemas = self._declarative
+        classic = self._classic_features()
+        calls, no_lineage = self._feature_lineage_calls(declarative, classic)
         links = []
-        for (full_name, name, table), res in zip(feats, self._read_many(feats, lineage)):
+        for (feature, table, name, source), res in zip(calls, self._read_many(calls, lambda c: self._read(
+                f"feature {c[0]} lineage", lambda: self.w.materialized_features.get_feature_lineage(c[1], c[2]),
+                warn_missing=False))):
+            if res.status not in ("ok", "not_found"):   # a 404 is "no lineage"; anything else is unknown
+                no_lineage.add(feature)
             if not res.ok or res.value is None:
                 continue
             lin = res.value
             for m in lin.models or []:
                 if m.name:
-                    links.append({"feature": full_name, "target_kind": "model", "target_name": m.name,
+                    links.append({"feature": feature, "target_kind": "model", "target_name": m.name,
                                   "target_version": str(m.version) if m.version is not None else "",
-                                  "source_table": table})
+                                  "source_table": source})
             for s in lin.feature_specs or []:
                 if s.name:
-                    links.append({"feature": full_name, "target_kind": "feature_spec", "target_name": s.name,
-                                  "target_version": "", "source_table": table})
+                    links.append({"feature": feature, "target_kind": "feature_spec", "target_name": s.name,
+                                  "target_version": "", "source_table": source})
             for o in lin.online_features or []:
                 if o.table_name:
-                    links.append({"feature": full_name, "target_kind": "online_feature",
+                    links.append({"feature": feature, "target_kind": "online_feature",
                                   "target_name": f"{o.table_name}.{o.feature_name or ''}".rstrip("."),
-                                  "target_version": "", "source_table": table})
+                                  "target_version": "", "source_table": source})
+        rows = declarative + [{k: v for k, v in r.items() if k != "_feature_table"} for r in classic]
+        self.report.count("features", len(rows))
         self.report.count("feature_lineage", len(links))
-        # A schema that could not be read leaves its features out; do not record them as removed.
-        scope = Scope.ALL if not failed_schemas else Scope.NONE
-        return {"features": EntityBatch(rows, scope), "feature_lineage": EntityBatch(links, scope)}
+        # What could not be read keeps its rows: a schema whose features failed to list, a table
+        # whose details failed (its classic features), a feature whose lineage failed.
+        unread_tables = self._unread_tables
+
+        def unread_feature(f: str) -> bool:
+            return (f.rsplit(".", 1)[0] in failed_schemas or f.rsplit(".", 1)[0] in unread_tables)
+
+        any_unread = bool(failed_schemas or unread_tables)
+        read = [r["full_name"] for r in rows]
+        return {"features": EntityBatch(rows, self._scope("features", "full_name", read,
+                                                          unread_feature if any_unread else None)),
+                "feature_lineage": EntityBatch(links, self._scope(
+                    "feature_lineage", "feature", read,
+                    (lambda f: unread_feature(f) or f in no_lineage) if any_unread or no_lineage else None))}
 
     # -- Tables and lineage --------------------------------------------------------------------
     def _table_row(self, t, reasons: Iterable[str], status: str = "ok", detail: str | None = None,
@@ -524,31 +663,57 @@ class DatabricksSource:
     def _tables(self) -> dict[str, EntityBatch]:
         self.progress("tables")
         rows: dict[str, dict[str, Any]] = {}
+        unlisted: set[str] = set()
         for spec in self.opts.get("schemas") or []:
             catalog, schema = spec.split(".", 1)
             res = self._read(f"tables in {spec}", lambda c=catalog, s=schema: list(self.w.tables.list(
                 c, s, omit_columns=True, omit_properties=True)))
+            if not res.ok:
+                unlisted.add(spec)
             for t in res.value or []:
                 if t.full_name:
                     rows[t.full_name] = self._table_row(t, self._table_reasons.get(t.full_name, set()) | {"schema"})
         # Lineage first, so the upstream tables it finds are described too.
-        lineage_rows = self._lineage(sorted(self._table_reasons))
-        wanted = [n for n in sorted(self._table_reasons) if n not in rows]
+        lineage_rows, lineage_read = self._lineage(sorted(self._table_reasons))
+        # Every referenced table is read with its details (columns and constraints show a classic
+        # feature table), also when a configured schema's list already named it.
+        wanted = sorted(self._table_reasons)
         for name, res in zip(wanted, self._read_many(wanted, lambda n: self._read(
                 f"table {n}", lambda: self.w.tables.get(n)))):
             reasons = self._table_reasons[name]
+            if res.ok:
+                self._table_infos[name] = res.value
+            elif res.status != "not_found":
+                self._unread_tables.add(name)
+            if name in rows:
+                if not res.ok:
+                    continue   # listed from its schema: the listing describes it
+                reasons = reasons | set(rows[name]["reasons"])
             rows[name] = (self._table_row(res.value, reasons) if res.ok
                           else self._table_row(None, reasons, res.status, res.detail, full_name=name))
         for name, row in rows.items():   # tables listed from schemas that something also references
             row["reasons"] = sorted(set(row["reasons"]) | self._table_reasons.get(name, set()))
         self.report.count("uc_tables", len(rows))
-        return {"uc_tables": EntityBatch(list(rows.values()), Scope.ALL),
-                "table_lineage": EntityBatch(lineage_rows, Scope.ALL)}
+        # A schema whose list failed keeps its tables; a lineage walk with a failed read closes
+        # edges only below the tables whose lineage was read (what lies beyond a failure is unknown).
+        # Tables found only through lineage may be missing when a lineage read failed: then no table
+        # that was not seen is closed.
+        def table_unread(name: str) -> bool:
+            return name.rsplit(".", 1)[0] in unlisted or (lineage_read is not None and name not in rows)
 
-    def _lineage(self, seeds: list[str]) -> list[dict[str, Any]]:
+        table_scope = self._scope("uc_tables", "full_name", rows,
+                                  table_unread if unlisted or lineage_read is not None else None)
+        lineage_scope = self._scope("table_lineage", "downstream", lineage_read,
+                                    (lambda n: n not in lineage_read) if lineage_read is not None else None)
+        return {"uc_tables": EntityBatch(list(rows.values()), table_scope),
+                "table_lineage": EntityBatch(lineage_rows, lineage_scope)}
+
+    def _lineage(self, seeds: list[str]) -> tuple[list[dict[str, Any]], set[str] | None]:
+        """Upstream edges walked from `seeds`, and — when a read failed — the tables whose lineage
+        was read (None when every read succeeded)."""
         depth_limit = int(self.opts.get("lineage_depth", DEFAULT_LINEAGE_DEPTH))
         if depth_limit <= 0 or not seeds:
-            return []
+            return [], None
         self.progress(f"table lineage ({len(seeds)} tables, depth {depth_limit})")
         cache: dict[str, ReadResult] = {}   # one call per table per pass
         edges: dict[tuple[str, str], dict[str, Any]] = {}
@@ -592,7 +757,8 @@ class DatabricksSource:
                         nxt.append(up_name)
             frontier, depth = nxt, depth + 1
         self.report.count("table_lineage", len(edges))
-        return list(edges.values())
+        read = {t for t, res in cache.items() if res.status in ("ok", "not_found")}   # a 404: no table, no lineage
+        return list(edges.values()), (read if len(read) < len(cache) else None)
 
     # -- Jobs ----------------------------------------------------------------------------------
     def _jobs(self, previous: dict[str, Any] | None) -> dict[str, EntityBatch]:

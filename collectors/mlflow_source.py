@@ -429,22 +429,40 @@ class MlflowSource:
 
     def _download_uri(self, name: str, version: str, source: str | None) -> str:
         """Where the version's files are. An OSS registry hands back a plain artifact location as
-        its own download URI, so that request is spared; `models:/` and `runs:/` sources, and
-        Unity Catalog (which issues its own locations), are asked for."""
-        if self._is_oss_registry() and source and not source.startswith(("models:/", "runs:/")):
+        its own download URI, so that request is spared; `models:/` and `runs:/` sources are asked for."""
+        if source and not source.startswith(("models:/", "runs:/")):
             return source
         return self._call(self.client.get_model_version_download_uri, name, version)
 
-    def _read_origin(self, name: str, version: str, source: str | None = None) -> dict[str, Any]:
+    def _download_mlmodel(self, name: str, version: str, source: str | None, dst: str) -> str:
+        """Fetch a version's MLmodel into `dst`; return the local path.
+
+        A Unity Catalog version's download URI is a raw cloud storage path that only UC temporary
+        credentials open, so it is read as `models:/NAME/VERSION` through MLflow's UC artifact
+        repository, which fetches those credentials (or uses the Files API when the workspace
+        enables it). It is built around this source's own client (`_UcModelFiles`): MLflow's
+        `download_artifacts("models:/…", registry_uri=…)` would also work, but its UC repository
+        opens an `MlflowClient` on the process-global tracking URI, which creates `mlflow.db` in the
+        working folder. Other registries (a tracking server, sqlite, Fabric, the Databricks workspace
+        registry) resolve `models:/` through the process-global registry URI
+        (`ModelsArtifactRepository._get_model_uri_infos`), so there the version's own location is
+        read, asked of this source's client when the source is itself a `models:/` or `runs:/` URI."""
         import mlflow.artifacts
+        from mlflow.utils.uri import is_databricks_unity_catalog_uri
+
+        if is_databricks_unity_catalog_uri(self.registry_uri):
+            return _UcModelFiles.open(self.client, self.registry_uri, name, version).download_artifacts("MLmodel", dst)
+        uri = self._download_uri(name, version, source).rstrip("/") + "/MLmodel"
+        return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst,
+                                                   tracking_uri=self.config.tracking_uri)
+
+    def _read_origin(self, name: str, version: str, source: str | None = None) -> dict[str, Any]:
         import yaml
 
         row: dict[str, Any] = {"name": name, "version": version}
         try:
-            uri = self._download_uri(name, version, source)
             with tempfile.TemporaryDirectory() as tmp:
-                local = mlflow.artifacts.download_artifacts(artifact_uri=uri.rstrip("/") + "/MLmodel",
-                                                            dst_path=tmp, tracking_uri=self.config.tracking_uri)
+                local = self._download_mlmodel(name, version, source, tmp)
                 text = Path(local).read_text(encoding="utf-8")
         except Exception as e:
             text = str(e).lower()
@@ -464,3 +482,33 @@ class MlflowSource:
                 "origin_model_uuid": doc.get("model_uuid"), "origin_model_id": doc.get("model_id"),
                 "artifact_path": doc.get("artifact_path"), "created_utc": str(doc.get("utc_time_created") or "") or None,
                 "flavors": sorted((doc.get("flavors") or {}).keys())}
+
+
+class _UcModelFiles:
+    """MLflow's Unity Catalog artifact repository (mlflow 3.17.2) on a given client, read-only.
+
+    Two things of the stock repository are left out: its own `MlflowClient` on the process-global
+    tracking URI (which creates `mlflow.db` in the working folder), and the best-effort "emit
+    lineage" POST it sends before a Files API read (reading never writes)."""
+
+    @staticmethod
+    def open(client, registry_uri: str, name: str, version: str):
+        from mlflow.store.artifact.artifact_repo import ArtifactRepository
+        from mlflow.store.artifact.databricks_sdk_models_artifact_repo import DatabricksSDKModelsArtifactRepository
+        from mlflow.store.artifact.unity_catalog_models_artifact_repo import UnityCatalogModelsArtifactRepository
+        from mlflow.utils._unity_catalog_utils import is_databricks_sdk_models_artifact_repository_enabled
+        from mlflow.utils.databricks_utils import get_databricks_host_creds
+
+        class Repo(UnityCatalogModelsArtifactRepository):
+            def __init__(self) -> None:   # what the stock __init__ sets, with this source's client
+                ArtifactRepository.__init__(self, f"models:/{name}/{version}", client.tracking_uri, registry_uri)
+                self.registry_uri, self.client = registry_uri, client
+                self.model_name, self.model_version = name, str(version)
+
+            def _get_artifact_repo(self, lineage_header_info=None):
+                if is_databricks_sdk_models_artifact_repository_enabled(get_databricks_host_creds(self.registry_uri)):
+                    return DatabricksSDKModelsArtifactRepository(self.model_name, self.model_version,
+                                                                 registry_uri=self.registry_uri)
+                return super()._get_artifact_repo(lineage_header_info)
+
+        return Repo()

@@ -112,10 +112,17 @@ def build_fixture(runs: dict[str, dict[str, Any]], shas: dict[str, str | None], 
                                                "timeseries_column": "snapshot_date"}}}
             for name, desc in (("tenure_days", "days since the customer signed up"),
                                ("monthly_charges", "average monthly charges over 3 months"))],
+        # Both features are materialized into an offline feature table; feature lineage is asked of it.
+        "materialized_features": [
+            {"materialized_feature_id": f"mf-{name}", "feature_name": f"churn.gold.{name}",
+             "table_name": "churn.gold.churn_features_offline", "is_online": False,
+             "last_materialization_time": "2024-11-20T06:30:00Z"} for name in ("tenure_days", "monthly_charges")],
         "feature_lineage": {
-            "churn.gold.features|tenure_days": {"models": [{"name": UC_MODEL, "version": v} for v in (1, 2, 3, 4)]},
-            "churn.gold.features|monthly_charges": {"models": [{"name": UC_MODEL, "version": v} for v in (3, 4)],
-                                                    "feature_specs": [{"name": "churn.ml.churn_spec"}]},
+            "churn.gold.churn_features_offline|tenure_days": {
+                "models": [{"name": UC_MODEL, "version": v} for v in (1, 2, 3, 4)]},
+            "churn.gold.churn_features_offline|monthly_charges": {
+                "models": [{"name": UC_MODEL, "version": v} for v in (3, 4)],
+                "feature_specs": [{"name": "churn.ml.churn_spec"}]},
         },
         "serving_endpoints": [
             {"name": "churn-scoring", "id": "ep-churn-scoring", "creator": "churn-ci@contoso.com",
@@ -145,9 +152,10 @@ def build_fixture(runs: dict[str, dict[str, Any]], shas: dict[str, str | None], 
                   "state": {"deployment": "DEPLOYMENT_READY"}}]}},
         ],
         "metrics": {
-            "churn-scoring": prometheus_text("churn-scoring", ["churn_gbm-4", "churn_gbm-2"], requests=18_400,
-                                             errors=12, latency_ms=38.0, cpu=31.0),
-            "churn-batch-shadow": prometheus_text("churn-batch-shadow", ["churn_gbm-2"], requests=2_100,
+            # Per-minute readings, as the export serves them.
+            "churn-scoring": prometheus_text("churn-scoring", ["churn_gbm-4", "churn_gbm-2"], requests=240,
+                                             errors=1, latency_ms=38.0, cpu=31.0),
+            "churn-batch-shadow": prometheus_text("churn-batch-shadow", ["churn_gbm-2"], requests=35,
                                                   latency_ms=55.0, cpu=9.5),
         },
         "vector_search_endpoints": [{"name": "churn-vs", "id": "vse-churn", "endpoint_type": "STANDARD",

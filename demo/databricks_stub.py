@@ -7,24 +7,27 @@ Python dict (or a JSON file, for the demo). It is driven by the real `databricks
 Fixture workspace (every key optional):
     workspace_id            str, returned by /.well-known/databricks-config
     registered_models       [RegisteredModelInfo] (with `aliases`; stripped unless include_aliases=true)
+    schemas                 ["catalog.schema"] beyond those the models, tables and features name
     model_versions          {model full_name: [ModelVersionInfo]}
     tables                  [TableInfo]
     lineage                 {downstream table: [{"table": upstream, "lineage_timestamp", "jobInfos", "notebookInfos"}
                                                 | {"file": path}]}
     features                [Feature]       (feature-engineering API)
-    feature_lineage         {"<table>|<feature>": FeatureLineage}
+    materialized_features   [MaterializedFeature]  (feature_name = a feature's full name, table_name)
+    feature_lineage         {"<feature table>|<feature>": FeatureLineage}  (a classic feature table, or
+                            the table a declarative feature is materialized into)
     serving_endpoints       [ServingEndpointDetailed]  (the list call strips it to ServingEndpoint)
     metrics                 {endpoint name: Prometheus text}
     vector_search_endpoints [EndpointInfo]
     vector_indexes          [VectorIndex]
     job_runs                [Run]
     current_user            User (SCIM), returned by /preview/scim/v2/Me
-    model_files             {"<model full_name>/<version>": [relative file path]} — a UC model version's
-                            files, served by the Files API under /Models/<catalog>/<schema>/<model>/<version>
-                            (MLflow lists UC model artifacts through it when the workspace says so)
+    model_files             {"catalog.schema.model/<version>/<path>": text} — a UC model version's files,
+                            served by the Files API under /Models/<catalog>/<schema>/<model>/<version>
+                            (MLflow lists and reads UC model artifacts through it when the workspace says so)
 
 Fault knobs (`Faults`): empty pages that still carry a token, 429 + Retry-After, 5xx then success,
-403 for whole catalogs or for whole routes, and request counting per route.
+403 for whole catalogs or for whole routes, a route that always fails, and request counting per route.
 """
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ class Faults:
     forbidden_catalogs: set[str] = field(default_factory=set)  # every call naming one gets a 403
     not_found_metrics: set[str] = field(default_factory=set)   # endpoints whose metrics export 404s
     forbidden_routes: set[str] = field(default_factory=set)    # routes answering 403 (a missing grant)
+    failing: dict[str, int] = field(default_factory=dict)      # route -> HTTP status it always answers
 
 
 # (method, regex, route name); names are what faults and counters use.
@@ -65,6 +69,7 @@ _ROUTES = [
     (r"/api/2\.1/unity-catalog/tables/(?P<full_name>[^/]+)", "uc.tables.get"),
     (r"/api/2\.0/lineage-tracking/table-lineage", "lineage.table"),
     (r"/api/2\.0/feature-engineering/features", "features.list"),
+    (r"/api/2\.0/feature-engineering/materialized-features", "features.materialized.list"),
     (r"/api/2\.0/feature-store/feature-tables/(?P<table>[^/]+)/features/(?P<feature>[^/]+)/lineage",
      "features.lineage"),
     (r"/api/2\.0/serving-endpoints", "serving.list"),
@@ -75,9 +80,13 @@ _ROUTES = [
     (r"/api/2\.0/vector-search/indexes/(?P<name>[^/]+)", "vs.indexes.get"),
     (r"/api/2\.2/jobs/runs/get", "jobs.runs.get"),
     (r"/api/2\.2/jobs/runs/list", "jobs.runs.list"),
+    # What MLflow's Unity Catalog artifact repository calls to read a version's files (mlflow
+    # `unity_catalog_models_artifact_repo.py`, `databricks_sdk_models_artifact_repo.py`).
     (r"/api/2\.0/mlflow/unity-catalog/registered-models:is-databricks-sdk-models-artifact-repository-enabled",
-     "mlflow.uc.sdk_artifacts_enabled"),
-    (r"/api/2\.0/fs/directories(?P<path>/.*)", "files.directories"),
+     "mlflow.uc.sdk_repo_enabled"),
+    (r"/api/2\.0/mlflow/unity-catalog/model-versions/emit-lineage", "mlflow.uc.emit_lineage"),
+    (r"/api/2\.0/fs/directories(?P<path>/.+)", "files.directories"),
+    (r"/api/2\.0/fs/files(?P<path>/.+)", "files.download"),
 ]
 _COMPILED = [(re.compile(pattern + r"/?"), name) for pattern, name in _ROUTES]
 
@@ -85,6 +94,7 @@ _COMPILED = [(re.compile(pattern + r"/?"), name) for pattern, name in _ROUTES]
 _PAGE_SIZES = {
     "uc.models.list": (100, 1000), "uc.models.list.schema": (100, 10000),
     "uc.versions.list": (100, 1000), "uc.tables.list": (1000, 1000), "features.list": (100, 1000),
+    "uc.schemas.list": (1000, 1000), "features.materialized.list": (100, 1000),
     "vs.endpoints.list": (100, 100), "vs.indexes.list": (100, 100),
     "uc.catalogs.list": (1000, 1000), "uc.schemas.list": (1000, 1000), "jobs.runs.list": (20, 25),
 }
@@ -121,7 +131,12 @@ class DatabricksStub:
             def do_GET(self) -> None:  # noqa: N802 (http.server naming)
                 stub._handle(self)
 
-            def do_HEAD(self) -> None:  # noqa: N802 — the Files API's get-directory-metadata
+            def do_HEAD(self) -> None:  # noqa: N802 (the Files API asks for directory metadata with HEAD)
+                stub._handle(self)
+
+            def do_POST(self) -> None:  # noqa: N802 (MLflow's best-effort lineage call)
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
                 stub._handle(self)
 
             def log_message(self, *args: Any) -> None:
@@ -172,11 +187,11 @@ class DatabricksStub:
         self.endpoints = {e["name"]: e for e in ws.get("serving_endpoints", [])}
         self.indexes = {i["name"]: i for i in ws.get("vector_indexes", [])}
         self.job_runs = {int(r["run_id"]): r for r in ws.get("job_runs", [])}
-        self.downstreams: dict[str, list[str]] = {}
+        self.downstreams: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for down, ups in ws.get("lineage", {}).items():
             for up in ups:
                 if "table" in up:
-                    self.downstreams.setdefault(up["table"], []).append(down)
+                    self.downstreams.setdefault(up["table"], []).append((down, up))
 
     # -- request handling ------------------------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
@@ -204,8 +219,10 @@ class DatabricksStub:
             payload = json.dumps({"error_code": e.code, "message": e.message}).encode()
             self._send(h, e.status, payload, "application/json", e.headers)
             return
-        if h.command == "HEAD":
-            self._send(h, 200, b"", "application/json", head=True)
+        if isinstance(body, bytes):
+            self._send(h, 200, body, "application/octet-stream")
+        elif h.command == "HEAD":
+            self._send(h, 200, b"", "application/json")
         elif isinstance(body, str):
             self._send(h, 200, body.encode(), "text/plain; version=0.0.4; charset=utf-8")
         else:
@@ -222,7 +239,7 @@ class DatabricksStub:
         for k, v in (headers or {}).items():
             h.send_header(k, v)
         h.end_headers()
-        if payload:
+        if h.command != "HEAD" and payload:
             h.wfile.write(payload)
 
     def _check_auth(self, h: BaseHTTPRequestHandler) -> None:
@@ -235,6 +252,10 @@ class DatabricksStub:
                 self._fault_state[("429", route)] += 1
                 raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", "Too many requests. Please try again later.",
                                {"Retry-After": str(self.faults.retry_after)})
+            if route in self.faults.failing:
+                status = self.faults.failing[route]
+                code = {403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST"}.get(status, "INTERNAL_ERROR")
+                raise ApiError(status, code, f"{route} failed (injected {status}).")
             if self._fault_state[("5xx", route)] < self.faults.flaky.get(route, 0):
                 self._fault_state[("5xx", route)] += 1
                 raise ApiError(self.faults.flaky_status, "INTERNAL_ERROR", "Internal server error (injected).")
@@ -271,31 +292,6 @@ class DatabricksStub:
         return out
 
     # -- routes ----------------------------------------------------------------------------------
-    def _r_mlflow_uc_sdk_artifacts_enabled(self, params, query):
-        return {"is_databricks_sdk_models_artifact_repository_enabled": bool(self.workspace.get("model_files"))}
-
-    def _r_files_directories(self, params, query):
-        """Files API directories under /Models/<catalog>/<schema>/<model>/<version>: HEAD (exists?) and GET."""
-        path = params["path"].rstrip("/")
-        parts = path.split("/")
-        if len(parts) < 6 or parts[1] != "Models":
-            raise ApiError(404, "NOT_FOUND", f"The directory {path} does not exist.")
-        key = f"{'.'.join(parts[2:5])}/{parts[5]}"
-        files = self.workspace.get("model_files", {}).get(key)
-        sub = "/".join(parts[6:])
-        prefix = f"{sub}/" if sub else ""
-        if files is None or (sub and not any(f.startswith(prefix) for f in files)):
-            raise ApiError(404, "NOT_FOUND", f"The directory {path} does not exist.")
-        base = "/".join(parts[:6])
-        entries: dict[str, dict[str, Any]] = {}
-        for f in files:
-            if not f.startswith(prefix):
-                continue
-            head, _, rest = f[len(prefix):].partition("/")
-            entries[head] = {"path": f"{base}/{prefix}{head}", "name": head, "is_directory": bool(rest),
-                             **({} if rest else {"file_size": 1, "last_modified": 0})}
-        return {"contents": [entries[k] for k in sorted(entries)]}
-
     def _r_host_metadata(self, params, query):
         ws_id = self.workspace.get("workspace_id")
         if not ws_id:
@@ -306,31 +302,35 @@ class DatabricksStub:
         return self.workspace.get("current_user") or {"id": "1", "userName": "someone@example.com",
                                                       "displayName": "Someone", "active": True}
 
-    def _securables(self, kind: str) -> list[dict[str, Any]]:
-        """Catalogs or schemas: the fixture's own list, else derived from its models and tables."""
-        if kind in self.workspace:
-            return self.workspace[kind]
-        seen: dict[str, dict[str, Any]] = {}
-        for obj in [*self.models.values(), *self.tables.values()]:
-            catalog, schema = obj.get("catalog_name"), obj.get("schema_name")
-            if kind == "catalogs" and catalog:
-                seen.setdefault(catalog, {"name": catalog, "full_name": catalog})
-            elif kind == "schemas" and catalog and schema:
-                seen.setdefault(f"{catalog}.{schema}", {"name": schema, "catalog_name": catalog,
-                                                        "full_name": f"{catalog}.{schema}"})
-        return sorted(seen.values(), key=lambda o: o["full_name"])
-
     def _r_uc_catalogs_list(self, params, query):
-        return self._page("uc.catalogs.list", self._securables("catalogs"), "catalogs", query)
+        """The fixture's own `catalogs` list, else the catalogs its models and tables live in."""
+        catalogs = self.workspace.get("catalogs") or [
+            {"name": c, "full_name": c}
+            for c in sorted({o.get("catalog_name") for o in [*self.models.values(), *self.tables.values()]} - {None})]
+        return self._page("uc.catalogs.list", catalogs, "catalogs", query)
 
     def _r_uc_schemas_list(self, params, query):
-        if not query.get("catalog_name"):
+        catalog = query.get("catalog_name")
+        if not catalog:
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "catalog_name is required")
-        items = [s for s in self._securables("schemas") if s["catalog_name"] == query["catalog_name"]]
+        found = {(x.get("catalog_name"), x.get("schema_name"))
+                 for x in [*self.models.values(), *self.tables.values(), *self.workspace.get("features", [])]}
+        found |= {tuple(s.split(".", 1)) for s in self.workspace.get("schemas", [])}
+        items = [{"name": s, "catalog_name": c, "full_name": f"{c}.{s}"}
+                 for c, s in sorted(x for x in found if x[0] == catalog and x[1])]
+        items.append({"name": "information_schema", "catalog_name": catalog,
+                      "full_name": f"{catalog}.information_schema"})   # every UC catalog has one
         return self._page("uc.schemas.list", items, "schemas", query)
 
     def _r_uc_models_list(self, params, query):
-        items = [self._model_view(m, aliases=False) for m in self.models.values()
+        # The service takes a catalog and a schema together or neither (SDK docstring of
+        # RegisteredModelsAPI.list; unitycatalog PR #404 mirrors the rule).
+        if bool(query.get("catalog_name")) != bool(query.get("schema_name")):
+            raise ApiError(400, "INVALID_PARAMETER_VALUE",
+                           "catalog_name and schema_name must be specified together, or not at all")
+        # List items carry `aliases` as in the SDK-assembled example (ListRegisteredModels.json); the
+        # collector still reads aliases from the get call, the documented place.
+        items = [self._model_view(m, aliases=True) for m in self.models.values()
                  if (not query.get("catalog_name") or m.get("catalog_name") == query["catalog_name"])
                  and (not query.get("schema_name") or m.get("schema_name") == query["schema_name"])]
         route = "uc.models.list.schema" if query.get("catalog_name") and query.get("schema_name") else "uc.models.list"
@@ -376,13 +376,24 @@ class DatabricksStub:
                  and t.get("schema_name") == query["schema_name"]]
         return self._page("uc.tables.list", items, "tables", query)
 
-    def _table_info(self, full_name: str, ts: str | None) -> dict[str, Any]:
+    @staticmethod
+    def _table_info(full_name: str, ts: str | None) -> dict[str, Any]:
+        # Only {catalog_name, schema_name, name} are attested (GetTableLineage.json, from DataHub's
+        # reader); `lineage_timestamp` is served only when a fixture names one.
         catalog, schema, name = (full_name.split(".") + ["", "", ""])[:3]
-        info = {"name": name, "catalog_name": catalog, "schema_name": schema,
-                "table_type": self.tables.get(full_name, {}).get("table_type", "TABLE")}
+        info = {"catalog_name": catalog, "schema_name": schema, "name": name}
         if ts:
             info["lineage_timestamp"] = ts
         return info
+
+    @staticmethod
+    def _lineage_item(table: str, link: dict[str, Any], entity: bool) -> dict[str, Any]:
+        item: dict[str, Any] = {"tableInfo": DatabricksStub._table_info(table, link.get("lineage_timestamp"))}
+        if entity:
+            for k in ("notebookInfos", "jobInfos", "pipelineInfos"):
+                if link.get(k):
+                    item[k] = link[k]
+        return item
 
     def _r_lineage_table(self, params, query):
         name = query.get("table_name")
@@ -392,15 +403,10 @@ class DatabricksStub:
         ups = []
         for up in self.workspace.get("lineage", {}).get(name, []):
             if "file" in up:
-                ups.append({"fileInfo": {"path": up["file"]}})
+                ups.append({"fileInfo": {"path": up["file"], **up.get("fileInfo", {})}})
                 continue
-            item: dict[str, Any] = {"tableInfo": self._table_info(up["table"], up.get("lineage_timestamp"))}
-            if entity:
-                for k in ("notebookInfos", "jobInfos", "pipelineInfos"):
-                    if up.get(k):
-                        item[k] = up[k]
-            ups.append(item)
-        downs = [{"tableInfo": self._table_info(d, None)} for d in self.downstreams.get(name, [])]
+            ups.append(self._lineage_item(up["table"], up, entity))
+        downs = [self._lineage_item(d, link, entity) for d, link in self.downstreams.get(name, [])]
         out: dict[str, Any] = {}
         if ups:
             out["upstreams"] = ups
@@ -412,6 +418,11 @@ class DatabricksStub:
         items = [f for f in self.workspace.get("features", [])
                  if f.get("catalog_name") == query.get("catalog_name") and f.get("schema_name") == query.get("schema_name")]
         return self._page("features.list", items, "features", query, size_param="page_size")
+
+    def _r_features_materialized_list(self, params, query):
+        items = [m for m in self.workspace.get("materialized_features", [])
+                 if not query.get("feature_name") or m.get("feature_name") == query["feature_name"]]
+        return self._page("features.materialized.list", items, "materialized_features", query, size_param="page_size")
 
     def _r_features_lineage(self, params, query):
         lin = self.workspace.get("feature_lineage", {}).get(f"{params['table']}|{params['feature']}")
@@ -462,6 +473,44 @@ class DatabricksStub:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Index '{params['name']}' does not exist.")
         return i
 
+    def _r_mlflow_uc_sdk_repo_enabled(self, params, query):
+        return {"is_databricks_sdk_models_artifact_repository_enabled": bool(self.workspace.get("model_files"))}
+
+    def _r_mlflow_uc_emit_lineage(self, params, query):
+        return {}
+
+    def _model_file(self, path: str, min_parts: int = 6) -> str | None:
+        """`/Models/<catalog>/<schema>/<model>/<version>/<file>` → fixture `model_files["c.s.m/v/file"]`
+        (a directory needs no file part: `min_parts=5`)."""
+        parts = path.strip("/").split("/")
+        if len(parts) < min_parts or parts[0] != "Models":
+            return None
+        return ".".join(parts[1:4]) + "/" + "/".join(parts[4:])
+
+    def _r_files_directories(self, params, query):
+        """Files API directory listing (GET) and existence check (HEAD) under
+        /Models/<catalog>/<schema>/<model>/<version>[/<sub>]."""
+        key = self._model_file(params["path"], min_parts=5)
+        files = self.workspace.get("model_files", {})
+        prefix = (key or "").rstrip("/") + "/"
+        if key is None or not any(f.startswith(prefix) for f in files):
+            raise ApiError(404, "NOT_FOUND", "The directory being accessed is not found.")
+        base = params["path"].rstrip("/")
+        entries: dict[str, dict[str, Any]] = {}
+        for f in files:
+            if f.startswith(prefix):
+                head, _, rest = f[len(prefix):].partition("/")
+                entries[head] = {"path": f"{base}/{head}", "name": head, "is_directory": bool(rest),
+                                 **({} if rest else {"file_size": len(files[f]), "last_modified": 0})}
+        return {"contents": [entries[k] for k in sorted(entries)]}
+
+    def _r_files_download(self, params, query):
+        key = self._model_file(params["path"])
+        text = self.workspace.get("model_files", {}).get(key or "")
+        if text is None:
+            raise ApiError(404, "NOT_FOUND", "The file being accessed is not found.")
+        return text.encode("utf-8")
+
     def _r_jobs_runs_get(self, params, query):
         try:
             run_id = int(query.get("run_id", ""))
@@ -479,28 +528,44 @@ class DatabricksStub:
         return out
 
 
+# Upper bounds (ms) of the latency histogram's buckets in the stub's export.
+LATENCY_BUCKETS = (10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
+
+
 def prometheus_text(endpoint: str, entities: list[str], requests: int = 100, errors: int = 0,
-                    latency_ms: float = 42.0, cpu: float = 12.5) -> str:
-    """Prometheus exposition text in the shape the metrics export returns (metric names from §1.2)."""
+                    latency_ms: float = 42.0, cpu: float = 12.5, memory: float = 30.0) -> str:
+    """Prometheus exposition text as the metrics export serves it: every series is a reading of the
+    last minute (see `ui.health_loaders.databricks_series` for the sources). Request and error counts
+    are gauges ("number of requests during the last minute"), and `request_latency_ms` is the
+    histogram of that minute's latencies. `requests` is the first entity's per-minute count (the
+    others get a half, a third…); latencies spread around `latency_ms`."""
     lines = []
-    for name, typ in (("request_count_total", "counter"), ("request_5xx_count_total", "counter"),
-                      ("cpu_usage_percentage", "gauge"), ("request_latency_ms", "histogram")):
-        lines.append(f"# HELP {name} {name.replace('_', ' ')}")
-        lines.append(f"# TYPE {name} {typ}")
-        for i, ent in enumerate(entities):
-            labels = f'served_entity_name="{ent}",endpoint_name="{endpoint}"'
-            if name == "request_count_total":
-                lines.append(f"{name}{{{labels}}} {requests // (i + 1)}")
-            elif name == "request_5xx_count_total":
-                lines.append(f"{name}{{{labels}}} {errors}")
-            elif name == "cpu_usage_percentage":
-                lines.append(f"{name}{{{labels}}} {cpu}")
-            else:
-                n = requests // (i + 1)
-                lines.append(f'{name}_bucket{{{labels},le="50.0"}} {int(n * 0.8)}')
-                lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {n}')
-                lines.append(f"{name}_sum{{{labels}}} {latency_ms * n}")
-                lines.append(f"{name}_count{{{labels}}} {n}")
+    counts = [requests // (i + 1) for i in range(len(entities))]
+
+    def labels(ent: str) -> str:
+        return f'served_entity_name="{ent}",endpoint_name="{endpoint}"'
+
+    for name, help_text, values in (
+            ("request_count_total", "Number of requests during the last minute", counts),
+            ("request_4xx_count_total", "Number of 4xx errors during the last minute", [0] * len(entities)),
+            ("request_5xx_count_total", "Number of 5xx errors during the last minute", [errors] * len(entities)),
+            ("cpu_usage_percentage", "Average CPU utilization across all replicas during the last minute",
+             [cpu] * len(entities)),
+            ("mem_usage_percentage", "Average memory utilization across all replicas during the last minute",
+             [memory] * len(entities))):
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        lines += [f"{name}{{{labels(ent)}}} {v}" for ent, v in zip(entities, values)]
+    lines += ["# HELP request_latency_ms Request latency in milliseconds during the last minute",
+              "# TYPE request_latency_ms histogram"]
+    for ent, n in zip(entities, counts):
+        # A third of the requests under half the typical latency, most under it, a tail above it.
+        shares = {latency_ms * 0.5: 0.3, latency_ms: 0.8, latency_ms * 2.5: 0.97}
+        for le in LATENCY_BUCKETS:
+            below = max([share for bound, share in shares.items() if bound <= le], default=0.0)
+            lines.append(f'request_latency_ms_bucket{{{labels(ent)},le="{le}"}} {int(n * below)}')
+        lines.append(f'request_latency_ms_bucket{{{labels(ent)},le="+Inf"}} {n}')
+        lines.append(f"request_latency_ms_sum{{{labels(ent)}}} {latency_ms * n}")
+        lines.append(f"request_latency_ms_count{{{labels(ent)}}} {n}")
     return "\n".join(lines) + "\n"
 
 

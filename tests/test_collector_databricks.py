@@ -28,6 +28,7 @@ SECRET_MODEL = "secret.hr.attrition"
 FEATURES = "main.churn.features"
 RAW = "main.bronze.events"
 CUSTOMERS = "main.bronze.customers"
+OFFLINE = "main.churn.features_offline"
 T0 = 1_700_000_000_000
 
 
@@ -59,6 +60,16 @@ def table_fixture(full_name: str, table_type: str = "MANAGED") -> dict:
             "created_at": T0, "updated_at": T0 + 1}
 
 
+def feature_table_fixture(full_name: str) -> dict:
+    """A classic UC feature table: a Delta table with a primary key (customer_id, timeseries ts)."""
+    cols = [("customer_id", "STRING"), ("ts", "TIMESTAMP"), ("monthly_charges", "DOUBLE")]
+    return {**table_fixture(full_name),
+            "columns": [{"name": n, "type_name": t, "type_text": t.lower(), "position": i, "nullable": i > 0}
+                        for i, (n, t) in enumerate(cols)],
+            "table_constraints": [{"primary_key_constraint": {"name": "features_pk", "child_columns": ["customer_id", "ts"],
+                                                              "timeseries_columns": ["ts"]}}]}
+
+
 def _served(name: str, entity: str, version: str, state: str = "DEPLOYMENT_READY", size: str = "Small") -> dict:
     return {"name": name, "entity_name": entity, "entity_version": version, "workload_size": size,
             "workload_type": "CPU", "scale_to_zero_enabled": True,
@@ -76,7 +87,7 @@ def base_workspace() -> dict:
             OTHER: [_version(OTHER, 1, "run-o1", status="FAILED_REGISTRATION")],
             SECRET_MODEL: [_version(SECRET_MODEL, 1, "run-s1")],
         },
-        "tables": [table_fixture(FEATURES), table_fixture(RAW), table_fixture(CUSTOMERS), table_fixture("main.churn.scores_view", "VIEW"),
+        "tables": [feature_table_fixture(FEATURES), table_fixture(RAW), table_fixture(CUSTOMERS), table_fixture("main.churn.scores_view", "VIEW"),
                    table_fixture("main.churn.docs")],
         "lineage": {FEATURES: [{"table": RAW, "lineage_timestamp": "2024-01-01 00:00:00.0",
                                 "jobInfos": [{"workspace_id": 1234567890, "job_id": 77}]},
@@ -87,12 +98,17 @@ def base_workspace() -> dict:
                       "source": {"delta_table_source": {"full_name": FEATURES, "entity_columns": ["customer_id"],
                                                         "timeseries_column": "ts"}},
                       "function": {"function_type": "AVG"}}],
-        "feature_lineage": {f"{FEATURES}|tenure_days": {"models": [{"name": MODEL, "version": 2},
-                                                                   {"name": MODEL, "version": 3}],
-                                                        "feature_specs": [{"name": "main.churn.spec_v1"}]}},
+        # The declarative feature is materialized into an offline table; lineage is asked of that
+        # feature table. FEATURES is also a classic feature table (primary key below).
+        "materialized_features": [{"materialized_feature_id": "mf-1", "feature_name": "main.churn.tenure_days",
+                                   "table_name": OFFLINE, "is_online": False}],
+        "feature_lineage": {f"{OFFLINE}|tenure_days": {"models": [{"name": MODEL, "version": 2},
+                                                                  {"name": MODEL, "version": 3}],
+                                                       "feature_specs": [{"name": "main.churn.spec_v1"}]},
+                            f"{FEATURES}|monthly_charges": {"models": [{"name": MODEL, "version": 3}]}},
         "serving_endpoints": [
             {"name": "churn-endpoint", "id": "ep-1", "creator": "ci@example.com", "creation_timestamp": T0,
-             "last_updated_timestamp": T0 + 10, "task": "llm/v1/chat" if False else None,
+             "last_updated_timestamp": T0 + 10,
              "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
              "tags": [{"key": "team", "value": "churn"}],
              "config": {"config_version": 4,
@@ -240,12 +256,25 @@ def test_tables_lineage_features_vector_search(collected):
     assert job_edge["job_ids"] == ["77"]
     feats = rows(store, "features").set_index("full_name")
     assert feats.loc["main.churn.tenure_days"]["source_table"] == FEATURES
-    links = {(r.target_kind, r.target_name, r.target_version) for r in rows(store, "feature_lineage").itertuples()}
-    assert links == {("model", MODEL, "2"), ("model", MODEL, "3"), ("feature_spec", "main.churn.spec_v1", "")}
+    links = {(r.feature, r.target_kind, r.target_name, r.target_version)
+             for r in rows(store, "feature_lineage").itertuples()}
+    assert links == {("main.churn.tenure_days", "model", MODEL, "2"), ("main.churn.tenure_days", "model", MODEL, "3"),
+                     ("main.churn.tenure_days", "feature_spec", "main.churn.spec_v1", ""),
+                     (f"{FEATURES}.monthly_charges", "model", MODEL, "3")}
+    classic = feats.loc[f"{FEATURES}.monthly_charges"]
+    assert classic["source_table"] == FEATURES and classic["entity_columns"] == ["customer_id", "ts"]
+
     idx = rows(store, "vector_indexes").set_index("name").loc["main.churn.docs_index"]
     assert idx["source_table"] == "main.churn.docs" and idx["embedding_model_endpoints"] == ["bge-embeddings"]
     assert bool(idx["ready"]) and idx["indexed_row_count"] == 1200
     assert rows(store, "vector_search_endpoints").iloc[0]["endpoint_status"] == "ONLINE"
+
+
+def test_feature_lineage_is_asked_of_feature_tables_never_of_a_source_table(collected):
+    _, _, stub = collected
+    asked = sorted(p for r, p in stub.log if r == "features.lineage")
+    assert asked == [f"/api/2.0/feature-store/feature-tables/{FEATURES}/features/monthly_charges/lineage",
+                     f"/api/2.0/feature-store/feature-tables/{OFFLINE}/features/tenure_days/lineage"]
 
 
 def test_lineage_one_call_per_table_and_pass(collected):
@@ -412,3 +441,122 @@ def test_minimal_databricks_config_needs_no_host():
 
     cfg = parse_config({"sources": [{"name": "d", "kind": "databricks", "platform": "databricks"}]})
     assert cfg.sources[0].options == {}
+
+
+# -- models by catalog: schemas first (a catalog alone is refused) ----------------------------------
+def test_the_stub_refuses_a_catalog_without_a_schema_as_the_service_does(token_env):
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.core import Config
+    from databricks.sdk.errors import BadRequest
+
+    with DatabricksStub(base_workspace(), token=TOKEN) as stub:
+        w = WorkspaceClient(config=Config(host=stub.url, token=TOKEN, auth_type="pat", retry_timeout_seconds=5))
+        with pytest.raises(BadRequest, match="together"):
+            list(w.registered_models.list(catalog_name="main"))
+        assert {m.full_name for m in w.registered_models.list(catalog_name="main", schema_name="churn")} == {MODEL, OTHER}
+
+
+def test_configured_catalogs_are_listed_schema_by_schema(tmp_path, token_env):
+    with DatabricksStub(base_workspace(), token=TOKEN) as stub:
+        outcome, store = snapshot(tmp_path, stub, catalogs=["main"])
+    assert outcome.ok, outcome.errors
+    assert set(rows(store, "registered_models")["name"]) == {MODEL, OTHER}
+    asked = [p for r, p in stub.log if r == "uc.models.list"]
+    assert asked and all("catalog_name=main" in p and "schema_name=" in p for p in asked)
+    assert not any("information_schema" in p for p in asked)
+    assert [p for r, p in stub.log if r == "uc.schemas.list"] and outcome.warnings == []
+
+
+# -- a partial read never records a removal ----------------------------------------------------------
+PARTIAL_READS = {
+    "a 403 on one catalog": Faults(forbidden_catalogs={"secret"}),
+    "a schema's model list": Faults(failing={"uc.models.list": 500}),
+    "a model's versions list": Faults(failing={"uc.versions.list": 403}),
+    "a model's details (aliases)": Faults(failing={"uc.models.get": 500}),
+    "an endpoint's details": Faults(failing={"serving.get": 403}),
+    "a vector endpoint's index list": Faults(failing={"vs.indexes.list": 403}),
+    "a schema's table list": Faults(failing={"uc.tables.list": 403}),
+    "a table's lineage": Faults(failing={"lineage.table": 500}),
+    "a schema's feature list": Faults(failing={"features.list": 403}),
+    "a feature's lineage": Faults(failing={"features.lineage": 403}),
+    "a feature's materializations": Faults(failing={"features.materialized.list": 403}),
+}
+
+
+@pytest.mark.parametrize("what", list(PARTIAL_READS))
+def test_a_pass_with_a_failed_item_read_removes_nothing_and_warns(tmp_path, token_env, what):
+    ws = base_workspace()
+    ws["schemas"] = ["secret.hr"]
+    opts = {"catalogs": ["main", "secret"], "schemas": ["main.churn"]}
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        first, store = snapshot(tmp_path, stub, **opts)
+    assert first.ok and first.warnings == [], first.warnings
+    before = {t: len(rows(store, t)) for t in first.counts if t != "endpoint_metrics"}   # samples append
+    with DatabricksStub(ws, token=TOKEN, faults=PARTIAL_READS[what]) as stub:
+        second, _ = snapshot(tmp_path, stub, **opts)
+    assert second.ok, second.errors
+    assert second.warnings, "a failed read must be reported"
+    removed = {t: c["removed"] for t, c in second.counts.items() if c["removed"]}
+    assert removed == {}, f"{what}: recorded removals {removed}"
+    assert {t: len(rows(store, t)) for t in before} == before
+    # The as-of view after the pass still holds the aliases (an audit trace would not say "removed").
+    aliases = {(r.name, r.alias) for r in entity_as_of(store, "model_aliases", second.snapshot_id).itertuples()}
+    assert aliases == {(MODEL, "champion"), (MODEL, "challenger"), (SECRET_MODEL, "prod")}
+
+
+def test_a_complete_pass_still_records_removals_next_to_a_failed_read(tmp_path, token_env):
+    ws = base_workspace()
+    opts = {"catalogs": ["main", "secret"]}
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        first, store = snapshot(tmp_path, stub, **opts)
+    ws2 = copy.deepcopy(ws)
+    ws2["registered_models"] = [m for m in ws2["registered_models"] if m["full_name"] != OTHER]
+    del ws2["model_versions"][OTHER]
+    with DatabricksStub(ws2, token=TOKEN, faults=Faults(forbidden_catalogs={"secret"})) as stub:
+        second, _ = snapshot(tmp_path, stub, **opts)
+    assert first.ok and second.ok and second.warnings
+    assert set(rows(store, "registered_models")["name"]) == {MODEL, SECRET_MODEL}   # OTHER really went
+    assert set(rows(store, "model_versions")["name"]) == {MODEL, SECRET_MODEL}
+
+
+# -- a Unity Catalog version's MLmodel is read through the registry, not its raw storage path ---------
+def test_uc_version_mlmodel_is_read_through_models_uri_with_the_source_registry(tmp_path, token_env, monkeypatch):
+    """The version's storage location (abfss://…) opens only with UC credentials, so the collector
+    reads `models:/NAME/VERSION/MLmodel` with the source's registry URI; MLflow's UC artifact
+    repository then reads the file (here through the Files API route it takes when the workspace
+    enables it). The process-global registry URI points elsewhere and must not matter."""
+    import mlflow
+
+    from collectors.config import parse_config
+    from collectors.mlflow_source import MlflowSource
+    from collectors.report import SourceReport
+
+    ws = base_workspace()
+    ws["model_files"] = {f"{MODEL}/2/MLmodel": "artifact_path: model\nrun_id: run-2\nmodel_uuid: uuid-2\n"
+                                               "model_id: m-abc\nflavors:\n  sklearn: {}\n"}
+    monkeypatch.setattr(mlflow.tracking._model_registry.utils, "_registry_uri", f"sqlite:///{tmp_path}/other.db",
+                        raising=False)
+    with DatabricksStub(ws, token=TOKEN) as stub:
+        monkeypatch.setenv("DATABRICKS_HOST", stub.url)
+        config = parse_config({"sources": [{"name": "dbx", "kind": "mlflow", "platform": "databricks",
+                                            "tracking_uri": "databricks", "registry_uri": "databricks-uc"}]})
+        source = MlflowSource(config.sources[0], SourceReport("dbx"))
+        row = source._read_origin(MODEL, "2", "dbfs:/databricks/mlflow-tracking/1/run-2/artifacts/model")
+        missing = source._read_origin(MODEL, "3", "dbfs:/databricks/mlflow-tracking/1/run-3/artifacts/model")
+    assert row["read_status"] == "ok", row
+    assert (row["origin_run_id"], row["origin_model_uuid"], row["origin_model_id"]) == ("run-2", "uuid-2", "m-abc")
+    assert missing["read_status"] in ("missing", "unreadable") and missing["read_status"] != "ok"
+    assert any(p.startswith(f"/api/2.0/fs/files/Models/main/churn/churn_gbm/2/MLmodel") for r, p in stub.log
+               if r == "files.download")
+    assert not (tmp_path / "other.db").exists() and not Path("mlflow.db").exists()
+    assert stub.counts["mlflow.uc.emit_lineage"] == 0          # reading never writes
+
+
+def test_a_referenced_table_in_a_configured_schema_is_read_with_its_details(tmp_path, token_env):
+    """The schema's list omits columns; the details show FEATURES is a classic feature table."""
+    with DatabricksStub(base_workspace(), token=TOKEN) as stub:
+        outcome, store = snapshot(tmp_path, stub, schemas=["main.churn"], metrics=False)
+    assert outcome.ok, outcome.errors
+    table = rows(store, "uc_tables").set_index("full_name").loc[FEATURES]
+    assert {"schema", "model_dependency", "feature_source"} <= set(table["reasons"])
+    assert f"{FEATURES}.monthly_charges" in set(rows(store, "features")["full_name"])

@@ -232,8 +232,8 @@ def test_unity_catalog_mlmodel_is_listed_through_the_uc_registry(tmp_path, monke
     monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
     monkeypatch.chdir(tmp_path)
     ws = base_workspace()
-    ws["model_files"] = {f"{UC}/2": ["MLmodel", "model.pkl", "conda.yaml", "metadata/MLmodel"],
-                         f"{UC}/3": ["model.pkl"]}
+    ws["model_files"] = {f"{UC}/2/{f}": "" for f in ("MLmodel", "model.pkl", "conda.yaml", "metadata/MLmodel")}
+    ws["model_files"][f"{UC}/3/model.pkl"] = ""
     policy = load_policy(policy_file(tmp_path, "[required]\nartifacts = [\"MLmodel\", \"conda.yaml\"]\n"))
     with DatabricksStub(ws, token=TOKEN) as stub:
         outcome, store = dbx_snapshot(tmp_path, stub)

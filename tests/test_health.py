@@ -119,24 +119,93 @@ def test_series_for_one_endpoint_over_a_window(workspace):
     assert series["time"].max() - series["time"].min() < timedelta(hours=1)
 
 
-def test_databricks_prometheus_counters_become_rates_and_quantiles():
-    from demo.databricks_stub import prometheus_text
+def _export_rows(exports, endpoint="churn-dbx", entities=("churn-v4",), source="dbx") -> list[dict]:
+    """Store-shaped samples of the stub's metrics exports: [(sampled_at ms, prometheus text)]."""
     from prometheus_client.parser import text_string_to_metric_families
     import json
 
     rows = []
-    for t, requests, errors in ((0, 100, 0), (120_000, 700, 6)):   # two exports, two minutes apart
-        text = prometheus_text("churn-dbx", ["churn-v4"], requests=requests, errors=errors)
+    for t, text in exports:
         for family in text_string_to_metric_families(text):
             for s in family.samples:
-                rows.append({"source": "dbx", "endpoint": "churn-dbx", "metric": s.name,
+                rows.append({"source": source, "endpoint": endpoint, "metric": s.name,
                              "labels": json.dumps(dict(sorted(s.labels.items()))), "sampled_at": t, "value": s.value})
-    series = hl.databricks_series(pd.DataFrame(rows))
-    got = {m: v for m, v in zip(series["metric"], series["value"])}
-    assert got["requests_per_min"] == pytest.approx(300.0)
+    return rows
+
+
+def test_databricks_export_is_read_as_per_minute_readings():
+    """Counts in the export are requests during the last minute (gauges), and the latency histogram
+    covers that minute: one export is a reading, and a lower count later is less traffic, not a reset."""
+    from demo.databricks_stub import prometheus_text
+
+    one = hl.databricks_series(pd.DataFrame(_export_rows([(0, prometheus_text("churn-dbx", ["churn-v4"],
+                                                                               requests=700, errors=7))])))
+    got = dict(zip(one["metric"], one["value"]))
+    assert got["requests_per_min"] == pytest.approx(700.0)
     assert got["error_rate_pct"] == pytest.approx(1.0)
-    assert 0 < got["latency_p50_ms"] <= 50.0 and got["latency_p95_ms"] >= 50.0 or got["latency_p95_ms"] == 50.0
-    assert set(series["deployment"]) == {"churn-v4"}
+    assert 25.0 < got["latency_p50_ms"] <= 50.0 and 100.0 < got["latency_p95_ms"] <= 250.0   # inside their buckets
+    assert got["cpu_pct"] == 12.5 and got["memory_pct"] == 30.0
+    two = hl.databricks_series(pd.DataFrame(_export_rows([
+        (0, prometheus_text("churn-dbx", ["churn-v4"], requests=700)),
+        (120_000, prometheus_text("churn-dbx", ["churn-v4"], requests=100, errors=2))])))
+    rpm = two[two["metric"] == "requests_per_min"].sort_values("time")["value"].tolist()
+    assert rpm == [700.0, 100.0]
+    assert two[two["metric"] == "error_rate_pct"].sort_values("time")["value"].tolist() == [0.0, 2.0]
+    assert set(two["deployment"]) == {"churn-v4"}
+
+
+def test_a_latency_summary_is_read_as_the_quantiles_it_names():
+    text = ("# TYPE request_latency_ms summary\n"
+            'request_latency_ms{served_entity_name="churn-v4",quantile="0.5"} 31\n'
+            'request_latency_ms{served_entity_name="churn-v4",quantile="0.99"} 240\n'
+            'request_latency_ms_sum{served_entity_name="churn-v4"} 900\n'
+            'request_latency_ms_count{served_entity_name="churn-v4"} 20\n')
+    series = hl.databricks_series(pd.DataFrame(_export_rows([(0, text)])))
+    got = dict(zip(series["metric"], series["value"]))
+    assert got == {"latency_p50_ms": 31.0, "latency_p99_ms": 240.0}
+
+
+def _dbx_store(tmp_path, endpoint_row: dict, metrics_text: str | None) -> Store:
+    store = Store(tmp_path / "dbx.duckdb")
+    samples = _export_rows([(int((NOW - timedelta(minutes=5)).timestamp() * 1000), metrics_text)],
+                           endpoint="churn-dbx") if metrics_text else []
+    for s in samples:
+        s.pop("source")
+    commit_snapshot(store, source="dbx", kind="databricks", platform="databricks", mode="full", started_at=NOW,
+                    finished_at=NOW, warnings=[], state={}, batches={
+                        "serving_endpoints": EntityBatch([{"name": "churn-dbx", "ready": "READY", **endpoint_row}],
+                                                         Scope.ALL),
+                        "served_entities": EntityBatch([{"endpoint": "churn-dbx", "config": "active",
+                                                         "served_entity_name": "churn-v4", "entity_name": "m",
+                                                         "entity_version": "4", "traffic_pct": 100,
+                                                         "deployment_state": "DEPLOYMENT_READY"}], Scope.ALL),
+                        "endpoint_metrics": EntityBatch(samples, Scope.NONE)})
+    return store
+
+
+def test_a_databricks_endpoint_without_traffic_metrics_is_no_data_not_green(tmp_path):
+    cpu_only = "# TYPE cpu_usage_percentage gauge\ncpu_usage_percentage{served_entity_name=\"churn-v4\"} 3.0\n"
+    table = hl.health_table(_dbx_store(tmp_path, {"read_status": "ok"}, cpu_only), (), now=NOW)
+    assert table.loc[0, "status"] == hl.GREY and "no metric data" in table.loc[0, "reasons"]
+
+
+def test_an_endpoint_whose_details_were_not_read_is_an_error_not_green(tmp_path):
+    from demo.databricks_stub import prometheus_text
+
+    row = {"read_status": "forbidden", "detail": "User lacks CAN_VIEW on <b>churn-dbx</b>"}
+    table = hl.health_table(_dbx_store(tmp_path, row, prometheus_text("churn-dbx", ["churn-v4"])), (), now=NOW)
+    assert table.loc[0, "status"] == hl.ERROR
+    assert "forbidden" in table.loc[0, "reasons"] and "<b>churn-dbx</b>" in table.loc[0, "reasons"]
+
+
+def test_an_unreadable_review_log_is_an_error_not_green(workspace):
+    store = Store(workspace / "w.duckdb")
+    with store.writer() as con:   # a review log the loader cannot query (a damaged or foreign table)
+        con.execute("DROP TABLE gate_review_log CASCADE")
+        con.execute("CREATE TABLE gate_review_log (entry_id INTEGER, verdict VARCHAR)")
+    table = hl.health_table(store, SLOS, now=NOW).set_index("deployment")
+    assert set(table["status"]) == {hl.ERROR}
+    assert "review log unreadable" in table.loc["blue", "reasons"]
 
 
 def test_endpoint_health_page(monkeypatch, workspace):

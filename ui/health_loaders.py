@@ -2,8 +2,9 @@
 
 Azure ML deployments come from `aml_endpoints`/`aml_deployments` with Azure Monitor / traffic-log
 samples (`endpoint_metrics`, labels {"deployment"}); Databricks served entities come from
-`serving_endpoints`/`served_entities` with Prometheus export samples (counters and a latency
-histogram, turned into rates between consecutive samples). What an endpoint *should* serve comes
+`serving_endpoints`/`served_entities` with Prometheus export samples. Every series of that export
+describes the last minute before it was taken (see `databricks_series`), so each export is read on
+its own; nothing is differenced between exports. What an endpoint *should* serve comes
 from `[[slo]] serves = "model@alias"`: the alias's version and the served version are compared
 by the run that produced them (their own `run_id`, or the run their MLmodel names), so a copy of a
 Databricks model on Azure ML matches its Fabric alias. Served versions whose latest review was a
@@ -19,6 +20,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import duckdb
+
 from collectors.config import Slo
 from store import Store, StoreMissing
 from store import queries as q
@@ -26,7 +29,10 @@ from ui.format import GAP
 
 TTL = 300
 SUMMARY_WINDOW = timedelta(hours=1)   # table figures: the last hour of data of each series
-GREEN, AMBER, RED, GREY = "green", "amber", "red", "no data"
+GREEN, AMBER, RED, GREY, ERROR = "green", "amber", "red", "no data", "error"
+ORDER = {ERROR: 0, RED: 1, AMBER: 2, GREY: 3, GREEN: 4}
+# Series that say something about traffic; CPU / memory alone do not make an endpoint healthy.
+TRAFFIC_METRICS = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "requests_per_min", "error_rate_pct")
 HEALTHY_STATES = {"succeeded", "ready", "deployment_ready", "not_updating"}   # Azure ML, Databricks
 COLUMNS = ["status", "platform", "source", "endpoint", "deployment", "state", "model", "version", "traffic_pct",
            "mirror_pct", "should_serve", "drift", "latency_p50_ms", "latency_p95_ms", "error_rate_pct",
@@ -74,7 +80,9 @@ def _rejected(store: Store) -> set[tuple[str, str, str]]:
         frame = store.query("""SELECT source, model_name, version, arg_max(decision, entry_id) AS decision
                                FROM gate_review_log WHERE kind = 'review'
                                GROUP BY source, model_name, version""")
-    except Exception:   # an older store without the review log: nothing rejected
+    except duckdb.CatalogException as e:   # an older store without the review log: nothing rejected
+        if "gate_review_log" not in str(e):
+            raise
         return set()
     return {(r.source, r.model_name, r.version) for r in frame.itertuples() if r.decision == "reject"}
 
@@ -122,51 +130,55 @@ def azureml_series(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def databricks_series(samples: pd.DataFrame) -> pd.DataFrame:
-    """Rates between consecutive Prometheus exports: requests/min, 5xx %, latency p50/p95 from the
-    histogram buckets, CPU/memory gauges as they are."""
+    """Each metrics export read on its own: requests/min, 5xx %, latency quantiles, CPU/memory.
+
+    The export (`GET /api/2.0/serving-endpoints/{name}/metrics`, Prometheus text) holds per-minute
+    readings, not process-lifetime counters: `request_count_total`, `request_4xx_count_total` and
+    `request_5xx_count_total` are "number of requests / errors during the last minute" (gauges in
+    Datadog's integrations-core `databricks/metadata.csv`; "totaling the number of requests within a
+    minute" in Databricks' "Track and export serving endpoint health metrics" page), and
+    `request_latency_ms` is the latency distribution of that minute (Datadog publishes its 75/90/95/
+    99th percentiles "during the minute"; Databricks documents P50/P99 round-trip latency). So a count
+    is requests per minute as it stands, and quantiles come from one export's buckets. A `quantile`
+    label (a summary) is read as the quantile it names."""
     if samples.empty:
         return pd.DataFrame(columns=["source", "endpoint", "deployment", "time", "metric", "value"])
     s = samples.copy()
+    labels = s["labels"].map(lambda raw: json.loads(raw) if raw else {})
     s["deployment"] = s["labels"].map(_deployment_of)
-    s["le"] = s["labels"].map(lambda raw: (json.loads(raw) if raw else {}).get("le"))
+    s["le"] = labels.map(lambda d: d.get("le"))
+    s["quantile"] = labels.map(lambda d: d.get("quantile"))
     rows = []
-    for (source, endpoint, deployment), g in s.groupby(["source", "endpoint", "deployment"]):
-        times = sorted(g["sampled_at"].unique())
-        for prev, cur in zip(times, times[1:]):
-            minutes = (cur - prev) / 60000
-            if minutes <= 0:
-                continue
-            a, b = g[g["sampled_at"] == prev], g[g["sampled_at"] == cur]
-            when = pd.Timestamp(cur, unit="ms", tz="UTC")
+    for (source, endpoint, deployment, at), g in s.groupby(["source", "endpoint", "deployment", "sampled_at"]):
+        when = pd.Timestamp(at, unit="ms", tz="UTC")
 
-            def delta(metric: str) -> float | None:
-                x, y = a[a["metric"] == metric]["value"].sum(), b[b["metric"] == metric]["value"].sum()
-                return None if b[b["metric"] == metric].empty else max(0.0, y - x)
+        def reading(metric: str) -> float | None:
+            vals = g[g["metric"] == metric]["value"]
+            return None if vals.empty else float(vals.sum())
 
-            count = delta("request_count_total")
-            errors = delta("request_5xx_count_total")
-            if count is not None:
-                rows.append((source, endpoint, deployment, when, "requests_per_min", count / minutes))
-                if errors is not None and count > 0:
-                    rows.append((source, endpoint, deployment, when, "error_rate_pct", errors / count * 100))
-            buckets = _bucket_deltas(a, b)
-            for p, name in ((0.5, "latency_p50_ms"), (0.95, "latency_p95_ms")):
-                v = _quantile(buckets, p)
-                if v is not None:
-                    rows.append((source, endpoint, deployment, when, name, v))
+        count, errors = reading("request_count_total"), reading("request_5xx_count_total")
+        if count is not None:
+            rows.append((source, endpoint, deployment, when, "requests_per_min", count))
+            if errors is not None and count > 0:
+                rows.append((source, endpoint, deployment, when, "error_rate_pct", errors / count * 100))
+        buckets = _buckets(g, "request_latency_ms_bucket")
+        summary = g[(g["metric"] == "request_latency_ms") & g["quantile"].notna()]
+        for p, name in ((0.5, "latency_p50_ms"), (0.95, "latency_p95_ms"), (0.99, "latency_p99_ms")):
+            named = summary[summary["quantile"].astype(float) == p]["value"]
+            v = float(named.iloc[0]) if not named.empty else _quantile(buckets, p)
+            if v is not None:
+                rows.append((source, endpoint, deployment, when, name, v))
         for gauge, name in (("cpu_usage_percentage", "cpu_pct"), ("mem_usage_percentage", "memory_pct")):
-            for r in g[g["metric"] == gauge].itertuples():
-                rows.append((source, endpoint, deployment, pd.Timestamp(r.sampled_at, unit="ms", tz="UTC"), name, r.value))
+            v = reading(gauge)
+            if v is not None:
+                rows.append((source, endpoint, deployment, when, name, v))
     return pd.DataFrame(rows, columns=["source", "endpoint", "deployment", "time", "metric", "value"])
 
 
-def _bucket_deltas(a: pd.DataFrame, b: pd.DataFrame) -> list[tuple[float, float]]:
-    out = []
-    for r in b[b["metric"].str.endswith("_bucket")].itertuples():
-        if r.le is None:
-            continue
-        before = a[(a["metric"] == r.metric) & (a["le"] == r.le)]["value"].sum()
-        out.append((float("inf") if r.le == "+Inf" else float(r.le), max(0.0, r.value - before)))
+def _buckets(g: pd.DataFrame, metric: str) -> list[tuple[float, float]]:
+    """Cumulative histogram buckets (upper bound, count) of one export."""
+    out = [(float("inf") if r.le == "+Inf" else float(r.le), float(r.value))
+           for r in g[(g["metric"] == metric) & g["le"].notna()].itertuples()]
     return sorted(out)
 
 
@@ -218,24 +230,27 @@ def serving_rows(store: Store, points) -> pd.DataFrame:
                      # A NaN share was stored as null: a gap, not a crash.
                      "traffic_pct": pd.to_numeric((traffic or {}).get(d.deployment, 0), errors="coerce"),
                      "mirror_pct": pd.to_numeric((mirror or {}).get(d.deployment, 0), errors="coerce")})
-    try:
-        sep = _entity(store, "serving_endpoints", points)
-        ents = _entity(store, "served_entities", points)
-    except Exception:   # a store without the Databricks tables
-        sep = ents = pd.DataFrame()
+    sep = _entity(store, "serving_endpoints", points)
+    ents = _entity(store, "served_entities", points)
     if not ents.empty:
         ents = ents[ents["config"] == "active"]
         for e in ents.itertuples():
             ep = sep[(sep["source"] == e.source) & (sep["name"] == e.endpoint)] if not sep.empty else sep
             ready = ep["ready"].iloc[0] if not ep.empty else None
+            # The endpoint's details could not be read in the snapshot: its state is unknown.
+            read_status = ep["read_status"].iloc[0] if not ep.empty else None
+            read_error = None
+            if isinstance(read_status, str) and read_status != "ok":
+                detail = ep["detail"].iloc[0]
+                read_error = f"endpoint details not read ({read_status})" + (f": {detail}" if detail else "")
             alone = len(ents[(ents["source"] == e.source) & (ents["endpoint"] == e.endpoint)]) == 1
             traffic = e.traffic_pct if e.traffic_pct is not None and not pd.isna(e.traffic_pct) else (100.0 if alone else None)
             rows.append({"platform": e.platform, "source": e.source, "endpoint": e.endpoint,
                          "deployment": e.served_entity_name, "state": e.deployment_state or ready,
                          "model": e.entity_name, "version": e.entity_version, "model_registry": None,
-                         "traffic_pct": traffic, "mirror_pct": 0.0})
+                         "traffic_pct": traffic, "mirror_pct": 0.0, "read_error": read_error})
     return pd.DataFrame(rows, columns=["platform", "source", "endpoint", "deployment", "state", "model", "version",
-                                       "model_registry", "traffic_pct", "mirror_pct"])
+                                       "model_registry", "traffic_pct", "mirror_pct", "read_error"])
 
 
 def _producing_runs(store: Store, points) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -260,25 +275,44 @@ def health_table(store: Store, slos: tuple[Slo, ...], now: datetime | None = Non
                         databricks_series(samples[samples["source"].isin(serving.loc[serving["platform"] == "databricks", "source"])])],
                        ignore_index=True)
     versions, aliases = _producing_runs(store, points)
-    rejected = _rejected(store)
+    problems: list[str] = []    # what every row depends on and could not be read
+    try:
+        rejected = _rejected(store)
+    except duckdb.Error as e:
+        rejected = set()
+        problems.append(f"review log unreadable, rejections unknown: {_message(e)}")
     out = []
     for r in serving.to_dict("records"):
-        slo = slo_for(slos, r["platform"], r["endpoint"])
-        mine = series[(series["source"] == r["source"]) & (series["endpoint"] == r["endpoint"])
-                      & (series["deployment"] == r["deployment"])] if not series.empty else series
-        figures = _figures(mine)
-        expected, drift, drift_reason = _drift(r, slo, versions, aliases, rejected)
-        stale_after = timedelta(minutes=slo.stale_after_minutes if slo else 60)
-        last = figures.pop("last_data")
-        stale = last is None or (now - last) > stale_after
-        status, reasons = _rag(r, figures, slo, drift, drift_reason, stale, last)
+        read_error = r.pop("read_error", None)
+        base = {**r, "latency_p50_ms": None, "latency_p95_ms": None, "error_rate_pct": None,
+                "requests_per_min": None, "should_serve": GAP, "drift": False, "last_data": None, "stale": True}
+        try:
+            slo = slo_for(slos, r["platform"], r["endpoint"])
+            mine = series[(series["source"] == r["source"]) & (series["endpoint"] == r["endpoint"])
+                          & (series["deployment"] == r["deployment"])] if not series.empty else series
+            figures = _figures(mine)
+            expected, drift, drift_reason = _drift(r, slo, versions, aliases, rejected)
+            stale_after = timedelta(minutes=slo.stale_after_minutes if slo else 60)
+            last = figures.pop("last_data")
+            stale = last is None or (now - last) > stale_after
+            status, reasons = _rag(r, figures, slo, drift, drift_reason, stale, last)
+        except Exception as e:   # one row that cannot be evaluated is shown as an error, not skipped
+            out.append({**base, "status": ERROR, "reasons": f"could not evaluate: {_message(e)}"})
+            continue
+        errors = [m for m in (read_error, *problems) if isinstance(m, str) and m]
+        if errors:   # what could not be read is an error, whatever the figures say
+            status, reasons = ERROR, errors + reasons
         out.append({**r, **figures, "should_serve": expected, "drift": drift, "last_data": last, "stale": stale,
                     "status": status, "reasons": "; ".join(reasons)})
     frame = pd.DataFrame(out)
-    order = {RED: 0, AMBER: 1, GREY: 2, GREEN: 3}
     frame = frame.sort_values(["status", "platform", "endpoint", "deployment"],
-                              key=lambda c: c.map(order) if c.name == "status" else c).reset_index(drop=True)
+                              key=lambda c: c.map(ORDER) if c.name == "status" else c).reset_index(drop=True)
     return frame[COLUMNS]
+
+
+def _message(e: BaseException) -> str:
+    """An error as one plain line (the table shows it as text, never as markup)."""
+    return f"{type(e).__name__}: " + " ".join(str(e).split())[:300]
 
 
 def _figures(series: pd.DataFrame) -> dict[str, Any]:
@@ -286,7 +320,10 @@ def _figures(series: pd.DataFrame) -> dict[str, Any]:
                                "requests_per_min": None, "last_data": None}
     if series.empty:
         return figures
-    last = series["time"].max()
+    traffic = series[series["metric"].isin(TRAFFIC_METRICS)]
+    if traffic.empty:   # CPU or memory alone say nothing about what the endpoint serves
+        return figures
+    last = traffic["time"].max()
     recent = series[series["time"] > last - SUMMARY_WINDOW]
     for metric in ("latency_p50_ms", "latency_p95_ms", "requests_per_min"):
         vals = recent[recent["metric"] == metric]["value"]
