@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from collectors.report import SourceReport, redact
+from collectors.report import SourceReport, redact, register_secret
 
 ARM_SCOPE = "https://management.azure.com/.default"
 FABRIC_SCOPE = "https://api.fabric.microsoft.com/.default"
@@ -94,6 +94,7 @@ class AzureHttp:
             if tok is None or tok.expires_on - 120 < time.time():
                 access = self.credential.get_token(scope)
                 tok = _Token(access.token, float(access.expires_on))
+                register_secret(access.token)   # a service echoing it in an error must not store it
                 self._tokens[scope] = tok
             return tok.value
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from collectors.config import SourceConfig
 from collectors.paging import iter_items
-from collectors.report import SourceReport
+from collectors.report import SourceReport, register_secret
 from store.db import Store, StoreMissing
 from store.history import EntityBatch, Scope
 
@@ -146,6 +146,7 @@ def _bearer_token(scope: str | None) -> Iterator[None]:
     from azure.identity import DefaultAzureCredential
 
     token = DefaultAzureCredential().get_token(scope).token
+    register_secret(token)   # a server echoing it back must not get it into the store
     before = os.environ.get("MLFLOW_TRACKING_TOKEN")
     os.environ["MLFLOW_TRACKING_TOKEN"] = token
     try:

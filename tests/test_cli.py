@@ -72,3 +72,16 @@ def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2 and "usage:" in capsys.readouterr().err
+
+
+def test_summary_escapes_markup_in_names_and_messages(capsys):
+    """Rich markup in a source name or message is printed as text (it used to raise MarkupError)."""
+    from collectors.__main__ import print_summary
+    from collectors.runner import SnapshotOutcome
+
+    outcome = SnapshotOutcome("x[/]", False, 3, "full[bold]", 1.0,
+                              counts={"runs[/x]": {"added": 1, "changed": 0, "removed": 0, "seen": 1}},
+                              warnings=["[red]w[/]"], errors=["[/] e"])
+    print_summary([outcome])
+    out = capsys.readouterr().out
+    assert "x[/]" in out and "runs[/x] +1" in out and "[red]w[/]" in out and "[/] e" in out
