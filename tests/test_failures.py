@@ -117,3 +117,26 @@ def test_redact_keeps_ordinary_text():
 
     text = "run 0123abcd: basic authentication failed for sqlite:////tmp/x/mlflow.db (HTTP 403)"
     assert redact(text) == text
+
+
+def test_model_names_with_both_quote_kinds_are_collected(tmp_path, mlflow_template):
+    """A name like a'b"c made every pass of its source fail (no escape exists in MLflow's filter grammar)."""
+    from collectors.config import load_config
+    from collectors.runner import snapshot_all
+    from store.db import Store
+    from store.queries import entity_as_of
+    from tests.conftest import client, new_mlflow_store
+
+    uri = new_mlflow_store(tmp_path / "reg", mlflow_template)
+    c = client(uri)
+    names = {'a\'b"c': 2, "aXbYc": 1, "it's": 1, 'say "hi"': 1, 'p%q\'r"s_t\\u': 1}   # aXbYc: what LIKE also matches
+    for name, count in names.items():
+        c.create_registered_model(name)
+        for _ in range(count):
+            c.create_model_version(name, source=str(tmp_path / "reg" / "artifacts"))
+    cfg = write_config(tmp_path / "g.toml", [mlflow_source("reg", uri, read_model_origins=False)])
+    config = load_config(cfg)
+    [o] = snapshot_all(config)
+    assert o.ok, o.errors
+    versions = entity_as_of(Store(config.store_path), "model_versions")
+    assert versions.groupby("name").size().to_dict() == names
