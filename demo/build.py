@@ -245,10 +245,11 @@ class DemoBuilder:
             # OIDC configured the signed-in user is used instead.
             "[review]\nlocal_identity = \"reviewer@waymark.demo\"\n\n"
             "[[review.reviewers]]\nidentity = \"reviewer@waymark.demo\"\nmodels = [\"*\"]\n\n"
+            # The simulated passes are days apart: a monthly full pass keeps incremental ones in the history.
             "[[sources]]\nname = \"dbx-churn\"\nkind = \"mlflow\"\nplatform = \"databricks\"\n"
-            f"tracking_uri = \"{self.dbx_uri}\"\n\n"
+            f"tracking_uri = \"{self.dbx_uri}\"\nfull_every_hours = 720\n\n"
             "[[sources]]\nname = \"fabric-churn\"\nkind = \"mlflow\"\nplatform = \"fabric\"\n"
-            f"tracking_uri = \"{self.fabric_uri}\"\n", encoding="utf-8")
+            f"tracking_uri = \"{self.fabric_uri}\"\nfull_every_hours = 720\n", encoding="utf-8")
 
     def _alias(self, client, model: str, alias: str, version: str) -> None:
         client.set_registered_model_alias(model, alias, version)

@@ -144,3 +144,13 @@ def alias_history(store: Store, source: str | None = None) -> pd.DataFrame:
         LEFT JOIN snapshots s2 ON s2.snapshot_id = a.valid_to
         WHERE (? IS NULL OR a.source = ?)
         ORDER BY a.source, a.name, a.alias, a.valid_from""", [source, source])
+
+
+def last_full_passes(store: Store, source: str | None = None) -> pd.DataFrame:
+    """Per source: when its last good full pass finished, and why it was full. An incremental pass
+    cannot see tags changed on finished runs or restored runs; a full one does."""
+    return store.query("""
+        SELECT source, max(finished_at) AS last_full_at, arg_max(full_reason, finished_at) AS full_reason,
+               arg_max(snapshot_id, finished_at) AS snapshot_id
+        FROM snapshots WHERE status = 'ok' AND mode = 'full' AND (? IS NULL OR source = ?)
+        GROUP BY source ORDER BY source""", [source, source])

@@ -26,7 +26,8 @@ def test_json_output_shape(workspace, tmp_path):
         assert set(s["counts"]) == ENTITIES
         assert all(set(c) == {"seen", "added", "changed", "removed"} for c in s["counts"].values())
     assert doc["sources"][0]["counts"]["runs"]["added"] == 4
-    assert doc["sources"][0]["snapshot_id"] < doc["sources"][1]["snapshot_id"]
+    # Sources are collected in parallel: each has its own snapshot, in whichever order they finished.
+    assert doc["sources"][0]["snapshot_id"] != doc["sources"][1]["snapshot_id"]
 
 
 def test_summary_table_and_source_selection(workspace, tmp_path):
