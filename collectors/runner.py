@@ -280,6 +280,7 @@ def _process_main(send, source: SourceConfig, previous: Any, full: bool, env: di
     report = SourceReport(source.name)
     try:
         result = SOURCE_KINDS[source.kind](source, report, progress).collect(previous, full)
+        _redact_details(result[1])   # here, where the bearer tokens this process obtained are known
         with lock:
             send.send(("done", result, report))
     except BaseException as e:
