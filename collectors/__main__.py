@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress(source: str, message: str) -> None:
         if status:
-            status.update(f"[bold]{source}[/]: {message}")
+            status.update(f"[bold]{escape(source)}[/]: {escape(message)}")
         elif not args.json:
             print(f"{source}: {message}", file=sys.stderr, flush=True)
 
@@ -166,7 +166,9 @@ def print_summary(outcomes: list[SnapshotOutcome]) -> None:
         table.add_column(col, justify="right" if col in ("added", "changed", "removed", "seconds", "warnings", "snapshot") else "left")
     for o in outcomes:
         totals = {k: sum(c.get(k, 0) for c in o.counts.values()) for k in ("added", "changed", "removed")}
-        table.add_row(o.source, "[green]ok[/]" if o.ok else "[red]FAILED[/]", o.mode, str(o.snapshot_id or "–"),
+        # Names and modes come from config and collectors: escaped, so `x[/]` is text, not markup.
+        table.add_row(escape(o.source), "[green]ok[/]" if o.ok else "[red]FAILED[/]", escape(o.mode),
+                      str(o.snapshot_id or "–"),
                       f"{totals['added']:,}", f"{totals['changed']:,}", f"{totals['removed']:,}",
                       f"{o.seconds:.1f}", str(len(o.warnings)))
     console.print(table)
@@ -174,7 +176,7 @@ def print_summary(outcomes: list[SnapshotOutcome]) -> None:
         if o.counts:
             detail = ", ".join(f"{entity} +{c['added']} ~{c['changed']} -{c['removed']}"
                                for entity, c in o.counts.items() if c["added"] or c["changed"] or c["removed"])
-            console.print(f"[bold]{o.source}[/] changes: {detail or 'none'}", highlight=False)
+            console.print(f"[bold]{escape(o.source)}[/] changes: {escape(detail or 'none')}", highlight=False)
         for w in o.warnings:
             console.print(f"{o.source} warning: {w}", style="yellow", highlight=False, markup=False, soft_wrap=True)
         for e in o.errors:

@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from collectors.report import SourceReport, redact
+from collectors.report import SourceReport, redact, register_secret
 
 ARM_SCOPE = "https://management.azure.com/.default"
 FABRIC_SCOPE = "https://api.fabric.microsoft.com/.default"
@@ -81,6 +81,8 @@ class AzureHttp:
         self.credential = credential
         self.report = report
         self.timeout = timeout
+        # Seconds one request may keep being retried (None: MAX_ATTEMPTS only); the runner sets it per source.
+        self.retry_timeout: float | None = None
         self.sleep = sleep
         self.session = requests.Session()
         self._tokens: dict[str, _Token] = {}
@@ -94,6 +96,7 @@ class AzureHttp:
             if tok is None or tok.expires_on - 120 < time.time():
                 access = self.credential.get_token(scope)
                 tok = _Token(access.token, float(access.expires_on))
+                register_secret(access.token)   # a service echoing it in an error must not store it
                 self._tokens[scope] = tok
             return tok.value
 
@@ -111,15 +114,16 @@ class AzureHttp:
         self._check_transport(url)
         if params:
             url = url + ("&" if "?" in url else "?") + urlencode({k: v for k, v in params.items() if v is not None})
+        first_try = time.monotonic()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             headers = {"Authorization": f"Bearer {self._bearer(scope)}", "Accept": "application/json"}
             with self._lock:
                 self.report.api_calls += 1
             try:
                 resp = self.session.request(method, url, headers=headers, json=json_body, timeout=self.timeout)
-            except requests.ConnectionError as e:
-                if attempt == MAX_ATTEMPTS:
-                    raise AzureHttpError(0, "ConnectionError", str(e)[:300], url) from None
+            except (requests.ConnectionError, requests.Timeout) as e:
+                if attempt == MAX_ATTEMPTS or not self._may_retry(first_try, attempt, None):
+                    raise AzureHttpError(0, type(e).__name__, str(e)[:300], url) from None
                 self._backoff(attempt, None)
                 continue
             if resp.status_code < 400:
@@ -129,7 +133,7 @@ class AzureHttp:
             retryable = resp.status_code == 429 or resp.status_code >= 500
             if retryable and attempt < MAX_ATTEMPTS:
                 wait = _retry_after(resp)
-                if wait is not None and wait > MAX_RETRY_AFTER:
+                if (wait is not None and wait > MAX_RETRY_AFTER) or not self._may_retry(first_try, attempt, wait):
                     raise _error(resp, url)
                 self.retries += 1
                 self._backoff(attempt, wait)
@@ -137,8 +141,19 @@ class AzureHttp:
             raise _error(resp, url)
         raise AssertionError("unreachable")
 
+    @staticmethod
+    def _wait(attempt: int, retry_after: float | None) -> float:
+        return retry_after if retry_after is not None else min(0.5 * 2 ** (attempt - 1), 8.0)
+
+    def _may_retry(self, first_try: float, attempt: int, retry_after: float | None) -> bool:
+        """False when the wait plus another full request would pass the retry deadline."""
+        if self.retry_timeout is None:
+            return True
+        spent = time.monotonic() - first_try
+        return spent + self._wait(attempt, retry_after) + self.timeout <= self.timeout + self.retry_timeout
+
     def _backoff(self, attempt: int, retry_after: float | None) -> None:
-        self.sleep(retry_after if retry_after is not None else min(0.5 * 2 ** (attempt - 1), 8.0))
+        self.sleep(self._wait(attempt, retry_after))
 
     def get(self, url: str, scope: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("GET", url, scope, params=params)

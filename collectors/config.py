@@ -6,11 +6,13 @@ DefaultAzureCredential or `.streamlit/secrets.toml`.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 # Kinds with a collector in this version; the contract reserves databricks | fabric | azureml too.
 KINDS = ("mlflow", "databricks", "azureml", "fabric", "azuresearch")
@@ -19,6 +21,24 @@ PLATFORMS = ("databricks", "fabric", "azureml")
 DEFAULT_STORE_PATH = "data/waymark.duckdb"
 # Keys that look like credentials: refusing them keeps secrets out of files that get committed.
 SECRET_KEYS = ("token", "password", "client_secret", "secret", "api_key", "access_key")
+
+# Query parameters that carry a credential (SAS `sig`, OAuth `code`/`access_token`, API keys).
+SECRET_QUERY_PARAMS = frozenset({"token", "access_token", "id_token", "refresh_token", "sig", "signature",
+                                 "code", "password", "pwd", "secret", "client_secret", "api_key", "apikey",
+                                 "api-key", "key", "x-ms-signature", "x-amz-signature", "x-goog-signature"})
+
+# Source names end up in CLI output, page markdown, file names and logs: plain characters only.
+SOURCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Allowed range of every integer setting (any kind); a typo like 36000000 fails here, not mid-pass.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "lookback_seconds": (0, 30 * 86_400),
+    "http_timeout_seconds": (1, 600),
+    "retry_timeout_seconds": (1, 3_600),
+    "full_every_hours": (0, 366 * 24),
+    "lineage_depth": (0, 10),
+    "metrics_window_hours": (1, 93 * 24),       # Azure Monitor keeps platform metrics 93 days
+    "metrics_grain_minutes": (1, 1_440),
+}
 
 
 class ConfigError(ValueError):
@@ -42,6 +62,9 @@ class SourceConfig:
     token_scope: str | None = None
     read_model_origins: bool = True
     allow_registry_writes: bool = False
+    # An incremental pass cannot see tags changed on a finished run or a deleted run restored; a pass
+    # becomes full when the last full one is older than this (0: every pass is full).
+    full_every_hours: int = 24
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,11 +131,14 @@ _SOURCE_FIELDS: dict[str, tuple[type, ...]] = {
     "token_scope": (str,),
     "read_model_origins": (bool,),
     "allow_registry_writes": (bool,),
+    "full_every_hours": (int,),
 }
 # Fields each kind needs; kinds landing later add theirs here.
 _REQUIRED_BY_KIND = {"mlflow": ("tracking_uri",), "databricks": ()}
 # Extra keys a kind accepts beyond the common ones; anything else is a typo and is refused.
-_OPTIONS_BY_KIND: dict[str, set[str]] = {"mlflow": set()}
+# Per-request timeout and how long retries may go on, for every kind (defaults per kind in its collector).
+_TIMEOUT_OPTIONS: dict[str, tuple[type, ...]] = {"http_timeout_seconds": (int,), "retry_timeout_seconds": (int,)}
+_OPTIONS_BY_KIND: dict[str, set[str]] = {"mlflow": set(_TIMEOUT_OPTIONS)}
 # kind "databricks" (collectors/databricks_source.py). Auth is Databricks unified auth: host/profile/
 # auth_type here, the credential itself from env vars, a profile, OAuth M2M or the Azure CLI.
 _DATABRICKS_OPTIONS: dict[str, tuple[type, ...]] = {
@@ -133,6 +159,8 @@ _AZURE_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
 }
 _REQUIRED_BY_KIND.update({"azureml": ("subscription_id", "resource_group", "workspace"),
                           "fabric": ("workspace_id",), "azuresearch": ("search_endpoint",)})
+for _options in _AZURE_OPTIONS.values():
+    _options.update(_TIMEOUT_OPTIONS)
 _OPTIONS_BY_KIND.update({kind: set(options) for kind, options in _AZURE_OPTIONS.items()})
 
 
@@ -183,7 +211,13 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     store_path = store.get("path", DEFAULT_STORE_PATH)
     if not isinstance(store_path, str) or not store_path.strip():
         raise ConfigError(f"{where}: [store] field 'path' must be a non-empty string")
-    resolved_store = Path(store_path) if Path(store_path).is_absolute() else (base / store_path)
+    if Path(store_path).is_absolute():
+        resolved_store = Path(store_path)
+    else:
+        resolved_store = base / store_path
+        if not resolved_store.resolve().is_relative_to(base.resolve()):
+            raise ConfigError(f"{where}: [store] field 'path': {store_path!r} points outside the config's folder "
+                              f"({base}); write it as an absolute path if that is intended")
 
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):
@@ -285,13 +319,16 @@ def _parse_source(s: Any, index: int, where: str, seen: set[str]) -> SourceConfi
         if req not in s:
             raise fail(req, "missing")
     for key, value in s.items():
+        if isinstance(value, str):
+            _refuse_credentials_in_uri(value, key, fail)
+    for key, value in s.items():
         if key not in _SOURCE_FIELDS:
             continue  # kind-specific options, checked by the kind's collector
         if not isinstance(value, _SOURCE_FIELDS[key]) or (isinstance(value, bool) and bool not in _SOURCE_FIELDS[key]):
             want = " or ".join(t.__name__ for t in _SOURCE_FIELDS[key])
             raise fail(key, f"must be {want}, got {type(value).__name__} {value!r}")
-    if not name.strip() or any(c.isspace() for c in name):
-        raise fail("name", f"must be a non-empty name without spaces, got {name!r}")
+    if not SOURCE_NAME.fullmatch(name):
+        raise fail("name", f"must be 1-64 characters from A-Z a-z 0-9 . _ - (no spaces), got {name!r}")
     if name in seen:
         raise fail("name", "duplicate source name (names must be unique)")
     seen.add(name)
@@ -304,8 +341,10 @@ def _parse_source(s: Any, index: int, where: str, seen: set[str]) -> SourceConfi
     for req in _REQUIRED_BY_KIND[s["kind"]]:
         if not s.get(req):
             raise fail(req, f"missing (required for kind {s['kind']!r})")
-    if s.get("lookback_seconds", 0) < 0:
-        raise fail("lookback_seconds", "must be >= 0")
+    for key, (low, high) in INT_BOUNDS.items():
+        value = s.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            raise fail(key, f"must be between {low} and {high}, got {value}")
     experiments = s.get("experiments", [])
     if not all(isinstance(e, str) for e in experiments):
         raise fail("experiments", "must be a list of experiment names")
@@ -314,12 +353,35 @@ def _parse_source(s: Any, index: int, where: str, seen: set[str]) -> SourceConfi
         _check_databricks(s, fail)
     if s["kind"] in _AZURE_OPTIONS and not extra:
         _check_azure(s, fail)
+    if s["kind"] == "mlflow":
+        for key, types in _TIMEOUT_OPTIONS.items():
+            if key in s and (not isinstance(s[key], types) or isinstance(s[key], bool)):
+                raise fail(key, f"must be int, got {type(s[key]).__name__} {s[key]!r}")
     if extra:
         raise fail(extra[0], f"unknown field for kind {s['kind']!r}")
     known = {k: v for k, v in s.items() if k in _SOURCE_FIELDS}
     known["experiments"] = tuple(experiments)
     options = {k: v for k, v in s.items() if k not in _SOURCE_FIELDS}
     return SourceConfig(**known, options=options)
+
+
+def _refuse_credentials_in_uri(value: str, key: str, fail) -> None:
+    """A URI with `user:password@` or a secret query parameter would put a credential in a committed file
+    (and in every error the client raises); auth belongs in env vars, profiles or credentials."""
+    if "://" not in value:
+        return
+    try:
+        parts = urlsplit(value.strip())
+        password = parts.password
+    except ValueError:
+        raise fail(key, "is not a valid URI") from None
+    hint = "credentials do not belong in the config file; use env vars, a Databricks profile or DefaultAzureCredential"
+    if password is not None:
+        raise fail(key, f"contains a password (user:password@host); {hint}")
+    secret = sorted({k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)} & SECRET_QUERY_PARAMS
+                    | {k.lower() for k, _ in parse_qsl(parts.fragment, keep_blank_values=True)} & SECRET_QUERY_PARAMS)
+    if secret:
+        raise fail(key, f"contains the secret query parameter {secret[0]!r}; {hint}")
 
 
 def _check_databricks(s: dict[str, Any], fail) -> None:
@@ -345,11 +407,6 @@ def _check_databricks(s: dict[str, Any], fail) -> None:
     schemas = s.get("schemas", [])
     if not all(isinstance(x, str) and len(x.split(".")) == 2 and all(x.split(".")) for x in schemas):
         raise fail("schemas", f"must be a list of 'catalog.schema' names, got {schemas!r}")
-    if s.get("lineage_depth", 0) < 0:
-        raise fail("lineage_depth", "must be >= 0 (0 turns table lineage off)")
-    for key in ("http_timeout_seconds", "retry_timeout_seconds"):
-        if key in s and s[key] <= 0:
-            raise fail(key, "must be > 0")
 
 
 def _check_azure(s: dict[str, Any], fail) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from collectors.config import SourceConfig
 from collectors.paging import iter_items
-from collectors.report import SourceReport
+from collectors.report import SourceReport, register_secret
 from store.db import Store, StoreMissing
 from store.history import EntityBatch, Scope
 
@@ -146,6 +146,7 @@ def _bearer_token(scope: str | None) -> Iterator[None]:
     from azure.identity import DefaultAzureCredential
 
     token = DefaultAzureCredential().get_token(scope).token
+    register_secret(token)   # a server echoing it back must not get it into the store
     before = os.environ.get("MLFLOW_TRACKING_TOKEN")
     os.environ["MLFLOW_TRACKING_TOKEN"] = token
     try:
@@ -155,6 +156,19 @@ def _bearer_token(scope: str | None) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
         else:
             os.environ["MLFLOW_TRACKING_TOKEN"] = before
+
+
+def versions_filter(name: str) -> str:
+    """search_model_versions' filter for one model. MLflow's filter grammar has no escape for a quote
+    inside a string literal (mlflow 3.17.2: `name='a''b'` and `name='a\\'b'` parse but match nothing),
+    so a name holding both quote kinds is matched with LIKE, every quote (and LIKE/escape character)
+    replaced by the one-character wildcard; the caller keeps only exact-name matches."""
+    if "'" not in name:
+        return f"name='{name}'"
+    if '"' not in name:
+        return f'name="{name}"'
+    pattern = "".join("_" if c in "'\"%\\" else c for c in name)
+    return f"name LIKE '{pattern}'"
 
 
 def _require_existing_sqlite(uri: str | None) -> None:
@@ -373,9 +387,10 @@ class MlflowSource:
             for alias, version in alias_map.items():
                 aliases.append({"name": rm.name, "alias": alias, "version": str(version)})
                 by_version.setdefault(str(version), []).append(alias)
-            quote = "'" if "'" not in rm.name else '"'
-            for v in iter_items(lambda tok, n=rm.name, q=quote: self._call(
-                    self.client.search_model_versions, f"name={q}{n}{q}", page_token=tok)):
+            for v in iter_items(lambda tok, n=rm.name: self._call(
+                    self.client.search_model_versions, versions_filter(n), page_token=tok)):
+                if v.name != rm.name:   # a LIKE filter (see versions_filter) can match other models too
+                    continue
                 key = (rm.name, str(v.version))
                 stored = known_versions.get(key)
                 row = self._version_row(v, stored)

@@ -249,10 +249,11 @@ class DemoBuilder:
             "[[review.reviewers]]\nidentity = \"reviewer@waymark.demo\"\nmodels = [\"*\"]\n\n"
             # Separation of duties maps the runs' MLflow user to the person (team) behind it.
             f"[[review.identities]]\nidentity = \"churn-ci@waymark.demo\"\nalso_known_as = [\"{DBX_RUN_USER}\"]\n\n"
+            # The simulated passes are days apart: a monthly full pass keeps incremental ones in the history.
             "[[sources]]\nname = \"dbx-churn\"\nkind = \"mlflow\"\nplatform = \"databricks\"\n"
-            f"tracking_uri = \"{self.dbx_uri}\"\n\n"
+            f"tracking_uri = \"{self.dbx_uri}\"\nfull_every_hours = 720\n\n"
             "[[sources]]\nname = \"fabric-churn\"\nkind = \"mlflow\"\nplatform = \"fabric\"\n"
-            f"tracking_uri = \"{self.fabric_uri}\"\n", encoding="utf-8")
+            f"tracking_uri = \"{self.fabric_uri}\"\nfull_every_hours = 720\n", encoding="utf-8")
 
     def _alias(self, client, model: str, alias: str, version: str) -> None:
         client.set_registered_model_alias(model, alias, version)

@@ -86,3 +86,14 @@ if report["warnings"]:
             st.text(warning)
 elif not report["errors"]:
     st.caption("No warnings.")
+
+st.subheader("Last full pass")
+st.caption("Incremental passes cannot see a tag changed on a finished run or a deleted run restored; a full "
+           "pass does. A pass is full when the last full one is older than the source's `full_every_hours`.")
+st.dataframe(
+    loaders.last_full_passes(*key, tuple(sources)), hide_index=True, width="stretch",
+    column_config={
+        "source": "Source", "ago": "Age", "full_reason": "Why full",
+        "last_full_at": st.column_config.DatetimeColumn("Last full pass", format="YYYY-MM-DD HH:mm:ss"),
+        "snapshot_id": st.column_config.NumberColumn("Snapshot", format="%d"),
+    })

@@ -191,8 +191,10 @@ def _dedupe(frame: pd.DataFrame, entity: Entity, warnings: list[str]) -> pd.Data
 
 def commit_snapshot(store: Store, *, source: str, kind: str, platform: str, mode: str,
                     started_at: datetime, finished_at: datetime | None,
-                    batches: dict[str, EntityBatch], warnings: list[str], state: dict[str, Any]) -> SnapshotResult:
-    """Write one good snapshot atomically: the snapshot row and every entity change, or nothing."""
+                    batches: dict[str, EntityBatch], warnings: list[str], state: dict[str, Any],
+                    full_reason: str | None = None) -> SnapshotResult:
+    """Write one good snapshot atomically: the snapshot row and every entity change, or nothing.
+    `full_reason` says why a full pass was full (None for an incremental one)."""
     finished_at = finished_at or datetime.now(timezone.utc)
     frames = {}
     for table, batch in batches.items():
@@ -200,9 +202,11 @@ def commit_snapshot(store: Store, *, source: str, kind: str, platform: str, mode
         frames[table] = _dedupe(_frame(entity, source, batch.rows), entity, warnings)
     with store.writer() as con:
         snapshot_id = con.execute(
-            """INSERT INTO snapshots (source, kind, platform, mode, status, started_at, finished_at, state)
-               VALUES (?, ?, ?, ?, 'ok', ?, ?, ?) RETURNING snapshot_id""",
-            [source, kind, platform, mode, started_at, finished_at, json.dumps(state)]).fetchall()[0][0]
+            """INSERT INTO snapshots (source, kind, platform, mode, status, started_at, finished_at, state,
+                                     full_reason)
+               VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?) RETURNING snapshot_id""",
+            [source, kind, platform, mode, started_at, finished_at, json.dumps(state),
+             (full_reason or "no_previous_state") if mode == "full" else None]).fetchall()[0][0]
         counts = {}
         for table, batch in batches.items():
             counts[table] = _apply(con, ENTITIES[table], source, snapshot_id, frames[table], batch.scope)

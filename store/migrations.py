@@ -224,5 +224,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         for t in ("aml_endpoints", "aml_deployments", "fabric_items", "fabric_tables", "fabric_shortcuts",
                   "search_indexes")
     ]),
+    (6, "snapshots: why a pass was full", [
+        # NULL for an incremental pass; requested (--full) | scheduled (full_every_hours elapsed) |
+        # no_previous_state (first pass, or a kind without incremental passes). Older full passes: unknown.
+        "ALTER TABLE snapshots ADD COLUMN full_reason VARCHAR",
+        "UPDATE snapshots SET full_reason = 'unknown' WHERE mode = 'full'",
+    ]),
 ]
-

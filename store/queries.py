@@ -178,3 +178,13 @@ def entity_history(store: Store, table: str, as_of: AsOf = None,
         if col in frame:
             frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
     return frame
+
+
+def last_full_passes(store: Store, source: str | None = None) -> pd.DataFrame:
+    """Per source: when its last good full pass finished, and why it was full. An incremental pass
+    cannot see tags changed on finished runs or restored runs; a full one does."""
+    return store.query("""
+        SELECT source, max(finished_at) AS last_full_at, arg_max(full_reason, finished_at) AS full_reason,
+               arg_max(snapshot_id, finished_at) AS snapshot_id
+        FROM snapshots WHERE status = 'ok' AND mode = 'full' AND (? IS NULL OR source = ?)
+        GROUP BY source ORDER BY source""", [source, source])

@@ -26,7 +26,8 @@ def test_json_output_shape(workspace, tmp_path):
         assert set(s["counts"]) == ENTITIES
         assert all(set(c) == {"seen", "added", "changed", "removed"} for c in s["counts"].values())
     assert doc["sources"][0]["counts"]["runs"]["added"] == 4
-    assert doc["sources"][0]["snapshot_id"] < doc["sources"][1]["snapshot_id"]
+    # Sources are collected in parallel: each has its own snapshot, in whichever order they finished.
+    assert doc["sources"][0]["snapshot_id"] != doc["sources"][1]["snapshot_id"]
 
 
 def test_summary_table_and_source_selection(workspace, tmp_path):
@@ -72,3 +73,16 @@ def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2 and "usage:" in capsys.readouterr().err
+
+
+def test_summary_escapes_markup_in_names_and_messages(capsys):
+    """Rich markup in a source name or message is printed as text (it used to raise MarkupError)."""
+    from collectors.__main__ import print_summary
+    from collectors.runner import SnapshotOutcome
+
+    outcome = SnapshotOutcome("x[/]", False, 3, "full[bold]", 1.0,
+                              counts={"runs[/x]": {"added": 1, "changed": 0, "removed": 0, "seen": 1}},
+                              warnings=["[red]w[/]"], errors=["[/] e"])
+    print_summary([outcome])
+    out = capsys.readouterr().out
+    assert "x[/]" in out and "runs[/x] +1" in out and "[red]w[/]" in out and "[/] e" in out

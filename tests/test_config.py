@@ -35,8 +35,41 @@ BAD_SOURCES = {
     "unknown field": ([source_with(trackng_uri="x")], "'dbx'", "trackng_uri", "unknown field"),
     "wrong type": ([source_with(lookback_seconds="60")], "'dbx'", "lookback_seconds", "must be int"),
     "bool is not int": ([source_with(lookback_seconds=True)], "'dbx'", "lookback_seconds", "must be int"),
-    "negative lookback": ([source_with(lookback_seconds=-1)], "'dbx'", "lookback_seconds", ">= 0"),
-    "name with spaces": ([source_with(name="my source")], "'my source'", "name", "without spaces"),
+    "negative lookback": ([source_with(lookback_seconds=-1)], "'dbx'", "lookback_seconds", "between 0 and"),
+    "name with spaces": ([source_with(name="my source")], "'my source'", "name", "no spaces"),
+    "name with markup": ([source_with(name="x[/]")], "'x[/]'", "name", "A-Z a-z 0-9 . _ -"),
+    "name with NUL": ([source_with(name="a\x00b")], "'a\\x00b'", "name", "A-Z a-z 0-9 . _ -"),
+    "name with ESC": ([source_with(name="a\x1b[31mb")], "'a\\x1b[31mb'", "name", "A-Z a-z 0-9 . _ -"),
+    "name with markdown": ([source_with(name="**bold**")], "'**bold**'", "name", "A-Z a-z 0-9 . _ -"),
+    "lookback too large": ([source_with(lookback_seconds=10**12)], "'dbx'", "lookback_seconds",
+                           "must be between 0 and 2592000"),
+    "full_every_hours negative": ([source_with(full_every_hours=-1)], "'dbx'", "full_every_hours",
+                                  "must be between 0 and 8784"),
+    "mlflow http timeout 0": ([source_with(http_timeout_seconds=0)], "'dbx'", "http_timeout_seconds",
+                              "must be between 1 and 600"),
+    "mlflow retry timeout huge": ([source_with(retry_timeout_seconds=10**9)], "'dbx'", "retry_timeout_seconds",
+                                  "must be between 1 and 3600"),
+    "mlflow timeout not int": ([source_with(http_timeout_seconds="30")], "'dbx'", "http_timeout_seconds", "must be int"),
+    "lineage depth huge": ([{"name": "uc", "kind": "databricks", "platform": "databricks", "lineage_depth": 10**6}],
+                           "'uc'", "lineage_depth", "must be between 0 and 10"),
+    "azure metrics window huge": ([{"name": "aml", "kind": "azureml", "platform": "azureml", "subscription_id": "s",
+                                    "resource_group": "r", "workspace": "w", "metrics_window_hours": 10**7}],
+                                  "'aml'", "metrics_window_hours", "must be between 1 and 2232"),
+    "azure timeout 0": ([{"name": "srch", "kind": "azuresearch", "platform": "azureml",
+                          "search_endpoint": "https://s.search.windows.net", "http_timeout_seconds": 0}],
+                        "'srch'", "http_timeout_seconds", "must be between 1 and 600"),
+    "password in tracking_uri": ([source_with(tracking_uri="https://alice:pa55w0rd@mlflow.example.com")], "'dbx'",
+                                 "tracking_uri", "contains a password"),
+    "token in query": ([source_with(tracking_uri="https://mlflow.example.com/?token=t0k3nvalue")], "'dbx'",
+                       "tracking_uri", "secret query parameter 'token'"),
+    "access_token in registry_uri": ([source_with(registry_uri="https://r.example.com/x?a=1&access_token=t0k3nvalue")],
+                                     "'dbx'", "registry_uri", "secret query parameter 'access_token'"),
+    "sas sig in endpoint": ([{"name": "srch", "kind": "azuresearch", "platform": "azureml",
+                              "search_endpoint": "https://s.blob.core.windows.net/c?sv=1&sig=S1GN4TUREvalue"}],
+                            "'srch'", "search_endpoint", "secret query parameter 'sig'"),
+    "oauth code in host": ([{"name": "uc", "kind": "databricks", "platform": "databricks",
+                             "host": "https://adb-1.azuredatabricks.net/?code=C0DEvalue"}],
+                           "'uc'", "host", "secret query parameter 'code'"),
     "experiments not names": ([source_with(experiments=["a", 1])], "'dbx'", "experiments", "experiment names"),
 }
 
@@ -62,10 +95,41 @@ def test_every_contract_kind_is_available_or_reserved():
     assert {"mlflow", "databricks", "fabric", "azureml"} <= set(KINDS) | set(RESERVED_KINDS)
 
 
-def test_secret_values_are_not_echoed(tmp_path, capsys):
-    cfg = write_config(tmp_path / "g.toml", [source_with(token="dapi0123456789abcdef0123456789abcdef")])
-    _, _, err = cli_main(["snapshot", "--config", cfg], capsys)
-    assert "dapi0123456789abcdef" not in err
+@pytest.mark.parametrize("secret, changes", [
+    ("dapi0123456789abcdef", {"token": "dapi0123456789abcdef0123456789abcdef"}),
+    ("pa55w0rd", {"tracking_uri": "https://alice:pa55w0rd@mlflow.example.com"}),
+    ("t0k3nvalue", {"tracking_uri": "https://mlflow.example.com/?token=t0k3nvalue"}),
+    ("S1GN4TURE", {"registry_uri": "https://mlflow.example.com/?sig=S1GN4TURE"}),
+])
+def test_secret_values_are_not_echoed(secret, changes, tmp_path, capsys):
+    cfg = write_config(tmp_path / "g.toml", [source_with(**changes)])
+    code, _, err = cli_main(["snapshot", "--config", cfg], capsys)
+    assert code == 2 and "source 'dbx'" in err and secret not in err, err
+
+
+def test_relative_store_path_outside_the_config_folder_needs_an_absolute_path(tmp_path, capsys):
+    from collectors.config import ConfigError, load_config
+
+    cfg = write_config(tmp_path / "cfg" / "g.toml", [GOOD], store="../x.duckdb")
+    code, _, err = cli_main(["snapshot", "--config", cfg], capsys)
+    message = " ".join(err.split())
+    assert code == 2 and str(cfg) in message and "[store] field 'path'" in message and "absolute path" in message
+    assert not (tmp_path / "x.duckdb").exists()
+    write_config(cfg, [GOOD], store="sub/../data/x.duckdb")      # stays inside: fine
+    assert load_config(cfg).store_path.resolve() == (tmp_path / "cfg" / "data" / "x.duckdb")
+    write_config(cfg, [GOOD], store=str(tmp_path / "x.duckdb"))   # explicit absolute path: fine
+    assert load_config(cfg).store_path == tmp_path / "x.duckdb"
+    with pytest.raises(ConfigError):
+        load_config(write_config(cfg, [GOOD], store="data/../../x.duckdb"))
+
+
+def test_integer_bounds_accept_their_limits():
+    from collectors.config import INT_BOUNDS, parse_config
+
+    for key in ("lookback_seconds", "full_every_hours", "http_timeout_seconds", "retry_timeout_seconds"):
+        for value in INT_BOUNDS[key]:
+            [s] = parse_config({"sources": [source_with(**{key: value})]}).sources
+            assert getattr(s, key, None) == value or s.options[key] == value
 
 
 @pytest.mark.parametrize("text, words", [

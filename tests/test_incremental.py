@@ -5,8 +5,10 @@ The `evolving` fixture (conftest) runs: first (full) → unchanged → changed �
 from __future__ import annotations
 
 import shutil
+import time
 
-from tests.conftest import client, mlflow_source, new_mlflow_store, write_config
+from store.db import Store
+from tests.conftest import DAY_MS, client, mlflow_source, new_mlflow_store, write_config
 
 ENTITIES = ("experiments", "runs", "run_inputs", "logged_models", "registered_models",
             "model_versions", "model_aliases", "model_origins")
@@ -115,3 +117,78 @@ def test_recreated_model_version_is_reread_and_full_closes_origins_of_removed_ve
     assert full.ok and full.counts["model_origins"]["removed"] == 1
     with store.reader() as con:
         assert con.execute("SELECT version FROM model_origins WHERE valid_to IS NULL").fetchall() == [("1",)]
+
+
+def test_full_every_hours_catches_what_incremental_passes_cannot_see(tmp_path, mlflow_template):
+    scheduled_full_scenario(tmp_path, mlflow_template)
+
+
+def scheduled_full_scenario(tmp_path, mlflow_template):
+    """A tag changed on a finished run and a deleted run restored stay invisible to incremental passes
+    (neither moves the start-time watermark nor shows in the deleted list); the scheduled full pass sees both."""
+    from collectors.config import load_config
+    from collectors.runner import snapshot_all
+    from store.queries import entity_as_of, last_full_passes
+
+    uri = new_mlflow_store(tmp_path / "mlflow", mlflow_template)
+    c = client(uri)
+    now = int(time.time() * 1000)
+    exp = c.create_experiment("sched", artifact_location=(tmp_path / "mlflow" / "artifacts").as_uri())
+    old = c.create_run(exp, start_time=now - 10 * DAY_MS, tags={"stage": "draft"}).info.run_id
+    c.set_terminated(old, "FINISHED", end_time=now - 10 * DAY_MS + 1000)
+    gone = c.create_run(exp, start_time=now - 9 * DAY_MS).info.run_id
+    c.set_terminated(gone, "FINISHED", end_time=now - 9 * DAY_MS + 1000)
+    c.delete_run(gone)
+    c.set_terminated(c.create_run(exp, start_time=now).info.run_id, "FINISHED")   # moves the watermark to now
+    config = load_config(write_config(tmp_path / "g.toml", [mlflow_source("src", uri, full_every_hours=24)]))
+    store = Store(config.store_path)
+
+    def current(run_id):
+        runs = entity_as_of(store, "runs").set_index("run_id")
+        return runs.loc[run_id, "tags"], runs.loc[run_id, "lifecycle_stage"]
+
+    [first] = snapshot_all(config)
+    assert first.ok and first.mode == "full"
+    c.set_tag(old, "stage", "approved")
+    c.restore_run(gone)
+    [second] = snapshot_all(config)
+    assert second.ok and second.mode == "incremental"
+    assert "draft" in str(current(old)[0]) and current(gone)[1] == "deleted"   # what incremental cannot see
+
+    # 25 hours later (the last full pass back-dated): the pass is full, and sees both.
+    with store.writer() as con:
+        con.execute("UPDATE snapshots SET finished_at = finished_at - INTERVAL 25 HOUR, "
+                    "started_at = started_at - INTERVAL 25 HOUR WHERE snapshot_id = ?", [first.snapshot_id])
+    [third] = snapshot_all(config)
+    assert third.ok and third.mode == "full", third
+    assert "approved" in str(current(old)[0]) and current(gone)[1] == "active"
+    last = last_full_passes(store).set_index("source")
+    assert last.loc["src", "snapshot_id"] == third.snapshot_id and last.loc["src", "full_reason"] == "scheduled"
+    [fourth] = snapshot_all(config)
+    assert fourth.mode == "incremental"   # the full pass just ran: not due again
+
+
+def test_snapshots_page_shows_the_last_full_pass_per_source(tmp_path, mlflow_template, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+
+    scheduled_full_scenario(tmp_path, mlflow_template)
+    monkeypatch.setenv("WAYMARK_CONFIG", str(tmp_path / "g.toml"))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/snapshots.py").run()
+    assert not at.exception, at.exception
+    assert any(h.value == "Last full pass" for h in at.subheader)
+    last = at.dataframe[-1].value.set_index("source")
+    assert last.loc["src", "full_reason"] == "scheduled" and last.loc["src", "ago"].endswith(("ago", "just now"))
+
+
+def test_full_every_hours_zero_makes_every_pass_full(tmp_path, mlflow_template):
+    from collectors.config import load_config
+    from collectors.runner import snapshot_all
+
+    uri = new_mlflow_store(tmp_path / "mlflow", mlflow_template)
+    client(uri).create_experiment("e", artifact_location=(tmp_path / "mlflow" / "artifacts").as_uri())
+    config = load_config(write_config(tmp_path / "g.toml", [mlflow_source("src", uri, full_every_hours=0)]))
+    assert [snapshot_all(config)[0].mode for _ in range(2)] == ["full", "full"]

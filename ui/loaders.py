@@ -146,6 +146,19 @@ def snapshot_history(store_path: str, stamp: int, source: str | None = None) -> 
     return frame
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def last_full_passes(store_path: str, stamp: int, sources: tuple[str, ...]) -> pd.DataFrame:
+    """Per configured source: when its last full pass finished, how long ago, and why it was full."""
+    try:
+        frame = q.last_full_passes(Store(store_path))
+    except StoreMissing:
+        frame = pd.DataFrame(columns=["source", "last_full_at", "full_reason", "snapshot_id"])
+    frame = pd.DataFrame({"source": list(sources)}).merge(frame, on="source", how="left")
+    frame["ago"] = [age(t) for t in frame["last_full_at"]]
+    frame["full_reason"] = frame["full_reason"].fillna(GAP)
+    return frame[["source", "last_full_at", "ago", "full_reason", "snapshot_id"]]
+
+
 def snapshot_report(history: pd.DataFrame, snapshot_id: int) -> dict[str, object]:
     """The report of one snapshot from an already-loaded history frame."""
     row = history.loc[history["snapshot_id"] == snapshot_id].iloc[0]
