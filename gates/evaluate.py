@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from gates.policy import Policy
+from lineage.conventions import is_git_sha
 from store.db import Store
 from store.queries import AsOf, SnapshotPoint, entity_as_of, resolve_as_of
 
@@ -405,8 +406,12 @@ def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
     if policy.require_git_sha:
         sha = _s(run["git_sha"]) if run is not None else None
         frm = _s(run["git_sha_from"]) if run is not None else None
-        criteria.append(Criterion("required:git_sha", "required", PASS if sha else (FAIL if run is not None else UNKNOWN),
-                                  sha[:12] if sha else "none", "a git SHA on the run",
+        # Only a commit SHA is code evidence: a branch name or placeholder fails, shown as it is.
+        valid = bool(sha) and is_git_sha(sha)
+        criteria.append(Criterion("required:git_sha", "required",
+                                  PASS if valid else (FAIL if run is not None else UNKNOWN),
+                                  (sha[:12] if valid else f"{sha[:40]} (not a commit SHA)") if sha else "none",
+                                  "a git commit SHA (7–40 hex digits) on the run",
                                   f"runs.git_sha{' (from ' + frm + ')' if frm else ''} of {run_label}"))
     for p in policy.required_params:
         present = _s(params.get(p))

@@ -529,3 +529,25 @@ def test_write_back_refuses_when_the_alias_moved_and_leaves_the_registry_alone(w
     assert str(client(ws.uri).get_model_version_by_alias(MODEL, "Production").version) == "5"
     last = read_log(ws.store)[-1]
     assert (last["kind"], last["decision"]) == ("writeback_result", "failed") and verify(ws.store).ok
+
+
+def test_a_git_sha_that_is_not_a_commit_fails_the_required_criterion(ws_copy):
+    """A branch name in the `git_sha` param is no code evidence: the required criterion fails and shows
+    the value, and the lineage gap says `invalid_git_sha`."""
+    from mlflow.entities import Param
+
+    from collectors.runner import snapshot_all
+
+    c = client(ws_copy.uri)
+    good = c.get_run(ws_copy.runs["good"])
+    run = c.create_run(good.info.experiment_id, run_name="branchy",
+                       tags={"mlflow.user": AUTHOR, "owner": "churn-team"}).info.run_id
+    c.log_batch(run, params=[Param("git_sha", "main"), Param("delta_feature_version", "7")])
+    c.log_inputs(run, datasets=[delta_input("main.churn.features", 7, "training", "d-branchy")])
+    c.set_terminated(run, "FINISHED")
+    version = c.create_model_version(MODEL, source=f"{good.info.artifact_uri}/model", run_id=run).version
+    assert all(o.ok for o in snapshot_all(ws_copy.config))
+    crit = by_name(gate(ws_copy, str(version)))
+    assert crit["required:git_sha"].status == "FAIL"
+    assert crit["required:git_sha"].actual == "main (not a commit SHA)"
+    assert "invalid_git_sha" in crit["lineage:gaps"].actual
