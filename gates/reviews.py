@@ -262,7 +262,10 @@ def submit_review(store: Store, config: Config, policy: Policy, identity: Identi
     if _fingerprint(fresh) != _fingerprint(seen):
         before = (seen.baseline or {}).get("version")
         after = (fresh.baseline or {}).get("version")
-        what = (f"the baseline moved: @{policy.baseline_alias} was v{before}, is now v{after}" if before != after
+        # Name the baseline as it was found (an alias on one platform, traffic on Azure ML).
+        named = (seen.baseline or fresh.baseline or {}).get("alias")
+        what = (f"the baseline{' @' + named if named else ''} moved: it was v{before}, is now v{after}"
+                if before != after
                 else f"the gate result changed ({seen.status} → {fresh.status})")
         raise StaleReview(f"{what} since you looked; the gate was re-evaluated — review it again", fresh)
     if decision == "approve":

@@ -409,7 +409,7 @@ def test_baseline_moved_during_review_is_refused_as_stale(ws_copy):
     alice = Identity(REVIEWER, False, "local")
     with pytest.raises(StaleReview) as stale:
         submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=seen, decision="approve", note="ok")
-    assert "baseline moved" in str(stale.value) and "was v1, is now v2" in str(stale.value)
+    assert "baseline @Production moved" in str(stale.value) and "was v1, is now v2" in str(stale.value)
     fresh = stale.value.fresh
     assert fresh.baseline["version"] == "2" and fresh.snapshot_ids != seen.snapshot_ids
     entry = submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=fresh, decision="approve",
