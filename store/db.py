@@ -5,21 +5,28 @@ So collectors gather everything in memory first and hold the write lock only for
 transaction per snapshot; readers open a read-only connection per query and retry while a write
 is in progress. A writer killed mid-transaction leaves nothing behind: DuckDB discards the
 uncommitted transaction when the file is next opened.
+
+`Store(location)` is the one entry point for both backends: a path opens this DuckDB file (the
+default), a `DuckLakeSpec` or a `ducklake:` string the shared DuckLake store (store/ducklake.py).
+Writers go through `Store.write`, which re-runs the work on a concurrent conflict (DuckLake), and
+take ids from `Store.next_id` (DuckLake has no sequences).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from store.migrations import MIGRATIONS
+from store.migrations import ID_COLUMNS, MIGRATIONS
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 READ_RETRY_SECONDS = float(os.environ.get("WAYMARK_READ_RETRY_SECONDS", "60"))
@@ -32,6 +39,10 @@ class StoreError(RuntimeError):
 
 class StoreMissing(StoreError):
     """No store file yet: nothing has been collected."""
+
+
+class WriteConflict(StoreError):
+    """A concurrent writer committed a conflicting change first (DuckLake); `Store.write` retries."""
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -53,11 +64,30 @@ def _retrying(seconds: float) -> Retrying:
 
 
 class Store:
+    def __new__(cls, location: Any = None):
+        if cls is Store:
+            from store import ducklake   # the DuckLake backend loads its extensions only when used
+
+            if ducklake.is_spec(location):
+                return super().__new__(ducklake.DuckLakeStore)
+        return super().__new__(cls)
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.name = str(self.path)   # for messages: a file path or a DuckLake spec
+
+    def __reduce__(self):
+        return (Store, (str(self.path),))
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def stamp(self) -> int:
+        """Changes whenever a snapshot is committed (the file is checkpointed on every write); 0: none."""
+        try:
+            return self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     # -- reading ---------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -84,10 +114,10 @@ class Store:
         try:
             found = con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0]
         except duckdb.CatalogException:
-            raise StoreError(f"{self.path} is not a Waymark store (no schema_migrations table)") from None
+            raise StoreError(f"{self.name} is not a Waymark store (no schema_migrations table)") from None
         if found != SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path} has schema version {found}, this version of Waymark needs {SCHEMA_VERSION}: "
+                f"{self.name} has schema version {found}, this version of Waymark needs {SCHEMA_VERSION}: "
                 "run `python -m collectors snapshot` once to migrate it")
 
     # -- writing ---------------------------------------------------------------------------------
@@ -114,6 +144,17 @@ class Store:
             con.execute("CHECKPOINT")
         finally:
             con.close()
+
+    def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work(con)` in one write transaction and return its result. The file's single writer
+        never conflicts (the lock is waited for on connect); DuckLake re-runs `work` on a conflict."""
+        with self.writer() as con:
+            return work(con)
+
+    def next_id(self, con: duckdb.DuckDBPyConnection, table: str) -> int:
+        """The id of the next row of `table` (see migrations.ID_COLUMNS), inside a write transaction."""
+        _column, sequence = ID_COLUMNS[table]
+        return int(con.execute(f"SELECT nextval('{sequence}')").fetchall()[0][0])
 
     def migrate(self) -> None:
         with self.writer():
