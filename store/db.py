@@ -156,6 +156,13 @@ class Store:
         _column, sequence = ID_COLUMNS[table]
         return int(con.execute(f"SELECT nextval('{sequence}')").fetchall()[0][0])
 
+    def attach(self, con: duckdb.DuckDBPyConnection, alias: str, *, read_only: bool) -> None:
+        """Attach this store to another connection as `alias` (`python -m store copy`)."""
+        if read_only and not self.path.exists():
+            raise StoreMissing(f"no store at {self.path}")
+        con.execute(f"ATTACH '{str(self.path).replace(chr(39), chr(39) * 2)}' AS {alias}"
+                    + (" (READ_ONLY)" if read_only else ""))
+
     def migrate(self) -> None:
         with self.writer():
             pass
@@ -201,10 +208,14 @@ class Store:
 
 
 def _test_hold_write() -> None:
-    """Fault-injection hook for the concurrency tests: keep the write transaction open a while."""
+    """Fault-injection hook for the concurrency tests: keep the write transaction open a while, or
+    until the file WAYMARK_TEST_HOLD_UNTIL exists (so two writers can be made to overlap)."""
     hold = os.environ.get("WAYMARK_TEST_HOLD_WRITE_SECONDS")
     if hold:
         marker = os.environ.get("WAYMARK_TEST_HOLD_MARKER")
         if marker:
             Path(marker).write_text("holding")
-        time.sleep(float(hold))
+        until = os.environ.get("WAYMARK_TEST_HOLD_UNTIL")
+        deadline = time.monotonic() + float(hold)
+        while time.monotonic() < deadline and not (until and Path(until).exists()):
+            time.sleep(0.05)

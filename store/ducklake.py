@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import logging
 import random
 import re
 import threading
@@ -35,6 +36,7 @@ from store import db
 from store.migrations import MIGRATIONS, ducklake_statements
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 PREFIX = "ducklake:"
 ALIAS = "lake"
 _TOKEN_TABLE = "waymark_write_token"
@@ -292,6 +294,14 @@ class DuckLakeStore(db.Store):
                     raise db.WriteConflict(str(e)) from e
                 raise
 
+    def attach(self, con: duckdb.DuckDBPyConnection, alias: str, *, read_only: bool) -> None:
+        try:
+            attach(con, self.spec, alias, read_only=read_only)
+        except duckdb.Error as e:
+            if read_only and _is_uninitialised(e):
+                raise db.StoreMissing(f"no Waymark store in the DuckLake catalog {self.spec.catalog!r}") from None
+            raise
+
     def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `work` in one write transaction, re-run from the start when a concurrent commit
         conflicts with it (DuckLake's optimistic concurrency), for up to WRITE_RETRY_SECONDS."""
@@ -304,6 +314,7 @@ class DuckLakeStore(db.Store):
             except db.WriteConflict:
                 if time.monotonic() > deadline:
                     raise
+                log.warning("write conflict with a concurrent writer on %s: retrying", self.name)
                 time.sleep(random.uniform(0, wait))
                 wait = min(wait * 2, 2.0)
 
