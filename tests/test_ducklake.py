@@ -349,7 +349,15 @@ def twin(postgres, workspace, mlflow_template, tmp_path_factory):
     evolving.client.set_registered_model_alias("churn", "Production", "2")   # the alias moves
     evolving.client.set_tag(runs[1], "owner", "ünïcode ✓")
     collect()
-    return Store(file_cfg.store_path), Store(lake_cfg.store_path), lake_cfg.store_path
+    return Twin(Store(file_cfg.store_path), Store(lake_cfg.store_path), root / "file.toml", root / "lake.toml")
+
+
+@dataclass
+class Twin:
+    file_store: object
+    lake_store: object
+    file_config: Path
+    lake_config: Path
 
 
 def _comparable(frame: pd.DataFrame) -> list:
@@ -360,31 +368,57 @@ def test_as_of_answers_are_the_same_on_duckdb_and_ducklake(twin):
     from store import queries as q
     from store.history import ENTITIES
 
-    file_store, lake_store, _ = twin
+    file_store, lake_store = twin.file_store, twin.lake_store
     file_snaps, lake_snaps = q.snapshots(file_store), q.snapshots(lake_store)
     assert file_snaps["snapshot_id"].tolist() == lake_snaps["snapshot_id"].tolist()
     assert len(file_snaps) >= 4 and (lake_snaps["status"] == "ok").all()
-    points = {"now": (None, None)}
-    for sid in file_snaps["snapshot_id"]:
-        points[f"snapshot {sid}"] = (int(sid), int(sid))
-        # by time: each store's own finish time of that snapshot
-        points[f"time of {sid}"] = tuple(s.loc[s["snapshot_id"] == sid, "finished_at"].iloc[0].to_pydatetime()
-                                         for s in (file_snaps, lake_snaps))
-    compared = 0
+    ids = sorted(file_snaps["snapshot_id"].tolist())
+    first_pass_end = ids[len(ids) // 2 - 1]     # the last snapshot of the first pass
+
+    def finished(snaps, sid):
+        return snaps.loc[snaps["snapshot_id"] == sid, "finished_at"].iloc[0].to_pydatetime()
+
+    points = {"now": (None, None), "first snapshot": (ids[0], ids[0]),
+              "end of pass 1 (id)": (first_pass_end, first_pass_end),
+              # by time: each store's own finish time of that snapshot
+              "end of pass 1 (time)": (finished(file_snaps, first_pass_end), finished(lake_snaps, first_pass_end))}
+    with file_store.reader() as con:   # entities with any history; the others are empty on both sides
+        tables = [t for t in ENTITIES if con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]]
+    assert {"runs", "run_inputs", "model_versions", "model_aliases"} <= set(tables)
+    seen_rows = 0
     for label, (at_file, at_lake) in points.items():
-        assert {k: v.snapshot_id for k, v in q.resolve_as_of(file_store, at_file).items()} == \
-               {k: v.snapshot_id for k, v in q.resolve_as_of(lake_store, at_lake).items()}, label
-        for table in ENTITIES:
-            on_file = q.entity_as_of(file_store, table, at_file)
-            on_lake = q.entity_as_of(lake_store, table, at_lake)
+        pins_file, pins_lake = q.resolve_as_of(file_store, at_file), q.resolve_as_of(lake_store, at_lake)
+        assert {k: v.snapshot_id for k, v in pins_file.items()} == {k: v.snapshot_id for k, v in pins_lake.items()}, label
+        for table in tables:
+            on_file = q.entity_as_of(file_store, table, points=pins_file)
+            on_lake = q.entity_as_of(lake_store, table, points=pins_lake)
             assert _comparable(on_file) == _comparable(on_lake), (label, table)
-            compared += len(on_file)
-        assert _comparable(q.entity_counts(file_store, at_file)) == _comparable(q.entity_counts(lake_store, at_lake))
-    assert compared > 100
+            seen_rows += len(on_file)
+    assert seen_rows > 50
+    now_runs = q.entity_as_of(lake_store, "runs", points=q.resolve_as_of(lake_store))
+    then_runs = q.entity_as_of(lake_store, "runs", points=q.resolve_as_of(lake_store, first_pass_end))
+    assert len(then_runs[then_runs["source"] == "evolving"]) == 3           # the history differs by point
+    assert len(set(now_runs["run_id"]) - set(then_runs["run_id"])) == 2     # the two runs of pass 2
     timeless = ["source", "name", "alias", "version", "valid_from", "valid_to"]
     assert _comparable(q.alias_history(file_store)[timeless]) == _comparable(q.alias_history(lake_store)[timeless])
     moved = q.alias_history(lake_store)
     assert set(moved[moved["source"] == "evolving"]["version"]) == {"1", "2"}
+
+
+def test_the_app_shows_the_same_overview_from_ducklake(twin, monkeypatch):
+    """An app replica on the shared store: the Overview page renders from DuckLake with the same
+    figures as from the DuckDB file."""
+    from streamlit.testing.v1 import AppTest
+
+    shown = {}
+    for name, config in (("file", twin.file_config), ("lake", twin.lake_config)):
+        monkeypatch.setenv("WAYMARK_CONFIG", str(config))
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+        at.run()
+        assert not at.exception, at.exception
+        shown[name] = ({m.label: m.value for m in at.metric}, sorted(at.dataframe[0].value["source"]))
+    assert shown["lake"] == shown["file"]
+    assert int(shown["lake"][0]["Runs"]) > 0
 
 
 # -- copy ------------------------------------------------------------------------------------------
@@ -406,9 +440,9 @@ def test_copy_round_trip_duckdb_to_ducklake_to_duckdb_keeps_every_row(twin, post
     from store import Store
     from store.ducklake import DuckLakeSpec
 
-    file_store = twin[0]
+    file_store = twin.file_store
     original = _all_tables(file_store)
-    assert len(original) > 30 and sum(map(len, original.values())) > 100
+    assert len(original) > 30 and all(original[t] for t in ("snapshots", "runs", "model_versions", "model_aliases"))
     spec = DuckLakeSpec(postgres.createdb("copied"), str(tmp_path / "copied-lake"))
     to_lake = _store_cli("copy", "--from", file_store.path, "--to", str(spec), "--json")
     assert to_lake.returncode == 0, to_lake.stderr
