@@ -205,6 +205,29 @@ def test_migrations_give_both_backends_the_same_columns_types_and_nullability(la
     assert lake_store.migrate_if_needed() is False
 
 
+def test_checklist_edits_and_the_review_chain_write_to_ducklake(lake):
+    """The app's own writes (manual checklist status, hash-chained reviews) use ids and upserts that
+    DuckLake lacks natively (sequences, RETURNING, INSERT OR REPLACE): they go through Store.next_id."""
+    from checklist.manual import Identity, manual_log, record_manual_status
+    from gates.reviews import append_entry, verify
+    from store import Store
+    from store.ducklake import DuckLakeSpec
+
+    store = Store(DuckLakeSpec(*lake))
+    store.migrate()
+    who = Identity("ana", verified=False)
+    ids = [record_manual_status(store, "step:inventory", status=s, owner="ana", due=None, notes=None,
+                                kind_override=None, who=who) for s in ("in_progress", "done")]
+    assert ids == [1, 2]
+    assert manual_log(store)["status"].tolist() == ["in_progress", "done"]
+    for decision in ("approve", "reject"):
+        append_entry(store, kind="review", source="dbx", platform="databricks", model_name="churn", version="1",
+                     decision=decision, reviewer="ana", reviewer_verified=False, identity_source="local", note="",
+                     snapshot_ids="{}")
+    report = verify(store)
+    assert report.ok and report.entries == 2, report.problems
+
+
 # -- concurrency -----------------------------------------------------------------------------------
 def test_two_collectors_commit_concurrently_and_the_conflict_is_retried(lake, tmp_path, mlflow_template):
     """Two real collector processes, each on its own source, into one new lake: both migrate at once,
@@ -459,6 +482,11 @@ def test_copy_round_trip_duckdb_to_ducklake_to_duckdb_keeps_every_row(twin, post
     top = max(r[0] for r in original["snapshots"])
     assert record_failed_snapshot(Store(back), source="x", kind="mlflow", platform="fabric", mode="full",
                                   started_at=datetime.now(timezone.utc), errors=["e"], warnings=[]) == top + 1
+    # The lake exports like the file does (the report tables read the same rows).
+    from store.export import export_store
+    lake_tables = {t.name: t.rows for t in export_store(Store(spec), tmp_path / "from-lake", "parquet")}
+    file_tables = {t.name: t.rows for t in export_store(file_store, tmp_path / "from-file", "parquet")}
+    assert lake_tables == file_tables and lake_tables["runs_history"] > 0
     # A destination that holds data is refused, and left as it was.
     again = _store_cli("copy", "--from", file_store.path, "--to", str(spec))
     assert again.returncode == 2 and "already holds data" in again.stderr
