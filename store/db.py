@@ -64,20 +64,17 @@ def _retrying(seconds: float) -> Retrying:
 
 
 class Store:
-    def __new__(cls, location: Any = None):
+    def __new__(cls, path: Any = None):
         if cls is Store:
             from store import ducklake   # the DuckLake backend loads its extensions only when used
 
-            if ducklake.is_spec(location):
+            if ducklake.is_spec(path):
                 return super().__new__(ducklake.DuckLakeStore)
         return super().__new__(cls)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.name = str(self.path)   # for messages: a file path or a DuckLake spec
-
-    def __reduce__(self):
-        return (Store, (str(self.path),))
 
     def exists(self) -> bool:
         return self.path.exists()

@@ -183,13 +183,10 @@ class DuckLakeStore(db.Store):
     _databases: dict[tuple[DuckLakeSpec, bool], duckdb.DuckDBPyConnection] = {}
     _lock = threading.Lock()
 
-    def __init__(self, location: DuckLakeSpec | str):
-        self.spec = location if isinstance(location, DuckLakeSpec) else DuckLakeSpec.parse(str(location))
+    def __init__(self, path: DuckLakeSpec | str):   # `path`: the name Store() gives its one argument
+        self.spec = path if isinstance(path, DuckLakeSpec) else DuckLakeSpec.parse(str(path))
         self.name = str(self.spec)
         self.path = None   # type: ignore[assignment]   # no file: callers use `name`
-
-    def __reduce__(self):
-        return (DuckLakeStore, (self.spec,))
 
     # -- connections -----------------------------------------------------------------------------
     def _database(self, read_only: bool) -> duckdb.DuckDBPyConnection:
