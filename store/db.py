@@ -6,7 +6,7 @@ transaction per snapshot; readers open a read-only connection per query and retr
 is in progress. A writer killed mid-transaction leaves nothing behind: DuckDB discards the
 uncommitted transaction when the file is next opened.
 
-`Store(location)` is the one entry point for both backends: a path opens this DuckDB file (the
+`Store(path)` is the one entry point for both backends: a file path opens this DuckDB file (the
 default), a `DuckLakeSpec` or a `ducklake:` string the shared DuckLake store (store/ducklake.py).
 Writers go through `Store.write`, which re-runs the work on a concurrent conflict (DuckLake), and
 take ids from `Store.next_id` (DuckLake has no sequences).
@@ -43,6 +43,11 @@ class StoreMissing(StoreError):
 
 class WriteConflict(StoreError):
     """A concurrent writer committed a conflicting change first (DuckLake); `Store.write` retries."""
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal, for the statements that take no bound parameters (ATTACH, LOAD, SECRET)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -157,8 +162,7 @@ class Store:
         """Attach this store to another connection as `alias` (`python -m store copy`)."""
         if read_only and not self.path.exists():
             raise StoreMissing(f"no store at {self.path}")
-        con.execute(f"ATTACH '{str(self.path).replace(chr(39), chr(39) * 2)}' AS {alias}"
-                    + (" (READ_ONLY)" if read_only else ""))
+        con.execute(f"ATTACH {sql_literal(str(self.path))} AS {alias}" + (" (READ_ONLY)" if read_only else ""))
 
     def migrate(self) -> None:
         with self.writer():

@@ -124,14 +124,9 @@ def extension_file(name: str) -> Path:
     return path
 
 
-def _quote(text: str) -> str:
-    """A SQL string literal; ATTACH, LOAD and CREATE SECRET take no bound parameters."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _storage_extensions(data_path: str | None) -> list[str]:
     scheme = (data_path or "").split("://", 1)[0].lower() if "://" in (data_path or "") else ""
-    if scheme in ("az", "azure", "abfss"):
+    if scheme in ("az", "azure", "abfss", "abfs"):
         return ["azure"]
     if scheme in ("s3", "s3a", "s3n", "gs", "gcs", "r2", "http", "https", "hf"):
         return ["httpfs"]
@@ -150,19 +145,19 @@ def attach(con: duckdb.DuckDBPyConnection, spec: DuckLakeSpec, alias: str, *, re
         "SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
     for name in needed:
         if name not in loaded:
-            con.execute(f"LOAD {_quote(str(extension_file(name)))}")
+            con.execute(f"LOAD {db.sql_literal(str(extension_file(name)))}")
     if "azure" in needed and spec.data_path:
         # ADLS: the same identities as the collectors' DefaultAzureCredential (env, managed identity, CLI).
         account = _azure_account(spec.data_path)
         secret = f"waymark_{alias}_azure"
         con.execute(f"CREATE OR REPLACE SECRET {secret} (TYPE azure, PROVIDER credential_chain"
-                    + (f", ACCOUNT_NAME {_quote(account)}" if account else "") + ")")
+                    + (f", ACCOUNT_NAME {db.sql_literal(account)}" if account else "") + ")")
     options = []
     if spec.data_path:
-        options.append(f"DATA_PATH {_quote(spec.data_path)}")
+        options.append(f"DATA_PATH {db.sql_literal(spec.data_path)}")
     if read_only:
         options.append("READ_ONLY")
-    con.execute(f"ATTACH {_quote(PREFIX + 'postgres:' + spec.catalog)} AS {alias}"
+    con.execute(f"ATTACH {db.sql_literal(PREFIX + 'postgres:' + spec.catalog)} AS {alias}"
                 + (f" ({', '.join(options)})" if options else ""))
 
 

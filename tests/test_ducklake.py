@@ -186,6 +186,25 @@ def test_store_section_defaults_to_the_duckdb_file_and_resolves_a_local_data_pat
         load_config(tmp_path / "c.toml")
 
 
+def test_an_adls_data_path_loads_azure_from_its_wheel_with_the_credential_chain(lake):
+    """No network needed to attach: DuckLake records the data path, and the azure extension and a
+    credential-chain secret (managed identity, environment, Azure CLI) are ready for the first write."""
+    import duckdb
+
+    from store.ducklake import DuckLakeSpec, attach
+
+    url = "abfss://waymark@examplestore.dfs.core.windows.net/lake/"
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    try:
+        attach(con, DuckLakeSpec(lake[0], url), "lake", read_only=False)
+        assert con.execute("SELECT type, provider FROM duckdb_secrets()").fetchall() == [("azure", "credential_chain")]
+        assert {"azure", "ducklake", "postgres_scanner"} <= {r[0] for r in con.execute(
+            "SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
+        assert con.execute("SELECT data_path FROM ducklake_settings('lake')").fetchall() == [(url,)]
+    finally:
+        con.close()
+
+
 # -- schema ----------------------------------------------------------------------------------------
 def test_migrations_give_both_backends_the_same_columns_types_and_nullability(lake, tmp_path):
     from store import Store
