@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup browser bench clean-demo
+.PHONY: demo test setup browser postgres bench clean-demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
 
-test: $(STAMP) browser
+# PostgreSQL for the DuckLake store's tests (its catalog): Debian's server binaries; the tests run
+# initdb into a temporary folder and start and stop it themselves on a port of 127.0.0.1.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "the DuckLake tests need Debian's postgresql: sudo apt-get install postgresql"; fi; }
+
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

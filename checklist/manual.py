@@ -65,11 +65,16 @@ def record_manual_status(store: Store, asset_key: str, *, status: str | None, ow
                             wait=wait_random_exponential(multiplier=0.05, max=0.5),
                             stop=stop_after_delay(WRITE_RETRY_SECONDS), reraise=True):
         with attempt:
-            with store.writer() as con:
-                return con.execute(
+            def write(con) -> int:   # explicit id: DuckLake has neither sequences nor RETURNING
+                entry_id = store.next_id(con, "checklist_status_log")
+                con.execute(
                     """INSERT INTO checklist_status_log
-                           (asset_key, status, owner, due, notes, kind_override, who, who_verified, recorded_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING entry_id""", row).fetchall()[0][0]
+                           (entry_id, asset_key, status, owner, due, notes, kind_override, who, who_verified,
+                            recorded_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", [entry_id] + row)
+                return entry_id
+
+            return store.write(write)
     raise AssertionError("unreachable")
 
 

@@ -11,14 +11,18 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
+
+if TYPE_CHECKING:
+    from store.ducklake import DuckLakeSpec
 
 # Kinds with a collector in this version; the contract reserves databricks | fabric | azureml too.
 KINDS = ("mlflow", "databricks", "azureml", "fabric", "azuresearch")
 RESERVED_KINDS: tuple[str, ...] = ()
 PLATFORMS = ("databricks", "fabric", "azureml")
 DEFAULT_STORE_PATH = "data/waymark.duckdb"
+STORE_BACKENDS = ("duckdb", "ducklake")
 # Keys that look like credentials: refusing them keeps secrets out of files that get committed.
 SECRET_KEYS = ("token", "password", "client_secret", "secret", "api_key", "access_key")
 
@@ -103,7 +107,7 @@ class ReviewConfig:
 @dataclass(frozen=True)
 class Config:
     path: Path | None
-    store_path: Path
+    store_path: "Path | DuckLakeSpec"   # the DuckDB file, or the shared DuckLake store; Store() takes either
     sources: tuple[SourceConfig, ...]
     review: ReviewConfig = field(default_factory=ReviewConfig)
     slos: tuple["Slo", ...] = ()   # [[slo]]: endpoint health thresholds (Endpoint health page)
@@ -202,22 +206,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
         raise ConfigError(f"{where}: unknown top-level key(s) {sorted(unknown_top)} "
                           "(expected [store], [[sources]], [review], [[slo]])")
 
-    store = raw.get("store", {})
-    if not isinstance(store, dict):
-        raise ConfigError(f"{where}: [store] must be a table")
-    unknown_store = set(store) - {"path"}
-    if unknown_store:
-        raise ConfigError(f"{where}: [store]: unknown field(s) {sorted(unknown_store)}")
-    store_path = store.get("path", DEFAULT_STORE_PATH)
-    if not isinstance(store_path, str) or not store_path.strip():
-        raise ConfigError(f"{where}: [store] field 'path' must be a non-empty string")
-    if Path(store_path).is_absolute():
-        resolved_store = Path(store_path)
-    else:
-        resolved_store = base / store_path
-        if not resolved_store.resolve().is_relative_to(base.resolve()):
-            raise ConfigError(f"{where}: [store] field 'path': {store_path!r} points outside the config's folder "
-                              f"({base}); write it as an absolute path if that is intended")
+    resolved_store = _parse_store(raw.get("store", {}), where, base)
 
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):
@@ -229,6 +218,52 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     review = _parse_review(raw.get("review", {}), where, base)
     slos = _parse_slos(raw.get("slo", []), where)
     return Config(path=path, store_path=resolved_store, sources=tuple(sources), review=review, slos=slos)
+
+
+def _parse_store(store: Any, where: str, base: Path) -> "Path | DuckLakeSpec":
+    """[store]: the DuckDB file (`path`, the default backend) or a shared DuckLake store
+    (`backend = "ducklake"`, `catalog`: a PostgreSQL connection string without a password,
+    `data_path`: a folder or an abfss:// / s3:// / gs:// URL for the Parquet files)."""
+    from store.ducklake import DuckLakeSpec, SpecError, check_catalog
+
+    if not isinstance(store, dict):
+        raise ConfigError(f"{where}: [store] must be a table")
+    backend = store.get("backend", "duckdb")
+    if backend not in STORE_BACKENDS:
+        raise ConfigError(f"{where}: [store] field 'backend' must be one of {', '.join(STORE_BACKENDS)}, "
+                          f"not {backend!r}")
+    allowed = {"backend", "path"} if backend == "duckdb" else {"backend", "catalog", "data_path"}
+    unknown_store = set(store) - allowed
+    if unknown_store:
+        raise ConfigError(f"{where}: [store]: unknown field(s) {sorted(unknown_store)} for backend {backend!r} "
+                          f"(expected {sorted(allowed)})")
+    if backend == "duckdb":
+        store_path = store.get("path", DEFAULT_STORE_PATH)
+        if not isinstance(store_path, str) or not store_path.strip():
+            raise ConfigError(f"{where}: [store] field 'path' must be a non-empty string")
+        if Path(store_path).is_absolute():
+            return Path(store_path)
+        resolved = base / store_path
+        if not resolved.resolve().is_relative_to(base.resolve()):
+            raise ConfigError(f"{where}: [store] field 'path': {store_path!r} points outside the config's folder "
+                              f"({base}); write it as an absolute path if that is intended")
+        return resolved
+    for name in ("catalog", "data_path"):
+        value = store.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: [store] field {name!r} must be a non-empty string (backend 'ducklake')")
+    try:
+        check_catalog(store["catalog"])
+    except SpecError as e:
+        raise ConfigError(f"{where}: [store] {e}") from None
+    data_path = store["data_path"].strip()
+    if "://" not in data_path and not Path(data_path).is_absolute():
+        local = base / data_path            # a local folder, relative to the config like `path`
+        if not local.resolve().is_relative_to(base.resolve()):
+            raise ConfigError(f"{where}: [store] field 'data_path': {data_path!r} points outside the config's "
+                              f"folder ({base}); write it as an absolute path if that is intended")
+        data_path = str(local)
+    return DuckLakeSpec(store["catalog"].strip(), data_path)
 
 
 def _parse_review(r: Any, where: str, base: Path) -> ReviewConfig:

@@ -149,7 +149,7 @@ def _now() -> str:
 
 def append_entry(store: Store, **values: Any) -> dict[str, Any]:
     """Append one entry in one short write transaction; returns it with its id and hashes."""
-    with store.writer() as con:
+    def write(con) -> dict[str, Any]:   # re-run from the start on a concurrent conflict (DuckLake)
         last = con.execute("SELECT entry_id, entry_hash FROM gate_review_log ORDER BY entry_id DESC LIMIT 1").fetchall()
         entry = {k: values.get(k) for k in FIELDS}
         entry["entry_id"] = last[0][0] + 1 if last else 1
@@ -157,9 +157,13 @@ def append_entry(store: Store, **values: Any) -> dict[str, Any]:
         entry["recorded_at"] = values.get("recorded_at") or _now()
         entry["entry_hash"] = entry_hash(entry)
         con.execute(_INSERT_ENTRY, [entry[c] for c in _STORED])
-        con.execute("INSERT OR REPLACE INTO gate_review_head (id, entries, head_hash) VALUES (1, ?, ?)",
+        # Delete + insert rather than INSERT OR REPLACE: DuckLake has no primary keys.
+        con.execute("DELETE FROM gate_review_head WHERE id = 1")
+        con.execute("INSERT INTO gate_review_head (id, entries, head_hash) VALUES (1, ?, ?)",
                     [entry["entry_id"], entry["entry_hash"]])
-    return entry
+        return entry
+
+    return store.write(write)
 
 
 def read_log(store: Store, model_name: str | None = None, version: str | None = None) -> list[dict[str, Any]]:

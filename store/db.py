@@ -5,21 +5,28 @@ So collectors gather everything in memory first and hold the write lock only for
 transaction per snapshot; readers open a read-only connection per query and retry while a write
 is in progress. A writer killed mid-transaction leaves nothing behind: DuckDB discards the
 uncommitted transaction when the file is next opened.
+
+`Store(path)` is the one entry point for both backends: a file path opens this DuckDB file (the
+default), a `DuckLakeSpec` or a `ducklake:` string the shared DuckLake store (store/ducklake.py).
+Writers go through `Store.write`, which re-runs the work on a concurrent conflict (DuckLake), and
+take ids from `Store.next_id` (DuckLake has no sequences).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from store.migrations import MIGRATIONS
+from store.migrations import ID_COLUMNS, MIGRATIONS
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 READ_RETRY_SECONDS = float(os.environ.get("WAYMARK_READ_RETRY_SECONDS", "60"))
@@ -32,6 +39,15 @@ class StoreError(RuntimeError):
 
 class StoreMissing(StoreError):
     """No store file yet: nothing has been collected."""
+
+
+class WriteConflict(StoreError):
+    """A concurrent writer committed a conflicting change first (DuckLake); `Store.write` retries."""
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal, for the statements that take no bound parameters (ATTACH, LOAD, SECRET)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -58,11 +74,27 @@ def _retrying(seconds: float) -> Retrying:
 
 
 class Store:
+    def __new__(cls, path: Any = None):
+        if cls is Store:
+            from store import ducklake   # the DuckLake backend loads its extensions only when used
+
+            if ducklake.is_spec(path):
+                return super().__new__(ducklake.DuckLakeStore)
+        return super().__new__(cls)
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.name = str(self.path)   # for messages: a file path or a DuckLake spec
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def stamp(self) -> int:
+        """Changes whenever a snapshot is committed (the file is checkpointed on every write); 0: none."""
+        try:
+            return self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     # -- reading ---------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -89,10 +121,10 @@ class Store:
         try:
             found = con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0]
         except duckdb.CatalogException:
-            raise StoreError(f"{self.path} is not a Waymark store (no schema_migrations table)") from None
+            raise StoreError(f"{self.name} is not a Waymark store (no schema_migrations table)") from None
         if found != SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path} has schema version {found}, this version of Waymark needs {SCHEMA_VERSION}: "
+                f"{self.name} has schema version {found}, this version of Waymark needs {SCHEMA_VERSION}: "
                 "run `python -m collectors snapshot` once to migrate it")
 
     # -- writing ---------------------------------------------------------------------------------
@@ -119,6 +151,23 @@ class Store:
             con.execute("CHECKPOINT")
         finally:
             con.close()
+
+    def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work(con)` in one write transaction and return its result. The file's single writer
+        never conflicts (the lock is waited for on connect); DuckLake re-runs `work` on a conflict."""
+        with self.writer() as con:
+            return work(con)
+
+    def next_id(self, con: duckdb.DuckDBPyConnection, table: str) -> int:
+        """The id of the next row of `table` (see migrations.ID_COLUMNS), inside a write transaction."""
+        _column, sequence = ID_COLUMNS[table]
+        return int(con.execute(f"SELECT nextval('{sequence}')").fetchall()[0][0])
+
+    def attach(self, con: duckdb.DuckDBPyConnection, alias: str, *, read_only: bool) -> None:
+        """Attach this store to another connection as `alias` (`python -m store copy`)."""
+        if read_only and not self.path.exists():
+            raise StoreMissing(f"no store at {self.path}")
+        con.execute(f"ATTACH {sql_literal(str(self.path))} AS {alias}" + (" (READ_ONLY)" if read_only else ""))
 
     def migrate(self) -> None:
         with self.writer():
@@ -165,10 +214,14 @@ class Store:
 
 
 def _test_hold_write() -> None:
-    """Fault-injection hook for the concurrency tests: keep the write transaction open a while."""
+    """Fault-injection hook for the concurrency tests: keep the write transaction open a while, or
+    until the file WAYMARK_TEST_HOLD_UNTIL exists (so two writers can be made to overlap)."""
     hold = os.environ.get("WAYMARK_TEST_HOLD_WRITE_SECONDS")
     if hold:
         marker = os.environ.get("WAYMARK_TEST_HOLD_MARKER")
         if marker:
             Path(marker).write_text("holding")
-        time.sleep(float(hold))
+        until = os.environ.get("WAYMARK_TEST_HOLD_UNTIL")
+        deadline = time.monotonic() + float(hold)
+        while time.monotonic() < deadline and not (until and Path(until).exists()):
+            time.sleep(0.05)

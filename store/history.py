@@ -200,29 +200,37 @@ def commit_snapshot(store: Store, *, source: str, kind: str, platform: str, mode
     for table, batch in batches.items():
         entity = ENTITIES[table]
         frames[table] = _dedupe(_frame(entity, source, batch.rows), entity, warnings)
-    with store.writer() as con:
-        snapshot_id = con.execute(
-            """INSERT INTO snapshots (source, kind, platform, mode, status, started_at, finished_at, state,
+    def write(con) -> SnapshotResult:   # re-run from the start if a concurrent commit conflicts
+        snapshot_id = store.next_id(con, "snapshots")
+        con.execute(
+            """INSERT INTO snapshots (snapshot_id, source, kind, platform, mode, status, started_at, finished_at, state,
                                      full_reason)
-               VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?) RETURNING snapshot_id""",
-            [source, kind, platform, mode, started_at, finished_at, json.dumps(state),
-             (full_reason or "no_previous_state") if mode == "full" else None]).fetchall()[0][0]
+               VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?)""",
+            [snapshot_id, source, kind, platform, mode, started_at, finished_at, json.dumps(state),
+             (full_reason or "no_previous_state") if mode == "full" else None])
         counts = {}
         for table, batch in batches.items():
             counts[table] = _apply(con, ENTITIES[table], source, snapshot_id, frames[table], batch.scope)
         con.execute("UPDATE snapshots SET counts = ?, warnings = ? WHERE snapshot_id = ?",
                     [json.dumps(counts), json.dumps(warnings), snapshot_id])
-    return SnapshotResult(snapshot_id, counts)
+        return SnapshotResult(snapshot_id, counts)
+
+    return store.write(write)
 
 
 def record_failed_snapshot(store: Store, *, source: str, kind: str, platform: str, mode: str,
                            started_at: datetime, errors: list[str], warnings: list[str]) -> int:
-    with store.writer() as con:
-        return con.execute(
-            """INSERT INTO snapshots (source, kind, platform, mode, status, started_at, finished_at, errors, warnings)
-               VALUES (?, ?, ?, ?, 'failed', ?, ?, ?, ?) RETURNING snapshot_id""",
-            [source, kind, platform, mode, started_at, datetime.now(timezone.utc),
-             json.dumps(errors), json.dumps(warnings)]).fetchall()[0][0]
+    def write(con) -> int:
+        snapshot_id = store.next_id(con, "snapshots")
+        con.execute(
+            """INSERT INTO snapshots (snapshot_id, source, kind, platform, mode, status, started_at, finished_at,
+                                     errors, warnings)
+               VALUES (?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?)""",
+            [snapshot_id, source, kind, platform, mode, started_at, datetime.now(timezone.utc),
+             json.dumps(errors), json.dumps(warnings)])
+        return snapshot_id
+
+    return store.write(write)
 
 
 def _apply(con, entity: Entity, source: str, snapshot_id: int, frame: pd.DataFrame, scope: Scope) -> dict[str, int]:

@@ -8,6 +8,8 @@ A failed pass writes only its `snapshots` row, never entity rows.
 """
 from __future__ import annotations
 
+import re
+
 # Columns every versioned entity table has; `row_hash` lets a snapshot skip unchanged rows.
 _VERSIONED = "valid_from BIGINT NOT NULL, valid_to BIGINT, row_hash VARCHAR NOT NULL"
 
@@ -231,3 +233,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "UPDATE snapshots SET full_reason = 'unknown' WHERE mode = 'full'",
     ]),
 ]
+
+
+# Tables whose id a sequence gives on the DuckDB file: (id column, sequence). Writers take the next
+# id through `Store.next_id`, because DuckLake has no sequences.
+ID_COLUMNS: dict[str, tuple[str, str]] = {
+    "snapshots": ("snapshot_id", "snapshot_id_seq"),
+    "checklist_status_log": ("entry_id", "checklist_entry_seq"),
+}
+
+_DUCKLAKE_DROPPED = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?(INDEX|SEQUENCE)\b", re.IGNORECASE)
+_DUCKLAKE_PRIMARY_KEY = re.compile(r"\s+PRIMARY\s+KEY\b", re.IGNORECASE)
+_DUCKLAKE_DEFAULT_SEQ = re.compile(r"\s+DEFAULT\s+nextval\('[A-Za-z_][A-Za-z0-9_]*'\)", re.IGNORECASE)
+
+
+def ducklake_statements(statements: list[str]) -> list[str]:
+    """The same migration for DuckLake, which has no indexes, sequences or key constraints: those
+    statements are left out and those clauses removed (ids come from `Store.next_id`; DuckLake
+    prunes by file statistics instead of indexes). A key column stays NOT NULL, so columns, types
+    and nullability are the same on both backends."""
+    return [_DUCKLAKE_DEFAULT_SEQ.sub("", _DUCKLAKE_PRIMARY_KEY.sub(" NOT NULL", s))
+            for s in statements if not _DUCKLAKE_DROPPED.match(s)]

@@ -67,14 +67,14 @@ _schema_checked: dict[str, int] = {}
 
 def _migrate_once(store_path: Path) -> None:
     """Check (and if due, migrate) the schema once per store file state, not on every rerun."""
-    try:
-        stamp = store_path.stat().st_mtime_ns
-    except FileNotFoundError:
+    store = Store(store_path)
+    stamp = store.stamp()
+    if not stamp:
         return
     if _schema_checked.get(str(store_path)) == stamp:
         return
-    Store(store_path).migrate_if_needed()
-    _schema_checked[str(store_path)] = store_path.stat().st_mtime_ns
+    store.migrate_if_needed()
+    _schema_checked[str(store_path)] = store.stamp()
 
 
 _PROGRESS = re.compile(r"^\s*(\d+)% (.*)$")

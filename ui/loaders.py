@@ -20,11 +20,8 @@ TTL = 300
 
 
 def store_stamp(store_path: Path) -> int:
-    """Changes whenever a snapshot is committed (the file is checkpointed on every write)."""
-    try:
-        return Path(store_path).stat().st_mtime_ns
-    except FileNotFoundError:
-        return 0
+    """Changes whenever a snapshot is committed (file: its mtime; DuckLake: its latest snapshot id)."""
+    return Store(store_path).stamp()
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
