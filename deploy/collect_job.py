@@ -2,6 +2,9 @@
 
 `python deploy/collect_job.py --remote-store DIR -- snapshot --config PATH [...]`
 
+(With `[store] backend = "ducklake"` there is nothing to copy: the collector writes the shared store
+directly and `--remote-store` is ignored.)
+
 A scheduler's container or cluster has a throwaway disk, while DuckDB wants random writes on a
 local file (object-storage mounts such as UC Volumes, blobfuse or Azure Files do not give it safe
 locking). So the job copies the last store in from DIR, runs the collector CLI unchanged, and copies
@@ -49,6 +52,9 @@ def run(remote_dir: Path, collector_argv: list[str]) -> int:
         print(f"config error: {e}", file=sys.stderr)
         return 2
     local = config.store_path
+    if not isinstance(local, Path):
+        # A shared DuckLake store is written where it lives, by any number of jobs at once.
+        return collectors_main(collector_argv)
     remote = remote_dir / local.name
     if remote.exists():
         _copy_atomically(remote, local)
