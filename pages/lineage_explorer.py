@@ -25,16 +25,17 @@ if params != st.session_state.get(APPLIED):
         st.session_state.update({FOCUS: state["node"], "lineage_platforms": [], "lineage_types": []})
     st.session_state[APPLIED] = params
 
-top = st.columns([1, 2, 2])
-day = top[0].date_input("As of", key="lineage_day",
+top = st.columns([4, 1, 1])
+filters = top[2].popover("Filters", width="stretch")
+day = top[1].date_input("As of", key="lineage_day",
                         help="Empty: now. A date: the snapshots taken by the end of that day (UTC).")
 graph = ll.lineage_graph(*key, ll.as_of_for(day))
 if graph is None or len(graph) == 0:
     st.info("Nothing collected at that time. Take a snapshot on the **Snapshots** page.")
     st.stop()
 platforms, types = ll.filter_options(graph)
-chosen_platforms = top[1].multiselect("Platforms", platforms, key="lineage_platforms")
-chosen_types = top[2].multiselect("Node types", types, key="lineage_types", format_func=ll.kind_name)
+chosen_platforms = filters.multiselect("Platforms", platforms, key="lineage_platforms")
+chosen_types = filters.multiselect("Node types", types, key="lineage_types", format_func=ll.kind_name)
 options = ll.focus_options(graph, chosen_platforms, chosen_types)
 if not options:
     st.info("No node matches these filters.")
@@ -48,7 +49,7 @@ if wanted not in options:
     st.session_state[FOCUS] = aliases[0] if aliases else options[0]
 
 names = ll.node_names(graph, options)
-focus = st.selectbox("Focus node (type to search)", options, key=FOCUS, format_func=names.__getitem__)
+focus = top[0].selectbox("Focus node (type to search)", options, key=FOCUS, format_func=names.__getitem__)
 controls = st.columns([2, 1, 1])
 direction = controls[0].radio("Direction", ll.DIRECTIONS, horizontal=True, key="lineage_direction")
 depth = controls[1].slider("Depth (hops)", *ll.DEPTHS, key="lineage_depth")

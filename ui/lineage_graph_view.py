@@ -34,7 +34,7 @@ CONFLICTS = frozenset({GapKind.ORIGIN_CONFLICT, GapKind.COMMIT_MISMATCH, GapKind
 INFORMATION = frozenset({GapKind.ALIAS_MOVED_AFTER})
 
 PICK_EVENT = "pick"
-LAYOUT = {"name": "dagre", "rankDir": "LR", "nodeSep": 18, "rankSep": 110, "padding": 24, "fit": True,
+LAYOUT = {"name": "dagre", "rankDir": "LR", "nodeSep": 14, "rankSep": 36, "padding": 40, "fit": True,
           "animate": False, "nodeDimensionsIncludeLabels": True}
 
 
@@ -123,11 +123,11 @@ def render(graph: LineageGraph, hood: Neighbourhood, key: str, on_change=None, h
 
     shared = {"width": "data(_size)", "height": "data(_size)", "border-width": "data(_border_width)",
               "border-color": "data(_border_color)", "border-style": "data(_border_style)",
-              "text-wrap": "wrap", "text-max-width": "150px", "font-size": 11, "text-valign": "bottom",
-              "text-margin-y": 4}
+              "text-wrap": "wrap", "text-max-width": "120px", "font-size": 13, "text-valign": "bottom",
+              "text-margin-y": 3, "min-zoomed-font-size": 0}
     node_styles = [NodeStyle(t.value, KIND_COLOURS[t], "name", custom_styles=shared) for t in NodeType]
     node_styles.append(NodeStyle(MORE, "#f3f4f6", "name", custom_styles={**shared, "color": EDGE_COLOUR}))
-    edge_common = {"font-size": 9, "text-rotation": "autorotate", "text-background-opacity": 0, "color": "#374151",
+    edge_common = {"font-size": 9, "min-zoomed-font-size": 0, "text-rotation": "autorotate", "text-background-opacity": 0, "color": "#374151",
                    "arrow-scale": 0.8}
     edge_styles = [
         EdgeStyle("recorded", EDGE_COLOUR, "caption", directed=True, curve_style="bezier",
