@@ -137,6 +137,10 @@ def test_lineage_explorer_opens_the_node_a_link_names(monkeypatch, demo_copy):  
     assert any("not in the lineage" in w.value for w in at.warning)
     assert at.selectbox(key="lineage_focus").value.startswith("alias:")
     assert at.slider(key="lineage_depth").value == 3              # a mangled depth falls back
+    # The date is part of the link too: a day before the first snapshot shows that day, and says so.
+    at = open_explorer(monkeypatch, demo_copy / "governance.toml", node=run, as_of="2020-01-31")
+    assert str(at.date_input(key="lineage_day").value) == "2020-01-31"
+    assert any("Nothing collected at that time" in i.value for i in at.info)
 
 
 def test_lineage_explorer_caps_a_deep_neighbourhood(monkeypatch, demo_copy):  # noqa: F811

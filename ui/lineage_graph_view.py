@@ -117,7 +117,7 @@ def legend_html(kinds: list[NodeType]) -> str:
             '<div><b>Edges and marks</b>&nbsp; ' + "".join(marks) + "</div></div>")
 
 
-def render(graph: LineageGraph, hood: Neighbourhood, key: str, on_change=None, height: int = 560):
+def render(graph: LineageGraph, hood: Neighbourhood, key: str, on_change=None, height: int = 520):
     """Draw the neighbourhood; returns the component's value (the last tap, if any)."""
     from streamlit_cytoscape import EdgeStyle, Event, NodeStyle, streamlit_cytoscape
 
