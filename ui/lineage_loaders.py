@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import weakref
 from collections.abc import Mapping
 from datetime import date, datetime, time, timezone
 from typing import Any
@@ -106,9 +107,15 @@ def url_params(node: str, depth: int, direction: str, cap: int, day: date | None
     return out
 
 
+# Labels per graph object, kept as long as `_graph`'s cache keeps the graph: the focus picker lists
+# every node, and a 100k-run graph should not be relabelled on every widget change.
+_LABELS: weakref.WeakKeyDictionary[LineageGraph, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
 def node_names(graph: LineageGraph, node_ids: list[str]) -> dict[str, str]:
     """Human label per node id, for pickers (ids stay the values)."""
-    return {n: human_label(graph, n) for n in node_ids}
+    known = _LABELS.setdefault(graph, {})
+    return {n: known.get(n) or known.setdefault(n, human_label(graph, n)) for n in node_ids}
 
 
 def explore(graph: LineageGraph, focus: str, direction: str, depth: int,
