@@ -71,7 +71,7 @@ def refocus() -> None:
         st.session_state.update({FOCUS: picked, "lineage_platforms": [], "lineage_types": []})
 
 
-st.html(view.legend_html(sorted({graph.g.nodes[n]["type"] for n in hood.nodes}, key=list(view.KIND_COLOURS).index)))
+st.html(view.legend_html(view.kinds_drawn(graph, hood)))
 view.render(graph, hood, key="lineage_graph", on_change=refocus)
 shown = f"{len(hood.nodes)} nodes drawn"
 if hood.hidden_total:

@@ -215,7 +215,7 @@ def _graph_frame(page):
     return frame
 
 
-def test_lineage_explorer_draws_a_usable_graph_offline(served_app, page):
+def test_lineage_explorer_draws_a_usable_graph_offline(served_app, page, demo_dir):
     """1440×900: a link with ?node= opens that node; the graph draws left to right with human labels
     and a legend; no None/nan/raw node id in the visible text; a tap on a node makes it the focus
     (and the link follows); no request leaves 127.0.0.1."""
@@ -271,6 +271,21 @@ def test_lineage_explorer_draws_a_usable_graph_offline(served_app, page):
         sizes = frame.evaluate("() => Object.fromEntries(document.getElementById('cy')._cyreg.cy.nodes()"
                                ".map(n => [n.id(), n.data('_size')]))")
         assert sizes[target["id"]] == max(sizes.values())
+
+        # A run with gaps (deleted, no inputs) wears a dashed red border, and they are listed.
+        import duckdb
+
+        con = duckdb.connect(str(demo_dir / "waymark.duckdb"), read_only=True)
+        bad = con.execute("SELECT run_id FROM runs WHERE run_name = 'gbm-bad-seed' LIMIT 1").fetchall()[0][0]
+        con.close()
+        wide.goto(f"{served_app}/lineage_explorer?node=run:databricks:{bad}")
+        _settle(wide)
+        frame = _graph_frame(wide)
+        border = frame.evaluate("(id) => { const n = document.getElementById('cy')._cyreg.cy.getElementById(id);"
+                                "return [n.style('border-style'), n.style('border-color'), n.data('gaps')] }",
+                                f"run:databricks:{bad}")
+        assert border[0] == "dashed" and border[1] == "rgb(220,38,38)" and "run deleted" in border[2], border
+        wide.get_by_text("Gaps and conflicts in view").wait_for()
         assert [u for u in outside if PAGE_ICON not in u] == [], outside
     finally:
         wide.close()

@@ -235,8 +235,9 @@ def test_graph_elements_carry_names_marks_and_stubs():
     els = view.elements(g, hood)
     by_id = {n["data"]["id"]: n["data"] for n in els["nodes"]}
     assert by_id["run:databricks:r0"]["name"] == "run train-0 (databricks)"
-    assert by_id["run:databricks:r0"]["_border_color"] == view.ALERT and by_id["run:databricks:r0"]["_border_style"] == "solid"
-    assert by_id["run:databricks:r1"]["_border_style"] == "dashed" and "no git sha" in by_id["run:databricks:r1"]["gaps"]
+    conflict, gap = by_id["run:databricks:r0"], by_id["run:databricks:r1"]
+    assert conflict["_border_color"] == view.ALERT and conflict["_border_style"] == "solid"
+    assert gap["_border_color"] == view.ALERT and gap["_border_style"] == "dashed" and "no git sha" in gap["gaps"]
     assert by_id["run:databricks:r2"]["_border_color"] != view.ALERT
     assert by_id["table:databricks:gold.features"]["_size"] > by_id["run:databricks:r2"]["_size"]   # the focus
     stubs = [d for d in by_id.values() if d["label"] == view.MORE]
@@ -246,7 +247,8 @@ def test_graph_elements_carry_names_marks_and_stubs():
     stub = stubs[0]["id"]
     owner = stub.split(":", 2)[2]
     assert view.picked_node({"action": view.PICK_EVENT, "data": {"target_id": stub}}) == owner
-    assert view.picked_node({"action": view.PICK_EVENT, "data": {"target_id": "run:databricks:r2"}}) == "run:databricks:r2"
+    tap = {"action": view.PICK_EVENT, "data": {"target_id": "run:databricks:r2"}}
+    assert view.picked_node(tap) == "run:databricks:r2"
     assert view.picked_node({"action": "remove", "data": {"node_ids": ["x"]}}) is None
     assert view.picked_node(None) is None
 

@@ -99,6 +99,12 @@ def picked_node(value: Any) -> str | None:
     return target
 
 
+def kinds_drawn(graph: LineageGraph, hood: Neighbourhood) -> list[NodeType]:
+    """The node kinds in view, in upstream-to-downstream order (the legend's order)."""
+    present = {graph.g.nodes[n]["type"] for n in hood.nodes}
+    return [t for t in KIND_COLOURS if t in present]
+
+
 def legend_html(kinds: list[NodeType]) -> str:
     """Our own fixed words and colours (no collected text), for `st.html`."""
     dot = ('<span style="display:inline-flex;align-items:center;gap:.3rem;margin-right:.9rem">'
@@ -127,8 +133,8 @@ def render(graph: LineageGraph, hood: Neighbourhood, key: str, on_change=None, h
               "text-margin-y": 3, "min-zoomed-font-size": 0}
     node_styles = [NodeStyle(t.value, KIND_COLOURS[t], "name", custom_styles=shared) for t in NodeType]
     node_styles.append(NodeStyle(MORE, "#f3f4f6", "name", custom_styles={**shared, "color": EDGE_COLOUR}))
-    edge_common = {"font-size": 9, "min-zoomed-font-size": 0, "text-rotation": "autorotate", "text-background-opacity": 0, "color": "#374151",
-                   "arrow-scale": 0.8}
+    edge_common = {"font-size": 9, "min-zoomed-font-size": 0, "text-rotation": "autorotate",
+                   "text-background-opacity": 0, "color": "#374151", "arrow-scale": 0.8}
     edge_styles = [
         EdgeStyle("recorded", EDGE_COLOUR, "caption", directed=True, curve_style="bezier",
                   custom_styles={**edge_common, "line-style": "solid"}),
