@@ -42,6 +42,53 @@ def node_label(graph: LineageGraph, node_id: str) -> str:
     return f"{t.value} · {platform}\n{title}"
 
 
+_KIND_WORD = {
+    NodeType.TABLE: "table", NodeType.FEATURE_TABLE: "feature", NodeType.DATASET: "dataset",
+    NodeType.EXPERIMENT: "experiment", NodeType.RUN: "run", NodeType.COMMIT: "commit",
+    NodeType.LOGGED_MODEL: "logged model", NodeType.MODEL_VERSION: "model", NodeType.ALIAS: "alias",
+    NodeType.ENDPOINT: "endpoint", NodeType.VECTOR_INDEX: "vector index", NodeType.SEARCH_INDEX: "search index",
+}
+
+
+def kind_word(t: NodeType) -> str:
+    """The node type as a person says it ("logged model", not `logged_model`)."""
+    return _KIND_WORD.get(t, t.value.replace("_", " "))
+
+
+def _short(text: str, limit: int = 48) -> str:
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
+def human_label(graph: LineageGraph, node_id: str) -> str:
+    """One line a person reads instead of the node id: `run:databricks:f469…` becomes
+    "run gbm-retrain-nov (databricks)". The scope (platform, or platform/source when a platform has
+    two sources) keeps two same-named things apart; the id itself goes in a tooltip or detail."""
+    d = graph.g.nodes[node_id]
+    t: NodeType = d["type"]
+    a = d["attrs"]
+    name = str(d["name"] or "")
+    if t == NodeType.RUN:
+        title = a.get("run_name") or (a.get("run_id") or name)[:8]
+    elif t == NodeType.COMMIT:
+        return f"commit {name[:8]}"
+    elif t == NodeType.MODEL_VERSION:
+        title = f"{name} v{d['version']}"
+    elif t == NodeType.ALIAS:
+        title = f"{name}@{a.get('alias')}"
+    elif t == NodeType.TABLE:
+        # A OneLake path reads by its tail ("…/dbo/churn_features"), not its workspace GUID.
+        title = ("…/" + "/".join(name.rstrip("/").split("/")[-2:])) if "://" in name else _short(name)
+        title = title + ("" if a.get("whole_table") or d["version"] is None else f" @{d['version']}")
+    elif t == NodeType.DATASET:
+        title = f"{name} {d['version']}" if d["version"] else name
+    elif t == NodeType.LOGGED_MODEL:
+        title = f"{name} {(a.get('model_id') or '')[:10]}".strip()
+    else:
+        title = _short(name)
+    scope = node_id.split(":", 2)[1] if node_id.count(":") >= 2 else (d["platform"] or "")
+    return f"{kind_word(t)} {title}" + (f" ({scope})" if scope else "")
+
+
 def to_dot(graph: LineageGraph, node_ids: set[str], focus: str | None = None) -> str:
     lines = ["digraph lineage {", "  rankdir=LR;", '  node [style="filled,rounded" fontname="Helvetica" fontsize=10];',
              '  edge [fontname="Helvetica" fontsize=8 color="#6b7280"];']

@@ -7,7 +7,10 @@ Everything a page shows is shaped here or in `lineage/`; pages only lay out.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import weakref
+from collections.abc import Mapping
 from datetime import date, datetime, time, timezone
 from typing import Any
 
@@ -18,7 +21,7 @@ from lineage.build import build_graph
 from lineage.explore import Neighbourhood, neighbourhood, node_ids
 from lineage.graph import LineageGraph, NodeType
 from lineage.load import load_rows
-from lineage.render import to_dot
+from lineage.render import human_label, kind_word, to_dot
 from lineage.report import evidence_text, render_markdown
 from lineage.trace import LineageAnswer, TargetError, trace
 from store import Store, StoreMissing
@@ -71,18 +74,82 @@ def focus_options(graph: LineageGraph, platforms: list[str], types: list[str]) -
     return node_ids(graph, platforms, types)
 
 
-def explore(graph: LineageGraph, focus: str, direction: str, depth: int) -> tuple[Neighbourhood, str, pd.DataFrame]:
-    """The focus's neighbourhood, its DOT drawing and its edges as a table."""
-    hood = neighbourhood(graph, focus, direction, depth)
+DIRECTIONS = ["both", "upstream", "downstream"]
+DEPTHS = (1, 8)
+CAPS = [15, 30, 60, 120]
+DEFAULTS = {"dir": "both", "depth": 3, "cap": 30}
+
+
+def url_state(params: Mapping[str, str]) -> dict[str, Any]:
+    """The explorer's state from a pasted link (`?node=…&depth=…&dir=…&cap=…&as_of=YYYY-MM-DD`);
+    values that do not parse fall back to the defaults, so a mangled link still opens the page."""
+    out: dict[str, Any] = {"node": params.get("node") or None, **DEFAULTS, "as_of": None}
+    if params.get("dir") in DIRECTIONS:
+        out["dir"] = params["dir"]
+    with contextlib.suppress(TypeError, ValueError):
+        out["depth"] = min(max(int(params.get("depth", "")), DEPTHS[0]), DEPTHS[1])
+    with contextlib.suppress(TypeError, ValueError):
+        cap = int(params.get("cap", ""))
+        out["cap"] = min(CAPS, key=lambda c: abs(c - cap))
+    with contextlib.suppress(TypeError, ValueError):
+        out["as_of"] = date.fromisoformat(params.get("as_of", ""))
+    return out
+
+
+def url_params(node: str, depth: int, direction: str, cap: int, day: date | None) -> dict[str, str]:
+    """The link that reopens this view: only what differs from the defaults, besides the node."""
+    out = {"node": node}
+    for name, value in (("depth", depth), ("dir", direction), ("cap", cap)):
+        if value != DEFAULTS[name]:
+            out[name] = str(value)
+    if day is not None:
+        out["as_of"] = day.isoformat()
+    return out
+
+
+# Labels per graph object, kept as long as `_graph`'s cache keeps the graph: the focus picker lists
+# every node, and a 100k-run graph should not be relabelled on every widget change.
+_LABELS: weakref.WeakKeyDictionary[LineageGraph, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def node_names(graph: LineageGraph, node_ids: list[str]) -> dict[str, str]:
+    """Human label per node id, for pickers (ids stay the values)."""
+    known = _LABELS.setdefault(graph, {})
+    return {n: known.get(n) or known.setdefault(n, human_label(graph, n)) for n in node_ids}
+
+
+def explore(graph: LineageGraph, focus: str, direction: str, depth: int,
+            cap: int | None = None) -> tuple[Neighbourhood, str, pd.DataFrame]:
+    """The focus's neighbourhood (nearest `cap` nodes), its static DOT drawing (the fallback for
+    print and evidence packs) and its edges as a table a person reads."""
+    hood = neighbourhood(graph, focus, direction, depth, cap)
     dot = to_dot(graph, hood.nodes, focus)
-    edges = pd.DataFrame([{"from": e["source"], "to": e["target"], "kind": e["kind"],
-                           "evidence": evidence_text(e["evidence"])} for e in hood.edges],
-                         columns=["from", "to", "kind", "evidence"])
+    edges = pd.DataFrame([{"From": human_label(graph, e["source"]), "To": human_label(graph, e["target"]),
+                           "Link": e["kind"].replace("_", " "),
+                           "Basis": "convention" if e["evidence"].get("basis") == "convention" else "recorded field",
+                           "Evidence": evidence_text(e["evidence"])} for e in hood.edges],
+                         columns=["From", "To", "Link", "Basis", "Evidence"])
     return hood, dot, edges
 
 
+def gaps_table(graph: LineageGraph, hood: Neighbourhood) -> pd.DataFrame:
+    """Gaps and conflicts on the nodes drawn, conflicts first, then nearest the focus."""
+    from ui.lineage_graph_view import CONFLICTS, INFORMATION
+
+    rows = []
+    for n in hood.nodes:
+        for g in graph.gaps.get(n, []):
+            mark = "information" if g.kind in INFORMATION else "conflict" if g.kind in CONFLICTS else "gap"
+            rows.append({"Node": human_label(graph, n), "Mark": mark, "What": g.kind.value.replace("_", " "),
+                         "Message": g.message, "_order": ({"conflict": 0, "gap": 1}.get(mark, 2),
+                                                          hood.distance.get(n, 0))})
+    rows.sort(key=lambda r: r.pop("_order"))
+    return pd.DataFrame(rows, columns=["Node", "Mark", "What", "Message"])
+
+
 def node_details(graph: LineageGraph, node_id: str) -> tuple[dict[str, Any], list[str]]:
-    return graph.node(node_id).to_dict(), [f"{g.kind.value}: {g.message}" for g in graph.gaps.get(node_id, [])]
+    return graph.node(node_id).to_dict(), [f"{g.kind.value.replace('_', ' ')}: {g.message}"
+                                          for g in graph.gaps.get(node_id, [])]
 
 
 # -- audit trace ----------------------------------------------------------------------------------
@@ -195,3 +262,8 @@ def alias_timeline(store_path: str, stamp: int, source: str, model: str) -> pd.D
 def evidence_pack(answer: LineageAnswer) -> tuple[str, str]:
     """(JSON, Markdown): the JSON is exactly `python -m lineage trace --json` (it includes the snapshots)."""
     return json.dumps(answer.to_json(), indent=2, default=str), render_markdown(answer)
+
+
+def kind_name(type_value: str) -> str:
+    """A node type value ("logged_model") as words ("logged model"), for the type filter."""
+    return kind_word(NodeType(type_value))
