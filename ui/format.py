@@ -9,7 +9,8 @@ GAP = "—"  # how a missing value (no git SHA, NaN metric) is shown
 
 
 def age(when: object, now: datetime | None = None) -> str:
-    if when is None or (not isinstance(when, datetime) and pd.isna(when)):
+    # pd.NaT is a datetime instance too: test for missing first (a source with no full pass yet).
+    if when is None or pd.isna(when):
         return "never"
     now = now or datetime.now(timezone.utc)
     ts = pd.Timestamp(when)
