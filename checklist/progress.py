@@ -135,11 +135,15 @@ def step_rows(plan: Plan, workloads: pd.DataFrame, manual: pd.DataFrame) -> pd.D
         entry = manual.loc[key] if key in manual.index else None
         manual_status = _value(entry, "status")
         covered, complete, blocked, detail = _measure(step, workloads, in_scope, manual_status)
+        # A step set to blocked by hand is blocked, whatever its workloads show.
+        state = ("blocked" if manual_status == "blocked" or blocked else
+                 "done" if covered and complete == covered else
+                 "in_progress" if complete else "not_started")
         rows.append({
             "number": step.number, "step_key": key, "title": step.title, "measure": step.progress,
             "kinds": ", ".join(step.kinds), "workloads": covered, "complete": complete,
             "progress": (complete / covered) if covered else None, "blocked": blocked,
-            "manual_status": manual_status, "owner": _value(entry, "owner"), "due": _value(entry, "due"),
+            "state": state, "manual_status": manual_status, "owner": _value(entry, "owner"), "due": _value(entry, "due"),
             "detail": detail,
         })
     return pd.DataFrame(rows)
@@ -222,8 +226,10 @@ def assess(store: Store, plan: Plan, as_of: q.AsOf = None) -> Assessment:
     manual = current_manual(log)
     assets, collected = estate_now(store, as_of)
     workloads = workload_rows(plan, assets, manual, collected_platforms=collected)
-    return Assessment(plan, workloads, step_rows(plan, workloads, manual), kind_rows(plan, workloads),
-                      headline(workloads), log)
+    steps = step_rows(plan, workloads, manual)
+    figures = headline(workloads)
+    figures["blocked_steps"] = int((steps["state"] == "blocked").sum()) if not steps.empty else 0
+    return Assessment(plan, workloads, steps, kind_rows(plan, workloads), figures, log)
 
 
 # -- over time -----------------------------------------------------------------------------------

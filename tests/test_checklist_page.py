@@ -113,7 +113,7 @@ def test_status_set_on_the_page_is_stored_with_history_and_disagreement_shown(mo
     assert metric(at, "Migration progress") == "50%"
     assert any("churn-prediction-gbm" in w.value and "evidence shows done" in w.value for w in at.warning)
     history = frame_with(at, "recorded_at")
-    assert history.loc[0, "status"] == "blocked" and history.loc[0, "who"] == "dana (unverified)"
+    assert history.loc[0, "status"] == "Blocked" and history.loc[0, "who"] == "dana (unverified)"
     assert history.loc[0, "notes"] == "waiting for the OneLake shortcut"
 
     # A second edit, after a fresh load: the form starts from the stored state; history grows.
@@ -126,11 +126,12 @@ def test_status_set_on_the_page_is_stored_with_history_and_disagreement_shown(mo
     assert not at.exception, at.exception
     assert metric(at, "Migration progress") == "62%" and metric(at, "Unowned") == "7"
     history = frame_with(at, "recorded_at")
-    assert len(history) == 2 and history.loc[0, "status"] == "(from evidence)" and history.loc[1, "status"] == "blocked"
+    assert len(history) == 2 and history.loc[0, "status"] == "(from evidence)" and history.loc[1, "status"] == "Blocked"
 
     # Filters: only the disagreeing rows, only the unowned ones.
     widget(at.toggle, "Only where evidence disagrees").set_value(True).run()
-    assert len(frame_with(at, "evidence")) == 0
+    assert not any("evidence" in d.value.columns for d in at.dataframe)       # an empty result says so
+    assert any(c.value == "No workload matches these filters." for c in at.caption)
     widget(at.toggle, "Only where evidence disagrees").set_value(False)
     widget(at.selectbox, "Owner").set_value("unowned").run()
     unowned = list(frame_with(at, "evidence")["name"])
@@ -146,3 +147,21 @@ def test_a_broken_plan_file_is_reported_by_name(monkeypatch, demo_copy, tmp_path
     monkeypatch.setenv("WAYMARK_PLAN_DIR", str(plan_dir))
     at = checklist_page(monkeypatch, demo_copy / "governance.toml")
     assert any(md(checklist) in e.value and "'autoML'" in e.value for e in at.error)
+
+
+def test_a_step_set_to_blocked_counts_as_blocked_and_steps_export_as_csv(monkeypatch, demo_copy):
+    """Issue 13: a step blocked by hand is blocked in the headline and on the step, whatever its
+    workloads show; the steps download as CSV like the workloads."""
+    at = checklist_page(monkeypatch, demo_copy / "governance.toml")
+    before = int(metric(at, "Blocked"))
+    step_key = next(k for k in widget(at.selectbox, "Item").options if k.startswith("step:"))
+    widget(at.selectbox, "Item").set_value(step_key).run()
+    widget(at.selectbox, "Status").set_value("blocked")
+    widget(at.button, "Save").click().run()
+    assert not at.exception, at.exception
+    assert int(metric(at, "Blocked")) == before + 1
+    steps = frame_with(at, "title")
+    assert "Blocked" in set(steps["state"])
+    assert not steps.astype(str).isin(["None", "nan", "NaT"]).any().any()
+    csv = next(b for b in at.get("download_button") if "steps" in b.proto.label.lower())
+    assert csv.proto.label == "Download steps (CSV)"

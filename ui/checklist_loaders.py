@@ -80,14 +80,16 @@ def migration_headline(store_path: str, stamp: int) -> dict[str, Any]:
 
 def burn_up_chart(frame: pd.DataFrame) -> alt.Chart:
     series = ["in scope", "complete (evidence or decision)", "done by evidence"]
+    # A legend under the chart (it does not steal width), dates as dates, labels level and thinned.
     return alt.Chart(frame).mark_line(point=True, interpolate="step-after").encode(
-        x=alt.X("time:T", title=None),
+        x=alt.X("time:T", title=None, axis=alt.Axis(format="%d %b", labelAngle=0, labelOverlap=True, tickCount=8)),
         y=alt.Y("workloads:Q", title="workloads", axis=alt.Axis(tickMinStep=1)),
         color=alt.Color("series:N", title=None, sort=series,
-                        scale=alt.Scale(domain=series, range=["#9e9e9e", "#5b7fa6", "#1f6f5c"])),
+                        scale=alt.Scale(domain=series, range=["#9e9e9e", "#5b7fa6", "#1f6f5c"]),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", labelLimit=300)),
         strokeDash=alt.StrokeDash("series:N", sort=series, legend=None,
                                   scale=alt.Scale(domain=series, range=[[4, 3], [1, 0], [1, 0]])),
-        tooltip=["time:T", "series:N", "workloads:Q"],
+        tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "series:N", "workloads:Q"],
     ).properties(height=260)
 
 
@@ -120,6 +122,15 @@ def filter_workloads(workloads: pd.DataFrame, *, kinds: list[str], statuses: lis
 
 def workloads_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
+
+
+STEP_EXPORT = ["number", "title", "state", "progress", "complete", "workloads", "blocked", "manual_status", "owner",
+               "due", "measure", "kinds", "detail", "step_key"]
+
+
+def steps_csv(frame: pd.DataFrame) -> bytes:
+    """The checklist steps as CSV, as the workloads export: raw values, one row per step."""
+    return frame[[c for c in STEP_EXPORT if c in frame.columns]].to_csv(index=False).encode("utf-8")
 
 
 def matrix_table(loaded: Plan) -> pd.DataFrame:
