@@ -36,8 +36,10 @@ def open_workspace() -> context.Workspace:
         st.error(f"The store cannot be opened.\n\n{md(e)}", icon=":material/warning:")
         st.stop()
     if workspace is None:
+        # No page can open before the demo exists: hide the page list the pages/ folder would show.
+        st.html("<style>[data-testid='stSidebarNav']{display:none}</style>")
         with st.status("Building the demo workspace (first start only)…", expanded=True) as status:
-            bar = st.progress(0, text="starting")
+            bar = st.progress(1, text="starting the demo build (about a minute)…")
             try:
                 context.build_demo(lambda pct, msg: bar.progress(min(pct, 100), text=msg))
             except RuntimeError as e:

@@ -228,7 +228,8 @@ def assess(store: Store, plan: Plan, as_of: q.AsOf = None) -> Assessment:
     workloads = workload_rows(plan, assets, manual, collected_platforms=collected)
     steps = step_rows(plan, workloads, manual)
     figures = headline(workloads)
-    figures["blocked_steps"] = int((steps["state"] == "blocked").sum()) if not steps.empty else 0
+    # Steps blocked by hand; a step blocked only through its workloads is already counted by them.
+    figures["blocked_steps"] = int((steps["manual_status"] == "blocked").sum()) if not steps.empty else 0
     return Assessment(plan, workloads, steps, kind_rows(plan, workloads), figures, log)
 
 

@@ -196,3 +196,84 @@ def test_urls_planted_in_metadata_are_never_fetched(page, tmp_path):
         assert _Recorder.seen == [], _Recorder.seen
     finally:
         listener.shutdown()
+
+
+# -- issue 13: what a person sees on Overview, Checklist, Audit trace, Snapshots, Endpoint health ----
+MY_PAGES = {"": "Overview", "checklist": "Migration checklist", "audit_trace": "Audit trace",
+            "snapshots": "Snapshots", "endpoint_health": "Endpoint health"}
+DECISIVE = {"": ["Source", "State", "Model", "Alias", "Produced by run", "Git SHA"],
+            "checklist": ["Asset", "Status", "Owner", "Due"],
+            "audit_trace": ["Run", "Git SHA", "Data", "Data version"],
+            "endpoint_health": ["Endpoint", "Status", "Why"]}
+
+
+def _visible_headers(page) -> list[str]:
+    """Column headers the grids draw inside the viewport (glide's accessible table mirrors them)."""
+    return page.evaluate("""() => [...document.querySelectorAll("[data-testid='stDataFrame'] th")]
+        .filter(th => { const r = th.getBoundingClientRect(); return r.width > 0 && r.right <= innerWidth; })
+        .map(th => th.innerText.trim())""")
+
+
+@pytest.fixture()
+def wide_page(page):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    yield page
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+@pytest.mark.parametrize("slug", list(MY_PAGES))
+def test_pages_read_as_words_with_decisive_columns_in_view(served_app, wide_page, slug):
+    page = wide_page
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(
+        ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")) else None)
+    page.goto(f"{served_app}/{slug}")
+    _settle(page)
+    page.get_by_role("heading", name=MY_PAGES[slug]).first.wait_for(timeout=30_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    main = page.locator("[data-testid='stMain']").inner_text()
+    cells = " ".join(page.locator("[data-testid='stDataFrame'] td").all_inner_texts())
+    for word in ("None", "nan", "NaT"):
+        assert f" {word} " not in f" {main} {cells} ".replace("\n", " "), word
+    for raw in ("run:databricks:", "model_version:", "alias:databricks", "endpoint:"):
+        assert raw not in cells.split("node id")[0] or slug == "audit_trace", raw
+    headers = _visible_headers(page)
+    for column in DECISIVE.get(slug, []):
+        assert column in headers, (column, headers)
+    assert outside == [], outside         # fonts and icons are bundled: nothing leaves the machine
+
+
+def test_overview_alias_row_opens_its_audit_trace(served_app, wide_page):
+    page = wide_page
+    page.goto(served_app)
+    _settle(page)
+    # The link a person clicks is the one the grid holds; opened here in the same tab.
+    page.goto(f"{served_app}/audit_trace?source=fabric-churn&model=churn_model&alias=Production&as_of=2026-11-20")
+    _settle(page)
+    page.get_by_role("heading", name="Audit trace").wait_for(timeout=30_000)
+    assert page.get_by_label("As of (YYYY-MM-DD)").input_value() == "2026-11-20"
+    assert "churn_model@Production · fabric" in page.locator("[data-testid='stSelectbox']").first.inner_text()
+    # A date typed and confirmed with Enter applies, and lands in the URL.
+    box = page.get_by_label("As of (YYYY-MM-DD)")
+    box.fill("2026-11-25")
+    box.press("Enter")
+    _settle(page)
+    assert "as_of=2026-11-25" in page.url
+    width = page.get_by_label("As of (YYYY-MM-DD)").bounding_box()["width"]
+    assert width >= 120, width          # a full date fits
+
+
+def test_overview_tiles_wrap_in_twos_on_a_phone(served_app, page):
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.goto(served_app)
+        _settle(page)
+        boxes = [m.bounding_box() for m in page.locator("[data-testid='stMetric']").all()]
+        rows: dict[int, int] = {}
+        for b in boxes:
+            rows[round(b["y"])] = rows.get(round(b["y"]), 0) + 1
+        assert max(rows.values()) == 2, rows
+        assert all(b["x"] + b["width"] <= 390 for b in boxes)
+        page.screenshot(path=str(ARTIFACTS / "overview_390.png"), full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})

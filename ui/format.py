@@ -70,9 +70,11 @@ def _missing(value: object) -> bool:
         return False
 
 
-def readable(frame: pd.DataFrame, columns: list[str] | None = None, *, status: tuple[str, ...] = ()) -> pd.DataFrame:
+def readable(frame: pd.DataFrame, columns: list[str] | None = None, *, status: tuple[str, ...] = (),
+             numeric: tuple[str, ...] = ()) -> pd.DataFrame:
     """A copy for display: the chosen columns in the order given (decisive first), status codes as
-    words, missing values as the gap mark, times without microseconds."""
+    words, missing values as the gap mark, times without microseconds. `numeric` columns stay numbers
+    (they sort and take a number format; the grid shows their holes empty)."""
     out = frame[columns].copy() if columns is not None else frame.copy()
     for name in out.columns:
         col = out[name]
@@ -83,7 +85,7 @@ def readable(frame: pd.DataFrame, columns: list[str] | None = None, *, status: t
         elif pd.api.types.is_bool_dtype(col):
             continue
         elif pd.api.types.is_numeric_dtype(col):
-            if col.isna().any():         # a number column with holes: the hole reads as "—", not "None"
+            if col.isna().any() and name not in numeric:         # a number column with holes: the hole reads as "—", not "None"
                 out[name] = [GAP if pd.isna(v) else (int(v) if float(v).is_integer() else round(float(v), 4))
                               for v in col]
                 out[name] = out[name].astype(str)
@@ -135,7 +137,9 @@ def show_table(frame: pd.DataFrame, columns: list[str] | None = None, config: di
     if frame is None or frame.empty:
         st.caption(empty)
         return
-    shown = readable(frame, columns, status=status)
+    numeric = tuple(n for n, spec in (config or {}).items()
+                    if isinstance(spec, dict) and (spec.get("type_config") or {}).get("type") in ("number", "progress"))
+    shown = readable(frame, columns, status=status, numeric=numeric)
     st.dataframe(shown, hide_index=True, width="stretch", column_config=column_config(shown, config, pin=pin),
                  **kwargs)
 
