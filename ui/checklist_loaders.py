@@ -38,27 +38,62 @@ def plan(plan_dir: str, stamp: int) -> Plan | str:
         return str(e)
 
 
+def _snapshot_key(store: Store) -> tuple[tuple[str, int], ...]:
+    """Which snapshots "now" is: a manual save changes the store file, not this."""
+    from store.queries import resolve_as_of
+
+    return tuple(sorted((s, p.snapshot_id) for s, p in resolve_as_of(store).items()))
+
+
+@st.cache_data(ttl=TTL, show_spinner="Reading the estate from the store…")
+def _estate(store_path: str, snapshot_key: tuple[tuple[str, int], ...]) -> tuple[list, set[str]]:
+    return progress.estate_now(Store(store_path))
+
+
 @st.cache_data(ttl=TTL, show_spinner="Checking the migration against the store…")
 def assessment(store_path: str, stamp: int, plan_dir: str, plan_stamp_: int) -> progress.Assessment | str | None:
-    """Everything the page shows now; None without a store, a message when the plan or store is unusable."""
+    """Everything the page shows now; None without a store, a message when the plan or store is unusable.
+
+    The estate is cached per snapshot set, so after a save only the log is read again."""
     loaded = plan(plan_dir, plan_stamp_)
     if isinstance(loaded, str):
         return loaded
+    store = Store(store_path)
     try:
-        return progress.assess(Store(store_path), loaded)
+        assets, collected = _estate(store_path, _snapshot_key(store))
+        return progress.assess_estate(loaded, assets, collected, manual.manual_log(store))
     except StoreMissing:
         return None
     except StoreError as e:
         return str(e)
 
 
+@st.cache_data(ttl=TTL, show_spinner="Replaying the snapshot history…")
+def _burn_up_past(store_path: str, snapshot_key: tuple[tuple[str, int], ...], plan_dir: str, plan_stamp_: int,
+                  log_key: tuple) -> pd.DataFrame:
+    store = Store(store_path)
+    assets, collected = _estate(store_path, snapshot_key)
+    return progress.burn_up_past(store, plan(plan_dir, plan_stamp_), progress.snapshot_points(store),
+                                 manual.manual_log(store), assets, collected)
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
 def burn_up(store_path: str, stamp: int, plan_dir: str, plan_stamp_: int) -> pd.DataFrame:
+    """The burn-up: past points cached per snapshot set and log-as-of-then (a save now keeps them),
+    plus the point "now" when something was recorded since the last snapshot."""
     loaded = plan(plan_dir, plan_stamp_)
     if isinstance(loaded, str):
         return pd.DataFrame()
+    store = Store(store_path)
     try:
-        return progress.burn_up(Store(store_path), loaded)
+        points = progress.snapshot_points(store)
+        if not points:
+            return pd.DataFrame(columns=["time", "series", "workloads"])
+        log = manual.manual_log(store)
+        key = _snapshot_key(store)
+        assets, collected = _estate(store_path, key)
+        past = _burn_up_past(store_path, key, plan_dir, plan_stamp_, progress.past_log_key(points, log))
+        return pd.concat([past, progress.burn_up_now(loaded, points, log, assets, collected)], ignore_index=True)
     except StoreError:
         return pd.DataFrame()
 
