@@ -19,13 +19,16 @@ if not figures:
     st.stop()
 
 migration = checklist_loaders.migration_headline(*key)
-# Fixed-width tiles in a wrapping row: one line on a desktop, two per line on a phone.
-TILE = 140
+# Tiles share one line on a desktop and wrap in twos on a phone (Streamlit's own breakpoint, 640 px).
+st.html("<style>.st-key-overview_tiles > div { flex: 1 1 0; min-width: 0; }"
+        "@media (max-width: 640px) { .st-key-overview_tiles > div { flex: 1 1 calc(50% - 1rem); } }</style>")
+TILE = "stretch"
 with st.container(horizontal=True, gap="small", key="overview_tiles"):
     st.metric("Migrated", migration.get("label") or "—", help=migration.get("help"), width=TILE)
     st.metric("Sources", figures["sources"], delta=f"{figures['failing']} failing" if figures["failing"] else None,
               delta_color="inverse", width=TILE)
-    st.metric("Data age", figures["oldest_good"], help="Age of the oldest source's last good snapshot", width=TILE)
+    st.metric("Data age", figures["oldest_good"].removesuffix(" ago"),
+              help="Age of the oldest source's last good snapshot", width=TILE)
     st.metric("Experiments", f"{figures['experiments']:,}", width=TILE)
     st.metric("Runs", f"{figures['runs']:,}", width=TILE)
     st.metric("Model versions", f"{figures['model_versions']:,}", width=TILE)

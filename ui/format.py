@@ -43,7 +43,7 @@ def clip(value: object, limit: int = 120) -> str:
 _ACRONYMS = {"id": "ID", "sha": "SHA", "slo": "SLO", "url": "URL", "uc": "UC", "ms": "ms", "pct": "%",
              "p50": "p50", "p95": "p95", "n": "count"}
 STATUS_WORDS = {"ok": "OK", "failed": "Failed", "failing": "Failing", "red": "Red", "amber": "Amber",
-                "green": "Green", "no_data": "No data", "not_started": "Not started",
+                "green": "Green", "no_data": "No data", "no data": "No data", "not_started": "Not started",
                 "in_progress": "In progress", "done": "Done", "blocked": "Blocked", "stays": "Stays",
                 "out_of_scope": "Out of scope", "incremental": "Incremental", "full": "Full",
                 "READY": "Ready", "PENDING_REGISTRATION": "Pending", "FAILED_REGISTRATION": "Failed"}
@@ -122,7 +122,8 @@ def column_config(frame: pd.DataFrame, given: dict[str, object] | None = None, *
             else:
                 spec = st.column_config.Column(title(name))
         elif isinstance(spec, str):
-            spec = st.column_config.Column(spec)
+            spec = (st.column_config.DatetimeColumn(spec, format="YYYY-MM-DD HH:mm")
+                    if pd.api.types.is_datetime64_any_dtype(frame[name]) else st.column_config.Column(spec))
         if i < pin:
             spec = {**spec, "pinned": True} if isinstance(spec, dict) else spec
         config[name] = spec
