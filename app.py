@@ -8,9 +8,11 @@ from store import StoreError
 from store import db
 from ui import context, loaders
 from ui.safe_text import label, md
+from ui.icon import page_icon
 from ui.session import set_workspace
 
-st.set_page_config(page_title="Waymark", page_icon=":material/explore:", layout="wide")
+# The icon is drawn locally: a `:material/…:` page icon makes the browser fetch it from Google.
+st.set_page_config(page_title="Waymark", page_icon=page_icon(), layout="wide")
 
 
 def require_login() -> None:

@@ -77,6 +77,8 @@ else:
         st.info(md(note["message"]), icon=":material/info:")
 
     if start == "Endpoint":
+        st.page_link("pages/endpoint_health.py", label="Health of this endpoint", icon=":material/monitor_heart:",
+                     query_params={"source": chosen["source"], "endpoint": chosen["endpoint"]})
         st.subheader("Served versions and traffic")
         show_table(ll.serving_table(answer), ["route", "model", "version", "traffic_pct", "state", "endpoint"],
                    {"traffic_pct": st.column_config.NumberColumn("Traffic %", format="%g")},

@@ -61,7 +61,7 @@ with left:
     show_table(
         found.steps, ["title", "state", "progress", "complete", "workloads", "blocked", "owner", "due",
                       "manual_status", "number", "detail"],
-        {"title": "Step", "state": "Status",
+        {"title": st.column_config.Column("Step", width="medium"), "state": "Status",
          "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent"),
          "workloads": "Of", "manual_status": "Set by hand", "number": st.column_config.NumberColumn("#", format="%d"),
          "detail": "How measured"},
@@ -72,7 +72,7 @@ with right:
     st.subheader("Workload kinds")
     show_table(
         found.kinds, ["workload", "progress", "workloads", "complete", "blocked", "unowned", "proven", "target"],
-        {"workload": "Kind",
+        {"workload": st.column_config.Column("Kind", width="medium"),
          "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent")},
         empty="No workload collected yet.")
     with st.expander("Decision matrix"):
