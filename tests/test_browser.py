@@ -244,21 +244,26 @@ def test_pages_read_as_words_with_decisive_columns_in_view(served_app, wide_page
 
 
 def test_overview_alias_row_opens_its_audit_trace(served_app, wide_page):
+    """The Overview's link for an alias (tested as a value in test_pages) opens the Audit trace in
+    that state; a date in the URL or typed and confirmed with Enter applies and lands in the URL."""
+    from datetime import datetime, timezone
+
     page = wide_page
-    page.goto(served_app)
-    _settle(page)
-    # The link a person clicks is the one the grid holds; opened here in the same tab.
-    page.goto(f"{served_app}/audit_trace?source=fabric-churn&model=churn_model&alias=Production&as_of=2026-11-20")
+    page.goto(f"{served_app}/audit_trace?source=fabric-churn&model=churn_model&alias=Production&as_of=2020-01-15")
     _settle(page)
     page.get_by_role("heading", name="Audit trace").wait_for(timeout=30_000)
     box = page.get_by_role("textbox", name="As of (YYYY-MM-DD)")
-    assert box.input_value() == "2026-11-20"
-    assert "churn_model@Production · fabric" in page.locator("[data-testid='stSelectbox']").first.inner_text()
-    # A date typed and confirmed with Enter applies, and lands in the URL.
-    box.fill("2026-11-25")
+    assert box.input_value() == "2020-01-15"
+    main = page.locator("[data-testid='stMain']").inner_text().replace("\u2060", "")
+    assert "churn_model@Production did not exist on 2020-01-15; first seen 20" in main, main[:800]
+    assert "usage" not in main
+    today = datetime.now(timezone.utc).date().isoformat()
+    box.fill(today)
     box.press("Enter")
     _settle(page)
-    assert "as_of=2026-11-25" in page.url
+    assert f"as_of={today}" in page.url and "alias=Production" in page.url
+    main = page.locator("[data-testid='stMain']").inner_text()
+    assert "Runs and git SHAs" in main and "did not exist" not in main
     width = page.get_by_role("textbox", name="As of (YYYY-MM-DD)").bounding_box()["width"]
     assert width >= 120, width          # a full date fits
 
