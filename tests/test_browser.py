@@ -282,3 +282,50 @@ def test_overview_tiles_wrap_in_twos_on_a_phone(served_app, page):
         page.screenshot(path=str(ARTIFACTS / "overview_390.png"), full_page=True)
     finally:
         page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def test_first_start_hides_the_pages_and_the_bar_moves_at_once(page, tmp_path, monkeypatch):
+    """No config: while the demo builds, the page list is hidden and the bar moves within seconds."""
+    monkeypatch.setenv("WAYMARK_DEMO_DIR", str(tmp_path / "demo"))
+    assert not (ROOT / "governance.toml").exists()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "WAYMARK_CONFIG"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        page.goto(url)
+        bar = page.locator("[data-testid='stProgress'] [role='progressbar']")
+        bar.wait_for(timeout=30_000)
+        first = float(bar.get_attribute("aria-valuenow") or 0)
+        page.wait_for_timeout(4000)
+        later = float(bar.get_attribute("aria-valuenow") or 0)
+        assert first >= 1 and later > first, (first, later)
+        assert page.locator("[data-testid='stSidebarNav']").is_hidden()
+        assert "Building the demo workspace" in page.inner_text("body")
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=20)
+
+
+def test_endpoint_health_charts_fit_their_columns_with_a_matching_caption(served_app, wide_page):
+    page = wide_page
+    page.goto(f"{served_app}/endpoint_health?source=aml-churn&endpoint=churn-aml&hours=6")
+    _settle(page)
+    page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
+    assert "The last 6 h of data" in page.locator("[data-testid='stMain']").inner_text()
+    fits = page.evaluate("""() => [...document.querySelectorAll("[data-testid='stVegaLiteChart']")].map(c => {
+        const col = c.closest("[data-testid='stColumn']"); const a = c.getBoundingClientRect();
+        const b = col.getBoundingClientRect(); return a.left >= b.left - 1 && a.right <= b.right + 1; })""")
+    assert fits and all(fits), fits
+    # A legend per chart, under it, naming the deployments.
+    assert page.locator("[data-testid='stVegaLiteChart'] .role-legend").count() == len(fits)
