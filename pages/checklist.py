@@ -104,7 +104,11 @@ st.download_button("Download workloads (CSV)", cl.workloads_csv(shown), file_nam
 
 st.subheader("Update a workload or step")
 items = cl.editable_items(found)
-item = st.selectbox("Item", list(items), format_func=items.get)
+# The item being edited lives in the URL (`?item=<asset or step key>`), so a link opens it.
+if "checklist_item" not in st.session_state and st.query_params.get("item") in items:
+    st.session_state["checklist_item"] = st.query_params["item"]
+item = st.selectbox("Item", list(items), format_func=items.get, key="checklist_item")
+st.query_params["item"] = item
 state = cl.item_state(found, item)
 if not state["is_step"]:
     st.caption(f"Evidence: {md(state['row']['evidence'])} · classified by {md(state['row']['rule'])}: "

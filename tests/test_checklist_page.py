@@ -180,3 +180,16 @@ def steps_frame(workspace):
     from store import Store
 
     return progress.assess(Store(workspace / "waymark.duckdb"), load_plan(SHIPPED_PLAN_DIR)).steps
+
+
+def test_the_item_being_edited_lives_in_the_url(monkeypatch, demo_copy):
+    monkeypatch.setenv("WAYMARK_CONFIG", str(demo_copy / "governance.toml"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/checklist.py")
+    at.query_params["item"] = ENDPOINT_KEY
+    at.run()
+    assert not at.exception, at.exception
+    assert widget(at.selectbox, "Item").value == ENDPOINT_KEY
+    widget(at.selectbox, "Item").set_value(MODEL_KEY).run()
+    assert at.query_params["item"] == MODEL_KEY
