@@ -279,6 +279,9 @@ def test_overview_tiles_wrap_in_twos_on_a_phone(served_app, page):
             rows[round(b["y"])] = rows.get(round(b["y"]), 0) + 1
         assert max(rows.values()) == 2, rows
         assert all(b["x"] + b["width"] <= 390 for b in boxes)
+        # The tables keep their first (pinned) column in view: the source, the model and alias.
+        headers = _visible_headers(page)
+        assert "Source" in headers and "State" in headers and "Model" in headers, headers
         page.screenshot(path=str(ARTIFACTS / "overview_390.png"), full_page=True)
     finally:
         page.set_viewport_size({"width": 1400, "height": 1000})
