@@ -143,7 +143,8 @@ def step_rows(plan: Plan, workloads: pd.DataFrame, manual: pd.DataFrame) -> pd.D
             "number": step.number, "step_key": key, "title": step.title, "measure": step.progress,
             "kinds": ", ".join(step.kinds), "workloads": covered, "complete": complete,
             "progress": (complete / covered) if covered else None, "blocked": blocked,
-            "state": state, "manual_status": manual_status, "owner": _value(entry, "owner"), "due": _value(entry, "due"),
+            "state": state, "manual_status": manual_status, "owner": _value(entry, "owner"),
+            "due": _value(entry, "due"),
             "detail": detail,
         })
     return pd.DataFrame(rows)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ui.safe_text import md  # pages show collected text escaped
 
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
