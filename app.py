@@ -8,9 +8,11 @@ from store import StoreError
 from store import db
 from ui import context, loaders
 from ui.safe_text import label, md
+from ui.icon import page_icon
 from ui.session import set_workspace
 
-st.set_page_config(page_title="Waymark", page_icon=":material/explore:", layout="wide")
+# The icon is drawn locally: a `:material/…:` page icon makes the browser fetch it from Google.
+st.set_page_config(page_title="Waymark", page_icon=page_icon(), layout="wide")
 
 
 def require_login() -> None:
@@ -36,10 +38,12 @@ def open_workspace() -> context.Workspace:
         st.error(f"The store cannot be opened.\n\n{md(e)}", icon=":material/warning:")
         st.stop()
     if workspace is None:
+        # No page can open before the demo exists: hide the page list the pages/ folder would show.
+        st.html("<style>[data-testid='stSidebarNav']{display:none}</style>")
         with st.status("Building the demo workspace (first start only)…", expanded=True) as status:
-            bar = st.progress(0, text="starting")
+            bar = st.progress(1, text="starting the demo build…")
             try:
-                context.build_demo(lambda pct, msg: bar.progress(min(pct, 100), text=msg))
+                build_with_moving_bar(bar)
             except RuntimeError as e:
                 status.update(label="Demo build failed", state="error")
                 st.code(str(e))
@@ -48,6 +52,39 @@ def open_workspace() -> context.Workspace:
         workspace = context.load_workspace()
         assert workspace is not None
     return workspace
+
+
+def build_with_moving_bar(bar) -> None:
+    """The build reports a few milestones, seconds apart; between them the bar creeps on by time
+    (never past the next milestone), so it moves from the first second. The build runs in a
+    thread; only this (the script) thread touches the page."""
+    import threading
+    import time
+
+    reported = {"pct": 1, "msg": "starting the demo build…", "error": None}
+
+    def run() -> None:
+        try:
+            context.build_demo(lambda pct, msg: reported.update(pct=pct, msg=msg))
+        except RuntimeError as e:
+            reported["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    started, last_pct, shown = time.monotonic(), 0, 1.0
+    while worker.is_alive():
+        worker.join(timeout=0.5)
+        if reported["pct"] != last_pct:
+            last_pct = reported["pct"]
+            shown = max(shown, float(last_pct))
+        else:
+            # Half a percent per second, up to just under the next ten.
+            shown = min(shown + 0.25, float((last_pct // 10 + 1) * 10 - 1))
+        elapsed = int(time.monotonic() - started)
+        bar.progress(min(int(shown), 99), text=f"{reported['msg']} ({elapsed} s)")
+    if reported["error"] is not None:
+        raise reported["error"]
+    bar.progress(100, text="done")
 
 
 def sidebar(workspace: context.Workspace) -> None:

@@ -135,11 +135,16 @@ def step_rows(plan: Plan, workloads: pd.DataFrame, manual: pd.DataFrame) -> pd.D
         entry = manual.loc[key] if key in manual.index else None
         manual_status = _value(entry, "status")
         covered, complete, blocked, detail = _measure(step, workloads, in_scope, manual_status)
+        # A step set to blocked by hand is blocked, whatever its workloads show.
+        state = ("blocked" if manual_status == "blocked" or blocked else
+                 "done" if covered and complete == covered else
+                 "in_progress" if complete else "not_started")
         rows.append({
             "number": step.number, "step_key": key, "title": step.title, "measure": step.progress,
             "kinds": ", ".join(step.kinds), "workloads": covered, "complete": complete,
             "progress": (complete / covered) if covered else None, "blocked": blocked,
-            "manual_status": manual_status, "owner": _value(entry, "owner"), "due": _value(entry, "due"),
+            "state": state, "manual_status": manual_status, "owner": _value(entry, "owner"),
+            "due": _value(entry, "due"),
             "detail": detail,
         })
     return pd.DataFrame(rows)
@@ -218,12 +223,20 @@ class Assessment:
 
 def assess(store: Store, plan: Plan, as_of: q.AsOf = None) -> Assessment:
     """The migration now (or as of a point): every table the Checklist page shows."""
-    log = manual_log(store)
-    manual = current_manual(log)
     assets, collected = estate_now(store, as_of)
+    return assess_estate(plan, assets, collected, manual_log(store))
+
+
+def assess_estate(plan: Plan, assets: list[Asset], collected: set[str], log: pd.DataFrame) -> Assessment:
+    """`assess` on an estate already read: a manual edit changes only the log, so the page reuses
+    the estate of the same snapshots and a save costs the classification, not the store reads."""
+    manual = current_manual(log)
     workloads = workload_rows(plan, assets, manual, collected_platforms=collected)
-    return Assessment(plan, workloads, step_rows(plan, workloads, manual), kind_rows(plan, workloads),
-                      headline(workloads), log)
+    steps = step_rows(plan, workloads, manual)
+    figures = headline(workloads)
+    # Steps blocked by hand; a step blocked only through its workloads is already counted by them.
+    figures["blocked_steps"] = int((steps["manual_status"] == "blocked").sum()) if not steps.empty else 0
+    return Assessment(plan, workloads, steps, kind_rows(plan, workloads), figures, log)
 
 
 # -- over time -----------------------------------------------------------------------------------
@@ -290,21 +303,51 @@ def burn_up(store: Store, plan: Plan, now: datetime | None = None) -> pd.DataFra
         return pd.DataFrame(columns=["time", "series", "workloads"])
     log = manual_log(store)
     assets_now, collected_now = estate_now(store)
+    past = burn_up_past(store, plan, points, log, assets_now, collected_now)
+    return pd.concat([past, burn_up_now(plan, points, log, assets_now, collected_now, now)], ignore_index=True)
+
+
+def burn_up_past(store: Store, plan: Plan, points: list[tuple[datetime, pd.DataFrame]], log: pd.DataFrame,
+                 assets_now: list[Asset], collected_now: set[str]) -> pd.DataFrame:
+    """The burn-up at each good-snapshot time. It depends on the snapshots, on the log as recorded
+    by the last of them and on today's kind overrides only: a status saved now leaves it as it is."""
     today = workload_rows(plan, assets_now, current_manual(log), collected_platforms=collected_now)
     rule_kinds = dict(zip(today["asset_key"], today["kind"].where(~today["overridden"], None)))
     # An overridden asset's rule kind is re-derived; the override as of each time is applied on top.
     rule_kinds = {k: v for k, v in rule_kinds.items() if v is not None}
     history = _history_frames(store)
-    now = now or datetime.now(timezone.utc)
-    if not log.empty and log["recorded_at"].max() > pd.Timestamp(points[-1][0]):
-        points.append((now, points[-1][1]))   # manual changes since the last snapshot show too
     rows = []
     for when, pins in points:
         frames = {table: _rows_at(frame, pins) for table, frame in history.items()}
         workloads = workload_rows(plan, estate_assets(frames), current_manual(log, until=when), rule_kinds,
                                   collected_platforms=set(pins["platform"]))
-        figures = headline(workloads)
-        for series, value in (("in scope", figures["workloads"]), ("complete (evidence or decision)", figures["complete"]),
-                              ("done by evidence", figures["proven"])):
-            rows.append({"time": pd.Timestamp(when), "series": series, "workloads": value})
-    return pd.DataFrame(rows)
+        rows += _burn_up_rows(when, headline(workloads))
+    return pd.DataFrame(rows, columns=["time", "series", "workloads"])
+
+
+def burn_up_now(plan: Plan, points: list[tuple[datetime, pd.DataFrame]], log: pd.DataFrame,
+                assets_now: list[Asset], collected_now: set[str], now: datetime | None = None) -> pd.DataFrame:
+    """The point "now", when something was recorded by hand since the last snapshot: today's estate
+    with today's log (what the page's headline shows)."""
+    if not points or log.empty or log["recorded_at"].max() <= pd.Timestamp(points[-1][0]):
+        return pd.DataFrame(columns=["time", "series", "workloads"])
+    workloads = workload_rows(plan, assets_now, current_manual(log), collected_platforms=collected_now)
+    return pd.DataFrame(_burn_up_rows(now or datetime.now(timezone.utc), headline(workloads)),
+                        columns=["time", "series", "workloads"])
+
+
+def past_log_key(points: list[tuple[datetime, pd.DataFrame]], log: pd.DataFrame) -> tuple[Any, ...]:
+    """What `burn_up_past` depends on in the log: the entries up to the last snapshot time, and
+    the kind overrides as they stand now (they reclassify every point)."""
+    if log.empty or not points:
+        return (0, ())
+    upto = log[log["recorded_at"] <= pd.Timestamp(points[-1][0])]
+    overrides = current_manual(log)["kind_override"].dropna() if "kind_override" in log else pd.Series(dtype=object)
+    return (len(upto), int(upto["entry_id"].max()) if "entry_id" in upto and len(upto) else 0,
+            tuple(sorted(overrides.astype(str).items())))
+
+
+def _burn_up_rows(when: datetime, figures: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"time": pd.Timestamp(when), "series": series, "workloads": figures[name]}
+            for series, name in (("in scope", "workloads"), ("complete (evidence or decision)", "complete"),
+                                 ("done by evidence", "proven"))]

@@ -83,10 +83,22 @@ def _noise(*parts: Any) -> float:
     return int.from_bytes(h, "big") / 2**31 - 1.0
 
 
-def series_value(profile: dict[str, float], metric: str, when: datetime, key: str) -> float | None:
-    """A believable value: business-hours load cycle, latency following load, small noise."""
+def daily_load(when: datetime, key: str) -> float:
+    """Traffic as people make it (0.05..~2): a quiet night, a morning and an afternoon peak, a small
+    evening hump, weekends lower; slow hour-to-hour wander and the odd short burst on top."""
     hour = when.hour + when.minute / 60
-    load = 0.55 + 0.45 * math.sin((hour - 9) / 24 * 2 * math.pi)          # peaks mid-afternoon UTC
+    shape = (0.10 + math.exp(-((hour - 10.5) / 2.0) ** 2) + 0.8 * math.exp(-((hour - 15.0) / 2.6) ** 2)
+             + 0.25 * math.exp(-((hour - 20.5) / 1.8) ** 2))
+    if when.weekday() >= 5:
+        shape *= 0.45
+    wander = 1 + 0.12 * _noise(key, "hour", when.strftime("%Y-%m-%d %H"))
+    burst = 1.3 if _noise(key, "burst", when.strftime("%Y-%m-%d %H"), when.minute // 15) > 0.96 else 1.0
+    return 1.45 * shape * wander * burst        # 1.45: the week averages about 0.55, as before
+
+
+def series_value(profile: dict[str, float], metric: str, when: datetime, key: str) -> float | None:
+    """A believable value: daily traffic (see `daily_load`), latency following load, noise per sample."""
+    load = daily_load(when, key)
     n = _noise(key, metric, when.isoformat())
     rpm = profile.get("rpm", 100.0) * load * (1 + 0.08 * n)
     err = profile.get("error_rate", 0.005) * (1 + 0.5 * n)

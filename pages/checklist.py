@@ -4,6 +4,7 @@ import streamlit as st
 
 from checklist.manual import STATUS_LABELS, STATUSES, ManualStatusError
 from ui import checklist_loaders as cl
+from ui.format import show_table
 from ui.identity import current_identity
 from ui.safe_text import md
 from ui.session import store_key, workspace
@@ -38,7 +39,9 @@ cols[0].metric("Migration progress", "—" if figures["progress"] is None else f
                help="Workloads done or decided to stay, of those in scope")
 cols[1].metric("Complete", f"{figures['complete']} of {figures['workloads']}")
 cols[2].metric("Proven by evidence", figures["proven"])
-cols[3].metric("Blocked", figures["blocked"])
+blocked_steps = figures.get("blocked_steps", 0)
+cols[3].metric("Blocked", figures["blocked"] + blocked_steps,
+               help=f"{figures['blocked']} workload(s) and {blocked_steps} checklist step(s) blocked")
 cols[4].metric("Unowned", figures["unowned"])
 cols[5].metric("Evidence disagrees", figures["disagreements"])
 
@@ -56,26 +59,25 @@ else:
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Checklist steps")
-    st.dataframe(
-        found.steps[["number", "title", "progress", "complete", "workloads", "blocked", "manual_status", "owner",
-                     "detail"]],
-        hide_index=True, width="stretch",
-        column_config={
-            "number": st.column_config.NumberColumn("#", format="%d", width="small"), "title": "Step",
-            "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent"),
-            "complete": "Complete", "workloads": "Of", "blocked": "Blocked", "manual_status": "Set by hand",
-            "owner": "Owner", "detail": "How measured"})
+    show_table(
+        found.steps, ["title", "state", "progress", "complete", "workloads", "blocked", "owner", "due",
+                      "manual_status", "number", "detail"],
+        {"title": st.column_config.Column("Step", width="medium"), "state": "Status",
+         "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent"),
+         "workloads": "Of", "manual_status": "Set by hand", "number": st.column_config.NumberColumn("#", format="%d"),
+         "detail": "How measured"},
+        status=("state", "manual_status"), empty="The plan has no steps.")
+    st.download_button("Download steps (CSV)", cl.steps_csv(found.steps), file_name="migration-steps.csv",
+                       mime="text/csv")
 with right:
     st.subheader("Workload kinds")
-    st.dataframe(
-        found.kinds[["workload", "target", "workloads", "complete", "proven", "blocked", "unowned", "progress"]],
-        hide_index=True, width="stretch",
-        column_config={
-            "workload": "Kind", "target": "Target", "workloads": "Workloads", "complete": "Complete",
-            "proven": "Proven", "blocked": "Blocked", "unowned": "Unowned",
-            "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent")})
+    show_table(
+        found.kinds, ["workload", "progress", "workloads", "complete", "blocked", "unowned", "proven", "target"],
+        {"workload": st.column_config.Column("Kind", width="medium"),
+         "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent")},
+        empty="No workload collected yet.")
     with st.expander("Decision matrix"):
-        st.dataframe(cl.matrix_table(plan), hide_index=True, width="stretch")
+        show_table(cl.matrix_table(plan), empty="The plan has no workload kinds.")
 
 st.subheader("Workloads")
 with st.container(border=True):
@@ -90,20 +92,24 @@ with st.container(border=True):
 shown = cl.filter_workloads(workloads, kinds=chosen_kinds, statuses=chosen_statuses, owner=chosen_owner,
                             only_disagreements=only_disagreements, include_out_of_scope=include_out_of_scope,
                             text=search)
-st.dataframe(
-    shown[["name", "asset_type", "source", "workload", "target", "status", "evidence_status", "manual_status",
-           "owner", "due", "evidence", "disagreement", "rule", "reason", "steps", "in_scope", "updated_by"]],
-    hide_index=True, width="stretch",
-    column_config={
-        "name": "Asset", "asset_type": "Type", "source": "Source", "workload": "Kind", "target": "Target",
-        "status": "Status", "evidence_status": "Evidence says", "manual_status": "Set by hand", "owner": "Owner",
-        "due": st.column_config.DateColumn("Due"), "evidence": "Evidence", "disagreement": "Disagreement",
-        "rule": "Rule", "reason": "Why", "steps": "Steps", "in_scope": "Counted", "updated_by": "Last edit by"})
-st.download_button("Download CSV", cl.workloads_csv(shown), file_name="migration-workloads.csv", mime="text/csv")
+# Decisive first: the asset (pinned), then its status, owner and due date.
+show_table(
+    shown, ["name", "status", "owner", "due", "workload", "target", "evidence_status", "manual_status", "asset_type",
+            "source", "evidence", "disagreement", "rule", "reason", "steps", "in_scope", "updated_by"],
+    {"name": "Asset", "asset_type": "Type", "workload": "Kind", "evidence_status": "Evidence says",
+     "manual_status": "Set by hand", "reason": "Why",
+     "in_scope": "Counted", "updated_by": "Last edit by"},
+    status=("status", "evidence_status", "manual_status"), empty="No workload matches these filters.")
+st.download_button("Download workloads (CSV)", cl.workloads_csv(shown), file_name="migration-workloads.csv",
+                   mime="text/csv")
 
 st.subheader("Update a workload or step")
 items = cl.editable_items(found)
-item = st.selectbox("Item", list(items), format_func=items.get)
+# The item being edited lives in the URL (`?item=<asset or step key>`), so a link opens it.
+if "checklist_item" not in st.session_state and st.query_params.get("item") in items:
+    st.session_state["checklist_item"] = st.query_params["item"]
+item = st.selectbox("Item", list(items), format_func=items.get, key="checklist_item")
+st.query_params["item"] = item
 state = cl.item_state(found, item)
 if not state["is_step"]:
     st.caption(f"Evidence: {md(state['row']['evidence'])} · classified by {md(state['row']['rule'])}: "
@@ -138,11 +144,6 @@ if saved and identity is not None:
 
 st.caption("History of this item")
 item_history = cl.item_history(found, item)
-if item_history.empty:
-    st.caption("Nothing recorded by hand yet.")
-else:
-    st.dataframe(item_history, hide_index=True, width="stretch",
-                 column_config={"recorded_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
-                                "who": "Who", "status": "Status", "owner": "Owner",
-                                "due": st.column_config.DateColumn("Due"), "notes": "Notes",
-                                "kind_override": "Kind set to"})
+show_table(item_history, config={"recorded_at": "When",
+                                  "kind_override": "Kind set to"},
+           status=("status",), empty="Nothing recorded by hand yet.")

@@ -1,18 +1,21 @@
-"""Endpoint health: is every endpoint healthy, and does it serve what the registry says it should?"""
-import altair as alt
+"""Endpoint health: is every endpoint healthy, and does it serve what the registry says it should?
+The chosen endpoint and window live in the URL (`?source=…&endpoint=…&hours=…`)."""
 import streamlit as st
 
 from ui import health_loaders as hl
-from ui.format import age
+from ui.format import age, page_url, show_table, when_label
+from ui.health_charts import metric_chart, window_label
 from ui.session import store_key, workspace
 
 ws = workspace()
 key = store_key()
 slos = ws.config.slos
+params = st.query_params
+WINDOWS = [1, 6, 24, 72, 168]
 
 st.title("Endpoint health")
-st.caption("Every serving endpoint on every platform: state, what it serves and with how much traffic, "
-           "what it should serve, and its latency, errors and load over the last hour of data.")
+st.caption("Every serving endpoint on every platform: its status and why, what it serves and with how much "
+           "traffic, what it should serve, and its latency, errors and load.")
 
 table = hl.endpoint_health(*key, slos)
 if table.empty:
@@ -29,48 +32,57 @@ if not slos:
     st.info("No `[[slo]]` thresholds configured: states and staleness only. See governance.example.toml.",
             icon=":material/tune:")
 
-st.dataframe(
-    table, hide_index=True, width="stretch",
-    column_config={
-        "status": st.column_config.TextColumn("Status", help="red / amber / green against the endpoint's SLO"),
-        "traffic_pct": st.column_config.NumberColumn("Traffic %", format="%d"),
-        "mirror_pct": st.column_config.NumberColumn("Mirror %", format="%d"),
-        "should_serve": st.column_config.TextColumn("Should serve"),
-        "drift": st.column_config.CheckboxColumn("Drift"),
-        "latency_p50_ms": st.column_config.NumberColumn("p50 ms", format="%.0f"),
-        "latency_p95_ms": st.column_config.NumberColumn("p95 ms", format="%.0f"),
-        "error_rate_pct": st.column_config.NumberColumn("Errors %", format="%.2f"),
-        "requests_per_min": st.column_config.NumberColumn("Req/min", format="%.1f"),
-        "last_data": st.column_config.DatetimeColumn("Last data", format="YYYY-MM-DD HH:mm"),
-        "stale": st.column_config.CheckboxColumn("Stale"),
-    })
+shown = table.assign(trace=[page_url("audit_trace", endpoint=e, source=s)
+                            for e, s in zip(table["endpoint"], table["source"])])
+show_table(
+    shown, ["endpoint", "status", "reasons", "deployment", "model", "version", "should_serve", "drift", "traffic_pct",
+            "latency_p95_ms", "error_rate_pct", "requests_per_min", "last_data", "stale", "state", "platform",
+            "source", "latency_p50_ms", "mirror_pct", "trace"],
+    {"endpoint": "Endpoint",
+     "status": st.column_config.TextColumn("Status", help="Red / amber / green against the endpoint's SLO; "
+                                                          "no data when no metric sample was collected"),
+     "reasons": st.column_config.TextColumn("Why", width="large"),
+     "traffic_pct": st.column_config.NumberColumn("Traffic %", format="%d"),
+     "mirror_pct": st.column_config.NumberColumn("Mirror %", format="%d"),
+     "should_serve": "Should serve", "drift": st.column_config.CheckboxColumn("Drift"),
+     "latency_p50_ms": st.column_config.NumberColumn("p50 ms", format="%.0f"),
+     "latency_p95_ms": st.column_config.NumberColumn("p95 ms", format="%.0f"),
+     "error_rate_pct": st.column_config.NumberColumn("Errors %", format="%.2f"),
+     "requests_per_min": st.column_config.NumberColumn("Req/min", format="%.1f"),
+     "last_data": "Last data", "stale": st.column_config.CheckboxColumn("Stale"),
+     "trace": st.column_config.LinkColumn("Audit trace", display_text="Trace →",
+                                          help="What this endpoint served, traced to runs and data")},
+    status=("status",), empty="No deployment to show.")
 
 with st.expander("SLO thresholds"):
-    if slos:
-        st.dataframe(hl.slo_rows(slos), hide_index=True, width="stretch")
-    else:
-        st.write("None configured.")
+    show_table(hl.slo_rows(slos) if slos else None, empty="None configured.")
 
 st.subheader("Time series")
-endpoints = table[["source", "endpoint", "platform"]].drop_duplicates()
+endpoints = table[["source", "endpoint", "platform"]].drop_duplicates().reset_index(drop=True)
 labels = [f"{r.endpoint} · {r.platform} ({r.source})" for r in endpoints.itertuples()]
+# A pasted link chooses the endpoint and window once per session; the widgets then write the URL.
+if "health_endpoint" not in st.session_state and params.get("endpoint"):
+    match = endpoints[(endpoints["endpoint"] == params["endpoint"])
+                      & ((endpoints["source"] == params.get("source")) if params.get("source") else True)]
+    if not match.empty:
+        st.session_state["health_endpoint"] = labels[int(match.index[0])]
+if "health_hours" not in st.session_state and params.get("hours", "").isdigit() and int(params["hours"]) in WINDOWS:
+    st.session_state["health_hours"] = int(params["hours"])
 col_ep, col_window = st.columns([3, 2])
-choice = col_ep.selectbox("Endpoint", labels)
-hours = col_window.segmented_control("Window", [1, 6, 24, 72, 168], default=24,
-                                     format_func=lambda h: f"{h} h" if h < 48 else f"{h // 24} d")
+choice = col_ep.selectbox("Endpoint", labels, key="health_endpoint")
+hours = col_window.segmented_control("Window", WINDOWS, default=24, key="health_hours", format_func=window_label)
+hours = hours or 24
 chosen = endpoints.iloc[labels.index(choice)]
-series = hl.endpoint_series(*key, chosen["source"], chosen["endpoint"], float(hours or 24))
+params.from_dict({"source": chosen["source"], "endpoint": chosen["endpoint"], "hours": str(hours)})
+series = hl.endpoint_series(*key, chosen["source"], chosen["endpoint"], float(hours))
 if series.empty:
-    st.info("No metric samples for this endpoint.")
+    st.info("No metric samples for this endpoint: no data, so no status can be claimed from metrics.")
     st.stop()
-last = table[(table["source"] == chosen["source"]) & (table["endpoint"] == chosen["endpoint"])]["last_data"].max()
-st.caption(f"Last data {age(last)}.")
-st.altair_chart(
-    alt.Chart(series).mark_line().encode(
-        x=alt.X("time:T", title=None),
-        y=alt.Y("value:Q", title=None),
-        color=alt.Color("deployment:N", title="deployment"),
-        tooltip=["deployment", "label", "time:T", alt.Tooltip("value:Q", format=".2f")],
-    ).properties(height=150, width=300).facet(facet=alt.Facet("label:N", title=None), columns=3)
-    .resolve_scale(y="independent"),
-    width="stretch")
+st.caption(f"The last {window_label(hours)} of data: {when_label(series['time'].min())} to "
+           f"{when_label(series['time'].max())} UTC (last data {age(series['time'].max())}).")
+metrics = list(dict.fromkeys(series["label"]))
+for row_start in range(0, len(metrics), 3):
+    cols = st.columns(3)
+    for col, metric in zip(cols, metrics[row_start:row_start + 3]):
+        with col:
+            st.altair_chart(metric_chart(series[series["label"] == metric], metric), width="stretch")

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ui import checklist_loaders, loaders
+from ui.format import show_table
 from ui.safe_text import md
 from ui.session import store_key, workspace
 
@@ -18,15 +19,20 @@ if not figures:
     st.stop()
 
 migration = checklist_loaders.migration_headline(*key)
-cols = st.columns(7)
-cols[0].metric("Migrated", migration.get("label") or "—", help=migration.get("help"))
-cols[1].metric("Sources", figures["sources"], delta=f"{figures['failing']} failing" if figures["failing"] else None,
-               delta_color="inverse")
-cols[2].metric("Data age", figures["oldest_good"], help="Age of the oldest source's last good snapshot")
-cols[3].metric("Experiments", f"{figures['experiments']:,}")
-cols[4].metric("Runs", f"{figures['runs']:,}")
-cols[5].metric("Model versions", f"{figures['model_versions']:,}")
-cols[6].metric("Aliases", f"{figures['aliases']:,}")
+# Tiles share one line on a desktop and wrap in twos on a phone (Streamlit's own breakpoint, 640 px).
+st.html("<style>.st-key-overview_tiles > div { flex: 1 1 0; min-width: 0; }"
+        "@media (max-width: 640px) { .st-key-overview_tiles > div { flex: 1 1 calc(50% - 1rem); } }</style>")
+TILE = "stretch"
+with st.container(horizontal=True, gap="small", key="overview_tiles"):
+    st.metric("Migrated", migration.get("label") or "—", help=migration.get("help"), width=TILE)
+    st.metric("Sources", figures["sources"], delta=f"{figures['failing']} failing" if figures["failing"] else None,
+              delta_color="inverse", width=TILE)
+    st.metric("Data age", figures["oldest_good"].removesuffix(" ago"),
+              help="Age of the oldest source's last good snapshot", width=TILE)
+    st.metric("Experiments", f"{figures['experiments']:,}", width=TILE)
+    st.metric("Runs", f"{figures['runs']:,}", width=TILE)
+    st.metric("Model versions", f"{figures['model_versions']:,}", width=TILE)
+    st.metric("Aliases", f"{figures['aliases']:,}", width=TILE)
 if migration.get("error"):
     st.caption("Migration progress unavailable: the plan in data/plan/ does not validate (see Checklist).")
 
@@ -36,29 +42,24 @@ for row in status.itertuples():
     if row.state == "failing":
         st.error(f"**{md(row.source)}**: the last pass failed — showing its last good snapshot "
                  f"({row.age}). {md(row.last_error)}", icon=":material/error:")
-st.dataframe(
-    status, hide_index=True, width="stretch",
-    column_config={
-        "source": "Source", "platform": "Platform", "kind": "Kind", "state": "State",
-        "last_good_at": st.column_config.DatetimeColumn("Last good snapshot", format="YYYY-MM-DD HH:mm"),
-        "age": "Age", "last_good_mode": "Mode",
-        "last_good_id": st.column_config.NumberColumn("Snapshot", format="%d"),
-        "failures_since_good": st.column_config.NumberColumn("Failures since", format="%d"),
-        "last_attempt_at": st.column_config.DatetimeColumn("Last attempt", format="YYYY-MM-DD HH:mm"),
-        "last_error": "Last error",
-    })
+show_table(
+    status, ["source", "state", "age", "platform", "kind", "last_good_at", "last_good_mode", "last_good_id",
+             "failures_since_good", "last_attempt_at", "last_error"],
+    {"source": "Source", "state": "State", "age": "Age", "last_good_at": "Last good snapshot",
+     "last_good_mode": "Mode", "last_good_id": st.column_config.NumberColumn("Snapshot", format="%d"),
+     "failures_since_good": st.column_config.NumberColumn("Failures since", format="%d"),
+     "last_attempt_at": st.column_config.DatetimeColumn("Last attempt", format="YYYY-MM-DD HH:mm")},
+    status=("state", "last_good_mode"), empty="No source has been collected yet.")
 
 st.subheader("What each alias points at")
 st.caption("The run behind each version: its own run, or for a copy registered from artifacts, "
-           "the run its MLmodel names on the platform it came from.")
-aliases = loaders.aliases_now(*key)
-if aliases.empty:
-    st.caption("No registry aliases collected.")
-else:
-    st.dataframe(aliases, hide_index=True, width="stretch",
-                 column_config={"platform": "Platform", "source": "Source", "name": "Model", "alias": "Alias",
-                                "version": "Version", "status": "Status", "run": "Produced by run",
-                                "git_sha": "Git SHA"})
+           "the run its MLmodel names on the platform it came from. *Trace* opens the alias on the Audit trace.")
+show_table(
+    loaders.aliases_now(*key), ["name", "alias", "version", "run", "git_sha", "audit", "status", "platform", "source"],
+    {"name": "Model", "alias": "Alias", "version": "Version", "run": "Produced by run", "git_sha": "Git SHA",
+     "audit": st.column_config.LinkColumn("Audit trace", display_text="Trace →",
+                                          help="Open this alias on the Audit trace page")},
+    status=("status",), empty="No registry aliases collected.")
 
 with st.expander("Collected entities per source"):
-    st.dataframe(loaders.counts_by_source(*key), hide_index=True, width="stretch")
+    show_table(loaders.counts_by_source(*key), empty="Nothing collected yet.")

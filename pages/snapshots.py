@@ -1,10 +1,9 @@
 """Snapshots: the history of collection passes per source, each pass's report, and "snapshot now"."""
-import json
-
 import altair as alt
 import streamlit as st
 
 from ui import context, loaders
+from ui.format import show_table
 from ui.safe_text import label, md
 from ui.session import store_key, workspace
 
@@ -19,24 +18,36 @@ with st.container(border=True):
     col_source, col_mode, col_button = st.columns([3, 2, 2], vertical_alignment="bottom")
     target = col_source.selectbox("Source to snapshot", ["all sources"] + sources)
     full = col_mode.toggle("Full re-read", help="Re-read everything and record removals, instead of an incremental pass")
-    if col_button.button("Snapshot now", type="primary", width="stretch"):
-        with st.spinner("Collecting…"):
-            code, output = context.run_snapshot(ws.config_path, None if target == "all sources" else target, full)
-        loaders.clear()
-        try:
-            result = json.loads(output)
-            for outcome in result["sources"]:
-                if outcome["ok"]:
-                    st.success(f"{md(outcome['source'])}: snapshot {outcome['snapshot_id']} ({md(outcome['mode'])}) "
-                               f"in {outcome['seconds']:.1f} s", icon=":material/check_circle:")
-                else:
-                    st.error(f"{md(outcome['source'])} failed: {md('; '.join(outcome['errors'][:2]))}",
-                             icon=":material/error:")
-        except (json.JSONDecodeError, KeyError):
+    clicked = col_button.button("Snapshot now", type="primary", width="stretch")
+if clicked:
+    # One source at a time, in config order (a databricks source follows its mlflow source): the
+    # bar moves per source and each result shows as soon as that source is done.
+    chosen = sources if target == "all sources" else [target]
+    bar = st.progress(0.0, text=f"Snapshot of {len(chosen)} source(s)…")
+    for i, source in enumerate(chosen):
+        bar.progress(i / len(chosen), text=f"Source {i + 1} of {len(chosen)}: {label(source)}…")
+        code, output = context.run_snapshot(ws.config_path, source, full)
+        outcomes = loaders.snapshot_outcomes(output)
+        if outcomes is None:
             # Not the JSON report (a usage or config error): show the CLI's words verbatim.
-            (st.error if code else st.info)("The snapshot command printed:")
+            st.error(f"{md(source)}: the snapshot command printed:")
             st.code(output, language=None)
-        key = store_key()
+            continue
+        for o in outcomes:
+            if o["ok"]:
+                st.success(f"**{md(o['source'])}**: snapshot {o['snapshot_id']} ({md(o['mode'])}, "
+                           f"{o['seconds']:.1f} s) — {o['added']:,} added, {o['changed']:,} changed, "
+                           f"{o['removed']:,} removed, {len(o['warnings'])} warning(s)",
+                           icon=":material/check_circle:")
+            else:
+                st.error(f"**{md(o['source'])}** failed: {md('; '.join(o['errors'][:2]))}", icon=":material/error:")
+            if o["warnings"]:
+                with st.expander(f"Warnings of {label(o['source'])} ({len(o['warnings'])})"):
+                    for warning in o["warnings"]:
+                        st.text(warning)
+    bar.progress(1.0, text=f"Done: {len(chosen)} source(s).")
+    loaders.clear()
+    key = store_key()
 
 history = loaders.snapshot_history(*key, None)
 if history.empty:
@@ -50,25 +61,21 @@ shown = history if filter_source in (None, "all") else history[history["source"]
 
 st.altair_chart(
     alt.Chart(shown).mark_circle(size=120).encode(
-        x=alt.X("finished_at:T", title="finished"),
+        x=alt.X("finished_at:T", title="finished", axis=alt.Axis(format="%d %b %H:%M", labelOverlap=True)),
         y=alt.Y("source:N", title=None),
         color=alt.Color("status:N", scale=alt.Scale(domain=["ok", "failed"], range=["#1f6f5c", "#c0392b"])),
         tooltip=["snapshot_id", "source", "status", "mode", "finished_at", "added", "changed", "removed"],
     ).properties(height=60 + 40 * shown["source"].nunique()),
     width="stretch")
 
-st.dataframe(
-    shown[["snapshot_id", "source", "platform", "status", "mode", "started_at", "seconds",
-           "added", "changed", "removed", "warnings_n", "errors_n"]],
-    hide_index=True, width="stretch",
-    column_config={
-        "snapshot_id": st.column_config.NumberColumn("Snapshot", format="%d"),
-        "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
-        "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
-        "source": "Source", "platform": "Platform", "status": "Status", "mode": "Mode",
-        "added": "Added", "changed": "Changed", "removed": "Removed",
-        "warnings_n": "Warnings", "errors_n": "Errors",
-    })
+show_table(
+    shown, ["source", "status", "started_at", "added", "changed", "removed", "warnings_n", "errors_n", "mode",
+            "seconds", "snapshot_id", "platform"],
+    {"snapshot_id": st.column_config.NumberColumn("Snapshot", format="%d"),
+     "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
+     "seconds": st.column_config.NumberColumn("Seconds", format="%.1f"),
+     "warnings_n": "Warnings", "errors_n": "Errors"},
+    status=("status", "mode"), empty="No pass of this source.")
 
 st.subheader("Report of one pass")
 chosen = st.selectbox("Snapshot", shown["snapshot_id"].tolist(),
@@ -78,8 +85,7 @@ report = loaders.snapshot_report(shown, chosen)
 if report["errors"]:
     for error in report["errors"]:
         st.error(md(error))
-if report["counts"] is not None and len(report["counts"]):
-    st.dataframe(report["counts"], hide_index=True, width="stretch")
+show_table(report["counts"], config={"entity": "Entity"}, empty="This pass recorded no counts.")
 if report["warnings"]:
     with st.expander(f"{len(report['warnings'])} warning(s)"):
         for warning in report["warnings"]:

@@ -69,13 +69,13 @@ def test_checklist_shows_progress_steps_kinds_and_burn_up(monkeypatch, demo_copy
     assert workloads.loc["churn.ml.churn_gbm", "asset_type"] == "uc_model"
     uc_reason = workloads.loc["churn.ml.churn_gbm", "reason"]
     assert "same runs as workspace-registry model dbx-churn:churn-prediction-gbm" in uc_reason
-    assert workloads.loc["churn.gold.support_tickets_index", "status"] == "not_started"
+    assert workloads.loc["churn.gold.support_tickets_index", "status"] == "Not started"
     assert workloads.loc["churn.gold.support_tickets_index", "evidence"] == "no search index on the target replaces it"
-    assert workloads.loc["churn.gold.features", "status"] == "in_progress"
+    assert workloads.loc["churn.gold.features", "status"] == "In progress"
     assert "OneLake shortcut" in workloads.loc["churn.gold.features", "evidence"]
     charts = at.get("vega_lite_chart")
     assert len(charts) == 1
-    assert any(b.label == "Download CSV" for b in at.get("download_button"))
+    assert any(b.label == "Download workloads (CSV)" for b in at.get("download_button"))
 
 
 def test_endpoint_workload_shows_its_azure_ml_evidence(monkeypatch, demo_copy):
@@ -86,11 +86,11 @@ def test_endpoint_workload_shows_its_azure_ml_evidence(monkeypatch, demo_copy):
     assert sorted(endpoints.index) == ["bge-embeddings", "churn-batch-shadow", "churn-scoring"]
     scoring = endpoints.loc["churn-scoring"]
     assert scoring["workload"] == "Real-time model serving" and scoring["target"] == "Azure ML managed online endpoints"
-    assert scoring["status"] == "done" and scoring["evidence_status"] == "done"
+    assert scoring["status"] == "Done" and scoring["evidence_status"] == "Done"      # words, not codes
     assert ("aml-churn: endpoint churn-aml serves copies of churn.ml.churn_gbm v2, churn.ml.churn_gbm v4"
             in scoring["evidence"])
     assert "provisioning Succeeded" in scoring["evidence"]
-    assert endpoints.loc["bge-embeddings", "status"] == "not_started"
+    assert endpoints.loc["bge-embeddings", "status"] == "Not started"
     assert endpoints.loc["bge-embeddings", "rule"] == "serving-endpoint-foundation-model"
     steps = frame_with(at, "detail").set_index("title")
     serving = steps.loc["Set up Azure ML managed endpoints for what Databricks Model Serving serves"]
@@ -113,7 +113,7 @@ def test_status_set_on_the_page_is_stored_with_history_and_disagreement_shown(mo
     assert metric(at, "Migration progress") == "50%"
     assert any("churn-prediction-gbm" in w.value and "evidence shows done" in w.value for w in at.warning)
     history = frame_with(at, "recorded_at")
-    assert history.loc[0, "status"] == "blocked" and history.loc[0, "who"] == "dana (unverified)"
+    assert history.loc[0, "status"] == "Blocked" and history.loc[0, "who"] == "dana (unverified)"
     assert history.loc[0, "notes"] == "waiting for the OneLake shortcut"
 
     # A second edit, after a fresh load: the form starts from the stored state; history grows.
@@ -126,11 +126,12 @@ def test_status_set_on_the_page_is_stored_with_history_and_disagreement_shown(mo
     assert not at.exception, at.exception
     assert metric(at, "Migration progress") == "62%" and metric(at, "Unowned") == "7"
     history = frame_with(at, "recorded_at")
-    assert len(history) == 2 and history.loc[0, "status"] == "(from evidence)" and history.loc[1, "status"] == "blocked"
+    assert len(history) == 2 and history.loc[0, "status"] == "(from evidence)" and history.loc[1, "status"] == "Blocked"
 
     # Filters: only the disagreeing rows, only the unowned ones.
     widget(at.toggle, "Only where evidence disagrees").set_value(True).run()
-    assert len(frame_with(at, "evidence")) == 0
+    assert not any("evidence" in d.value.columns for d in at.dataframe)       # an empty result says so
+    assert any(c.value == "No workload matches these filters." for c in at.caption)
     widget(at.toggle, "Only where evidence disagrees").set_value(False)
     widget(at.selectbox, "Owner").set_value("unowned").run()
     unowned = list(frame_with(at, "evidence")["name"])
@@ -146,3 +147,49 @@ def test_a_broken_plan_file_is_reported_by_name(monkeypatch, demo_copy, tmp_path
     monkeypatch.setenv("WAYMARK_PLAN_DIR", str(plan_dir))
     at = checklist_page(monkeypatch, demo_copy / "governance.toml")
     assert any(md(checklist) in e.value and "'autoML'" in e.value for e in at.error)
+
+
+def test_a_step_set_to_blocked_counts_as_blocked_and_steps_export_as_csv(monkeypatch, demo_copy):
+    """Issue 13: a step blocked by hand is blocked in the headline and on the step, whatever its
+    workloads show; the steps download as CSV like the workloads."""
+    at = checklist_page(monkeypatch, demo_copy / "governance.toml")
+    before = int(metric(at, "Blocked"))
+    from checklist.plan import load_plan
+
+    step = load_plan(SHIPPED_PLAN_DIR).steps[7]                 # the hybrid pattern: measured by hand
+    widget(at.selectbox, "Item").set_value(f"step:{step.id}").run()
+    widget(at.selectbox, "Status").set_value("blocked")
+    widget(at.button, "Save").click().run()
+    assert not at.exception, at.exception
+    assert int(metric(at, "Blocked")) == before + 1
+    steps = frame_with(at, "title")
+    assert "Blocked" in set(steps["state"])
+    assert not steps.astype(str).isin(["None", "nan", "NaT"]).any().any()
+    assert any(b.label == "Download steps (CSV)" for b in at.get("download_button"))
+    from ui.checklist_loaders import steps_csv
+
+    exported = steps_csv(steps_frame(demo_copy))
+    assert exported.decode().splitlines()[0].startswith("number,title,state,progress")
+    assert ",blocked," in exported.decode()
+
+
+def steps_frame(workspace):
+    """The steps as the page computes them, straight from the store (for the CSV check)."""
+    from checklist import progress
+    from checklist.plan import load_plan
+    from store import Store
+
+    return progress.assess(Store(workspace / "waymark.duckdb"), load_plan(SHIPPED_PLAN_DIR)).steps
+
+
+def test_the_item_being_edited_lives_in_the_url(monkeypatch, demo_copy):
+    monkeypatch.setenv("WAYMARK_CONFIG", str(demo_copy / "governance.toml"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/checklist.py")
+    at.query_params["item"] = ENDPOINT_KEY
+    at.run()
+    assert not at.exception, at.exception
+    assert widget(at.selectbox, "Item").value == ENDPOINT_KEY
+    widget(at.selectbox, "Item").set_value(MODEL_KEY).run()
+    assert at.query_params["item"] == MODEL_KEY

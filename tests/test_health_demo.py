@@ -22,3 +22,21 @@ def test_demo_endpoint_health(monkeypatch, demo_copy):
     assert aml.loc["blue", "requests_per_min"] > aml.loc["green", "requests_per_min"] > 0
     assert "databricks" in set(table["platform"])
     assert "churn-aml · azureml (aml-churn)" in at.selectbox[0].options
+
+
+def test_demo_traffic_has_a_working_day_shape_with_noise():
+    """Issue 13: daily seasonality with noise, not a sine wave — quiet nights, two working-day
+    peaks, quieter weekends, and no two days alike."""
+    from datetime import datetime, timedelta, timezone
+
+    from demo.azure_stub import daily_load
+
+    monday = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    day = [daily_load(monday + timedelta(minutes=10 * i), "blue") for i in range(144)]
+    hourly = [sum(day[h * 6:(h + 1) * 6]) / 6 for h in range(24)]
+    assert max(hourly[0:6]) < 0.3 * max(hourly[9:17])                     # night far below the working day
+    assert hourly[10] > hourly[13] < hourly[15]                           # a lunch dip between two peaks
+    saturday = [daily_load(monday + timedelta(days=5, minutes=10 * i), "blue") for i in range(144)]
+    assert sum(saturday) < 0.6 * sum(day)
+    tuesday = [daily_load(monday + timedelta(days=1, minutes=10 * i), "blue") for i in range(144)]
+    assert tuesday != day                                                 # noise: days differ

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ui.safe_text import md  # pages show collected text escaped
 
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -28,17 +27,18 @@ def test_audit_trace_shows_the_cross_platform_chain_and_downloads(monkeypatch, d
     assert at.title[0].value == "Audit trace"
     at.selectbox(key="audit_alias").set_value("churn_model@Production · fabric").run()
     assert not at.exception, at.exception
-    chain = at.dataframe[0].value
-    assert "run:databricks:" in " ".join(chain["upstream"])
+    chain = at.dataframe[2].value
+    assert "run gbm-tuned-depth (databricks)" in set(chain["upstream"])         # a name, not a node id
+    assert "run:databricks:" in " ".join(chain["upstream_id"])                  # the id alongside
     assert {"registry", "artifact_origin"} <= set(chain["basis"])
     assert chain["snapshot_time"].notna().all()
-    runs = at.dataframe[1].value
+    runs = at.dataframe[0].value
     assert runs["run_name"].tolist() == ["gbm-tuned-depth"]
-    inputs = at.dataframe[2].value
+    inputs = at.dataframe[1].value
     versions = inputs[inputs["level"] == "version"]
     assert set(zip(versions["name"], versions["version"])) == {("churn.gold.features", "14"), ("churn.gold.holdout", "5")}
     assert "churn.silver.customer_events" in set(inputs["name"])        # upstream, by UC table lineage
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 3      # Markdown, printable HTML, JSON
     assert len(at.get("vega_lite_chart")) == 1      # alias history timeline
 
 
@@ -52,28 +52,31 @@ def test_audit_trace_on_a_past_date_names_the_later_move(monkeypatch, demo_copy)
     con.close()
     at = open_page(monkeypatch, demo_copy / "governance.toml", "pages/audit_trace.py")
     at.selectbox(key="audit_alias").set_value("churn-prediction-gbm@Production · databricks").run()
-    at.date_input(key="audit_day").set_value(first_move.date()).run()
+    at.text_input(key="audit_day").input(first_move.date().isoformat()).run()
     assert not at.exception, at.exception
-    assert any(md("alias_moved_after") in w.value for w in at.warning)
-    assert at.dataframe[1].value["run_name"].tolist() == ["gbm-baseline"]
+    # The later move is information, not a gap.
+    assert not any("moved" in w.value for w in at.warning)
+    assert any("Production" in i.value for i in at.info)
+    assert at.dataframe[0].value["run_name"].tolist() == ["gbm-baseline"]
 
 
 def test_audit_trace_from_an_endpoint_shows_traffic_runs_and_shas(monkeypatch, demo_copy):  # noqa: F811
     from demo.build import git_sha
 
     at = open_page(monkeypatch, demo_copy / "governance.toml", "pages/audit_trace.py")
+    at.radio(key="audit_start").set_value("Endpoint").run()
     labels = at.selectbox(key="audit_endpoint").options
     assert {"churn-scoring · databricks", "churn-aml · azureml"} <= set(labels)
-    at.radio(key="audit_start").set_value("Endpoint").run()
     at.selectbox(key="audit_endpoint").set_value("churn-aml · azureml").run()
     assert not at.exception, at.exception
     serving = at.dataframe[0].value
     assert set(zip(serving["route"], serving["version"], serving["traffic_pct"])) == {("blue", "2", 90), ("green", "3", 10)}
-    chain = at.dataframe[1].value
-    assert chain["upstream"].iloc[0] == "model_version:azureml:churn-model/2"
-    runs = at.dataframe[2].value
+    chain = at.dataframe[3].value
+    assert chain["upstream_id"].iloc[0] == "model_version:azureml:churn-model/2"
+    assert chain["upstream"].iloc[0] == "model version churn-model v2 (azureml)"
+    runs = at.dataframe[1].value
     assert set(runs["git_sha"]) == {git_sha("tuned"), git_sha("retrain-nov")}
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 3
     assert len(at.get("vega_lite_chart")) == 0      # no alias history for an endpoint
 
 

@@ -36,7 +36,7 @@ def test_overview_shows_sources_counts_and_aliases(monkeypatch, demo_copy):
     sources = at.dataframe[0].value
     assert set(sources["source"]) == {"dbx-churn", "fabric-churn", "dbx-uc", "aml-churn", "fabric-items",
                                       "search-churn"}
-    assert set(sources["state"]) == {"ok"}
+    assert set(sources["state"]) == {"OK"}
     aliases = at.dataframe[1].value
     prod = aliases[(aliases["name"] == "churn-prediction-gbm") & (aliases["alias"] == "Production")]
     assert prod["version"].tolist() == ["4"] and prod["run"].tolist() == ["gbm-retrain-nov"]
@@ -69,7 +69,7 @@ def test_overview_reports_a_failing_source_and_keeps_its_last_good_data(monkeypa
     errors = [e.value for e in at.error]
     assert any("fabric-churn" in e and "last good snapshot" in e for e in errors), errors
     status = at.dataframe[0].value.set_index("source")
-    assert status.loc["fabric-churn", "state"] == "failing"
+    assert status.loc["fabric-churn", "state"] == "Failing"
     assert status.loc["fabric-churn", "failures_since_good"] == 1
     # Its data is still shown: the Fabric aliases come from the last good snapshot.
     aliases = at.dataframe[1].value
@@ -121,8 +121,8 @@ def test_snapshots_page_lists_history_and_reports(monkeypatch, demo_copy):
     history = at.dataframe[0].value
     # + 1 dbx-uc (Databricks stub) today, + 7 aml-churn (Azure ML stub, snapshotted at every stage),
     # + 1 fabric-items and 1 search-churn (Azure stub) today
-    assert len(history) == 24 and set(history["status"]) == {"ok"}
-    assert set(history["mode"]) == {"full", "incremental"}
+    assert len(history) == 24 and set(history["status"]) == {"OK"}
+    assert set(history["mode"]) == {"Full", "Incremental"}
     # The report of the newest pass is shown by default, with per-entity counts.
     counts = at.dataframe[1].value
     # (the newest pass is dbx-uc, the Databricks stub source, collected after dbx-churn)
@@ -136,7 +136,9 @@ def test_snapshot_now_button_takes_a_snapshot(monkeypatch, demo_copy):
     at.selectbox[0].set_value("dbx-churn")
     at.button[0].click().run(timeout=180)
     assert not at.exception, at.exception
-    assert any("dbx-churn: snapshot" in s.value and "incremental" in s.value for s in at.success)
+    # One result per source: its snapshot, mode and counts of added, changed and removed, in words.
+    assert any("dbx-churn**: snapshot" in s.value and "incremental" in s.value and " added, " in s.value
+               and " removed, " in s.value and "warning(s)" in s.value for s in at.success)
     assert len(at.dataframe[0].value) == before + 1
 
 
@@ -148,5 +150,105 @@ def test_snapshot_now_reaches_every_demo_source(monkeypatch, demo_copy):
     at.button[0].click().run(timeout=300)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    ok = {s.value.split(":")[0] for s in at.success}
+    ok = {s.value.split(":")[0].strip("*") for s in at.success}
     assert ok == {s.name for s in load_config(demo_copy / "governance.toml").sources}
+
+
+# -- issue 13: tables a person reads, links, state in the URL -------------------------------------
+def test_display_helper_reads_like_words():
+    import pandas as pd
+
+    from ui.format import column_config, readable, title
+
+    frame = pd.DataFrame({"git_sha": [None, "abc"], "traffic_pct": [float("nan"), 10.0], "state": ["ok", "failing"],
+                          "at": pd.to_datetime(["2026-10-01 10:00:00.123456", None], utc=True),
+                          "flag": [True, None]})
+    shown = readable(frame, ["state", "git_sha", "traffic_pct", "at", "flag"], status=("state",))
+    assert list(shown.columns) == ["state", "git_sha", "traffic_pct", "at", "flag"]
+    assert shown["git_sha"].tolist() == ["—", "abc"] and shown["traffic_pct"].tolist() == ["—", "10"]
+    assert shown["state"].tolist() == ["OK", "Failing"] and shown["flag"].tolist() == ["yes", "—"]
+    assert shown["at"].iloc[0].microsecond == 0
+    config = column_config(shown)
+    assert config["state"]["pinned"] is True and not config["git_sha"]["pinned"]
+    assert config["git_sha"]["label"] == "Git SHA" and title("traffic_pct") == "Traffic %"
+
+
+def test_overview_alias_rows_link_to_their_audit_trace(monkeypatch, demo_copy):
+    at = app(monkeypatch, demo_copy / "governance.toml")
+    aliases = at.dataframe[1].value
+    assert list(aliases.columns[:3]) == ["name", "alias", "version"]       # decisive columns first
+    link = aliases.loc[(aliases["name"] == "churn_model") & (aliases["alias"] == "Production"), "audit"].iloc[0]
+    assert link == "audit_trace?source=fabric-churn&model=churn_model&alias=Production"
+    from ui.format import page_url
+    assert page_url("audit_trace", model="a&b=c d", alias="x#y") == "audit_trace?model=a%26b%3Dc%20d&alias=x%23y"
+
+
+def _audit(monkeypatch, config_path, **params) -> AppTest:
+    at = app(monkeypatch, config_path)
+    at.switch_page("pages/audit_trace.py")
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_audit_trace_opens_the_state_a_link_names(monkeypatch, demo_copy):
+    at = _audit(monkeypatch, demo_copy / "governance.toml", source="fabric-churn", model="churn_model",
+                alias="Production")
+    assert at.selectbox(key="audit_alias").value == "churn_model@Production · fabric"
+    assert at.dataframe[0].value["run_name"].tolist() == ["gbm-tuned-depth"]
+    # Only the chosen start's picker is there.
+    assert not any(s.key == "audit_endpoint" for s in at.selectbox)
+    # The state is written back to the URL, the date included once typed (Enter applies a text input).
+    at.text_input(key="audit_day").input("2026-11-20").run()
+    assert not at.exception, at.exception
+    assert at.query_params["as_of"] == "2026-11-20" and at.query_params["alias"] == "Production"
+
+
+def test_audit_trace_says_plainly_when_an_alias_did_not_exist(monkeypatch, demo_copy):
+    at = _audit(monkeypatch, demo_copy / "governance.toml", source="fabric-churn", model="churn_model",
+                alias="Production", as_of="2020-01-15")
+    warning = " ".join(w.value for w in at.warning).replace("\u2060", "")
+    assert "churn\\_model@Production did not exist on 2020-01-15; first seen 20" in warning, warning
+    assert "usage" not in warning and "target" not in warning
+    at.text_input(key="audit_day").input("15/10/2026").run()
+    assert any("is not a date" in e.value and "YYYY-MM-DD" in e.value for e in at.error)
+
+
+def test_evidence_pack_is_stamped_and_printable(monkeypatch, demo_copy):
+    import hashlib
+    import json
+
+    from ui import lineage_loaders as ll
+    from ui.loaders import store_stamp
+
+    store = demo_copy / "waymark.duckdb"
+    graph = ll.lineage_graph(str(store), store_stamp(store), None)
+    choices = ll.alias_choices(graph)
+    node = choices.loc[choices["label"] == "churn_model@Production · fabric", "node_id"].iloc[0]
+    answer, _ = ll.audit_trace(str(store), store_stamp(store), node, None)
+    pack_json, pack_md, pack_html = ll.evidence_pack(answer, "dana <script>")
+    pack = json.loads(pack_json)
+    assert pack["generated_by"] == "dana <script>" and pack["generated_at"]
+    content = {k: v for k, v in pack.items() if k not in ("generated_at", "generated_by", "sha256")}
+    assert pack["sha256"] == hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    stamp = [line for line in pack_md.splitlines() if line.startswith(("- Generated at", "- Generated by", "- sha256"))]
+    assert len(stamp) == 3
+    body = "\n".join(line for line in pack_md.split("\n") if line not in stamp)
+    assert stamp[2].split("`")[1] == hashlib.sha256(body.encode()).hexdigest()
+    assert pack_html.startswith("<!doctype html>") and "<table>" in pack_html and "@media print" in pack_html
+    assert "<script>" not in pack_html and "http" not in pack_html.split("<body>")[0]
+
+
+def test_snapshot_outcomes_count_added_changed_removed():
+    import json
+
+    from ui.loaders import snapshot_outcomes
+
+    out = snapshot_outcomes(json.dumps({"sources": [{"source": "a", "ok": True, "snapshot_id": 3, "mode": "full",
+                                                     "seconds": 1.5, "counts": {"runs": {"added": 2, "changed": 1},
+                                                                                "models": {"removed": 4}},
+                                                     "warnings": ["w"], "errors": []}]}))
+    assert out[0]["added"] == 2 and out[0]["changed"] == 1 and out[0]["removed"] == 4 and out[0]["warnings"] == ["w"]
+    assert snapshot_outcomes("usage: collectors ...") is None

@@ -39,27 +39,62 @@ def plan(plan_dir: str, stamp: int) -> Plan | str:
         return str(e)
 
 
+def _snapshot_key(store: Store) -> tuple[tuple[str, int], ...]:
+    """Which snapshots "now" is: a manual save changes the store file, not this."""
+    from store.queries import resolve_as_of
+
+    return tuple(sorted((s, p.snapshot_id) for s, p in resolve_as_of(store).items()))
+
+
+@st.cache_data(ttl=TTL, show_spinner="Reading the estate from the store…")
+def _estate(store_path: str, snapshot_key: tuple[tuple[str, int], ...]) -> tuple[list, set[str]]:
+    return progress.estate_now(Store(store_path))
+
+
 @st.cache_data(ttl=TTL, show_spinner="Checking the migration against the store…")
 def assessment(store_path: str, stamp: int, plan_dir: str, plan_stamp_: int) -> progress.Assessment | str | None:
-    """Everything the page shows now; None without a store, a message when the plan or store is unusable."""
+    """Everything the page shows now; None without a store, a message when the plan or store is unusable.
+
+    The estate is cached per snapshot set, so after a save only the log is read again."""
     loaded = plan(plan_dir, plan_stamp_)
     if isinstance(loaded, str):
         return loaded
+    store = Store(store_path)
     try:
-        return progress.assess(Store(store_path), loaded)
+        assets, collected = _estate(store_path, _snapshot_key(store))
+        return progress.assess_estate(loaded, assets, collected, manual.manual_log(store))
     except StoreMissing:
         return None
     except StoreError as e:
         return str(e)
 
 
+@st.cache_data(ttl=TTL, show_spinner="Replaying the snapshot history…")
+def _burn_up_past(store_path: str, snapshot_key: tuple[tuple[str, int], ...], plan_dir: str, plan_stamp_: int,
+                  log_key: tuple) -> pd.DataFrame:
+    store = Store(store_path)
+    assets, collected = _estate(store_path, snapshot_key)
+    return progress.burn_up_past(store, plan(plan_dir, plan_stamp_), progress.snapshot_points(store),
+                                 manual.manual_log(store), assets, collected)
+
+
 @st.cache_data(ttl=TTL, show_spinner=False)
 def burn_up(store_path: str, stamp: int, plan_dir: str, plan_stamp_: int) -> pd.DataFrame:
+    """The burn-up: past points cached per snapshot set and log-as-of-then (a save now keeps them),
+    plus the point "now" when something was recorded since the last snapshot."""
     loaded = plan(plan_dir, plan_stamp_)
     if isinstance(loaded, str):
         return pd.DataFrame()
+    store = Store(store_path)
     try:
-        return progress.burn_up(Store(store_path), loaded)
+        points = progress.snapshot_points(store)
+        if not points:
+            return pd.DataFrame(columns=["time", "series", "workloads"])
+        log = manual.manual_log(store)
+        key = _snapshot_key(store)
+        assets, collected = _estate(store_path, key)
+        past = _burn_up_past(store_path, key, plan_dir, plan_stamp_, progress.past_log_key(points, log))
+        return pd.concat([past, progress.burn_up_now(loaded, points, log, assets, collected)], ignore_index=True)
     except StoreError:
         return pd.DataFrame()
 
@@ -81,14 +116,16 @@ def migration_headline(store_path: str, stamp: int) -> dict[str, Any]:
 
 def burn_up_chart(frame: pd.DataFrame) -> alt.Chart:
     series = ["in scope", "complete (evidence or decision)", "done by evidence"]
+    # A legend under the chart (it does not steal width), dates as dates, labels level and thinned.
     return alt.Chart(frame).mark_line(point=True, interpolate="step-after").encode(
-        x=alt.X("time:T", title=None),
+        x=alt.X("time:T", title=None, axis=alt.Axis(format="%d %b", labelAngle=0, labelOverlap=True, tickCount=8)),
         y=alt.Y("workloads:Q", title="workloads", axis=alt.Axis(tickMinStep=1)),
         color=alt.Color("series:N", title=None, sort=series,
-                        scale=alt.Scale(domain=series, range=["#9e9e9e", "#5b7fa6", "#1f6f5c"])),
+                        scale=alt.Scale(domain=series, range=["#9e9e9e", "#5b7fa6", "#1f6f5c"]),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", labelLimit=300)),
         strokeDash=alt.StrokeDash("series:N", sort=series, legend=None,
                                   scale=alt.Scale(domain=series, range=[[4, 3], [1, 0], [1, 0]])),
-        tooltip=["time:T", "series:N", "workloads:Q"],
+        tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "series:N", "workloads:Q"],
     ).properties(height=260)
 
 
@@ -121,6 +158,15 @@ def filter_workloads(workloads: pd.DataFrame, *, kinds: list[str], statuses: lis
 
 def workloads_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
+
+
+STEP_EXPORT = ["number", "title", "state", "progress", "complete", "workloads", "blocked", "manual_status", "owner",
+               "due", "measure", "kinds", "detail", "step_key"]
+
+
+def steps_csv(frame: pd.DataFrame) -> bytes:
+    """The checklist steps as CSV, as the workloads export: raw values, one row per step."""
+    return frame[[c for c in STEP_EXPORT if c in frame.columns]].to_csv(index=False).encode("utf-8")
 
 
 def matrix_table(loaded: Plan) -> pd.DataFrame:

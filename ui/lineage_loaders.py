@@ -216,28 +216,53 @@ def audit_trace(store_path: str, stamp: int, node_id: str, as_of: datetime | Non
         return None, str(e)
 
 
+def node_label(node: dict[str, Any] | None, node_id: str = "") -> str:
+    """A node as a person names it: `run:databricks:f469…` → "run gbm-retrain-nov (databricks)"."""
+    if not node:
+        return node_id
+    kind, name, version, attrs = node.get("type", ""), node.get("name") or "", node.get("version"), node.get("attrs") or {}
+    if kind == NodeType.ALIAS.value:
+        text = f"{name}@{attrs.get('alias')}" if attrs.get("alias") else name
+    elif kind == NodeType.MODEL_VERSION.value:
+        text = f"{name} v{version}" if version else name
+    elif kind == NodeType.COMMIT.value:
+        text = name[:10]
+    elif version:
+        text = f"{name}@{version}"
+    else:
+        text = name
+    platform = node.get("platform")
+    return f"{kind.replace('_', ' ')} {text}" + (f" ({platform})" if platform else "")
+
+
 def chain_table(answer: LineageAnswer, finished: dict[int, datetime]) -> pd.DataFrame:
-    """One row per hop, upstream from the target, with its evidence and the snapshot time."""
+    """One row per hop, upstream from the target, each node by its name (its id alongside, for the
+    tooltip and the evidence pack), with its evidence and the snapshot time."""
+    nodes = {n["id"]: n for n in answer.nodes}
     rows = []
     for h in answer.hops:
         sid = h.evidence.get("snapshot_id")
-        rows.append({"depth": h.depth, "upstream": h.upstream, "downstream": h.downstream, "kind": h.kind,
+        rows.append({"upstream": node_label(nodes.get(h.upstream), h.upstream),
+                     "downstream": node_label(nodes.get(h.downstream), h.downstream), "kind": h.kind.replace("_", " "),
                      "basis": h.evidence.get("basis"), "field": h.evidence.get("field"),
                      "source": h.evidence.get("source"), "snapshot": sid, "snapshot_time": finished.get(sid),
-                     "since_snapshot": h.evidence.get("seen_since"), "repeated": h.repeated})
-    return pd.DataFrame(rows, columns=["depth", "upstream", "downstream", "kind", "basis", "field", "source",
-                                       "snapshot", "snapshot_time", "since_snapshot", "repeated"])
+                     "since_snapshot": h.evidence.get("seen_since"), "repeated": h.repeated, "depth": h.depth,
+                     "upstream_id": h.upstream, "downstream_id": h.downstream})
+    return pd.DataFrame(rows, columns=["upstream", "downstream", "kind", "basis", "field", "source", "snapshot",
+                                       "snapshot_time", "since_snapshot", "repeated", "depth", "upstream_id",
+                                       "downstream_id"])
 
 
 def summary_tables(answer: LineageAnswer) -> dict[str, pd.DataFrame]:
     s = answer.summary
     return {
-        "runs": pd.DataFrame(s.get("runs", []), columns=["platform", "source", "run_id", "run_name", "experiment",
-                                                          "git_sha", "lifecycle_stage"]),
+        # Decisive first: which run, which commit (then where; the id last, for the ticket).
+        "runs": pd.DataFrame(s.get("runs", []), columns=["run_name", "git_sha", "experiment", "platform", "source",
+                                                          "lifecycle_stage", "run_id"]),
         "inputs": pd.DataFrame([{**i, "version": None if i.get("version") is None else str(i["version"]),
                                  "level": i.get("level")} for i in s.get("inputs", [])],
-                               columns=["platform", "name", "version", "level", "version_known", "basis"]),
-        "gaps": pd.DataFrame(answer.gaps, columns=["gap", "node", "message"]),
+                               columns=["name", "version", "level", "version_known", "platform", "basis"]),
+        "gaps": pd.DataFrame(real_gaps(answer), columns=["gap", "node", "message"]),
     }
 
 
@@ -259,9 +284,92 @@ def alias_timeline(store_path: str, stamp: int, source: str, model: str) -> pd.D
     return pd.DataFrame(rows, columns=["alias", "version", "from", "until", "snapshot_from"])
 
 
-def evidence_pack(answer: LineageAnswer) -> tuple[str, str]:
-    """(JSON, Markdown): the JSON is exactly `python -m lineage trace --json` (it includes the snapshots)."""
-    return json.dumps(answer.to_json(), indent=2, default=str), render_markdown(answer)
+# Information about the trace, not a missing link: the alias moved on after the time asked.
+NOT_GAPS = ("alias_moved_after",)
+
+
+def real_gaps(answer: LineageAnswer) -> list[dict[str, Any]]:
+    return [g for g in answer.gaps if g.get("gap") not in NOT_GAPS]
+
+
+def notes(answer: LineageAnswer) -> list[dict[str, Any]]:
+    return [g for g in answer.gaps if g.get("gap") in NOT_GAPS]
+
+
+def parse_day(text: str | None) -> tuple[date | None, str]:
+    """(day, problem) from a typed date: empty is now; anything but YYYY-MM-DD is named back."""
+    text = (text or "").strip()
+    if not text:
+        return None, ""
+    try:
+        return date.fromisoformat(text), ""
+    except ValueError:
+        return None, f"“{text}” is not a date: type it as YYYY-MM-DD, for example 2026-10-15."
+
+
+def alias_absent(graph: LineageGraph, source: str, model: str, alias: str, day: date | None) -> str:
+    """The plain sentence for an alias that did not exist at the time asked."""
+    when = day.isoformat() if day else "now"
+    history = graph.alias_history.get((source, model, alias)) or []
+    seen = sorted(str(h["seen_from"])[:10] for h in history if h.get("seen_from"))
+    first = f"; first seen {seen[0]}" if seen else "; it was never seen in a snapshot"
+    return f"{model}@{alias} did not exist on {when}{first}."
+
+
+def evidence_pack(answer: LineageAnswer, generated_by: str, now: datetime | None = None) -> tuple[str, str, str]:
+    """(JSON, Markdown, printable HTML), each stamped with when and by whom it was generated and the
+    sha256 of its content. The JSON is `python -m lineage trace --json` plus the three stamp keys; its
+    sha256 is of the rest, keys sorted, compact. The Markdown's is of the pack without its stamp lines."""
+    import hashlib
+
+    from ui.print_pack import printable
+
+    at = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    content = answer.to_json()
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+    pack = json.dumps({"generated_at": at, "generated_by": generated_by, "sha256": digest, **content},
+                      indent=2, default=str)
+    markdown_body = render_markdown(answer)
+    md_digest = hashlib.sha256(markdown_body.encode("utf-8")).hexdigest()
+    from ui.safe_text import md as escape
+
+    stamp = (f"- Generated at: {at}\n- Generated by: {escape(generated_by)}\n"
+             f"- sha256 of this pack without these three lines: `{md_digest}`\n")
+    title_end = markdown_body.index("\n\n") + 2
+    markdown = markdown_body[:title_end] + stamp + markdown_body[title_end:]
+    return pack, markdown, printable(markdown, title=answer.target)
+
+
+# -- the Audit trace's state in the URL ---------------------------------------------------------
+def state_from_params(params: dict[str, str], aliases: pd.DataFrame, endpoints: pd.DataFrame) -> dict[str, Any]:
+    """Widget values from a pasted link (`?source=…&model=…&alias=…&as_of=YYYY-MM-DD`, or
+    `?endpoint=…`); a value that names nothing collected is ignored, not an error."""
+    state: dict[str, Any] = {"audit_day": params.get("as_of") or None}
+
+    def matching(frame: pd.DataFrame, **want: str | None) -> pd.DataFrame:
+        for column, value in want.items():
+            if value:
+                frame = frame[frame[column] == value]
+        return frame
+
+    if params.get("endpoint") and not endpoints.empty:
+        found = matching(endpoints, endpoint=params["endpoint"], source=params.get("source"))
+        if not found.empty:
+            state.update(audit_start="Endpoint", audit_endpoint=found.iloc[0]["label"])
+    elif params.get("alias") and params.get("model") and not aliases.empty:
+        found = matching(aliases, model=params["model"], alias=params["alias"], source=params.get("source"))
+        if not found.empty:
+            state.update(audit_start="Alias", audit_alias=found.iloc[0]["label"])
+    return state
+
+
+def params_for(start: str, chosen: pd.Series, day: date | None) -> dict[str, str]:
+    """The URL query of what is shown now."""
+    out = ({"endpoint": chosen["endpoint"], "source": chosen["source"]} if start == "Endpoint"
+           else {"model": chosen["model"], "alias": chosen["alias"], "source": chosen["source"]})
+    if day is not None:
+        out["as_of"] = day.isoformat()
+    return out
 
 
 def kind_name(type_value: str) -> str:

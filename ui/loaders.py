@@ -14,7 +14,7 @@ import streamlit as st
 
 from store import Store, StoreMissing
 from store import queries as q
-from ui.format import GAP, age, short_sha
+from ui.format import GAP, age, page_url, short_sha
 
 TTL = 300
 
@@ -121,7 +121,10 @@ def aliases_now(store_path: str, stamp: int) -> pd.DataFrame:
         for r, ok, p in zip(merged["producing_run"], found, merged["platform"])]
     merged["git_sha"] = [short_sha(run_index.at[r, "git_sha"]) if ok else GAP
                          for r, ok in zip(merged["producing_run"], found)]
-    return merged[["platform", "source", "name", "alias", "version", "status", "run", "git_sha"]].sort_values(
+    # Each row opens its Audit trace: a link built from our own ids, percent-encoded.
+    merged["audit"] = [page_url("audit_trace", source=s, model=n, alias=a)
+                       for s, n, a in zip(merged["source"], merged["name"], merged["alias"])]
+    return merged[["platform", "source", "name", "alias", "version", "status", "run", "git_sha", "audit"]].sort_values(
         ["name", "alias", "platform"]).reset_index(drop=True)
 
 
@@ -167,3 +170,23 @@ def snapshot_report(history: pd.DataFrame, snapshot_id: int) -> dict[str, object
 
 def clear() -> None:
     st.cache_data.clear()
+
+
+def snapshot_outcomes(output: str) -> list[dict[str, object]] | None:
+    """Per source, from `collectors snapshot --json`: result, counts of added / changed / removed,
+    warnings and errors. None when the output is not that report (a usage or config error)."""
+    import json
+
+    try:
+        report = json.loads(output)
+        sources = report["sources"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
+    rows = []
+    for o in sources:
+        counts = o.get("counts") or {}
+        totals = {k: sum(int(c.get(k, 0)) for c in counts.values()) for k in ("added", "changed", "removed")}
+        rows.append({"source": o.get("source"), "ok": bool(o.get("ok")), "snapshot_id": o.get("snapshot_id"),
+                     "mode": o.get("mode"), "seconds": float(o.get("seconds") or 0), **totals,
+                     "warnings": list(o.get("warnings") or []), "errors": list(o.get("errors") or [])})
+    return rows
