@@ -7,6 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from ui.safe_text import md
+
 
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
