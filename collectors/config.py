@@ -75,6 +75,16 @@ class SourceConfig:
     def label(self) -> str:
         return f"{self.name} ({self.kind}, {self.platform})"
 
+    @property
+    def effective_registry_uri(self) -> str:
+        """The registry to talk to, always explicit (with None, MlflowClient would fall back to the
+        process-global registry URI): the configured one, else `databricks-uc` for a Databricks
+        tracking URI, else the tracking URI itself."""
+        if self.registry_uri:
+            return self.registry_uri
+        tracking = self.tracking_uri or ""
+        return "databricks-uc" if tracking.startswith("databricks") else tracking
+
 
 @dataclass(frozen=True)
 class Reviewer:
