@@ -43,6 +43,8 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import isodate
 
+from demo.layout import AZURE_STUB_STATE
+
 _ML = r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)"
 _ROUTES = [
     ("GET", _ML + r"/onlineEndpoints", "aml.endpoints"),
@@ -762,7 +764,7 @@ def churn_search() -> dict[str, Any]:
 
 
 # -- the demo workspace's Azure side ---------------------------------------------------------------
-DEMO_STUB_STATE = "stub.json"   # {"port": N}: where the demo's Azure stub listens (see ensure_demo_stub)
+DEMO_STUB_STATE = AZURE_STUB_STATE.name   # {"port": N}: where the demo's Azure stub listens (see ensure_demo_stub)
 
 
 class DemoAzure:

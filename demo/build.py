@@ -23,13 +23,8 @@ from pathlib import Path
 
 from demo import databricks_demo  # noqa: E402  (the demo's Databricks workspace side)
 from demo import azure_stub  # noqa: E402  (the demo's Azure ML side)
+from demo.layout import READY_MARKER, demo_config_path, demo_dir  # noqa: F401  (re-exported)
 
-DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
-
-
-def demo_dir() -> Path:
-    """Where the demo lives; WAYMARK_DEMO_DIR lets tests and read-only checkouts put it elsewhere."""
-    return Path(os.environ.get("WAYMARK_DEMO_DIR") or DEFAULT_DEMO_DIR)
 DBX_MODEL = "churn-prediction-gbm"
 # The MLflow user of the Databricks training job (its service principal's name on the platform).
 DBX_RUN_USER = "svc-churn-training"
@@ -340,9 +335,6 @@ class DemoBuilder:
         self.fab.set_registered_model_alias(FABRIC_MODEL, alias, mv.version)
 
 
-READY_MARKER = ".ready"
-
-
 @contextlib.contextmanager
 def _mlflow_globals_restored():
     """The builder points MLflow's process-wide URIs at the demo stores (fluent log_model and
@@ -383,12 +375,6 @@ def build(target: Path | None = None, today: datetime | None = None,
     (target / READY_MARKER).write_text(anchor.isoformat(), encoding="utf-8")
     report(100, "demo workspace ready")
     return target / "governance.toml"
-
-
-def demo_config_path(target: Path | None = None) -> Path | None:
-    """The demo's config if a complete demo is there, else None."""
-    target = target or demo_dir()
-    return target / "governance.toml" if (target / READY_MARKER).exists() else None
 
 
 if __name__ == "__main__":
