@@ -851,19 +851,3 @@ def ensure_demo_stub(demo_root: Path) -> AzureStub | None:
         return serve_file(fixture, port=port)
     except OSError:
         return None   # port taken by something else: the source's next pass reports the failure
-
-
-def publish_churn(azure: DemoAzure, builder: Any, traffic: dict[str, int]) -> None:
-    """From demo/build.py: Azure ML v2 = copy of the tuned Databricks version (Fabric's Production),
-    v3 = copy of the November retrain (Fabric's Staging), served when `green` gets traffic."""
-    from demo.build import DBX_MODEL
-
-    runs = {"2": "gbm-tuned-depth", "3": "gbm-retrain-nov"}
-    wanted = {v: r for v, r in runs.items() if v == "2" or "green" in traffic}
-    artifacts, origin = {}, {}
-    for version, run_name in wanted.items():
-        dbx_version = builder.dbx_versions[run_name]
-        uri = builder.dbx.get_model_version_download_uri(DBX_MODEL, dbx_version)
-        artifacts[version] = Path(uri.replace("file://", ""))
-        origin[version] = f"databricks:{DBX_MODEL}/{dbx_version}"
-    azure.publish(artifacts, traffic, origin)
