@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lineage.conventions import MIGRATED_FROM_TAG, normalise_location
+
 SOURCE_PLATFORM = "databricks"
 
 # Asset types. Source side (inventoried): the first seven; target side adds its own.
@@ -45,7 +47,6 @@ UC_MODEL = "uc_model"                    # Unity Catalog registered model (Datab
 LAKEHOUSE_TABLE = "lakehouse_table"      # Fabric lakehouse table
 ONELAKE_SHORTCUT = "onelake_shortcut"    # Fabric OneLake shortcut (data reachable from Fabric)
 
-MIGRATED_FROM_TAG = "waymark.migrated_from"
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def mlflow_assets(frames: Mapping[str, pd.DataFrame]) -> list[Asset]:
             "flavors": [str(f) for f in _list(origin.get("flavors"))],
             "origin_run_id": _text(origin.get("origin_run_id")),
             "origin_model_id": _text(origin.get("origin_model_id")),
-            "migrated_from": _text(tags.get("waymark.migrated_from")),
+            "migrated_from": _text(tags.get(MIGRATED_FROM_TAG)),
             "status": _text(v.get("status")),
         })
 
@@ -424,14 +425,7 @@ def same_location(a: str | None, b: str | None) -> bool:
     """Storage URLs naming the same place: case of scheme and host, and a trailing slash, ignored."""
     if not a or not b:
         return False
-
-    def norm(url: str) -> str:
-        scheme, sep, rest = url.strip().rstrip("/").partition("://")
-        if not sep:
-            return url.strip().rstrip("/")
-        authority, _, path = rest.partition("/")
-        return f"{scheme.lower()}://{authority.lower()}/{path}"
-    return norm(a) == norm(b)
+    return normalise_location(a) == normalise_location(b)
 
 
 # Entity tables the builders read, with the columns they need (the burn-up reads these too).

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checklist.errors import PlanError
+from checklist.rules import check_rule_kinds
 from collectors.config import PLATFORMS, read_toml
 
 SHIPPED_PLAN_DIR = Path(__file__).resolve().parent.parent / "data" / "plan"
@@ -25,10 +27,6 @@ MATRIX_FILE = "decision_matrix.toml"
 
 STEP_PROGRESS = ("inventory", "classification", "workloads", "manual")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]*$")
-
-
-class PlanError(ValueError):
-    """A plan file problem; the message names the file, the entry and the field."""
 
 
 @dataclass(frozen=True)
@@ -188,8 +186,6 @@ def load_plan(directory: str | Path | None = None) -> Plan:
     matrix_path, checklist_path = base / MATRIX_FILE, base / CHECKLIST_FILE
     matrix_version, kinds = parse_matrix(_read(matrix_path), matrix_path)
     checklist_version, steps = parse_checklist(_read(checklist_path), checklist_path, kinds, matrix_path)
-    from checklist.rules import check_rule_kinds
-
     check_rule_kinds(kinds, matrix_path)
     return Plan(checklist_version=checklist_version, matrix_version=matrix_version, steps=steps, kinds=kinds)
 

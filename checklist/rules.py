@@ -15,6 +15,7 @@ from typing import Any
 
 from checklist.assets import (APP, EXPERIMENT, FEATURE_TABLE, REGISTERED_MODEL, SERVING_ENDPOINT, UC_MODEL,
                               VECTOR_INDEX, Asset)
+from checklist.errors import PlanError
 
 UNCLASSIFIED = "unclassified"
 
@@ -154,8 +155,6 @@ def classify(asset: Asset, rules: Iterable[Rule] = RULES) -> Classification:
 
 def check_rule_kinds(kinds: Mapping[str, Any], matrix_path: Path, rules: Iterable[Rule] = RULES) -> None:
     """Every kind a rule can yield needs a decision-matrix row; otherwise say which rule and file."""
-    from checklist.plan import PlanError
-
     for rule in rules:
         if rule.kind not in kinds:
             raise PlanError(f"{matrix_path}: no [[workloads]] row for kind {rule.kind!r}, "

@@ -17,19 +17,15 @@ from rich.table import Table
 from rich.text import Text
 
 from collectors.check import DEFAULT_TIMEOUT, SourceCheck, check_all
+from collectors.cli_common import UsageParser
 from collectors.config import Config, ConfigError, load_config
 from collectors.runner import SnapshotOutcome, snapshot_all
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse exits 2 on usage errors, as the contract wants
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m collectors", description="Snapshot ML metadata into the Waymark store.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = UsageParser(prog="python -m collectors", description="Snapshot ML metadata into the Waymark store.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=UsageParser)
     snap = sub.add_parser("snapshot", help="take one snapshot per configured source",
                           description="Take one snapshot per source. Exit 0: all ok; 1: a source failed "
                                       "(the others are committed); 2: bad config or usage.")

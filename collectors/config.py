@@ -75,6 +75,16 @@ class SourceConfig:
     def label(self) -> str:
         return f"{self.name} ({self.kind}, {self.platform})"
 
+    @property
+    def effective_registry_uri(self) -> str:
+        """The registry to talk to, always explicit (with None, MlflowClient would fall back to the
+        process-global registry URI): the configured one, else `databricks-uc` for a Databricks
+        tracking URI, else the tracking URI itself."""
+        if self.registry_uri:
+            return self.registry_uri
+        tracking = self.tracking_uri or ""
+        return "databricks-uc" if tracking.startswith("databricks") else tracking
+
 
 @dataclass(frozen=True)
 class Reviewer:
@@ -419,6 +429,13 @@ def _refuse_credentials_in_uri(value: str, key: str, fail) -> None:
         raise fail(key, f"contains the secret query parameter {secret[0]!r}; {hint}")
 
 
+def _check_type(key: str, value: Any, types: tuple[type, ...], fail) -> None:
+    """One option's type; a bool is not an int here unless bool is listed."""
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        want = " or ".join(t.__name__ for t in types)
+        raise fail(key, f"must be {want}, got {type(value).__name__} {value!r}")
+
+
 def _check_databricks(s: dict[str, Any], fail) -> None:
     """Types and shapes of the databricks options (unknown keys were refused before)."""
     if s["platform"] != "databricks":
@@ -428,9 +445,7 @@ def _check_databricks(s: dict[str, Any], fail) -> None:
         if key not in s:
             continue
         value = s[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            want = " or ".join(t.__name__ for t in types)
-            raise fail(key, f"must be {want}, got {type(value).__name__} {value!r}")
+        _check_type(key, value, types, fail)
         if isinstance(value, str) and not value.strip():
             raise fail(key, "must not be empty")
     host = s.get("host")
@@ -450,9 +465,7 @@ def _check_azure(s: dict[str, Any], fail) -> None:
         if key not in s:
             continue
         value = s[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            want = " or ".join(t.__name__ for t in types)
-            raise fail(key, f"must be {want}, got {type(value).__name__} {value!r}")
+        _check_type(key, value, types, fail)
         if isinstance(value, list) and not all(isinstance(v, str) and v for v in value):
             raise fail(key, "must be a list of non-empty strings")
         if key.endswith("_endpoint") and not value.startswith(("https://", "http://")):

@@ -226,18 +226,11 @@ class MlflowSource:
         if self._client is None:
             from mlflow import MlflowClient
 
-            for uri in {self.config.tracking_uri, self.registry_uri}:
+            tracking, registry = self.config.tracking_uri, self.config.effective_registry_uri
+            for uri in {tracking, registry}:
                 _require_existing_sqlite(uri)
-            self._client = MlflowClient(tracking_uri=self.config.tracking_uri, registry_uri=self.registry_uri)
+            self._client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
         return self._client
-
-    @property
-    def registry_uri(self) -> str:
-        """Always explicit: with None, MlflowClient falls back to the process-global registry URI."""
-        if self.config.registry_uri:
-            return self.config.registry_uri
-        tracking = self.config.tracking_uri or ""
-        return "databricks-uc" if tracking.startswith("databricks") else tracking
 
     def _call(self, fn, *args, **kwargs):
         with self._calls_lock:
@@ -431,7 +424,7 @@ class MlflowSource:
         }
 
     def _is_oss_registry(self) -> bool:
-        return not self.registry_uri.startswith("databricks")
+        return not self.config.effective_registry_uri.startswith("databricks")
 
     def _read_origins(self, keys: list[tuple[str, str, str | None]]) -> list[dict[str, Any]]:
         if not keys:
@@ -465,8 +458,9 @@ class MlflowSource:
         import mlflow.artifacts
         from mlflow.utils.uri import is_databricks_unity_catalog_uri
 
-        if is_databricks_unity_catalog_uri(self.registry_uri):
-            return _UcModelFiles.open(self.client, self.registry_uri, name, version).download_artifacts("MLmodel", dst)
+        registry = self.config.effective_registry_uri
+        if is_databricks_unity_catalog_uri(registry):
+            return _UcModelFiles.open(self.client, registry, name, version).download_artifacts("MLmodel", dst)
         uri = self._download_uri(name, version, source).rstrip("/") + "/MLmodel"
         return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst,
                                                    tracking_uri=self.config.tracking_uri)

@@ -43,6 +43,8 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import isodate
 
+from demo.layout import AZURE_STUB_STATE
+
 _ML = r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)"
 _ROUTES = [
     ("GET", _ML + r"/onlineEndpoints", "aml.endpoints"),
@@ -762,7 +764,7 @@ def churn_search() -> dict[str, Any]:
 
 
 # -- the demo workspace's Azure side ---------------------------------------------------------------
-DEMO_STUB_STATE = "stub.json"   # {"port": N}: where the demo's Azure stub listens (see ensure_demo_stub)
+DEMO_STUB_STATE = AZURE_STUB_STATE.name   # {"port": N}: where the demo's Azure stub listens (see ensure_demo_stub)
 
 
 class DemoAzure:
@@ -849,19 +851,3 @@ def ensure_demo_stub(demo_root: Path) -> AzureStub | None:
         return serve_file(fixture, port=port)
     except OSError:
         return None   # port taken by something else: the source's next pass reports the failure
-
-
-def publish_churn(azure: DemoAzure, builder: Any, traffic: dict[str, int]) -> None:
-    """From demo/build.py: Azure ML v2 = copy of the tuned Databricks version (Fabric's Production),
-    v3 = copy of the November retrain (Fabric's Staging), served when `green` gets traffic."""
-    from demo.build import DBX_MODEL
-
-    runs = {"2": "gbm-tuned-depth", "3": "gbm-retrain-nov"}
-    wanted = {v: r for v, r in runs.items() if v == "2" or "green" in traffic}
-    artifacts, origin = {}, {}
-    for version, run_name in wanted.items():
-        dbx_version = builder.dbx_versions[run_name]
-        uri = builder.dbx.get_model_version_download_uri(DBX_MODEL, dbx_version)
-        artifacts[version] = Path(uri.replace("file://", ""))
-        origin[version] = f"databricks:{DBX_MODEL}/{dbx_version}"
-    azure.publish(artifacts, traffic, origin)

@@ -23,13 +23,8 @@ from pathlib import Path
 
 from demo import databricks_demo  # noqa: E402  (the demo's Databricks workspace side)
 from demo import azure_stub  # noqa: E402  (the demo's Azure ML side)
+from demo.layout import READY_MARKER, demo_config_path, demo_dir  # noqa: F401  (re-exported)
 
-DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
-
-
-def demo_dir() -> Path:
-    """Where the demo lives; WAYMARK_DEMO_DIR lets tests and read-only checkouts put it elsewhere."""
-    return Path(os.environ.get("WAYMARK_DEMO_DIR") or DEFAULT_DEMO_DIR)
 DBX_MODEL = "churn-prediction-gbm"
 # The MLflow user of the Databricks training job (its service principal's name on the platform).
 DBX_RUN_USER = "svc-churn-training"
@@ -191,7 +186,7 @@ class DemoBuilder:
         self._dbx_run(dbx_exp, DBX_RUNS[3], seed=4)
         self._alias(self.dbx, DBX_MODEL, "Staging", self.dbx_versions["gbm-retrain-nov"])
         self._copy_to_fabric(self.dbx_versions["gbm-tuned-depth"], alias="Production")
-        azure_stub.publish_churn(self.azure, self, {"blue": 100})   # served on Azure ML too
+        publish_churn(self.azure, self, {"blue": 100})   # served on Azure ML too
         snap(7, "November retrain staged; tuned model copied to Fabric", 68)
         self._alias(self.dbx, DBX_MODEL, "Production", self.dbx_versions["gbm-retrain-nov"])
         self.fab.set_registered_model_alias(FABRIC_MODEL, "Challenger", fabric_native)
@@ -201,7 +196,7 @@ class DemoBuilder:
         for run, seed in ((DBX_RUNS[4], 5), (DBX_RUNS[5], 6)):
             self._dbx_run(dbx_exp, run, seed=seed)
         self._copy_to_fabric(self.dbx_versions["gbm-retrain-nov"], alias="Staging")
-        azure_stub.publish_churn(self.azure, self, {"blue": 90, "green": 10})   # green canary on Azure ML
+        publish_churn(self.azure, self, {"blue": 90, "green": 10})   # green canary on Azure ML
         self._add_fabric_and_search_sides()   # Fabric items + AI Search (Azure stub), from today on
         # Databricks workspace side (demo/databricks_demo.py): a stub workspace over HTTP whose UC
         # model versions point at the runs above, collected by the `databricks` source from today on.
@@ -340,7 +335,18 @@ class DemoBuilder:
         self.fab.set_registered_model_alias(FABRIC_MODEL, alias, mv.version)
 
 
-READY_MARKER = ".ready"
+def publish_churn(azure: azure_stub.DemoAzure, builder: DemoBuilder, traffic: dict[str, int]) -> None:
+    """Azure ML v2 = copy of the tuned Databricks version (Fabric's Production),
+    v3 = copy of the November retrain (Fabric's Staging), served when `green` gets traffic."""
+    runs = {"2": "gbm-tuned-depth", "3": "gbm-retrain-nov"}
+    wanted = {v: r for v, r in runs.items() if v == "2" or "green" in traffic}
+    artifacts, origin = {}, {}
+    for version, run_name in wanted.items():
+        dbx_version = builder.dbx_versions[run_name]
+        uri = builder.dbx.get_model_version_download_uri(DBX_MODEL, dbx_version)
+        artifacts[version] = Path(uri.replace("file://", ""))
+        origin[version] = f"databricks:{DBX_MODEL}/{dbx_version}"
+    azure.publish(artifacts, traffic, origin)
 
 
 @contextlib.contextmanager
@@ -383,12 +389,6 @@ def build(target: Path | None = None, today: datetime | None = None,
     (target / READY_MARKER).write_text(anchor.isoformat(), encoding="utf-8")
     report(100, "demo workspace ready")
     return target / "governance.toml"
-
-
-def demo_config_path(target: Path | None = None) -> Path | None:
-    """The demo's config if a complete demo is there, else None."""
-    target = target or demo_dir()
-    return target / "governance.toml" if (target / READY_MARKER).exists() else None
 
 
 if __name__ == "__main__":

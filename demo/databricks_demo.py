@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from demo.databricks_stub import DatabricksStub, prometheus_text
+from demo.layout import DATABRICKS_FIXTURE
 
 SOURCE_NAME = "dbx-uc"
-FIXTURE = Path("databricks") / "stub-workspace.json"
+FIXTURE = DATABRICKS_FIXTURE
 DEMO_TOKEN = "dapi-demo-stub"          # the stub's own token: not a secret, it guards nothing real
 UC_MODEL = "churn.ml.churn_gbm"
 # Demo run name → UC version number (registered in training order).

@@ -12,6 +12,7 @@ import sys
 
 import duckdb
 
+from collectors.cli_common import UsageParser
 from collectors.config import PLATFORMS, ConfigError, load_config
 from gates.evaluate import PASS, Context, TargetNotFound, evaluate, mlflow_artifact_lister, resolve_target
 from gates.policy import PolicyError, policy_for
@@ -37,15 +38,10 @@ VERIFY_EPILOG = """exit status:
   2  bad config or usage, or no store"""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # usage errors exit 2, as the contract wants
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m gates", description="Promotion gates and the review log.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = UsageParser(prog="python -m gates", description="Promotion gates and the review log.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=UsageParser)
     check = sub.add_parser("check", help="evaluate a model version against its promotion policy",
                            description="Evaluate a model version against its promotion policy.",
                            epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

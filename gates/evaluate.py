@@ -548,10 +548,8 @@ def mlflow_uris(src) -> tuple[str, str]:
     `mlflow` sources name theirs; a `databricks` source's registry is its workspace's Unity
     Catalog (its profile, if any, picks the workspace; otherwise Databricks unified auth does,
     as for the collector). Other kinds hold no MLflow registry."""
-    from gates.writeback import registry_uri
-
     if src.kind == "mlflow" and src.tracking_uri:
-        return src.tracking_uri, registry_uri(src)
+        return src.tracking_uri, src.effective_registry_uri
     if src.kind == "databricks":
         options = src.options or {}
         profile, host = options.get("profile"), options.get("host")

@@ -15,19 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.config import Config, SourceConfig
+from collectors.config import Config
 from gates.policy import Policy
 from gates.identity import OIDC
 from gates.reviews import append_entry, canonical, entry_hash, read_log, verify
 from store.db import Store
-
-
-def registry_uri(src: SourceConfig) -> str:
-    """The source's registry, always explicit (None would fall back to MLflow's process-global URI)."""
-    if src.registry_uri:
-        return src.registry_uri
-    tracking = src.tracking_uri or ""
-    return "databricks-uc" if tracking.startswith("databricks") else tracking
 
 
 @dataclass
@@ -74,11 +66,11 @@ def write_back(store: Store, config: Config, policy: Policy, approval: dict[str,
                   identity_source=approval["identity_source"], gate_status=approval["gate_status"],
                   gate_result=None, snapshot_ids=approval["snapshot_ids"], ref_entry=approval["entry_id"])
     attempt = append_entry(store, kind="writeback_attempt", decision="attempted",
-                           note=f"{plan} in {registry_uri(src)}", **common)
+                           note=f"{plan} in {src.effective_registry_uri}", **common)
     try:
         from mlflow import MlflowClient
 
-        client = MlflowClient(tracking_uri=src.tracking_uri, registry_uri=registry_uri(src))
+        client = MlflowClient(tracking_uri=src.tracking_uri, registry_uri=src.effective_registry_uri)
         if policy.writeback_action == "alias":
             current = _alias_version(client, name, alias)
             if current != expected:

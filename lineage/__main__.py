@@ -10,6 +10,7 @@ import json
 import sys
 from datetime import datetime, timezone
 
+from collectors.cli_common import UsageParser
 from collectors.config import PLATFORMS, ConfigError, load_config
 from lineage.load import conventions_for, load_graph
 from lineage.report import render_text
@@ -20,15 +21,10 @@ from store.queries import SnapshotNotFound
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse exits 2 on usage errors, as the contract wants
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m lineage", description="Trace lineage upstream, or its impact downstream.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = UsageParser(prog="python -m lineage", description="Trace lineage upstream, or its impact downstream.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=UsageParser)
     for name, help_text, targets in (
             ("trace", "what produced a model: run, git SHA, data versions (upstream)",
              "model:NAME@ALIAS, model:NAME/VERSION, endpoint:NAME or run:RUN_ID"),

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from lineage.conventions import is_git_sha, parse_migrated_from
+from lineage.conventions import is_git_sha, normalise_location, parse_migrated_from
 from lineage.graph import Basis, EdgeKind, Evidence, Gap, GapKind, LineageGraph, NodeType
 from store.lineage_rows import LineageRows
 
@@ -105,17 +105,6 @@ def _json_dict(raw: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return dict(value) if isinstance(value, dict) else {}
-
-
-def _norm_location(location: str) -> str:
-    """Storage URLs compared as one: no trailing slash; scheme and authority (container@account)
-    are case-insensitive, the path is not."""
-    text = location.strip().rstrip("/")
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return text
-    authority, slash, path = rest.partition("/")
-    return f"{scheme.lower()}://{authority.lower()}{slash}{path}"
 
 
 def node_id(type: NodeType, scope: str | None, key: str) -> str:
@@ -776,7 +765,7 @@ class _Builder:
             nid = self._table(r.source, r.full_name, storage_location=loc, table_type=_s(r.table_type),
                               read_status=_s(r.read_status))
             if loc:
-                storage[_norm_location(loc)].append((nid, r))
+                storage[normalise_location(loc)].append((nid, r))
         return storage
 
     def _table_lineage(self) -> None:
@@ -802,7 +791,7 @@ class _Builder:
                               target_type=_s(r.target_type), target_location=target)
             if not target:
                 continue
-            found = {n: row for n, row in storage.get(_norm_location(target), [])}
+            found = {n: row for n, row in storage.get(normalise_location(target), [])}
             if len(found) == 1:
                 (uc, row), = found.items()
                 g.add_edge(uc, nid, EdgeKind.SAME_STORAGE,

@@ -49,3 +49,14 @@ def parse_migrated_from(value: str) -> tuple[str, str, str] | None:
     if not match:
         return None
     return match["platform"], match["name"], match["version"]
+
+
+def normalise_location(location: str) -> str:
+    """Storage URLs compared as one: no trailing slash; scheme and authority (container@account)
+    are case-insensitive, the path is not."""
+    text = location.strip().rstrip("/")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, path = rest.partition("/")
+    return f"{scheme.lower()}://{authority.lower()}{slash}{path}"

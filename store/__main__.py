@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from collectors.cli_common import UsageParser
 from collectors.config import ConfigError, load_config
 from store.copy import copy_store
 from store.db import Store, StoreError
@@ -28,15 +29,10 @@ def open_store(location: str) -> Store:
     return Store(location if is_spec(location) else Path(location))
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m store", description="Work with the Waymark store.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = UsageParser(prog="python -m store", description="Work with the Waymark store.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=UsageParser)
     exp = sub.add_parser("export", help="write current state and history as Parquet or Delta tables",
                          description="Write each entity's current state (<entity>) and full history "
                                      "(<entity>_history) plus the snapshots table, for Fabric, Power BI or Spark.")

@@ -68,6 +68,16 @@ def _pins(points: dict[str, SnapshotPoint]) -> pd.DataFrame:
 _VISIBLE = "t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid)"
 
 
+def _wanted_columns(table: str, columns: list[str] | None) -> list[str]:
+    """The columns to read from one entity (`source` always first); unknown names are refused."""
+    entity = ENTITIES[table]
+    wanted = list(entity.columns) if columns is None else ["source"] + [c for c in columns if c != "source"]
+    unknown = set(wanted) - set(entity.columns)
+    if unknown:
+        raise ValueError(f"{table} has no column(s) {sorted(unknown)}")
+    return wanted
+
+
 def entity_as_of(store: Store, table: str, as_of: AsOf = None,
                  points: dict[str, SnapshotPoint] | None = None,
                  columns: list[str] | None = None) -> pd.DataFrame:
@@ -76,11 +86,7 @@ def entity_as_of(store: Store, table: str, as_of: AsOf = None,
     `columns` limits what is read (big JSON columns cost most). JSON columns come back parsed
     (dict/list). Identifiers come from the ENTITIES whitelist.
     """
-    entity = ENTITIES[table]
-    wanted = list(entity.columns) if columns is None else ["source"] + [c for c in columns if c != "source"]
-    unknown = set(wanted) - set(entity.columns)
-    if unknown:
-        raise ValueError(f"{table} has no column(s) {sorted(unknown)}")
+    wanted = _wanted_columns(table, columns)
     points = resolve_as_of(store, as_of) if points is None else points
     if not points:
         return pd.DataFrame(columns=wanted + ["platform", "valid_from"])
@@ -89,7 +95,7 @@ def entity_as_of(store: Store, table: str, as_of: AsOf = None,
     with store.reader() as con:
         con.register("pins", _pins(points))
         frame = con.execute(sql).df()
-    for col in entity.json_columns:
+    for col in ENTITIES[table].json_columns:
         if col in frame:
             frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
     return frame
@@ -160,11 +166,7 @@ def entity_history(store: Store, table: str, as_of: AsOf = None,
                    columns: list[str] | None = None) -> pd.DataFrame:
     """Every row of one entity that was visible at any snapshot up to `as_of` (per source, up to
     its pinned snapshot), with `valid_from`/`valid_to`: what was ever true, not only what is."""
-    entity = ENTITIES[table]
-    wanted = list(entity.columns) if columns is None else ["source"] + [c for c in columns if c != "source"]
-    unknown = set(wanted) - set(entity.columns)
-    if unknown:
-        raise ValueError(f"{table} has no column(s) {sorted(unknown)}")
+    wanted = _wanted_columns(table, columns)
     points = resolve_as_of(store, as_of) if points is None else points
     if not points:
         return pd.DataFrame(columns=wanted + ["platform", "valid_from", "valid_to"])
@@ -174,7 +176,7 @@ def entity_history(store: Store, table: str, as_of: AsOf = None,
     with store.reader() as con:
         con.register("pins", _pins(points))
         frame = con.execute(sql).df()
-    for col in entity.json_columns:
+    for col in ENTITIES[table].json_columns:
         if col in frame:
             frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
     return frame

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collectors.config import Config, load_config
-from demo import azure_stub, databricks_demo
-from demo.build import demo_config_path, demo_dir
+from demo.layout import demo_config_path, demo_dir, has_demo_stubs
 from store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,10 +103,14 @@ def run_snapshot(config_path: Path, source: str | None = None, full: bool = Fals
         cmd += ["--source", source]
     if full:
         cmd.append("--full")
-    # The demo's Databricks side is a local stub workspace: started here (once, daemon thread) and
-    # handed to the subprocess through the env vars Databricks unified auth reads. {} for real configs.
-    env = {**os.environ, **databricks_demo.stub_env(config_path)}
-    # The demo's Azure ML side is served on the port recorded at build time (no-op for real configs).
-    azure_stub.ensure_demo_stub(Path(config_path).parent)
+    env = dict(os.environ)
+    if has_demo_stubs(config_path):   # the stubs are imported only for a demo, never for a real config
+        from demo import azure_stub, databricks_demo
+
+        # The demo's Databricks side is a local stub workspace: started here (once, daemon thread) and
+        # handed to the subprocess through the env vars Databricks unified auth reads.
+        env.update(databricks_demo.stub_env(config_path))
+        # The demo's Azure ML side is served on the port recorded at build time.
+        azure_stub.ensure_demo_stub(Path(config_path).parent)
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600, env=env)
     return done.returncode, done.stdout if done.stdout.strip() else done.stderr
