@@ -5,9 +5,10 @@ runs, params, metrics, latest_metrics, tags, registered_models, model_versions):
 params, 10 metrics and 10 tags, finished, start times spread over 30 days; one model version per 10
 runs (10 versions per registered model, all pointing at one real `MLmodel`). It is served with
 `mlflow server` (bench/collect_mlflow.py's `MlflowServer`, killed with its process group at the end).
-Each measured step runs in its own Python process; its peak RSS is `ru_maxrss` from `wait4`, the
-largest of that process and the processes it waited for (a remote MLflow source is collected in a
-child process, so a full pass's peak is the larger of the collecting and the committing process).
+Each measured step runs in its own Python process; its peak RSS is the larger of that process's
+`VmHWM` and `RUSAGE_CHILDREN`'s `ru_maxrss` (a remote MLflow source is collected in a child process,
+so a full pass's peak is the larger of the collecting and the committing process, not their sum).
+`wait4`'s figure is not used: a forked child inherits the parent's high-water mark until exec.
 
   raw        `MlflowClient.search_runs` paging over all experiments, 1000 per page, runs dropped per page;
              run before the full pass and after the incremental one, the mean is the baseline
@@ -227,18 +228,26 @@ def child(step: str, args: list[str]) -> dict:
     raise SystemExit(f"unknown step {step!r}")
 
 
+def own_peak_rss_mb() -> float:
+    import resource
+
+    hwm = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1]) / 1024
+    return max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
 def measure(step: str, *args: str) -> dict:
     proc = subprocess.Popen([sys.executable, __file__, "--child", step, *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = proc.stdout.read()
     err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
     lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"step {step} failed ({proc.returncode}):\n{err[-3000:]}")
     result = json.loads(lines[-1][len("RESULT "):])
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
     log(f"{step}: {result}")
     return result
 
@@ -250,15 +259,21 @@ def bench_size(runs: int, passes: int) -> dict:
 
     base = OUT / f"{runs}"
     res: dict = {"runs": runs}
-    for variant in ("spread", "sweep"):
-        workdir = base / variant
-        db = fill(workdir, runs, sweep=variant == "sweep")
+    for variant in ("spread", "sweep", "passes"):
+        if variant == "passes" and passes <= 1:
+            break
+        workdir = base / ("sweep" if variant == "sweep" else "spread")
         store_path = workdir / "waymark.duckdb"
-        for f in workdir.glob("waymark.duckdb*"):
-            f.unlink()
+        if variant != "passes":
+            db = fill(workdir, runs, sweep=variant == "sweep")
+            for f in workdir.glob("waymark.duckdb*"):
+                f.unlink()
         server = MlflowServer(workdir, free_port())
         try:
             server.start()
+            if variant == "passes":   # on the spread store and its snapshot from above
+                res["passes"] = measure("passes", server.url, store_path, workdir / "mlflow.db", runs, passes - 1)
+                continue
             if variant == "spread":
                 res["raw"] = measure("raw", server.url)
             res[f"full_{variant}"] = measure("full", server.url, store_path)
@@ -272,10 +287,9 @@ def bench_size(runs: int, passes: int) -> dict:
                               "first_seconds": res["raw"]["seconds"], "second_seconds": again["seconds"],
                               "peak_rss_mb": max(res["raw"]["peak_rss_mb"], again["peak_rss_mb"])}
                 res["lineage"] = measure("lineage", store_path)
-                if passes > 1:
-                    res["passes"] = measure("passes", server.url, store_path, db, runs, passes - 1)
         finally:
             server.stop()
+        print(table([res]), flush=True)
     return res
 
 
@@ -292,15 +306,15 @@ def table(results: list[dict]) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         raw, full, incr = r["raw"], r["full_spread"], r["incr_spread"]
-        sf, si, lin = r["full_sweep"], r["incr_sweep"], r["lineage"]
+        sf, si, lin = r.get("full_sweep"), r.get("incr_sweep"), r["lineage"]
         passes = r.get("passes")
         lines.append(
             f"| {r['runs']:,} | {raw['seconds']:.1f} s | {full['seconds']:.1f} s | {ok(full['seconds'] / raw['seconds'], 1.1)} "
             f"| {raw['peak_rss_mb']:.0f} MB | {full['peak_rss_mb']:.0f} MB "
             f"| {ok(full['peak_rss_mb'] / raw['peak_rss_mb'], 2)} "
             f"| {incr['seconds']:.1f} s ({incr['runs_read']:,} runs read) | {ok(incr['seconds'] / full['seconds'], 0.1)} "
-            f"| {sf['seconds']:.1f} s | {si['seconds']:.1f} s ({si['runs_read']:,} runs read) "
-            f"| {ok(si['seconds'] / sf['seconds'], 0.1)} "
+            + (f"| {sf['seconds']:.1f} s | {si['seconds']:.1f} s ({si['runs_read']:,} runs read) "
+               f"| {ok(si['seconds'] / sf['seconds'], 0.1)} " if sf and si else "| — | — | — ") +
             f"| {lin['seconds']:.2f} s ({lin['nodes']:,} nodes) "
             f"| {lin['trace_p50_ms']:.2f} ms | "
             + (f"{passes['store_mb']:.0f} MB" if passes else "—") + " |")
@@ -309,7 +323,9 @@ def table(results: list[dict]) -> str:
 
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        print("RESULT " + json.dumps(child(sys.argv[2], sys.argv[3:])), flush=True)
+        result = child(sys.argv[2], sys.argv[3:])
+        result["peak_rss_mb"] = own_peak_rss_mb()
+        print("RESULT " + json.dumps(result), flush=True)
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
