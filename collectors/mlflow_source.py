@@ -31,6 +31,7 @@ from store.history import EntityBatch, Scope
 
 RUN_PAGE_SIZE = int(os.environ.get("WAYMARK_RUN_PAGE_SIZE", "1000"))
 EXPERIMENT_CHUNK = 50      # experiment ids per runs/search call
+VERSION_PAGE_SIZE = 10_000  # model versions per unfiltered search_model_versions page (OSS registries)
 RUN_ID_CHUNK = 100         # ids per `run_id IN (...)` re-poll
 ORIGIN_READ_THREADS = 8
 UNFINISHED = ("RUNNING", "SCHEDULED")
@@ -417,6 +418,7 @@ class MlflowSource:
         self.progress("registered models")
         models, versions, aliases, to_read = [], [], [], []
         known_versions = previous.versions if previous else {}
+        listed = self._all_versions_by_model()
         for rm in iter_items(lambda tok: self._call(self.client.search_registered_models, max_results=1000,
                                                     page_token=tok)):
             alias_map = rm.aliases if isinstance(getattr(rm, "aliases", None), dict) else None
@@ -430,8 +432,9 @@ class MlflowSource:
             for alias, version in alias_map.items():
                 aliases.append({"name": rm.name, "alias": alias, "version": str(version)})
                 by_version.setdefault(str(version), []).append(alias)
-            for v in iter_items(lambda tok, n=rm.name: self._call(
-                    self.client.search_model_versions, versions_filter(n), page_token=tok)):
+            model_versions = listed.get(rm.name, []) if listed is not None else iter_items(
+                lambda tok, n=rm.name: self._call(self.client.search_model_versions, versions_filter(n), page_token=tok))
+            for v in model_versions:
                 if v.name != rm.name:   # a LIKE filter (see versions_filter) can match other models too
                     continue
                 key = (rm.name, str(v.version))
@@ -450,6 +453,24 @@ class MlflowSource:
         self.report.count("aliases", len(aliases))
         origins = self._read_origins(to_read)
         return models, versions, aliases, origins
+
+    def _all_versions_by_model(self) -> dict[str, list[Any]] | None:
+        """Every version of an OSS registry in a few paged calls, by model name; None where the registry
+        wants one filtered search per model (Unity Catalog requires a name filter) or refuses an
+        unfiltered one. One call per model was most of an incremental pass's fixed cost (bench/scale.py:
+        200 models, 205 API calls for 200 new runs)."""
+        if not self._is_oss_registry():
+            return None
+        by_model: dict[str, list[Any]] = {}
+        try:
+            for v in iter_items(lambda tok: self._call(self.client.search_model_versions, None,
+                                                       max_results=VERSION_PAGE_SIZE, page_token=tok)):
+                by_model.setdefault(v.name, []).append(v)
+        except Exception as e:   # e.g. a hosted endpoint that insists on a filter: fall back per model
+            self.report.warn(f"model versions not listed in one search ({type(e).__name__}: {str(e)[:160]}); "
+                             "listing them per model")
+            return None
+        return by_model
 
     def _version_row(self, v: Any, stored: dict[str, Any] | None) -> dict[str, Any]:
         unchanged = (stored is not None and stored.get("last_updated_time") == v.last_updated_timestamp
