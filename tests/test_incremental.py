@@ -262,3 +262,25 @@ def test_lookback_never_exceeds_lookback_seconds(tmp_path, mlflow_template):
     state = PreviousState(1_000_000_000, [], {}, set(), skew_ms=10 * DAY_MS)
     assert source.lookback_ms(state) == 3_600_000
     assert source.lookback_ms(PreviousState(1_000_000_000, [], {}, set())) == 300_000
+
+
+def test_registry_listing_does_not_cost_a_call_per_model(tmp_path, mlflow_template):
+    """An OSS registry's versions come from a few paged searches, so an incremental pass with nothing
+    new costs the same few API calls with 1 model or 40 (one search per model made it grow with them)."""
+    from collectors.config import load_config
+    from collectors.runner import snapshot_all
+
+    uri = new_mlflow_store(tmp_path / "mlflow", mlflow_template)
+    c = client(uri)
+    exp = c.create_experiment("reg", artifact_location=(tmp_path / "mlflow" / "artifacts").as_uri())
+    run_id = c.create_run(exp).info.run_id
+    c.set_terminated(run_id, "FINISHED")
+    for m in range(40):
+        c.create_registered_model(f"m-{m:02d}")
+        c.create_model_version(f"m-{m:02d}", source=str(tmp_path / "nowhere"), run_id=run_id)
+    config = load_config(write_config(tmp_path / "g.toml", [mlflow_source("src", uri, read_model_origins=False)]))
+    [first] = snapshot_all(config)
+    [second] = snapshot_all(config)
+    assert first.ok and second.ok and second.mode == "incremental", (first.errors, second.errors)
+    assert second.counts["model_versions"]["seen"] == 40
+    assert second.api_calls < 10, second.api_calls
