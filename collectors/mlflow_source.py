@@ -3,7 +3,8 @@ aliases and each version's `MLmodel` origin, from any tracking/registry URI (sql
 server, `databricks` + `databricks-uc`, Fabric's MLflow endpoint).
 
 Incremental after the first pass: new runs by `attributes.start_time` watermark (minus a
-look-back), unfinished runs re-polled by id, deleted runs re-read; registry listed in full but
+look-back bounded by the measured clock skew, see `lookback_ms`), unfinished runs re-polled by id,
+deleted runs re-read; registry listed in full but
 versions that did not change are not re-read, and `MLmodel` files are read once per version
 (versions are immutable). A full pass (`--full`, or no previous good snapshot) re-reads everything
 and records removals.
@@ -15,6 +16,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,9 +31,14 @@ from store.history import EntityBatch, Scope
 
 RUN_PAGE_SIZE = int(os.environ.get("WAYMARK_RUN_PAGE_SIZE", "1000"))
 EXPERIMENT_CHUNK = 50      # experiment ids per runs/search call
+VERSION_PAGE_SIZE = 10_000  # model versions per unfiltered search_model_versions page (OSS registries)
 RUN_ID_CHUNK = 100         # ids per `run_id IN (...)` re-poll
 ORIGIN_READ_THREADS = 8
 UNFINISHED = ("RUNNING", "SCHEDULED")
+# The incremental look-back is the clock skew measured so far plus this margin, and never more than the
+# source's `lookback_seconds`. A fixed hour re-read every run started in the last hour: during a sweep
+# (5,000 runs in 83 min) an incremental pass cost 86% of a full one (issue 15).
+SKEW_MARGIN_MS = 300_000
 GIT_SHA_TAGS = ("mlflow.source.git.commit", "mlflow.databricks.gitRepoCommit")
 
 
@@ -42,6 +49,9 @@ class PreviousState:
     unfinished_run_ids: list[str]
     versions: dict[tuple[str, str], dict[str, Any]]   # (name, version) -> stored row (current)
     origins_done: set[tuple[str, str]]               # versions whose MLmodel was read or is known missing
+    skew_ms: int = 0                # clock skew measured by earlier passes (see MlflowSource.lookback_ms)
+    pass_started_ms: int | None = None   # collector clock when the previous pass started
+    recent_run_ids: frozenset[str] = frozenset()   # stored runs started within the look-back window
 
 
 def _tags_dict(value: Any) -> dict[str, str] | None:
@@ -204,6 +214,14 @@ class MlflowSource:
                 if snap is None:
                     return None
                 state = json.loads(snap[0]) if snap[0] else {}
+                watermark, skew = state.get("run_watermark_ms"), int(state.get("run_skew_ms") or 0)
+                recent = frozenset()
+                if watermark:
+                    # Lets this pass tell a late-clock run (new, yet started before the watermark) from
+                    # one already stored: that is how clock skew is measured.
+                    recent = frozenset(r[0] for r in con.execute(
+                        """SELECT run_id FROM runs WHERE source = ? AND valid_to IS NULL AND start_time >= ?""",
+                        [source, int(watermark) - skew - SKEW_MARGIN_MS]).fetchall())
                 unfinished = [r[0] for r in con.execute(
                     """SELECT run_id FROM runs WHERE source = ? AND valid_to IS NULL
                        AND status IN ('RUNNING', 'SCHEDULED') AND lifecycle_stage = 'active'""", [source]).fetchall()]
@@ -219,7 +237,8 @@ class MlflowSource:
                        AND read_status IN ('ok', 'missing')""", [source]).fetchall()}
         except StoreMissing:
             return None
-        return PreviousState(state.get("run_watermark_ms"), unfinished, versions, origins)
+        return PreviousState(state.get("run_watermark_ms"), unfinished, versions, origins, skew,
+                             state.get("pass_started_ms"), recent)
 
     @property
     def client(self):
@@ -241,6 +260,8 @@ class MlflowSource:
     def collect(self, previous: PreviousState | None, full: bool) -> tuple[str, dict[str, EntityBatch], dict[str, Any]]:
         """Return (mode, batches, state for the next pass)."""
         mode = "full" if full or previous is None or previous.run_watermark_ms is None else "incremental"
+        pass_started_ms = int(time.time() * 1000)
+        self._skew_seen_ms = 0
         with _bearer_token(self.config.token_scope):
             experiments = self._experiments()
             exp_ids = [e["experiment_id"] for e in experiments]
@@ -255,6 +276,10 @@ class MlflowSource:
         watermark = max([r["start_time"] or 0 for r in runs], default=0)
         if previous and previous.run_watermark_ms:
             watermark = max(watermark, previous.run_watermark_ms)
+        # A client clock ahead of the collector's moves the watermark past runs that start later on a
+        # correct clock: that lead is skew too.
+        skew = max(self._skew_seen_ms, watermark - pass_started_ms,
+                   previous.skew_ms if previous and mode == "incremental" else 0)
         batches = {
             "experiments": EntityBatch(experiments, Scope.ALL),
             "runs": EntityBatch(runs, Scope.ALL if mode == "full" else Scope.NONE),
@@ -267,7 +292,8 @@ class MlflowSource:
             "model_origins": EntityBatch(origins, Scope.ALL if previous is None and self.config.read_model_origins
                                          else Scope.NONE),
         }
-        return mode, {k: v for k, v in batches.items() if v is not None}, {"run_watermark_ms": watermark or None}
+        state = {"run_watermark_ms": watermark or None, "run_skew_ms": max(0, skew), "pass_started_ms": pass_started_ms}
+        return mode, {k: v for k, v in batches.items() if v is not None}, state
 
     # -- tracking ------------------------------------------------------------------------------
     def _experiments(self) -> list[dict[str, Any]]:
@@ -320,15 +346,23 @@ class MlflowSource:
             for run in self._search_runs(exp_ids, "", ViewType.ALL):
                 keep(run)
         else:
-            since = previous.run_watermark_ms - self.config.lookback_seconds * 1000
+            watermark = previous.run_watermark_ms
+            since = watermark - self.lookback_ms(previous)
             for run in self._search_runs(exp_ids, f"attributes.start_time >= {int(since)}", ViewType.ALL):
                 keep(run)
+                start = run.info.start_time or 0
+                if start < watermark and run.info.run_id not in previous.recent_run_ids:
+                    self._skew_seen_ms = max(self._skew_seen_ms, watermark - start)   # a late-clock run
             pending = [r for r in previous.unfinished_run_ids if r not in found]
             for i in range(0, len(pending), RUN_ID_CHUNK):
                 ids = ", ".join(f"'{r}'" for r in pending[i:i + RUN_ID_CHUNK] if r.replace("-", "").isalnum())
                 if ids:
                     for run in self._search_runs(exp_ids, f"attributes.run_id IN ({ids})", ViewType.ALL):
                         keep(run)
+                        # Finished, by its own clock, before the previous pass began: that clock lags.
+                        end = run.info.end_time
+                        if end and previous.pass_started_ms and run.info.status not in UNFINISHED:
+                            self._skew_seen_ms = max(self._skew_seen_ms, previous.pass_started_ms - end)
             # Deletions leave start_time untouched, so deleted runs are looked up on their own.
             for run in self._search_runs(exp_ids, "", ViewType.DELETED_ONLY):
                 keep(run, replace=False)
@@ -337,6 +371,16 @@ class MlflowSource:
         self.report.count("dataset_inputs", len(inputs))
         scope = Scope.ALL if previous is None else Scope.partitions("run_id", list(found))
         return runs, inputs, scope
+
+    def lookback_ms(self, previous: PreviousState) -> int:
+        """How far before the watermark an incremental pass looks for runs that started late.
+
+        Runs carry their logging client's clock, so a run created after the last pass can start before
+        its watermark by up to the clock skew. The look-back is the skew measured so far (late-clock runs
+        found behind the watermark, runs that ended before the previous pass began, clocks ahead of the
+        collector's) plus a margin, capped by `lookback_seconds`; runs later than that are found by the
+        next full pass (`full_every_hours`)."""
+        return min(self.config.lookback_seconds * 1000, max(0, previous.skew_ms) + SKEW_MARGIN_MS)
 
     def _logged_models(self, exp_ids: list[str]) -> list[dict[str, Any]] | None:
         if not exp_ids:
@@ -367,6 +411,7 @@ class MlflowSource:
         self.progress("registered models")
         models, versions, aliases, to_read = [], [], [], []
         known_versions = previous.versions if previous else {}
+        listed = self._all_versions_by_model()
         for rm in iter_items(lambda tok: self._call(self.client.search_registered_models, max_results=1000,
                                                     page_token=tok)):
             alias_map = rm.aliases if isinstance(getattr(rm, "aliases", None), dict) else None
@@ -380,8 +425,9 @@ class MlflowSource:
             for alias, version in alias_map.items():
                 aliases.append({"name": rm.name, "alias": alias, "version": str(version)})
                 by_version.setdefault(str(version), []).append(alias)
-            for v in iter_items(lambda tok, n=rm.name: self._call(
-                    self.client.search_model_versions, versions_filter(n), page_token=tok)):
+            model_versions = listed.get(rm.name, []) if listed is not None else iter_items(
+                lambda tok, n=rm.name: self._call(self.client.search_model_versions, versions_filter(n), page_token=tok))
+            for v in model_versions:
                 if v.name != rm.name:   # a LIKE filter (see versions_filter) can match other models too
                     continue
                 key = (rm.name, str(v.version))
@@ -400,6 +446,24 @@ class MlflowSource:
         self.report.count("aliases", len(aliases))
         origins = self._read_origins(to_read)
         return models, versions, aliases, origins
+
+    def _all_versions_by_model(self) -> dict[str, list[Any]] | None:
+        """Every version of an OSS registry in a few paged calls, by model name; None where the registry
+        wants one filtered search per model (Unity Catalog requires a name filter) or refuses an
+        unfiltered one. One call per model was most of an incremental pass's fixed cost (bench/scale.py:
+        200 models, 205 API calls for 200 new runs)."""
+        if not self._is_oss_registry():
+            return None
+        by_model: dict[str, list[Any]] = {}
+        try:
+            for v in iter_items(lambda tok: self._call(self.client.search_model_versions, None,
+                                                       max_results=VERSION_PAGE_SIZE, page_token=tok)):
+                by_model.setdefault(v.name, []).append(v)
+        except Exception as e:   # e.g. a hosted endpoint that insists on a filter: fall back per model
+            self.report.warn(f"model versions not listed in one search ({type(e).__name__}: {str(e)[:160]}); "
+                             "listing them per model")
+            return None
+        return by_model
 
     def _version_row(self, v: Any, stored: dict[str, Any] | None) -> dict[str, Any]:
         unchanged = (stored is not None and stored.get("last_updated_time") == v.last_updated_timestamp

@@ -192,3 +192,95 @@ def test_full_every_hours_zero_makes_every_pass_full(tmp_path, mlflow_template):
     client(uri).create_experiment("e", artifact_location=(tmp_path / "mlflow" / "artifacts").as_uri())
     config = load_config(write_config(tmp_path / "g.toml", [mlflow_source("src", uri, full_every_hours=0)]))
     assert [snapshot_all(config)[0].mode for _ in range(2)] == ["full", "full"]
+
+
+def test_incremental_during_a_sweep_reads_only_new_and_changed_runs(tmp_path, mlflow_template):
+    """A sweep of 120 finished runs started over the last hour, then 1% new: the incremental pass reads
+    the new run, the run that finished since the last pass and a late-clock run, not the sweep (a fixed
+    one-hour look-back re-read all of it). A later late-clock run, further behind than the margin, is
+    still seen because the first one's lateness was measured and widens the look-back."""
+    from mlflow.entities import Param
+
+    from collectors.config import load_config
+    from collectors.mlflow_source import SKEW_MARGIN_MS
+    from collectors.runner import snapshot_all
+
+    uri = new_mlflow_store(tmp_path / "mlflow", mlflow_template)
+    c = client(uri)
+    now = int(time.time() * 1000)
+    minute = 60_000
+    exp = c.create_experiment("sweep", artifact_location=(tmp_path / "mlflow" / "artifacts").as_uri())
+    sweep = []
+    for i in range(120):   # every 25 s from 60 min ago to 10 min ago
+        start = now - 60 * minute + i * 25_000
+        run_id = c.create_run(exp, start_time=start, run_name=f"trial-{i}").info.run_id
+        c.log_batch(run_id, params=[Param("lr", str(i / 1000))])
+        c.set_terminated(run_id, "FINISHED", end_time=start + 20_000)
+        sweep.append(run_id)
+    slow = c.create_run(exp, start_time=now - 30 * minute, run_name="slow").info.run_id   # still running
+    config = load_config(write_config(tmp_path / "g.toml", [mlflow_source("src", uri)]))
+    [first] = snapshot_all(config)
+    assert first.ok and first.mode == "full" and first.counts["runs"]["seen"] == 121
+    watermark = max(r.info.start_time for r in c.search_runs([exp], max_results=1000))
+
+    new = c.create_run(exp, start_time=int(time.time() * 1000), run_name="new").info.run_id
+    c.set_terminated(slow, "FINISHED")
+    late = c.create_run(exp, start_time=watermark - 2 * minute, run_name="late-clock").info.run_id
+    [second] = snapshot_all(config)
+    assert second.ok and second.mode == "incremental", second.errors
+    runs = second.counts["runs"]
+    assert (runs["added"], runs["changed"]) == (2, 1)
+    # Read: new, late, slow (re-polled), and the sweep runs within the margin of the watermark only.
+    window = SKEW_MARGIN_MS
+    in_window = sum(1 for i in range(120) if now - 60 * minute + i * 25_000 >= watermark - window)
+    assert runs["seen"] == 3 + in_window < 40, runs
+    current = {r.info.run_id: r.info.status for r in c.search_runs([exp], max_results=1000)}
+    assert current[slow] == "FINISHED"
+    with Store(config.store_path).reader() as con:
+        stored = dict(con.execute("SELECT run_id, status FROM runs WHERE valid_to IS NULL").fetchall())
+    assert stored[new] == "RUNNING"
+    assert stored[late] == "RUNNING" and stored[slow] == "FINISHED"
+
+    # 6 minutes late: beyond the bare margin, within the lateness measured above plus the margin.
+    watermark = c.get_run(new).info.start_time
+    later = c.create_run(exp, start_time=watermark - 6 * minute, run_name="later-clock").info.run_id
+    [third] = snapshot_all(config)
+    assert third.ok and third.counts["runs"]["added"] == 1, third.counts["runs"]
+    with Store(config.store_path).reader() as con:
+        assert con.execute("SELECT count(*) FROM runs WHERE run_id = ? AND valid_to IS NULL", [later]).fetchall() == [(1,)]
+
+
+def test_lookback_never_exceeds_lookback_seconds(tmp_path, mlflow_template):
+    """A run imported with an old start time (days 'late') is seen when inside `lookback_seconds`
+    of the watermark, and the measured skew never widens the look-back past that bound."""
+    from collectors.config import SourceConfig
+    from collectors.mlflow_source import MlflowSource, PreviousState
+    from collectors.report import SourceReport
+
+    source = MlflowSource(SourceConfig(name="s", kind="mlflow", platform="databricks", lookback_seconds=3600),
+                          SourceReport("s"))
+    state = PreviousState(1_000_000_000, [], {}, set(), skew_ms=10 * DAY_MS)
+    assert source.lookback_ms(state) == 3_600_000
+    assert source.lookback_ms(PreviousState(1_000_000_000, [], {}, set())) == 300_000
+
+
+def test_registry_listing_does_not_cost_a_call_per_model(tmp_path, mlflow_template):
+    """An OSS registry's versions come from a few paged searches, so an incremental pass with nothing
+    new costs the same few API calls with 1 model or 40 (one search per model made it grow with them)."""
+    from collectors.config import load_config
+    from collectors.runner import snapshot_all
+
+    uri = new_mlflow_store(tmp_path / "mlflow", mlflow_template)
+    c = client(uri)
+    exp = c.create_experiment("reg", artifact_location=(tmp_path / "mlflow" / "artifacts").as_uri())
+    run_id = c.create_run(exp).info.run_id
+    c.set_terminated(run_id, "FINISHED")
+    for m in range(40):
+        c.create_registered_model(f"m-{m:02d}")
+        c.create_model_version(f"m-{m:02d}", source=str(tmp_path / "nowhere"), run_id=run_id)
+    config = load_config(write_config(tmp_path / "g.toml", [mlflow_source("src", uri, read_model_origins=False)]))
+    [first] = snapshot_all(config)
+    [second] = snapshot_all(config)
+    assert first.ok and second.ok and second.mode == "incremental", (first.errors, second.errors)
+    assert second.counts["model_versions"]["seen"] == 40
+    assert second.api_calls < 10, second.api_calls
