@@ -157,8 +157,26 @@ def attach(con: duckdb.DuckDBPyConnection, spec: DuckLakeSpec, alias: str, *, re
         options.append(f"DATA_PATH {db.sql_literal(spec.data_path)}")
     if read_only:
         options.append("READ_ONLY")
-    con.execute(f"ATTACH {db.sql_literal(PREFIX + 'postgres:' + spec.catalog)} AS {alias}"
-                + (f" ({', '.join(options)})" if options else ""))
+    statement = (f"ATTACH {db.sql_literal(PREFIX + 'postgres:' + spec.catalog)} AS {alias}"
+                 + (f" ({', '.join(options)})" if options else ""))
+    # Two processes attaching a brand-new lake both try to create DuckLake's catalog tables; the
+    # loser sees "already exists" from PostgreSQL. The lake exists then, so attaching again succeeds.
+    for attempt in range(_CREATE_RACE_ATTEMPTS):
+        try:
+            con.execute(statement)
+            return
+        except duckdb.Error as e:
+            if attempt == _CREATE_RACE_ATTEMPTS - 1 or not _is_creation_race(e):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+_CREATE_RACE_ATTEMPTS = 5
+
+
+def _is_creation_race(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "already exists" in text or "duplicate key" in text
 
 
 def _is_conflict(exc: BaseException) -> bool:
