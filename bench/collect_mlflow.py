@@ -15,8 +15,9 @@ prefixed with `BENCH_JSON `.
 
 Filled runs get start times spread over the 30 days before the fill (ending 2 h before it), the way
 a real workspace accumulates them; the 1% new runs start "now". The collector's incremental pass
-re-reads runs that started within `lookback_seconds` (1 h) of its watermark, so filling every run
-"now" would make (c) a full re-read and measure nothing useful.
+re-reads runs that started within its look-back of its watermark (the measured clock skew + 5 min,
+at most `lookback_seconds`; a fixed hour before issue 15), so filling every run "now" would make (c)
+re-read part of the fill; bench/scale.py measures that case (its "sweep" variant).
 
     . .venv/bin/activate
     python bench/collect_mlflow.py                      # 20k runs, 200 versions
