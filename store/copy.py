@@ -8,6 +8,7 @@ points at its snapshot; on a DuckDB file the sequences are moved past the copied
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -24,14 +25,25 @@ class CopiedTable:
     rows: int
 
 
+# Table and column names are spliced into SQL below: only plain identifiers, as Waymark's own
+# migrations create, are accepted from a store's catalog.
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise StoreError(f"the store holds a table or column named {name!r}, which Waymark never creates")
+    return name
+
+
 def _tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[str]:
-    return [r[0] for r in con.execute(
+    return [_identifier(r[0]) for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_catalog = ? AND table_schema = 'main' "
         "AND table_type = 'BASE TABLE' ORDER BY table_name", [alias]).fetchall()]
 
 
 def _columns(con: duckdb.DuckDBPyConnection, alias: str, table: str) -> list[str]:
-    return [r[0] for r in con.execute(
+    return [_identifier(r[0]) for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? AND table_schema = 'main' "
         "AND table_name = ? ORDER BY ordinal_position", [alias, table]).fetchall()]
 
