@@ -27,6 +27,7 @@ from checklist.rules import UNCLASSIFIED, classify
 from store import Store
 from store import queries as q
 from store.history import ENTITIES
+from store.visibility import visible_mask
 
 MLFLOW_TABLES = ("experiments", "runs", "model_versions", "model_aliases", "model_origins", "registered_models")
 NO_EVIDENCE = "nothing collected can say yet"
@@ -269,8 +270,7 @@ def _history_frames(store: Store) -> dict[str, pd.DataFrame]:
 
 def _rows_at(frame: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFrame:
     merged = frame.merge(pins, on="source")
-    visible = (merged["valid_from"] <= merged["sid"]) & (merged["valid_to"].isna() | (merged["valid_to"] > merged["sid"]))
-    return merged[visible]
+    return merged[visible_mask(merged, merged["sid"])]
 
 
 def snapshot_points(store: Store) -> list[tuple[datetime, pd.DataFrame]]:

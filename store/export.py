@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from store.db import Store
 from store.history import ENTITIES
+from store.visibility import LATEST_GOOD_PINS, VISIBLE
 
 FORMATS = ("parquet", "delta")
 BATCH_ROWS = 50_000
@@ -28,10 +29,10 @@ BATCH_ROWS = 50_000
 _HISTORY = """SELECT t.*, f.finished_at AS valid_from_time, u.finished_at AS valid_to_time
 FROM {table} t LEFT JOIN snapshots f ON f.snapshot_id = t.valid_from
 LEFT JOIN snapshots u ON u.snapshot_id = t.valid_to ORDER BY t.source, t.valid_from"""
-_CURRENT = """WITH pins AS (SELECT source, max(snapshot_id) AS sid FROM snapshots WHERE status = 'ok' GROUP BY source)
-SELECT {columns}, t.valid_from, s.finished_at AS collected_at
-FROM {table} t JOIN pins p ON t.source = p.source JOIN snapshots s ON s.snapshot_id = t.valid_from
-WHERE t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid) ORDER BY t.source"""
+_CURRENT = (f"WITH pins AS ({LATEST_GOOD_PINS}) "
+            "SELECT {columns}, t.valid_from, s.finished_at AS collected_at "
+            "FROM {table} t JOIN pins p ON t.source = p.source JOIN snapshots s ON s.snapshot_id = t.valid_from "
+            f"WHERE {VISIBLE} ORDER BY t.source")
 _SNAPSHOTS = "SELECT * FROM snapshots ORDER BY snapshot_id"
 
 

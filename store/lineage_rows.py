@@ -15,6 +15,7 @@ import pandas as pd
 
 from store.db import Store
 from store.queries import AsOf, SnapshotPoint, resolve_as_of
+from store.visibility import ALIAS_HISTORY, pins_frame, visible_select
 
 
 @dataclass
@@ -108,11 +109,9 @@ def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = Non
                       git_sha_tags: tuple[str, ...] = (), git_sha_params: tuple[str, ...] = ()) -> LineageRows:
     """The lineage rows as of `as_of` (a time, a snapshot id, None for now, or resolved points)."""
     points = points_for(store, as_of)
-    pins = pd.DataFrame({"source": [p.source for p in points.values()],
-                         "sid": [p.snapshot_id for p in points.values()]}, dtype=object)
     frames: dict[str, pd.DataFrame] = {}
     with store.reader() as con:
-        con.register("pins", pins)
+        con.register("pins", pins_frame(points.values()))
         for table, columns in _COLUMNS.items():
             extra_cols, params = "", []
             if table == "runs":
@@ -125,18 +124,10 @@ def load_lineage_rows(store: Store, as_of: AsOf | dict[str, SnapshotPoint] = Non
                 for i, _name in enumerate(migration_tags):
                     extra_cols += f", json_extract_string(t.tags, ?) AS conv_tag_{i}"
                 params = [_json_path(n) for n in migration_tags]
-            sql = (f"SELECT t.source, {columns}{extra_cols}, t.valid_from, p.sid AS snapshot_id "
-                   f"FROM {table} t JOIN pins p ON t.source = p.source "
-                   "WHERE t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid)")
+            sql = visible_select(table, f"t.source, {columns}{extra_cols}, t.valid_from, p.sid AS snapshot_id")
             frames[table] = con.execute(sql, params).df()
         con.unregister("pins")
-        history = con.execute("""
-            SELECT a.source, a.name, a.alias, a.version, a.valid_from, a.valid_to,
-                   s1.finished_at AS seen_from, s2.finished_at AS seen_until
-            FROM model_aliases a
-            JOIN snapshots s1 ON s1.snapshot_id = a.valid_from
-            LEFT JOIN snapshots s2 ON s2.snapshot_id = a.valid_to
-            ORDER BY a.source, a.name, a.alias, a.valid_from""").df()
+        history = con.execute(ALIAS_HISTORY + " ORDER BY a.source, a.name, a.alias, a.valid_from").df()
         # Every endpoint ever seen (Databricks serving, Azure ML online), for the audit page's picker.
         endpoint_history = con.execute("""
             SELECT source, endpoint, min(valid_from) AS first_seen, bool_or(valid_to IS NULL) AS current

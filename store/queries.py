@@ -1,7 +1,7 @@
 """Read-side queries: point in time ("as of T") for every entity, snapshot history, overview figures.
 
 "As of T" = for each source, its latest good snapshot that finished at or before T; an entity row
-is visible at snapshot S when `valid_from <= S AND (valid_to IS NULL OR valid_to > S)`.
+is visible at snapshot S by the one rule in `store.visibility`.
 Every function takes a Store and returns plain pandas frames / dicts; pages never see SQL.
 """
 from __future__ import annotations
@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import numbers
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
 from store.db import Store
 from store.history import ENTITIES
+from store.visibility import ALIAS_HISTORY, pins_frame, visible_select
 
 AsOf = datetime | int | None   # a time, a snapshot id, or None for "now"
 
@@ -59,15 +60,6 @@ def resolve_as_of(store: Store, as_of: AsOf = None) -> dict[str, SnapshotPoint]:
             for r in frame.itertuples()}
 
 
-def _pins(points: dict[str, SnapshotPoint]) -> pd.DataFrame:
-    return pd.DataFrame({"source": [p.source for p in points.values()],
-                         "sid": [p.snapshot_id for p in points.values()],
-                         "platform": [p.platform for p in points.values()]})
-
-
-_VISIBLE = "t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid)"
-
-
 def _wanted_columns(table: str, columns: list[str] | None) -> list[str]:
     """The columns to read from one entity (`source` always first); unknown names are refused."""
     entity = ENTITIES[table]
@@ -91,14 +83,30 @@ def entity_as_of(store: Store, table: str, as_of: AsOf = None,
     if not points:
         return pd.DataFrame(columns=wanted + ["platform", "valid_from"])
     select = ", ".join(f"t.{c}" for c in wanted)
-    sql = f"SELECT {select}, p.platform, t.valid_from FROM {table} t JOIN pins p ON t.source = p.source WHERE {_VISIBLE}"
+    sql = visible_select(table, f"{select}, p.platform, t.valid_from")
     with store.reader() as con:
-        con.register("pins", _pins(points))
+        con.register("pins", pins_frame(points.values()))
         frame = con.execute(sql).df()
     for col in ENTITIES[table].json_columns:
         if col in frame:
             frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
     return frame
+
+
+def metric_samples(store: Store, points: dict[str, SnapshotPoint], window: timedelta) -> pd.DataFrame:
+    """Endpoint metric samples visible at `points` within `window` before each endpoint's latest
+    sample (the history can be long; pages only ever show the recent end)."""
+    if not points:
+        return pd.DataFrame(columns=["source", "endpoint", "metric", "labels", "sampled_at", "value"])
+    visible = visible_select("endpoint_metrics", "t.source, t.endpoint, t.metric, t.labels, t.sampled_at, t.value")
+    with store.reader() as con:
+        con.register("pins", pins_frame(points.values()))
+        return con.execute(
+            f"""WITH visible AS ({visible})
+               SELECT v.* FROM visible v
+               WHERE v.sampled_at >= (SELECT max(w.sampled_at) FROM visible w
+                                      WHERE w.source = v.source AND w.endpoint = v.endpoint) - ?""",
+            [int(window.total_seconds() * 1000)]).df()
 
 
 def snapshots(store: Store, source: str | None = None, limit: int = 500) -> pd.DataFrame:
@@ -138,11 +146,11 @@ def entity_counts(store: Store, as_of: AsOf = None) -> pd.DataFrame:
     frames = []
     if points:
         with store.reader() as con:
-            con.register("pins", _pins(points))
+            con.register("pins", pins_frame(points.values()))
             for table in ENTITIES:
                 frames.append(con.execute(
-                    f"SELECT t.source, ? AS entity, count(*) AS count FROM {table} t "
-                    f"JOIN pins p ON t.source = p.source WHERE {_VISIBLE} GROUP BY t.source", [table]).df())
+                    visible_select(table, "t.source, ? AS entity, count(*) AS count") + " GROUP BY t.source",
+                    [table]).df())
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=["source", "entity", "count"])
@@ -151,14 +159,8 @@ def entity_counts(store: Store, as_of: AsOf = None) -> pd.DataFrame:
 
 def alias_history(store: Store, source: str | None = None) -> pd.DataFrame:
     """Every alias assignment with the snapshot times it was first and last seen."""
-    return store.query("""
-        SELECT a.source, a.name, a.alias, a.version, s1.finished_at AS seen_from, s2.finished_at AS seen_until,
-               a.valid_from, a.valid_to
-        FROM model_aliases a
-        JOIN snapshots s1 ON s1.snapshot_id = a.valid_from
-        LEFT JOIN snapshots s2 ON s2.snapshot_id = a.valid_to
-        WHERE (? IS NULL OR a.source = ?)
-        ORDER BY a.source, a.name, a.alias, a.valid_from""", [source, source])
+    return store.query(ALIAS_HISTORY + " WHERE (? IS NULL OR a.source = ?) ORDER BY a.source, a.name, a.alias, "
+                       "a.valid_from", [source, source])
 
 
 def entity_history(store: Store, table: str, as_of: AsOf = None,
@@ -174,7 +176,7 @@ def entity_history(store: Store, table: str, as_of: AsOf = None,
     sql = (f"SELECT {select}, p.platform, t.valid_from, t.valid_to FROM {table} t "
            "JOIN pins p ON t.source = p.source WHERE t.valid_from <= p.sid")
     with store.reader() as con:
-        con.register("pins", _pins(points))
+        con.register("pins", pins_frame(points.values()))
         frame = con.execute(sql).df()
     for col in ENTITIES[table].json_columns:
         if col in frame:

@@ -55,23 +55,7 @@ def _entity(store: Store, table: str, points) -> pd.DataFrame:
 
 
 def _samples(store: Store, points, window: timedelta) -> pd.DataFrame:
-    """Metric samples visible now within `window` before each endpoint's latest sample (the
-    history can be long; pages only ever show the recent end). Parameterised; read-only connection."""
-    if not points:
-        return pd.DataFrame(columns=["source", "endpoint", "metric", "labels", "sampled_at", "value"])
-    pins = pd.DataFrame({"source": [p.source for p in points.values()],
-                         "sid": [p.snapshot_id for p in points.values()]})
-    with store.reader() as con:
-        con.register("pins", pins)
-        return con.execute(
-            """WITH visible AS (
-                   SELECT t.source, t.endpoint, t.metric, t.labels, t.sampled_at, t.value
-                   FROM endpoint_metrics t JOIN pins p ON t.source = p.source
-                   WHERE t.valid_from <= p.sid AND (t.valid_to IS NULL OR t.valid_to > p.sid))
-               SELECT v.* FROM visible v
-               WHERE v.sampled_at >= (SELECT max(w.sampled_at) FROM visible w
-                                      WHERE w.source = v.source AND w.endpoint = v.endpoint) - ?""",
-            [int(window.total_seconds() * 1000)]).df()
+    return q.metric_samples(store, points, window)
 
 
 def _rejected(store: Store) -> set[tuple[str, str, str]]:
