@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from checklist.assets import (APP, CONTAINER_APP, EXPERIMENT, FEATURE_SET, FEATURE_TABLE, LAKEHOUSE_TABLE,
                               ONELAKE_SHORTCUT, ONLINE_ENDPOINT, REGISTERED_MODEL, SEARCH_INDEX, SERVING_ENDPOINT,
                               SOURCE_PLATFORM, UC_MODEL, VECTOR_INDEX, Asset, same_location)
+from lineage.conventions import migrated_from_name, parse_migrated_from, version_sort_key
 
 NOT_STARTED, IN_PROGRESS, DONE = "not_started", "in_progress", "done"
 
@@ -56,18 +57,18 @@ class Evidence:
 
 def _names_it(value: object, asset: Asset) -> bool:
     """A `migrated_from`-style value naming the asset: `databricks:<name>`, `<source>:<name>` or `<name>`."""
-    if not isinstance(value, str) or not value:
-        return False
-    tail = value.split(":", 1)[1] if ":" in value else value
-    return tail in (asset.name, asset.facts.get("experiment_id"))
+    name = migrated_from_name(value)
+    return name is not None and name in (asset.name, asset.facts.get("experiment_id"))
 
 
 def _same_short_name(a: Asset, b: Asset) -> bool:
     return a.short_name.lower() == b.short_name.lower() and a.short_name.lower() not in ("", "default")
 
 
-def _copies_of(versions: Sequence[dict], targets: Iterable[Asset], source_model: str | None = None) -> dict[str, list[str]]:
-    """Source version → the target versions registered from it ("source name vN")."""
+def _copies_of(versions: Sequence[dict], targets: Iterable[Asset], source: Asset | None = None) -> dict[str, list[str]]:
+    """Source version → the target versions registered from it ("source name vN"): by the MLmodel
+    origin run, or by a migrated-from tag naming the source's platform, model and version (the
+    lineage's own parse, so the checklist and the graph link the same copies)."""
     copies: dict[str, list[str]] = {}
     target_versions = [(t, tv) for t in targets if t.asset_type == REGISTERED_MODEL for tv in t.facts.get("versions", ())]
     for v in versions:
@@ -75,8 +76,9 @@ def _copies_of(versions: Sequence[dict], targets: Iterable[Asset], source_model:
             by_origin = (v.get("run_id") and tv.get("origin_run_id") == v["run_id"]
                          and not (v.get("model_id") and tv.get("origin_model_id")
                                   and v["model_id"] != tv["origin_model_id"]))
-            tag = tv.get("migrated_from") or ""
-            by_tag = bool(source_model) and tag.split(":", 1)[-1] == f"{source_model}/{v['version']}"
+            tagged = parse_migrated_from(tv.get("migrated_from") or "")
+            by_tag = (source is not None and tagged is not None
+                      and tagged == (source.platform, source.name, str(v["version"])))
             if by_origin or by_tag:
                 copies.setdefault(v["version"], []).append(f"{target.source} {target.name} v{tv['version']}")
     return copies
@@ -120,13 +122,13 @@ def registered_model_evidence(asset: Asset, targets: Sequence[Asset]) -> Evidenc
     versions = list(asset.facts.get("versions", ()))
     if not versions:
         return Evidence(NOT_STARTED, "no versions to move")
-    copies = _copies_of(versions, targets, asset.name)
+    copies = _copies_of(versions, targets, asset)
     aliased = [v for v in versions if v.get("aliases")]
     required = aliased or [versions[-1]]
     label = {v["version"]: f"v{v['version']}" + (f" ({', '.join(v['aliases'])})" if v.get("aliases") else "")
              for v in versions}
     missing = [label[v["version"]] for v in required if v["version"] not in copies]
-    done = "; ".join(f"{label[v]} → {', '.join(copies[v])}" for v in sorted(copies, key=lambda s: (len(s), s)))
+    done = "; ".join(f"{label[v]} → {', '.join(copies[v])}" for v in sorted(copies, key=version_sort_key))
     if not copies:
         named = [t for t in targets if t.asset_type == REGISTERED_MODEL and _same_short_name(asset, t)]
         if named:

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from gates.policy import Policy
-from lineage.conventions import is_git_sha
+from lineage.conventions import is_git_sha, version_sort_key
 from store.db import Store
 from store.queries import AsOf, SnapshotPoint, entity_as_of, resolve_as_of
 
@@ -227,10 +227,6 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.4g}"
 
 
-def _version_key(version: str) -> tuple[int, Any]:
-    return (0, int(version)) if str(version).isdigit() else (1, str(version))
-
-
 # -- targets ---------------------------------------------------------------------------------------
 def resolve_target(ctx: Context, target: str, platform: str | None = None) -> tuple[str, str, str]:
     """`model:NAME/VERSION` or `model:NAME@ALIAS` → (source, name, version). Raises TargetNotFound / ValueError."""
@@ -279,14 +275,14 @@ def candidates(ctx: Context, policy_for_model) -> pd.DataFrame:
         for r in group.itertuples():
             if _s(r.status) == "FAILED_REGISTRATION":
                 continue
-            if base.version is None or _version_key(str(r.version)) > _version_key(base.version):
+            if base.version is None or version_sort_key(str(r.version)) > version_sort_key(base.version):
                 rows.append({"source": source, "platform": r.platform, "name": name, "version": str(r.version),
                              "baseline_state": base.state, "baseline_label": base.label,
                              "baseline_version": base.version})
     frame = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
     if frame.empty:
         return frame
-    frame["_k"] = frame["version"].map(_version_key)
+    frame["_k"] = frame["version"].map(version_sort_key)
     return frame.sort_values(["name", "platform", "_k"]).drop(columns="_k").reset_index(drop=True)
 
 

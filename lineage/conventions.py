@@ -51,6 +51,21 @@ def parse_migrated_from(value: str) -> tuple[str, str, str] | None:
     return match["platform"], match["name"], match["version"]
 
 
+def migrated_from_name(value: object) -> str | None:
+    """The asset a `migrated_from` value names when it names a whole asset (an experiment, an
+    endpoint, an index) rather than a version: `<platform or source>:<name>` or `<name>`."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    return value.split(":", 1)[1] if ":" in value else value
+
+
+def version_sort_key(version: object) -> tuple[int, int, str]:
+    """Registry versions in their order: numbers by value (2 before 10), then any other text."""
+    text = str(version).strip()
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
 def normalise_location(location: str) -> str:
     """Storage URLs compared as one: no trailing slash; scheme and authority (container@account)
     are case-insensitive, the path is not."""
