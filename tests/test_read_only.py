@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -115,11 +116,13 @@ def test_every_read_only_cli_reads_without_writing(workspace):
         ("gates", "check", "model:churn-model/3", "--config", cfg),
         ("gates", "verify", "--config", cfg),
     ]
-    for module, *args in calls:
-        proc = run(module, *args, ws=workspace)
+    # Independent read-only processes: run side by side (each is mostly interpreter start-up).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        procs = list(pool.map(lambda call: run(call[0], *call[1:], ws=workspace), calls))
+    for (module, *args), proc in zip(calls, procs):
         assert proc.returncode in (0, 1), (module, args, proc.returncode, proc.stderr[-2000:])
         assert "Traceback" not in proc.stderr, (module, args, proc.stderr[-2000:])
-    uc = run("gates", "check", f"model:{UC_MODEL}/4", "--config", cfg, "--json", ws=workspace)
+    uc = procs[calls.index(("gates", "check", f"model:{UC_MODEL}/4", "--config", cfg, "--json"))]
     import json
 
     body = json.loads(uc.stdout)
