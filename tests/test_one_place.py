@@ -69,3 +69,19 @@ def test_the_checklist_links_a_tagged_copy_exactly_as_the_lineage_parses_the_tag
         assert (parse_migrated_from(tag) == ("databricks", "churn", "2")) is linked
         target = _model("fabric", "fab", "churn", [{"version": "1", "migrated_from": tag}])
         assert bool(_copies_of(source.facts["versions"], [target], source)) is linked, tag
+
+
+def test_the_producing_run_is_the_first_collected_field_in_precedence_order():
+    from lineage.producing_run import LOGGED_MODEL, MLMODEL, REGISTRY, producing_run
+
+    both = producing_run("reg", "orig", None, collected={"reg", "orig"})
+    assert (both.run_id, both.via, both.collected, both.conflict) == ("reg", REGISTRY, True, True)
+    # The registry names a run nobody collected (an Azure ML job): the MLmodel's run answers.
+    copy = producing_run("aml-job", "orig", None, collected={"orig"})
+    assert (copy.run_id, copy.via) == ("orig", MLMODEL)
+    logged = producing_run(None, " ", "lm-run", collected={"lm-run"})
+    assert (logged.run_id, logged.via, logged.conflict) == ("lm-run", LOGGED_MODEL, False)
+    missing = producing_run("gone", None, None, collected=set())
+    assert (missing.run_id, missing.collected) == ("gone", False)
+    assert producing_run().run_id is None
+

@@ -6,7 +6,7 @@ samples (`endpoint_metrics`, labels {"deployment"}); Databricks served entities 
 describes the last minute before it was taken (see `databricks_series`), so each export is read on
 its own; nothing is differenced between exports. What an endpoint *should* serve comes
 from `[[slo]] serves = "model@alias"`: the alias's version and the served version are compared
-by the run that produced them (their own `run_id`, or the run their MLmodel names), so a copy of a
+by the run that produced them (`lineage.producing_run`: registry, MLmodel, LoggedModel), so a copy of a
 Databricks model on Azure ML matches its Fabric alias. Served versions whose latest review was a
 rejection are flagged too.
 """
@@ -23,6 +23,7 @@ import streamlit as st
 import duckdb
 
 from collectors.config import Slo
+from lineage.producing_run import producing_runs
 from store import Store, StoreMissing
 from store import queries as q
 from ui.format import GAP
@@ -238,11 +239,12 @@ def serving_rows(store: Store, points) -> pd.DataFrame:
 
 
 def _producing_runs(store: Store, points) -> tuple[pd.DataFrame, pd.DataFrame]:
-    versions = q.entity_as_of(store, "model_versions", points=points, columns=["name", "version", "run_id"])
+    versions = q.entity_as_of(store, "model_versions", points=points, columns=["name", "version", "run_id", "model_id"])
     origins = q.entity_as_of(store, "model_origins", points=points, columns=["name", "version", "origin_run_id"])
-    merged = versions.merge(origins[["source", "name", "version", "origin_run_id"]],
-                            on=["source", "name", "version"], how="left")
-    merged["run"] = merged["origin_run_id"].where(merged["origin_run_id"].notna(), merged["run_id"])
+    logged = q.entity_as_of(store, "logged_models", points=points, columns=["model_id", "source_run_id"])
+    runs = q.entity_as_of(store, "runs", points=points, columns=["run_id"])
+    merged = producing_runs(versions, origins, logged, collected=set(runs["run_id"]))
+    merged["run"] = merged["producing_run"]
     aliases = q.entity_as_of(store, "model_aliases", points=points)
     return merged, aliases
 

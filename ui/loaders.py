@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from lineage.producing_run import producing_runs
 from store import Store, StoreMissing
 from store import queries as q
 from ui.format import GAP, age, page_url, short_sha
@@ -92,26 +93,25 @@ def counts_by_source(store_path: str, stamp: int) -> pd.DataFrame:
 def aliases_now(store_path: str, stamp: int) -> pd.DataFrame:
     """Every alias as of now, with the run that produced its version and that run's git SHA.
 
-    The run is the version's own `run_id` on its source or, for a version registered from copied
-    artifacts, the run its MLmodel names — found on whichever platform holds it.
+    The run is the one `lineage.producing_run` names (registry run_id, MLmodel origin, LoggedModel),
+    found on whichever platform holds it.
     """
     store = Store(store_path)
     try:
         points = q.resolve_as_of(store)
         aliases = q.entity_as_of(store, "model_aliases", points=points)
         versions = q.entity_as_of(store, "model_versions", points=points,
-                                  columns=["name", "version", "run_id", "status"])
+                                  columns=["name", "version", "run_id", "model_id", "status"])
         origins = q.entity_as_of(store, "model_origins", points=points, columns=["name", "version", "origin_run_id"])
+        logged = q.entity_as_of(store, "logged_models", points=points, columns=["model_id", "source_run_id"])
         runs = q.entity_as_of(store, "runs", points=points, columns=["run_id", "run_name", "git_sha"])
     except StoreMissing:
         return pd.DataFrame()
     if aliases.empty:
         return pd.DataFrame()
-    merged = aliases.merge(versions[["source", "name", "version", "run_id", "status"]],
+    resolved = producing_runs(versions, origins, logged, collected=set(runs["run_id"]))
+    merged = aliases.merge(resolved[["source", "name", "version", "status", "producing_run"]],
                            on=["source", "name", "version"], how="left")
-    merged = merged.merge(origins[["source", "name", "version", "origin_run_id"]],
-                          on=["source", "name", "version"], how="left")
-    merged["producing_run"] = merged["run_id"].where(merged["run_id"].notna(), merged["origin_run_id"])
     run_index = runs.drop_duplicates("run_id").set_index("run_id")
     found = merged["producing_run"].map(lambda r: r in run_index.index if isinstance(r, str) else False)
     merged["run"] = [
