@@ -96,16 +96,27 @@ metrics = gl.metrics_frame(result)
 if metrics.empty:
     st.info("No usable metric values (missing or NaN) for this version or its baseline.")
 else:
-    bars = alt.Chart(metrics).mark_bar().encode(
-        x=alt.X("metric:N", title=None), xOffset="series:N",
-        y=alt.Y("value:Q", title="value", scale=alt.Scale(zero=False)),
-        color=alt.Color("series:N", title=None), tooltip=["metric", "series", alt.Tooltip("value:Q", format=".4f")])
-    thresholds = gl.thresholds_frame(result)
-    chart = bars
-    if not thresholds.empty:
-        chart = bars + alt.Chart(thresholds).mark_tick(color="#c0392b", thickness=2, size=40).encode(
-            x="metric:N", y="threshold:Q", tooltip=["metric", "threshold"])
-    st.altair_chart(chart.properties(height=280), width="stretch")
+    # Figures first (a chart costs the browser about a second to draw; it is there on request).
+    st.dataframe(gl.metrics_table(result), hide_index=True, width="stretch",
+                 column_config={"metric": "Metric",
+                                "candidate": st.column_config.NumberColumn(f"Candidate v{t['version']}",
+                                                                           format="%.4f"),
+                                "baseline": st.column_config.NumberColumn(
+                                    f"Baseline v{base['version']}" if base else "Baseline", format="%.4f"),
+                                "difference": st.column_config.NumberColumn("Difference", format="%+.4f"),
+                                "threshold": st.column_config.NumberColumn("Threshold (≥)", format="%.4f")})
+    if st.toggle("Show as a chart", key="gates_metrics_chart"):
+        bars = alt.Chart(metrics).mark_bar().encode(
+            x=alt.X("metric:N", title=None), xOffset="series:N",
+            y=alt.Y("value:Q", title="value", scale=alt.Scale(zero=False)),
+            color=alt.Color("series:N", title=None),
+            tooltip=["metric", "series", alt.Tooltip("value:Q", format=".4f")])
+        thresholds = gl.thresholds_frame(result)
+        chart = bars
+        if not thresholds.empty:
+            chart = bars + alt.Chart(thresholds).mark_tick(color="#c0392b", thickness=2, size=40).encode(
+                x="metric:N", y="threshold:Q", tooltip=["metric", "threshold"])
+        st.altair_chart(chart.properties(height=280), width="stretch")
 
 gaps = gl.metric_gaps(result)
 if gaps:

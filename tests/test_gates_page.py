@@ -85,6 +85,16 @@ def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
     assert criteria.loc["threshold:roc_auc", "required"] == "≥ 0.8"
     assert criteria.loc["threshold:roc_auc", "blocks"] == "yes"
     assert "runs.metrics['roc_auc'] of run gbm-new-features" in criteria.loc["threshold:roc_auc", "evidence"]
+    # The metrics as figures beside the baseline and the bound; the chart only on request.
+    figures = next(d.value for d in at.dataframe if "difference" in d.value.columns).set_index("metric")
+    assert figures.loc["roc_auc", "candidate"] == 0.791 and figures.loc["roc_auc", "threshold"] == 0.8
+    assert abs(figures.loc["roc_auc", "difference"]
+               - (figures.loc["roc_auc", "candidate"] - figures.loc["roc_auc", "baseline"])) < 1e-12
+    charts = lambda: at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # noqa: E731
+    assert not charts()
+    at.toggle[0].set_value(True).run()
+    assert not at.exception, at.exception
+    assert charts()
     # No [review] in the config: the page says why nobody can review, and the form is disabled.
     assert any("no reviewers are configured" in i.value for i in at.info)
     assert at.button[0].disabled

@@ -219,6 +219,19 @@ def metrics_frame(result: GateResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "series", "value"])
 
 
+def metrics_table(result: GateResult) -> pd.DataFrame:
+    """One row per metric: candidate, baseline, their difference and the policy's lower bound (NaN: none)."""
+    cand, base = result.metrics.get("candidate", {}), result.metrics.get("baseline", {}) if result.baseline else {}
+    bounds = dict(zip(*[thresholds_frame(result)[c] for c in ("metric", "threshold")]))
+    rows = []
+    for metric in dict.fromkeys([*cand, *base]):
+        c, b = cand.get(metric), base.get(metric)
+        rows.append({"metric": metric, "candidate": c, "baseline": b,
+                     "difference": c - b if c is not None and b is not None else None,
+                     "threshold": bounds.get(metric)})
+    return pd.DataFrame(rows, columns=["metric", "candidate", "baseline", "difference", "threshold"])
+
+
 def metric_gaps(result: GateResult) -> list[str]:
     """Metrics logged but left out of the chart, and why (NaN, ±inf as MLflow's SQL store keeps it)."""
     return [f"{metric} ({series}): {why}" for series, gaps in result.metric_gaps.items()
