@@ -25,6 +25,7 @@ from gates.writeback import WritebackOutcome, write_back
 from store import Store, StoreMissing
 from ui import lineage_loaders
 from ui.format import GAP, short_sha
+from ui.shared_reader import SharedReader
 
 TTL = 300
 # Plain symbols: table cells cannot use Streamlit's icon font, and emoji need a system font.
@@ -50,7 +51,8 @@ def _context(store_path: str, stamp: int) -> Context:
     them. Read-only once built (its lazy parts are filled the same way by whoever comes first)."""
     graph = lineage_loaders.lineage_graph(store_path, stamp, None)
     points = lineage_loaders.points_at(store_path, stamp, None)
-    return Context(Store(store_path), points=points, graph=graph)
+    with SharedReader(Store(store_path)).open() as store:     # five entity reads, one connection
+        return Context(store, points=points, graph=graph)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ def _evaluated(store_path: str, stamp: int, config_path: str) -> _Evaluated:
     """Raises StoreMissing or PolicyError (not cached: the next run tries again)."""
     config = load_config(config_path)
     ctx = _context(store_path, stamp)
+    with ctx.store.open():      # the baselines' and the evaluations' reads, one connection
+        return _evaluate_candidates(ctx, config)
+
+
+def _evaluate_candidates(ctx: Context, config: Config) -> _Evaluated:
     policies: dict[str, Any] = {}
 
     def policy(name: str):
