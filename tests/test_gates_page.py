@@ -340,6 +340,8 @@ def test_baselines_per_platform_are_shown_in_plain_words(monkeypatch, demo_copy)
     assert aml["version"].tolist() == ["3"] and aml["baseline"].tolist() == ["v2 (most traffic (90%))"]
     choose(at, "churn-model v3")
     assert any(m.label == "Baseline now" and m.value == "v2" for m in at.metric)
+    inputs = next(d.value for d in at.dataframe if "input" in d.value.columns)
+    assert inputs["version"].map(lambda v: v is not None and v == v).all(), inputs   # "—", never None
     assert any(md("the version taking the most traffic (90%)") in c.value for c in at.caption)
 
 

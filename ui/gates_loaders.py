@@ -266,7 +266,9 @@ def lineage_frames(result: GateResult) -> dict[str, pd.DataFrame]:
                            for i in lin.get("inputs", [])], columns=["platform", "input", "version"])
     gaps = pd.DataFrame([{"gap": g.get("gap"), "where": g.get("node"), "message": g.get("message")}
                          for g in lin.get("gaps", [])], columns=["gap", "where", "message"])
-    return {"runs": runs, "inputs": inputs, "gaps": gaps}
+    # A missing cell reads as the gap mark, never "None".
+    return {k: f.astype(object).where(f.notna(), GAP) for k, f in
+            (("runs", runs), ("inputs", inputs), ("gaps", gaps))}
 
 
 def review_permission(config: Config, identity: Identity | None, result: GateResult,
