@@ -327,8 +327,8 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
     if writeback and decision == "approve":
         outcome = write_back(store, config, policy, entry)
     st.cache_data.clear()
-    msg = (f"Recorded {DECISION_LABELS[decision].lower()} of {result.target['name']} v{result.target['version']}: "
-           f"review #{entry['entry_id']} (hash {entry['entry_hash'][:12]}…).")
+    msg = (f"Recorded review #{entry['entry_id']} (hash {entry['entry_hash'][:12]}…): "
+           f"{DECISION_LABELS[decision]} of {result.target['name']} v{result.target['version']}.")
     registry = None
     if decision == "approve":
         registry = registry_sentence(config, identity, result, policy, writeback, outcome)
