@@ -53,7 +53,15 @@ else:
             for b in q["blocks"]))
 
 keys = {choice: k for k, choice in q["choices"]}
-chosen = st.selectbox("Candidate (or any version)", list(keys))
+# A pasted link (`?source=…&model=…&version=…`) chooses the version once per session; the choice
+# then writes the URL.
+linked = gl.choice_from_params(st.query_params.to_dict(), q["choices"])
+if st.session_state.get("gates_candidate") not in keys:     # first visit, or relabelled by a new gate status
+    st.session_state.pop("gates_candidate", None)
+    if linked is not None:
+        st.session_state["gates_candidate"] = linked
+chosen = st.selectbox("Candidate (or any version)", list(keys), key="gates_candidate")
+st.query_params.from_dict(gl.params_for(keys[chosen]))
 view = gl.gate(*key, config_path, keys[chosen])
 if view.error or view.result is None:
     st.error(md(view.error) if view.error else "No gate result.", icon=":material/rule:")

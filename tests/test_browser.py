@@ -478,3 +478,23 @@ def test_a_link_pasted_on_a_fresh_server_opens_in_the_app_frame(demo_dir, page):
         chosen = page.locator("[data-testid='stSelectbox'] input[aria-label='Snapshot']").input_value()
         assert chosen.startswith("#2 ·"), chosen
         assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_gate_evidence_is_readable_in_full(served_app, wide_page):
+    """A table cell cuts a long evidence text; the failing gate's evidence is also written out,
+    wrapped within the page and visible without opening anything."""
+    page = wide_page
+    page.goto(f"{served_app}/promotion_gates?source=dbx-churn&model=churn-prediction-gbm&version=3")
+    _settle(page)
+    page.get_by_role("heading", name="Promotion gates").wait_for(timeout=30_000)
+    item = page.locator("[data-testid='stExpander'] li").filter(
+        has_text="runs.metrics['roc_auc'] of run gbm-new-features").first
+    item.wait_for(timeout=30_000)
+    assert item.is_visible()
+    text = item.inner_text().replace("\u2060", "")
+    assert "threshold:roc_auc: 0.791 (required ≥ 0.8)" in text and "blocks" in text, text
+    fits = item.evaluate("""e => { const m = document.querySelector("[data-testid='stMain'] .block-container")
+        || document.querySelector("[data-testid='stMain']"); const a = e.getBoundingClientRect(),
+        b = m.getBoundingClientRect(); return e.scrollWidth <= e.clientWidth + 1 && a.right <= b.right + 1; }""")
+    assert fits
+    assert page.locator("[data-testid='stException']").count() == 0

@@ -406,3 +406,18 @@ def test_the_policy_shows_as_its_name_and_hash_not_a_path(monkeypatch, demo_copy
     caption = next(c.value for c in at.caption if c.value.startswith("Policy "))
     assert caption.startswith(f"Policy **{md('Churn *strict* gate')}** (sha256 "), caption
     assert str(policies) not in caption
+
+
+def test_the_chosen_version_lives_in_the_url(monkeypatch, demo_copy):
+    monkeypatch.setenv("WAYMARK_CONFIG", str(without_review(demo_copy / "governance.toml")))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"source": "dbx-churn", "model": "churn-prediction-gbm", "version": "3"})
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.selectbox[0].value.startswith("churn-prediction-gbm v3 · databricks (dbx-churn)")
+    assert any("Gate FAIL" in e.value for e in at.error)
+    choose(at, "churn_model v3")
+    assert {k: at.query_params[k] for k in ("source", "model", "version")} in (
+        {"source": "fabric-churn", "model": "churn_model", "version": "3"},
+        {"source": ["fabric-churn"], "model": ["churn_model"], "version": ["3"]})

@@ -41,6 +41,20 @@ def split_key(key: str) -> tuple[str, str, str]:
     return source, name, version
 
 
+def params_for(key: str) -> dict[str, str]:
+    """The URL state of one chosen version."""
+    source, name, version = split_key(key)
+    return {"source": source, "model": name, "version": version}
+
+
+def choice_from_params(params: dict[str, str], choices: list[tuple[str, str]]) -> str | None:
+    """The choice label a link names (`model` + `version`, `source` when several hold it), or None."""
+    model, version, source = params.get("model"), params.get("version"), params.get("source")
+    hits = [(k, c) for k, c in choices if split_key(k)[1:] == (model, version)
+            and (not source or split_key(k)[0] == source)]
+    return hits[0][1] if hits else None
+
+
 # -- cached reads -------------------------------------------------------------------------------------
 @st.cache_resource(ttl=TTL, max_entries=4, show_spinner=False)
 def _context(store_path: str, stamp: int) -> Context:
