@@ -10,7 +10,9 @@ Targets (issue 13): AppTest under 1 s, browser under 2 s per page, on the embedd
 AppTest: one app session; per page, `switch_page(page).run()` timed, first (cold caches) and the
 median of the repeats (warm). Browser: `streamlit run` on a free 127.0.0.1 port, Debian's chromium
 through Playwright; per page, from `goto` to the script run being over and every data frame drawn
-on its canvas, first and median. Prints a table and a `BENCH_JSON ` line.
+on its canvas, first and median; "browser cpu" is the renderer main thread's busy time for that
+document (CDP Performance.getMetrics TaskDuration), which a loaded machine distorts less than wall
+time. Prints a table and a `BENCH_JSON ` line. `uptime`'s load average is printed with it.
 """
 from __future__ import annotations
 
@@ -63,7 +65,8 @@ def apptest_times(config: Path, repeat: int) -> dict[str, tuple[float, float]]:
     return out
 
 
-def browser_times(config: Path, repeat: int) -> dict[str, tuple[float, float]]:
+def browser_times(config: Path, repeat: int, cpu: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Wall time per page (first, warm median); `cpu` receives the renderer's busy time likewise."""
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -88,10 +91,12 @@ def browser_times(config: Path, repeat: int) -> dict[str, tuple[float, float]]:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1440, "height": 900})
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
             page.goto(url)
             page.wait_for_selector("[data-test-script-state='notRunning']", timeout=300_000)
             for name in PAGES:
-                times = []
+                times, busy = [], []
                 for _ in range(repeat + 1):
                     start = time.perf_counter()
                     page.goto(f"{url}/{'' if name == 'overview' else name}")
@@ -103,7 +108,12 @@ def browser_times(config: Path, repeat: int) -> dict[str, tuple[float, float]]:
                         if frames.nth(i).is_visible():      # one in a closed expander draws nothing
                             frames.nth(i).locator("canvas").first.wait_for()
                     times.append(time.perf_counter() - start)
+                    # The renderer's main-thread busy time for this document so far: what the page
+                    # costs the browser, less sensitive than wall time to a machine under load.
+                    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+                    busy.append(metrics.get("TaskDuration", float("nan")))
                 out[name] = (times[0], statistics.median(times[1:]))
+                cpu[name] = (busy[0], statistics.median(busy[1:]))
             browser.close()
     finally:
         os.killpg(proc.pid, 15)
@@ -122,10 +132,13 @@ def main() -> None:
     print("apptest " + json.dumps({n: [round(a, 3), round(b, 3)] for n, (a, b) in results["apptest"].items()}),
           flush=True)
     if not args.no_browser:
-        results["browser"] = browser_times(config, args.repeat)
-    print(f"{'page':<18}" + "".join(f"{k + ' first':>16}{k + ' warm':>15}" for k in results))
+        cpu: dict[str, tuple[float, float]] = {}
+        results["browser"] = browser_times(config, args.repeat, cpu)
+        results["browser cpu"] = cpu
+    print("load average (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"{'page':<18}" + "".join(f"{k + ' first':>20}{k + ' warm':>19}" for k in results))
     for name in PAGES:
-        print(f"{name:<18}" + "".join(f"{results[k][name][0]:>15.2f}s{results[k][name][1]:>14.2f}s" for k in results))
+        print(f"{name:<18}" + "".join(f"{results[k][name][0]:>19.2f}s{results[k][name][1]:>18.2f}s" for k in results))
     print("BENCH_JSON " + json.dumps({k: {n: {"first_s": round(a, 3), "warm_s": round(b, 3)} for n, (a, b) in v.items()}
                                        for k, v in results.items()}))
 

@@ -151,6 +151,22 @@ class Policy:
     def label(self) -> str:
         return str(self.path) if self.path else "<policy>"
 
+    @property
+    def name(self) -> str:
+        """How a person names this policy (never a server path): `[policy] name`, else the file's
+        name; the built-in policy says so."""
+        given = (self.raw.get("policy") or {}).get("name")
+        if isinstance(given, str) and given.strip():
+            return given.strip()
+        if self.path is None:
+            return "unnamed policy"
+        return "built-in default" if self.path.resolve() == DEFAULT_POLICY else self.path.name
+
+    @property
+    def short_hash(self) -> str:
+        """The first 12 hex digits of the sha256 of the policy file's text (the log keeps it whole)."""
+        return self.sha256[:12]
+
     def baseline_for(self, platform: str | None) -> BaselineRule:
         return dict(self.baseline_by_platform).get(platform or "", self.baseline)
 

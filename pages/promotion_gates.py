@@ -46,9 +46,22 @@ else:
                                 "baseline": "Baseline", "gate": "Gate", "blocking": "What blocks",
                                 "pass": "Pass", "fail": "Fail", "unknown": "Unknown",
                                 "last_decision": "Last decision"})
+    if q["blocks"]:
+        # A table cell cuts long text: what blocks each candidate, in full, wrapped.
+        st.markdown("**What blocks**\n\n" + "\n".join(
+            f"- **{md(b['candidate'], one_line=True)}**\n" + "\n".join(f"    - {md(w, one_line=True)}" for w in b["why"])
+            for b in q["blocks"]))
 
 keys = {choice: k for k, choice in q["choices"]}
-chosen = st.selectbox("Candidate (or any version)", list(keys))
+# A pasted link (`?source=…&model=…&version=…`) chooses the version once per session; the choice
+# then writes the URL.
+linked = gl.choice_from_params(st.query_params.to_dict(), q["choices"])
+if st.session_state.get("gates_candidate") not in keys:     # first visit, or relabelled by a new gate status
+    st.session_state.pop("gates_candidate", None)
+    if linked is not None:
+        st.session_state["gates_candidate"] = linked
+chosen = st.selectbox("Candidate (or any version)", list(keys), key="gates_candidate")
+st.query_params.from_dict(gl.params_for(keys[chosen]))
 view = gl.gate(*key, config_path, keys[chosen])
 if view.error or view.result is None:
     st.error(md(view.error) if view.error else "No gate result.", icon=":material/rule:")
@@ -75,29 +88,43 @@ elif result.baseline_state == "first_promotion":
     st.info(md(result.baseline_summary), icon=":material/fiber_new:")
 elif result.baseline_state:
     st.warning(md(result.baseline_summary), icon=":material/help:")
-st.caption(f"Policy {md(result.policy['path'])} · snapshots "
+st.caption(f"Policy **{md(view.policy_name)}** (sha256 {md(result.policy['sha256'][:12])}…) · snapshots "
            + ", ".join(f"{md(s)} #{md(i)}" for s, i in result.snapshot_ids.items()))
 
 st.subheader("Criteria")
 st.dataframe(gl.criteria_frame(result), hide_index=True, width="stretch",
              column_config={"status": "Status", "criterion": "Criterion", "actual": "Actual",
                             "required": "Required", "blocks": "Blocks", "evidence": "Evidence"})
+with st.expander("Evidence of each criterion, in full", expanded=bool(result.blocking)):
+    st.markdown("\n".join(f"- {gl.STATUS_ICON[c.status]} · {md(gl.criterion_line(c), one_line=True)}"
+                          + (" · **blocks**" if c.blocking else "") for c in gl.sort_criteria(result)))
 
 st.subheader("Metrics beside the baseline")
 metrics = gl.metrics_frame(result)
 if metrics.empty:
     st.info("No usable metric values (missing or NaN) for this version or its baseline.")
 else:
-    bars = alt.Chart(metrics).mark_bar().encode(
-        x=alt.X("metric:N", title=None), xOffset="series:N",
-        y=alt.Y("value:Q", title="value", scale=alt.Scale(zero=False)),
-        color=alt.Color("series:N", title=None), tooltip=["metric", "series", alt.Tooltip("value:Q", format=".4f")])
-    thresholds = gl.thresholds_frame(result)
-    chart = bars
-    if not thresholds.empty:
-        chart = bars + alt.Chart(thresholds).mark_tick(color="#c0392b", thickness=2, size=40).encode(
-            x="metric:N", y="threshold:Q", tooltip=["metric", "threshold"])
-    st.altair_chart(chart.properties(height=280), width="stretch")
+    # Figures first (a chart costs the browser about a second to draw; it is there on request).
+    st.dataframe(gl.metrics_table(result), hide_index=True, width="stretch",
+                 column_config={"metric": "Metric",
+                                "candidate": st.column_config.NumberColumn(f"Candidate v{t['version']}",
+                                                                           format="%.4f"),
+                                "baseline": st.column_config.NumberColumn(
+                                    f"Baseline v{base['version']}" if base else "Baseline", format="%.4f"),
+                                "difference": st.column_config.NumberColumn("Difference", format="%+.4f"),
+                                "threshold": st.column_config.NumberColumn("Threshold (≥)", format="%.4f")})
+    if st.toggle("Show as a chart", key="gates_metrics_chart"):
+        bars = alt.Chart(metrics).mark_bar().encode(
+            x=alt.X("metric:N", title=None), xOffset="series:N",
+            y=alt.Y("value:Q", title="value", scale=alt.Scale(zero=False)),
+            color=alt.Color("series:N", title=None),
+            tooltip=["metric", "series", alt.Tooltip("value:Q", format=".4f")])
+        thresholds = gl.thresholds_frame(result)
+        chart = bars
+        if not thresholds.empty:
+            chart = bars + alt.Chart(thresholds).mark_tick(color="#c0392b", thickness=2, size=40).encode(
+                x="metric:N", y="threshold:Q", tooltip=["metric", "threshold"])
+        st.altair_chart(chart.properties(height=280), width="stretch")
 
 gaps = gl.metric_gaps(result)
 if gaps:
@@ -126,8 +153,6 @@ if not chain["ok"]:
     st.error(md(perm["why"]), icon=":material/link_off:")
 elif not perm["may_review"]:
     st.info(md(perm["why"]), icon=":material/lock:")
-elif perm["approve_block"]:
-    st.caption(f"Approval not possible: {md(perm['approve_block'])}")
 st.caption("Separation of duties: who authored the producing run, as the config knows them")
 st.dataframe(gl.authors_frame(perm["authors"]), hide_index=True, width="stretch",
              column_config={"name": "Name on the platform", "identity": "Identity", "known": "Known"})
@@ -135,27 +160,46 @@ if perm["writeback_unverified"]:
     st.caption(":material/sync_disabled: Your identity is unverified, so an approval is recorded as unverified "
                "and does **not** move the alias in the registry. Only a reviewer signed in with OIDC can write "
                "to a registry.")
-with st.form("review", clear_on_submit=False):
-    decision = st.radio("Decision", DECISIONS, format_func=DECISION_LABELS.get, horizontal=True,
-                        disabled=not perm["may_review"])
-    note = st.text_area("Note (required)", placeholder="What did you check, and why this decision?",
-                        max_chars=4000, disabled=not perm["may_review"])
-    writeback = False
-    if perm["writeback_allowed"]:
-        writeback = st.checkbox(f"On approval, also move @{label(gl.alias_to_move(ws.config, result))} in the "
-                                f"{label(t['source'])} registry", disabled=not perm["may_review"])
-    submitted = st.form_submit_button("Record review", type="primary", disabled=not perm["may_review"])
-if submitted:
-    outcome = gl.submit(ws.config, identity, result, decision, note, writeback)
+candidate = keys[chosen]
+fields = gl.form_keys(candidate)
+options = gl.decision_options(perm)
+if st.session_state.get(fields["decision"]) not in (None, *options):
+    del st.session_state[fields["decision"]]      # a choice this gate no longer offers
+locked = not perm["may_review"]
+with st.form("review"):
+    decision = st.radio("Decision", options, index=None, format_func=DECISION_LABELS.get, horizontal=True,
+                        disabled=locked, key=fields["decision"])
+    if perm["may_review"] and perm["approve_block"]:
+        st.caption(f":material/block: Approve is not offered: {md(perm['approve_block'])}")
+    st.text_area("Note (required)", placeholder="What did you check, and why this decision?",
+                 max_chars=4000, disabled=locked, key=fields["note"])
+    if perm["writeback_allowed"] and "approve" in options:
+        st.checkbox(f"On approval, also move @{label(gl.alias_to_move(ws.config, result))} in the "
+                    f"{label(t['source'])} registry", disabled=locked, key=fields["writeback"])
+    st.form_submit_button("Record review", type="primary", disabled=locked, on_click=gl.record_review,
+                          args=(ws.config, identity, result, candidate))
+pending = st.session_state.get(gl.PENDING_KEY)
+if pending and pending["candidate"] == candidate:
+    with st.container(border=True):
+        st.warning(md(pending["question"]), icon=":material/content_copy:")
+        yes, no = st.columns(2)
+        yes.button("Record again", type="primary", on_click=gl.record_review,
+                   args=(ws.config, identity, result, candidate, True))
+        no.button("Cancel", on_click=gl.cancel_repeat)
+outcome = st.session_state.pop(gl.OUTCOME_KEY, None)
+if outcome is not None:
     if outcome.ok:
         st.success(md(outcome.message), icon=":material/task_alt:")
         if outcome.writeback is not None and not outcome.writeback.ok:
-            st.error(md(outcome.writeback.message), icon=":material/sync_problem:")
+            st.error(md(outcome.registry), icon=":material/sync_problem:")
+        elif outcome.writeback is not None:
+            st.success(md(outcome.registry), icon=":material/sync:")
+        elif outcome.registry:
+            st.info(md(outcome.registry), icon=":material/sync_disabled:")
     elif outcome.stale:
         st.warning(md(outcome.message), icon=":material/update:")
     else:
         st.error(md(outcome.message), icon=":material/gpp_bad:")
-    key = store_key()
 
 st.subheader("Decision history")
 hist = gl.history(*key, t["name"])

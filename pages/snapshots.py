@@ -54,9 +54,20 @@ if history.empty:
     st.info("No snapshot yet.")
     st.stop()
 
+# A pasted link (`?source=…&snapshot=…`) chooses the source and the pass once per session; the
+# widgets then write the URL.
+params = st.query_params
+source_options = ["all"] + sorted(history["source"].unique())
+wanted_pass = int(params["snapshot"]) if params.get("snapshot", "").isdigit() else None
+if "snap_source" not in st.session_state and params.get("source") in source_options:
+    st.session_state["snap_source"] = params["source"]
+if "snap_pass" not in st.session_state and wanted_pass in set(history["snapshot_id"].tolist()):
+    st.session_state["snap_pass"] = wanted_pass
+    if st.session_state.get("snap_source", "all") not in ("all", None) and wanted_pass not in set(
+            history.loc[history["source"] == st.session_state["snap_source"], "snapshot_id"].tolist()):
+        st.session_state["snap_source"] = "all"     # the linked pass wins over a mismatching source
 # Segmented-control options render Markdown (selectbox options do not): source names escaped.
-filter_source = st.segmented_control("Show", ["all"] + sorted(history["source"].unique()), default="all",
-                                     format_func=label)
+filter_source = st.segmented_control("Show", source_options, default="all", format_func=label, key="snap_source")
 shown = history if filter_source in (None, "all") else history[history["source"] == filter_source]
 
 st.altair_chart(
@@ -78,9 +89,14 @@ show_table(
     status=("status", "mode"), empty="No pass of this source.")
 
 st.subheader("Report of one pass")
-chosen = st.selectbox("Snapshot", shown["snapshot_id"].tolist(),
+pass_ids = shown["snapshot_id"].tolist()
+if st.session_state.get("snap_pass") not in (None, *pass_ids):
+    del st.session_state["snap_pass"]       # a pass the source filter no longer shows
+chosen = st.selectbox("Snapshot", pass_ids, key="snap_pass",
                       format_func=lambda sid: f"#{sid} · " + " · ".join(
                           str(v) for v in shown.loc[shown["snapshot_id"] == sid, ["source", "status", "mode"]].iloc[0]))
+params.from_dict({k: v for k, v in (("source", None if filter_source in (None, "all") else filter_source),
+                                    ("snapshot", None if chosen is None else str(chosen))) if v is not None})
 report = loaders.snapshot_report(shown, chosen)
 if report["errors"]:
     for error in report["errors"]:

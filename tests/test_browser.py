@@ -454,3 +454,47 @@ def test_printable_evidence_pack_prints_to_clean_pages(demo_dir, page, tmp_path)
     finally:
         page.emulate_media(media="screen")
         page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def test_a_link_pasted_on_a_fresh_server_opens_in_the_app_frame(demo_dir, page):
+    """The first request to a just-started server is a deep link: Streamlit's pages/ folder mode would
+    run the page script alone (no sign-in, no sidebar, the folder's page list). It opens in app.py's
+    frame instead, with the state the link carries; the Snapshots page's pass is in its link too."""
+    with _streamlit(demo_dir / "governance.toml") as url:
+        page.goto(f"{url}/audit_trace?source=fabric-churn&model=churn_model&alias=Production&as_of=2020-01-15")
+        _settle(page)
+        page.get_by_role("heading", name="Audit trace").wait_for(timeout=30_000)
+        sidebar = page.locator("[data-testid='stSidebar']").inner_text()
+        assert "Demo workspace" in sidebar or "Config:" in sidebar, sidebar[:500]     # app.py's sidebar ran
+        assert "last good" in sidebar
+        nav = [t.strip() for t in page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()]
+        assert "Promotion gates" in " ".join(nav) and not any(t.endswith("app") for t in nav), nav
+        assert page.get_by_role("textbox", name="As of (YYYY-MM-DD)").input_value() == "2020-01-15"
+        assert "churn_model@Production did not exist on 2020-01-15" in page.locator(
+            "[data-testid='stMain']").inner_text().replace("\u2060", "")
+        page.goto(f"{url}/snapshots?snapshot=2")
+        _settle(page)
+        page.get_by_text("Report of one pass").wait_for(timeout=30_000)
+        chosen = page.locator("[data-testid='stSelectbox'] input[aria-label='Snapshot']").input_value()
+        assert chosen.startswith("#2 ·"), chosen
+        assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_gate_evidence_is_readable_in_full(served_app, wide_page):
+    """A table cell cuts a long evidence text; the failing gate's evidence is also written out,
+    wrapped within the page and visible without opening anything."""
+    page = wide_page
+    page.goto(f"{served_app}/promotion_gates?source=dbx-churn&model=churn-prediction-gbm&version=3")
+    _settle(page)
+    page.get_by_role("heading", name="Promotion gates").wait_for(timeout=30_000)
+    item = page.locator("[data-testid='stExpander'] li").filter(
+        has_text="runs.metrics['roc_auc'] of run gbm-new-features").first
+    item.wait_for(timeout=30_000)
+    assert item.is_visible()
+    text = item.inner_text().replace("\u2060", "")
+    assert "threshold:roc_auc: 0.791 (required ≥ 0.8)" in text and "blocks" in text, text
+    fits = item.evaluate("""e => { const m = document.querySelector("[data-testid='stMain'] .block-container")
+        || document.querySelector("[data-testid='stMain']"); const a = e.getBoundingClientRect(),
+        b = m.getBoundingClientRect(); return e.scrollWidth <= e.clientWidth + 1 && a.right <= b.right + 1; }""")
+    assert fits
+    assert page.locator("[data-testid='stException']").count() == 0

@@ -227,7 +227,7 @@ def test_unverified_write_back_through_the_page_loader_leaves_the_registry_alone
     assert perm["may_review"] and perm["writeback_unverified"] and not perm["writeback_allowed"]
     outcome = gl.submit(ws.config, local("bob@contoso.com"), gate(ws, "3"), "approve", "ok", writeback=True)
     assert outcome.ok and outcome.writeback is not None and not outcome.writeback.attempted
-    assert "unverified" in outcome.message and production(ws) == "1"
+    assert "unverified" in outcome.registry and production(ws) == "1"   # the page says it beside the entry
 
 
 # -- a tampered log takes no new review --------------------------------------------------------------------

@@ -85,6 +85,16 @@ def test_queue_shows_candidates_and_what_blocks(monkeypatch, demo_copy):
     assert criteria.loc["threshold:roc_auc", "required"] == "≥ 0.8"
     assert criteria.loc["threshold:roc_auc", "blocks"] == "yes"
     assert "runs.metrics['roc_auc'] of run gbm-new-features" in criteria.loc["threshold:roc_auc", "evidence"]
+    # The metrics as figures beside the baseline and the bound; the chart only on request.
+    figures = next(d.value for d in at.dataframe if "difference" in d.value.columns).set_index("metric")
+    assert figures.loc["roc_auc", "candidate"] == 0.791 and figures.loc["roc_auc", "threshold"] == 0.8
+    assert abs(figures.loc["roc_auc", "difference"]
+               - (figures.loc["roc_auc", "candidate"] - figures.loc["roc_auc", "baseline"])) < 1e-12
+    charts = lambda: at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # noqa: E731
+    assert not charts()
+    at.toggle[0].set_value(True).run()
+    assert not at.exception, at.exception
+    assert charts()
     # No [review] in the config: the page says why nobody can review, and the form is disabled.
     assert any("no reviewers are configured" in i.value for i in at.info)
     assert at.button[0].disabled
@@ -103,7 +113,8 @@ def test_oidc_reviewer_approves_through_the_form(monkeypatch, demo_copy):
     at.text_area[0].set_value(note)
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any(md("Recorded review #1") in s.value for s in at.success), [e.value for e in at.error]
+    assert any(md("Recorded review #1") in s.value and md("Approve of churn_model v3") in s.value for s in at.success), \
+        [e.value for e in at.error]
     history = at.dataframe[-1].value
     assert history["note"].tolist() == [note]                      # user text kept as text
     assert history["who"].tolist() == ["bob@contoso.com (verified)"]
@@ -122,24 +133,92 @@ def test_oidc_reviewer_approves_through_the_form(monkeypatch, demo_copy):
 def test_local_identity_is_unverified_and_cannot_approve_a_failing_gate(monkeypatch, demo_copy):
     from gates.reviews import read_log
     from store import Store
+    from ui import gates_loaders as gl
 
     config = with_review(demo_copy / "governance.toml", local_identity="alice@contoso.com")
     at = open_page(monkeypatch, config)
     assert any(md("alice@contoso.com") in c.value and "unverified" in c.value for c in at.caption)
     choose(at, "churn-prediction-gbm v3")
-    assert any("Approval not possible" in c.value and "gate does not pass" in c.value for c in at.caption)
-    at.radio[0].set_value("approve")
-    at.text_area[0].set_value("looks fine")
-    at.button[0].click().run()
-    assert any("the gate does not pass" in e.value for e in at.error)
+    # Approve is not offered, and the reason stands next to the decision.
+    assert at.radio[0].options == ["Reject", "Request changes"]
+    assert any("Approve is not offered" in c.value and "gate does not pass" in c.value for c in at.caption)
+    # The server refuses it too, whatever a client sends.
+    from collectors.config import load_config
+    from gates.identity import Identity
+
+    store_key = (str(demo_copy / "waymark.duckdb"), Store(demo_copy / "waymark.duckdb").stamp())
+    key = next(k for k, c in gl.queue(*store_key, str(config))["choices"] if c.startswith("churn-prediction-gbm v3"))
+    view = gl.gate(*store_key, str(config), key)
+    refused = gl.submit(load_config(config), Identity("alice@contoso.com", False, "config"), view.result,
+                        "approve", "looks fine", False)
+    assert not refused.ok and "the gate does not pass" in refused.message
     assert read_log(Store(demo_copy / "waymark.duckdb")) == []
     at.radio[0].set_value("reject")
     at.text_area[0].set_value("roc_auc 0.791 is below the 0.80 threshold")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any(md("Recorded review #1") in s.value for s in at.success)
+    assert any(md("Recorded review #1") in s.value and md("Reject of churn-prediction-gbm v3") in s.value for s in at.success)
+    assert not at.info or not any("alias" in i.value for i in at.info)      # a rejection moves nothing
     history = at.dataframe[-1].value
     assert history["who"].tolist() == ["alice@contoso.com (unverified)"] and history["what"].tolist() == ["Reject"]
+
+
+def test_the_decision_has_no_default_and_is_required(monkeypatch, demo_copy):
+    from gates.reviews import read_log
+    from store import Store
+
+    config = with_review(demo_copy / "governance.toml", local_identity="bob@contoso.com")
+    at = open_page(monkeypatch, config)
+    choose(at, "churn_model v3")
+    assert at.radio[0].value is None and at.radio[0].index is None
+    at.text_area[0].set_value("metrics checked")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Choose a decision" in e.value and "nothing was recorded" in e.value for e in at.error)
+    assert read_log(Store(demo_copy / "waymark.duckdb")) == []
+    assert at.text_area[0].value == "metrics checked"          # a refused review keeps what was typed
+
+
+def test_the_form_clears_and_a_repeat_review_asks_first(monkeypatch, demo_copy):
+    from datetime import datetime, timezone
+
+    from gates.reviews import read_log
+    from store import Store
+
+    config = with_review(demo_copy / "governance.toml", local_identity="bob@contoso.com")
+    at = open_page(monkeypatch, config)
+    choose(at, "churn-prediction-gbm v3")
+    at.radio[0].set_value("reject")
+    at.text_area[0].set_value("roc_auc below 0.80")
+    at.button[0].click().run()
+    assert any(md("Recorded review #1") in s.value and md("Reject of churn-prediction-gbm v3") in s.value for s in at.success)
+    assert at.radio[0].value is None and at.text_area[0].value == ""     # cleared after recording
+    # The same review again: asked first, nothing written until confirmed.
+    at.radio[0].set_value("reject")
+    at.text_area[0].set_value("still below 0.80")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    today = datetime.now(timezone.utc).date().isoformat()
+    assert any(f"You already recorded Reject for v3 on {today}. Record again?" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+    assert len(read_log(Store(demo_copy / "waymark.duckdb"))) == 1
+    # Cancel writes nothing and the question goes away.
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    assert not any("Record again?" in w.value for w in at.warning)
+    assert len(read_log(Store(demo_copy / "waymark.duckdb"))) == 1
+    # Asked again, and confirmed: written once, with the note typed.
+    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Record again").click().run()
+    assert not at.exception, at.exception
+    assert any(md("review #2") in s.value for s in at.success)
+    log = read_log(Store(demo_copy / "waymark.duckdb"))
+    assert [(e["decision"], e["note"]) for e in log] == [("reject", "roc_auc below 0.80"), ("reject", "still below 0.80")]
+    # A different decision is not a repeat: recorded at once.
+    at.radio[0].set_value("request_changes")
+    at.text_area[0].set_value("retrain with the new features")
+    at.button[0].click().run()
+    assert any(md("review #3") in s.value for s in at.success) and not any("Record again?" in w.value
+                                                                            for w in at.warning)
 
 
 def _private_fabric_registry(demo_copy: Path, config_path: Path) -> str:
@@ -183,7 +262,10 @@ def test_an_unverified_approval_is_said_plainly_to_never_move_the_registry(monke
     at.text_area[0].set_value("metrics and lineage checked")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any(md("Recorded review #1") in s.value for s in at.success), [e.value for e in at.error]
+    assert any(md("Recorded review #1") in s.value and md("Approve of churn_model v3") in s.value for s in at.success), \
+        [e.value for e in at.error]
+    assert any(i.value == md("The alias did not move: churn_model@Production is unchanged (an unverified approval "
+                             "is recorded but never changes a registry).") for i in at.info), [i.value for i in at.info]
     (entry,) = read_log(Store(demo_copy / "waymark.duckdb"))
     assert (entry["reviewer"], entry["reviewer_verified"], entry["identity_source"]) == ("bob@contoso.com", False,
                                                                                         "config")
@@ -201,8 +283,8 @@ def test_a_verified_reviewer_may_write_back_from_the_page(monkeypatch, demo_copy
     next(c for c in at.checkbox if "also move @Production" in c.label).check()
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any(md("Write-back: churn_model@Production now points at version 3") in s.value for s in at.success), \
-        [e.value for e in at.error]
+    assert any(s.value == md("The alias moved: churn_model@Production now points at version 3 in the fabric-churn "
+                             "registry.") for s in at.success), [e.value for e in at.error + at.success]
     assert _production(uri) == "3"
 
 
@@ -214,18 +296,15 @@ def test_the_run_author_is_shown_and_an_unknown_one_blocks_approval(monkeypatch,
     choose(at, "churn_model v3")
     authors = next(d.value for d in at.dataframe if "known" in d.value.columns)
     assert authors["name"].tolist() == ["svc-churn-training"] and authors["known"].iloc[0].startswith("no")
-    assert any("Approval not possible" in c.value and "'svc-churn-training' matches no known identity" in c.value
-               for c in at.caption)
-    at.radio[0].set_value("approve")
-    at.text_area[0].set_value("looks fine")
-    at.button[0].click().run()
-    assert any("separation of duties cannot be checked" in e.value for e in at.error)
+    assert any("Approve is not offered" in c.value and "separation of duties cannot be checked" in c.value
+               and "'svc-churn-training' matches no known identity" in c.value for c in at.caption)
+    assert "Approve" not in at.radio[0].options
     # With the mapping of the demo's own config, the same run has a known author.
     at = open_page(monkeypatch, demo_copy / "governance.toml", user={"is_logged_in": True, "email": "bob@contoso.com"})
     choose(at, "churn_model v3")
     authors = next(d.value for d in at.dataframe if "known" in d.value.columns)
     assert authors.iloc[0].tolist() == ["svc-churn-training", "churn-ci@contoso.com", "yes"]
-    assert not any("Approval not possible" in c.value for c in at.caption)
+    assert not any("Approve is not offered" in c.value for c in at.caption) and "Approve" in at.radio[0].options
 
 
 def test_a_tampered_log_disables_the_review_form(monkeypatch, demo_copy):
@@ -240,7 +319,7 @@ def test_a_tampered_log_disables_the_review_form(monkeypatch, demo_copy):
     at.radio[0].set_value("reject")
     at.text_area[0].set_value("roc_auc below 0.80")
     at.button[0].click().run()
-    assert any(md("Recorded review #1") in s.value for s in at.success)
+    assert any(md("review #1") in s.value for s in at.success)
     con = duckdb.connect(str(demo_copy / "waymark.duckdb"))
     con.execute("UPDATE gate_review_log SET decision = 'approve' WHERE entry_id = 1")
     con.close()
@@ -261,6 +340,8 @@ def test_baselines_per_platform_are_shown_in_plain_words(monkeypatch, demo_copy)
     assert aml["version"].tolist() == ["3"] and aml["baseline"].tolist() == ["v2 (most traffic (90%))"]
     choose(at, "churn-model v3")
     assert any(m.label == "Baseline now" and m.value == "v2" for m in at.metric)
+    inputs = next(d.value for d in at.dataframe if "input" in d.value.columns)
+    assert inputs["version"].map(lambda v: v is not None and v == v).all(), inputs   # "—", never None
     assert any(md("the version taking the most traffic (90%)") in c.value for c in at.caption)
 
 
@@ -273,3 +354,70 @@ def test_a_first_promotion_says_so(monkeypatch, gates_ws):
     choose(at, f"{FRESH} v1")
     assert any("First promotion" in i.value and "never had an alias" in i.value for i in at.info)
     assert any(m.label == "Baseline now" and m.value == "none" for m in at.metric)
+
+
+def test_what_blocks_and_the_evidence_are_shown_in_full(monkeypatch, gates_ws):
+    """A table cell cuts long text: what blocks each queued candidate, and every criterion's
+    evidence, are also written out in full (escaped) below their tables."""
+    from ui import gates_loaders as gl
+    from ui.loaders import store_stamp
+
+    at = open_page(monkeypatch, gates_ws.config_path)
+    blocks = next(m.value for m in at.markdown if m.value.startswith("**What blocks**"))
+    store = gates_ws.store_path
+    q = gl.queue(str(store), store_stamp(store), str(gates_ws.config_path))
+    failing = [k for k, c in q["choices"] if "FAIL" in c]
+    assert len(failing) >= 2
+    for k in failing:
+        result = gl.gate(str(store), store_stamp(store), str(gates_ws.config_path), k).result
+        assert result.blocking
+        for c in result.blocking:       # each blocking criterion, whole: found, required, evidence
+            assert md(gl.criterion_line(c), one_line=True) in blocks
+            assert len(c.evidence) > 30
+    assert md("runs.metrics['roc_auc'] of run bad") in blocks
+    choose(at, "churn-gates v3")
+    evidence = next(m.value for e in at.expander if e.label.startswith("Evidence of each criterion")
+                    for m in e.markdown)
+    for c in at.dataframe[1].value.itertuples():
+        assert md(c.evidence, one_line=True) in evidence, c.criterion
+
+
+def test_the_policy_shows_as_its_name_and_hash_not_a_path(monkeypatch, demo_copy):
+    import hashlib
+
+    from gates.policy import DEFAULT_POLICY
+
+    at = open_page(monkeypatch, without_review(demo_copy / "governance.toml"))
+    choose(at, "churn_model v3")
+    digest = hashlib.sha256(DEFAULT_POLICY.read_text(encoding="utf-8").encode("utf-8")).hexdigest()[:12]
+    caption = next(c.value for c in at.caption if c.value.startswith("Policy "))
+    assert caption.startswith(f"Policy **built-in default** (sha256 {digest}…)"), caption
+    assert "default_policy.toml" not in caption and "/" not in caption.split("·")[0]
+    # A named policy file in the config's policy_dir shows its [policy] name (escaped, it is config text).
+    policies = demo_copy / "policies"
+    policies.mkdir()
+    (policies / "churn_model.toml").write_text('[policy]\nname = "Churn *strict* gate"\n', encoding="utf-8")
+    text = without_review(demo_copy / "governance.toml").read_text(encoding="utf-8")
+    config = demo_copy / "named.toml"
+    config.write_text(text.replace("[[sources]]", f'[review]\npolicy_dir = "{policies}"\n\n[[sources]]', 1),
+                      encoding="utf-8")
+    at = open_page(monkeypatch, config)
+    choose(at, "churn_model v3")
+    caption = next(c.value for c in at.caption if c.value.startswith("Policy "))
+    assert caption.startswith(f"Policy **{md('Churn *strict* gate')}** (sha256 "), caption
+    assert str(policies) not in caption
+
+
+def test_the_chosen_version_lives_in_the_url(monkeypatch, demo_copy):
+    monkeypatch.setenv("WAYMARK_CONFIG", str(without_review(demo_copy / "governance.toml")))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"source": "dbx-churn", "model": "churn-prediction-gbm", "version": "3"})
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.selectbox[0].value.startswith("churn-prediction-gbm v3 · databricks (dbx-churn)")
+    assert any("Gate FAIL" in e.value for e in at.error)
+    choose(at, "churn_model v3")
+    assert {k: at.query_params[k] for k in ("source", "model", "version")} in (
+        {"source": "fabric-churn", "model": "churn_model", "version": "3"},
+        {"source": ["fabric-churn"], "model": ["churn_model"], "version": ["3"]})

@@ -252,3 +252,23 @@ def test_snapshot_outcomes_count_added_changed_removed():
                                                      "warnings": ["w"], "errors": []}]}))
     assert out[0]["added"] == 2 and out[0]["changed"] == 1 and out[0]["removed"] == 4 and out[0]["warnings"] == ["w"]
     assert snapshot_outcomes("usage: collectors ...") is None
+
+
+def test_the_chosen_snapshot_pass_lives_in_the_url(monkeypatch, demo_copy):
+    """A link with ?snapshot= opens that pass's report (and its source filter); choosing another
+    pass writes it to the URL."""
+    at = app(monkeypatch, demo_copy / "governance.toml")
+    at.switch_page("pages/snapshots.py").run()
+    history = at.dataframe[0].value
+    oldest = int(history["Snapshot"].min()) if "Snapshot" in history else int(at.selectbox[1].options[-1].split()[0][1:])
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["snapshot"] = str(oldest)
+    at.run()
+    at.switch_page("pages/snapshots.py").run()
+    assert not at.exception, at.exception
+    box = next(b for b in at.selectbox if b.label == "Snapshot")
+    assert box.value == oldest
+    assert at.query_params["snapshot"] == [str(oldest)] or at.query_params["snapshot"] == str(oldest)
+    newest = box.options[0]
+    box.set_value(int(newest.split()[0][1:])).run()
+    assert at.query_params["snapshot"] in ([newest.split()[0][1:]], newest.split()[0][1:])

@@ -18,13 +18,14 @@ from collectors.config import Config, load_config
 from gates.evaluate import (PASS, Context, GateResult, TargetNotFound, candidates, evaluate,
                             mlflow_artifact_lister)
 from gates.policy import PolicyError, policy_for
-from gates.identity import Identity
-from gates.reviews import (DECISION_LABELS, AuthorCheck, ReviewError, StaleReview, approval_block, author_check, may_review,
+from gates.identity import Identity, canonical_identity
+from gates.reviews import (DECISION_LABELS, DECISIONS, AuthorCheck, ReviewError, StaleReview, approval_block, author_check, may_review,
                            read_log, submit_review, verify)
 from gates.writeback import WritebackOutcome, write_back
 from store import Store, StoreMissing
 from ui import lineage_loaders
 from ui.format import GAP, short_sha
+from ui.shared_reader import SharedReader
 
 TTL = 300
 # Plain symbols: table cells cannot use Streamlit's icon font, and emoji need a system font.
@@ -40,22 +41,52 @@ def split_key(key: str) -> tuple[str, str, str]:
     return source, name, version
 
 
+def params_for(key: str) -> dict[str, str]:
+    """The URL state of one chosen version."""
+    source, name, version = split_key(key)
+    return {"source": source, "model": name, "version": version}
+
+
+def choice_from_params(params: dict[str, str], choices: list[tuple[str, str]]) -> str | None:
+    """The choice label a link names (`model` + `version`, `source` when several hold it), or None."""
+    model, version, source = params.get("model"), params.get("version"), params.get("source")
+    hits = [(k, c) for k, c in choices if split_key(k)[1:] == (model, version)
+            and (not source or split_key(k)[0] == source)]
+    return hits[0][1] if hits else None
+
+
 # -- cached reads -------------------------------------------------------------------------------------
+@st.cache_resource(ttl=TTL, max_entries=4, show_spinner=False)
 def _context(store_path: str, stamp: int) -> Context:
-    """Entities as of now, with the lineage graph the lineage pages already cache for this state."""
+    """Entities as of now, with the lineage graph the lineage pages already cache for this state.
+
+    One per store state, shared by the queue and every gate view (and every session): each read
+    opens the store, and the entities, serving routes and history frames are the same for all of
+    them. Read-only once built (its lazy parts are filled the same way by whoever comes first)."""
     graph = lineage_loaders.lineage_graph(store_path, stamp, None)
     points = lineage_loaders.points_at(store_path, stamp, None)
-    return Context(Store(store_path), points=points, graph=graph)
+    with SharedReader(Store(store_path)).open() as store:     # five entity reads, one connection
+        return Context(store, points=points, graph=graph)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
-    """{"frame": candidates with gate status, "choices": [(key, label)], "error": str | None}."""
+@dataclass(frozen=True)
+class _Evaluated:
+    """The queue's candidates, each evaluated once per store state (`results[key]` = (result, policy name))."""
+    candidates: pd.DataFrame
+    results: dict[str, tuple[GateResult, str]]
+    log: list[dict[str, Any]]
+
+
+@st.cache_resource(ttl=TTL, max_entries=4, show_spinner=False)
+def _evaluated(store_path: str, stamp: int, config_path: str) -> _Evaluated:
+    """Raises StoreMissing or PolicyError (not cached: the next run tries again)."""
     config = load_config(config_path)
-    try:
-        ctx = _context(store_path, stamp)
-    except StoreMissing:
-        return {"frame": pd.DataFrame(), "choices": [], "error": None}
+    ctx = _context(store_path, stamp)
+    with ctx.store.open():      # the baselines' and the evaluations' reads, one connection
+        return _evaluate_candidates(ctx, config)
+
+
+def _evaluate_candidates(ctx: Context, config: Config) -> _Evaluated:
     policies: dict[str, Any] = {}
 
     def policy(name: str):
@@ -63,39 +94,57 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
             policies[name] = policy_for(name, config.review.policy_dir)
         return policies[name]
 
-    try:
-        cands = candidates(ctx, policy)
-    except PolicyError as e:
-        return {"frame": pd.DataFrame(), "choices": [], "error": f"Policy problem: {e}"}
+    cands = candidates(ctx, policy)
     lister = mlflow_artifact_lister(config)
-    log = read_log(ctx.store)
+    results = {}
+    for c in cands.itertuples():
+        p = policy(c.name)
+        results[_key(c.source, c.name, c.version)] = (
+            evaluate(ctx, p, c.source, c.name, c.version, artifact_lister=lister), p.name)
+    return _Evaluated(cands, results, read_log(ctx.store))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
+    """{"frame": candidates with gate status, "choices": [(key, label)], "error": str | None}."""
+    try:
+        done = _evaluated(store_path, stamp, config_path)
+    except StoreMissing:
+        return {"frame": pd.DataFrame(), "choices": [], "blocks": [], "error": None}
+    except PolicyError as e:
+        return {"frame": pd.DataFrame(), "choices": [], "blocks": [], "error": f"Policy problem: {e}"}
     last_decision = {}
-    for e in log:
+    for e in done.log:
         if e["kind"] == "review":
             last_decision[_key(e["source"], e["model_name"], e["version"])] = (
                 f"{DECISION_LABELS.get(e['decision'], e['decision'])} by {e['reviewer']}")
     rows = []
-    for c in cands.itertuples():
-        result = evaluate(ctx, policy(c.name), c.source, c.name, c.version, artifact_lister=lister)
+    for c in done.candidates.itertuples():
+        k = _key(c.source, c.name, c.version)
+        result = done.results[k][0]
         counts = result.counts()
-        rows.append({"key": _key(c.source, c.name, c.version), "platform": c.platform, "source": c.source,
+        rows.append({"key": k, "platform": c.platform, "source": c.source,
                      "model": c.name, "version": c.version,
                      "baseline": baseline_cell(c.baseline_state, c.baseline_version, c.baseline_label),
                      "gate": STATUS_ICON[result.status],
                      "blocking": ", ".join(x.name for x in result.blocking) or "—",
                      "pass": counts["PASS"], "fail": counts["FAIL"], "unknown": counts["UNKNOWN"],
-                     "last_decision": last_decision.get(_key(c.source, c.name, c.version), "not reviewed")})
+                     "last_decision": last_decision.get(k, "not reviewed"),
+                     "_blocks": [criterion_line(x) for x in result.blocking]})
+    blocks = [{"candidate": f"{r['model']} v{r['version']} · {r['platform']} ({r['source']})", "why": r.pop("_blocks")}
+              for r in rows]
+    blocks = [b for b in blocks if b["why"]]
     frame = pd.DataFrame(rows, columns=["key", "platform", "source", "model", "version", "baseline", "gate",
                                         "blocking", "pass", "fail", "unknown", "last_decision"])
     choices = [(r["key"], f"{r['model']} v{r['version']} · {r['platform']} ({r['source']}) · candidate · {r['gate']}")
                for r in rows]
     queued = {r["key"] for r in rows}
-    others = ctx.versions.sort_values(["name", "platform", "version"])
+    others = _context(store_path, stamp).versions.sort_values(["name", "platform", "version"])
     for r in others.itertuples():
         k = _key(r.source, r.name, str(r.version))
         if k not in queued:
             choices.append((k, f"{r.name} v{r.version} · {r.platform} ({r.source})"))
-    return {"frame": frame, "choices": choices, "error": None}
+    return {"frame": frame, "choices": choices, "blocks": blocks, "error": None}
 
 
 def baseline_cell(state: str, version, label: str) -> str:
@@ -110,13 +159,19 @@ def baseline_cell(state: str, version, label: str) -> str:
 class GateView:
     result: GateResult | None
     error: str | None = None
+    policy_name: str = ""        # how a person names the policy (its hash is in result.policy)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def gate(store_path: str, stamp: int, config_path: str, key: str) -> GateView:
+    """One version's gate: a queued candidate's evaluation is reused, any other version is evaluated here."""
     config = load_config(config_path)
     source, name, version = split_key(key)
     try:
+        done = _evaluated(store_path, stamp, config_path)
+        if key in done.results:
+            result, policy_name = done.results[key]
+            return GateView(result, policy_name=policy_name)
         policy = policy_for(name, config.review.policy_dir)
         result = evaluate(_context(store_path, stamp), policy, source, name, version,
                           artifact_lister=mlflow_artifact_lister(config))
@@ -124,7 +179,7 @@ def gate(store_path: str, stamp: int, config_path: str, key: str) -> GateView:
         return GateView(None, f"Policy problem: {e}")
     except (TargetNotFound, StoreMissing) as e:
         return GateView(None, str(e))
-    return GateView(result)
+    return GateView(result, policy_name=policy.name)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -153,12 +208,22 @@ def chain(store_path: str, stamp: int) -> dict[str, Any]:
 
 
 # -- shaping (pure) ----------------------------------------------------------------------------------
+def sort_criteria(result: GateResult) -> list[Any]:
+    """Blocking criteria first, otherwise in the order the gate checked them."""
+    return sorted(result.criteria, key=lambda c: not c.blocking)
+
+
 def criteria_frame(result: GateResult) -> pd.DataFrame:
     rows = [{"status": STATUS_ICON[c.status], "criterion": c.name, "actual": c.actual, "required": c.required,
              "blocks": "yes" if c.blocking else "", "evidence": c.evidence} for c in result.criteria]
     frame = pd.DataFrame(rows, columns=["status", "criterion", "actual", "required", "blocks", "evidence"])
     order = {"yes": 0, "": 1}
     return frame.sort_values("blocks", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def criterion_line(c: Any) -> str:
+    """One criterion in full, as plain text (a table cell would cut it): what, found, required, proof."""
+    return f"{c.name}: {c.actual} (required {c.required}) — {c.evidence}"
 
 
 def metrics_frame(result: GateResult) -> pd.DataFrame:
@@ -173,6 +238,19 @@ def metrics_frame(result: GateResult) -> pd.DataFrame:
         if value is not None and b:
             rows.append({"metric": metric, "series": f"baseline v{b['version']} ({b['label']})", "value": value})
     return pd.DataFrame(rows, columns=["metric", "series", "value"])
+
+
+def metrics_table(result: GateResult) -> pd.DataFrame:
+    """One row per metric: candidate, baseline, their difference and the policy's lower bound (NaN: none)."""
+    cand, base = result.metrics.get("candidate", {}), result.metrics.get("baseline", {}) if result.baseline else {}
+    bounds = dict(zip(*[thresholds_frame(result)[c] for c in ("metric", "threshold")]))
+    rows = []
+    for metric in dict.fromkeys([*cand, *base]):
+        c, b = cand.get(metric), base.get(metric)
+        rows.append({"metric": metric, "candidate": c, "baseline": b,
+                     "difference": c - b if c is not None and b is not None else None,
+                     "threshold": bounds.get(metric)})
+    return pd.DataFrame(rows, columns=["metric", "candidate", "baseline", "difference", "threshold"])
 
 
 def metric_gaps(result: GateResult) -> list[str]:
@@ -202,7 +280,9 @@ def lineage_frames(result: GateResult) -> dict[str, pd.DataFrame]:
                            for i in lin.get("inputs", [])], columns=["platform", "input", "version"])
     gaps = pd.DataFrame([{"gap": g.get("gap"), "where": g.get("node"), "message": g.get("message")}
                          for g in lin.get("gaps", [])], columns=["gap", "where", "message"])
-    return {"runs": runs, "inputs": inputs, "gaps": gaps}
+    # A missing cell reads as the gap mark, never "None".
+    return {k: f.astype(object).where(f.notna(), GAP) for k, f in
+            (("runs", runs), ("inputs", inputs), ("gaps", gaps))}
 
 
 def review_permission(config: Config, identity: Identity | None, result: GateResult,
@@ -239,11 +319,14 @@ class SubmitOutcome:
     stale: bool = False
     entry: dict[str, Any] | None = None
     writeback: WritebackOutcome | None = None
+    registry: str | None = None     # for an approval: one plain sentence on whether the alias moved
 
 
-def submit(config: Config, identity: Identity | None, result: GateResult, decision: str, note: str,
+def submit(config: Config, identity: Identity | None, result: GateResult, decision: str | None, note: str,
            writeback: bool) -> SubmitOutcome:
     """Record a review (and optionally write the approval back); caches are cleared after any write."""
+    if decision is None:
+        return SubmitOutcome(False, "Choose a decision (approve, reject or request changes): nothing was recorded.")
     store = Store(config.store_path)
     try:
         policy = policy_for(result.target["name"], config.review.policy_dir)
@@ -258,10 +341,102 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
     if writeback and decision == "approve":
         outcome = write_back(store, config, policy, entry)
     st.cache_data.clear()
-    msg = f"Recorded review #{entry['entry_id']} (hash {entry['entry_hash'][:12]}…)."
+    msg = (f"Recorded review #{entry['entry_id']} (hash {entry['entry_hash'][:12]}…): "
+           f"{DECISION_LABELS[decision]} of {result.target['name']} v{result.target['version']}.")
+    registry = None
+    if decision == "approve":
+        registry = registry_sentence(config, identity, result, policy, writeback, outcome)
+    return SubmitOutcome(True, msg, entry=entry, writeback=outcome, registry=registry)
+
+
+def registry_sentence(config: Config, identity: Identity | None, result: GateResult, policy: Any,
+                      requested: bool, outcome: WritebackOutcome | None) -> str:
+    """Whether an approval moved the alias in the registry, said as one plain sentence."""
+    alias = f"{result.target['name']}@{policy.alias_to_move(result.baseline, result.target['platform'])}"
+    if outcome is not None and outcome.ok:
+        if policy.writeback_action == "alias":
+            return f"The alias moved: {outcome.message} in the {result.target['source']} registry."
+        return f"The alias did not move (this policy tags instead): {outcome.message}."
     if outcome is not None:
-        msg += f" Write-back: {outcome.message}"
-    return SubmitOutcome(True, msg, entry=entry, writeback=outcome)
+        return f"The alias did not move: {alias} was left as it was ({outcome.message})."
+    src = next((s for s in config.sources if s.name == result.target["source"]), None)
+    if not (src and src.allow_registry_writes):
+        why = f"source {result.target['source']} does not allow registry writes, so Waymark only records the review"
+    elif identity is None or not identity.may_write_registry:
+        why = "an unverified approval is recorded but never changes a registry"
+    elif not requested:
+        why = "write-back was not asked for"
+    else:   # pragma: no cover — requested and allowed always yields an outcome
+        why = "no write-back was attempted"
+    return f"The alias did not move: {alias} is unchanged ({why})."
+
+
+def decision_options(perm: dict[str, Any]) -> tuple[str, ...]:
+    """The decisions the form offers: approve only when this reviewer may approve this gate."""
+    return tuple(d for d in DECISIONS if d != "approve" or not perm["approve_block"])
+
+
+def same_as_latest(config: Config, identity: Identity | None, result: GateResult,
+                   decision: str) -> dict[str, Any] | None:
+    """The latest review of this version if it is the same one again (decision, reviewer and the
+    gate status seen), else None: the page asks before recording a repeat."""
+    if identity is None:
+        return None
+    t = result.target
+    entries = [e for e in read_log(Store(config.store_path), t["name"], str(t["version"]))
+               if e["kind"] == "review" and e["source"] == t["source"]]
+    if not entries:
+        return None
+    last = entries[-1]
+    same = (last["decision"] == decision and last["reviewer"] == canonical_identity(config, identity).name
+            and last["gate_status"] == result.status)
+    return last if same else None
+
+
+# -- the review form's state (st.session_state; the callbacks run before the page script) -----------
+OUTCOME_KEY, PENDING_KEY = "gates_review_outcome", "gates_review_pending"
+
+
+def form_keys(candidate_key: str) -> dict[str, str]:
+    """Widget keys of the review form, one set per candidate (a choice never carries over)."""
+    import hashlib
+
+    tag = hashlib.sha256(candidate_key.encode("utf-8")).hexdigest()[:12]
+    return {f: f"review_{f}_{tag}" for f in ("decision", "note", "writeback")}
+
+
+def record_review(config: Config, identity: Identity | None, result: GateResult, candidate_key: str,
+                  confirmed: bool = False) -> None:
+    """The form's submit (and the repeat's confirm) callback: checks, asks first on a repeat,
+    records, and clears the form after a review is recorded. The page shows what it left in
+    OUTCOME_KEY / PENDING_KEY."""
+    state, keys = st.session_state, form_keys(candidate_key)
+    pending = state.pop(PENDING_KEY, None)
+    if confirmed:
+        if not pending or pending["candidate"] != candidate_key:
+            return
+        decision, note, writeback = pending["decision"], pending["note"], pending["writeback"]
+    else:
+        decision, note, writeback = (state.get(keys["decision"]), state.get(keys["note"]) or "",
+                                     bool(state.get(keys["writeback"])))
+        previous = same_as_latest(config, identity, result, decision) if decision else None
+        if previous is not None:
+            state[PENDING_KEY] = {"candidate": candidate_key, "decision": decision, "note": note,
+                                  "writeback": writeback, "entry_id": previous["entry_id"],
+                                  "question": (f"You already recorded {DECISION_LABELS[decision]} for "
+                                               f"v{result.target['version']} on {str(previous['recorded_at'])[:10]}. "
+                                               "Record again?")}
+            return
+    outcome = submit(config, identity, result, decision, note, writeback)
+    state[OUTCOME_KEY] = outcome
+    if outcome.ok:
+        state[keys["decision"]] = None
+        state[keys["note"]] = ""
+        state[keys["writeback"]] = False
+
+
+def cancel_repeat() -> None:
+    st.session_state.pop(PENDING_KEY, None)
 
 
 def alias_to_move(config: Config, result: GateResult) -> str:

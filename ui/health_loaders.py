@@ -27,6 +27,7 @@ from lineage.producing_run import producing_runs
 from store import Store, StoreMissing
 from store import queries as q
 from ui.format import GAP
+from ui.shared_reader import SharedReader
 
 TTL = 300
 SUMMARY_WINDOW = timedelta(hours=1)   # table figures: the last hour of data of each series
@@ -416,7 +417,8 @@ def series_for(store: Store, source: str, endpoint: str, hours: float) -> pd.Dat
 @st.cache_data(ttl=TTL, show_spinner=False)
 def endpoint_health(store_path: str, stamp: int, slos: tuple[Slo, ...]) -> pd.DataFrame:
     try:
-        return health_table(Store(store_path), slos)
+        with SharedReader(Store(store_path)).open() as store:    # a dozen reads, one connection
+            return health_table(store, slos)
     except StoreMissing:
         return pd.DataFrame(columns=COLUMNS)
 
@@ -424,7 +426,8 @@ def endpoint_health(store_path: str, stamp: int, slos: tuple[Slo, ...]) -> pd.Da
 @st.cache_data(ttl=TTL, show_spinner=False)
 def endpoint_series(store_path: str, stamp: int, source: str, endpoint: str, hours: float) -> pd.DataFrame:
     try:
-        return series_for(Store(store_path), source, endpoint, hours)
+        with SharedReader(Store(store_path)).open() as store:
+            return series_for(store, source, endpoint, hours)
     except StoreMissing:
         return pd.DataFrame(columns=["deployment", "time", "metric", "value", "label"])
 

@@ -12,9 +12,22 @@ def set_workspace(workspace: Workspace) -> None:
     st.session_state[_KEY] = workspace
 
 
+def _route_through_app() -> None:
+    """A link to a page opened on a freshly started server: Streamlit still runs its v1 multipage
+    mode (the `pages/` folder beside app.py), which runs the page script alone — no sign-in, no
+    sidebar — until some session has run app.py's st.navigation. Switch v1 off, as st.navigation
+    does, and rerun: the same page (its URL path) then runs inside app.py's frame."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def workspace() -> Workspace:
     ws = st.session_state.get(_KEY)
     if ws is None:  # a page opened without the router (e.g. a direct AppTest of one page)
+        _route_through_app()
         ws = load_workspace()
         if ws is None:
             st.error("No workspace: start the app with `streamlit run app.py`.")
