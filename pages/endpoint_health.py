@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui import health_loaders as hl
 from ui.format import age, page_url, show_table, when_label
-from ui.health_charts import metric_chart, window_label
+from ui.health_charts import default_charts, metric_chart, window_label
 from ui.session import store_key, workspace
 
 ws = workspace()
@@ -80,7 +80,11 @@ if series.empty:
     st.stop()
 st.caption(f"The last {window_label(hours)} of data: {when_label(series['time'].min())} to "
            f"{when_label(series['time'].max())} UTC (last data {age(series['time'].max())}).")
-metrics = list(dict.fromkeys(series["label"]))
+available = list(dict.fromkeys(series["label"]))
+picked = st.pills("Metrics", available, selection_mode="multi", default=default_charts(available)) or []
+metrics = [m for m in available if m in picked]   # charts keep the page's order, whatever the click order
+if not metrics:
+    st.caption("Choose a metric above to chart it.")
 for row_start in range(0, len(metrics), 3):
     cols = st.columns(3)
     for col, metric in zip(cols, metrics[row_start:row_start + 3]):

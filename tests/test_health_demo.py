@@ -22,6 +22,14 @@ def test_demo_endpoint_health(monkeypatch, demo_copy):
     assert aml.loc["blue", "requests_per_min"] > aml.loc["green", "requests_per_min"] > 0
     assert "databricks" in set(table["platform"])
     assert "churn-aml · azureml (aml-churn)" in at.selectbox[0].options
+    at.selectbox[0].select("churn-aml · azureml (aml-churn)").run()
+    # The SLO metrics are charted at once; the others when a person picks them.
+    pills = at.get("button_group")[-1]
+    assert list(pills.value) == ["latency p95 (ms)", "requests / min", "error rate (%)"]
+    assert len(at.get("vega_lite_chart")) == 3
+    pills.set_value(list(pills.value) + ["CPU (%)"]).run()
+    assert not at.exception, at.exception
+    assert len(at.get("vega_lite_chart")) == 4
 
 
 def test_demo_traffic_has_a_working_day_shape_with_noise():
