@@ -70,7 +70,9 @@ if "health_hours" not in st.session_state and params.get("hours", "").isdigit() 
     st.session_state["health_hours"] = int(params["hours"])
 col_ep, col_window = st.columns([3, 2])
 choice = col_ep.selectbox("Endpoint", labels, key="health_endpoint")
-hours = col_window.segmented_control("Window", WINDOWS, default=24, key="health_hours", format_func=window_label)
+# A window taken from the URL is already in session state; a default beside it makes Streamlit warn.
+hours = col_window.segmented_control("Window", WINDOWS, default=None if "health_hours" in st.session_state else 24,
+                                     key="health_hours", format_func=window_label)
 hours = hours or 24
 chosen = endpoints.iloc[labels.index(choice)]
 params.from_dict({"source": chosen["source"], "endpoint": chosen["endpoint"], "hours": str(hours)})
