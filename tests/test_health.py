@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 from collectors.azureml_source import AzureMlSource
 from collectors.config import Slo, parse_config
 from collectors.report import SourceReport
-from demo.azure_stub import AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, AzureStub, _log_rows, churn_azureml
+from demo.azure_fixtures import AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, churn_azureml, log_rows
+from demo.azure_stub import AzureStub
 from store import Store
 from store.history import EntityBatch, Scope, commit_snapshot
 from ui import health_loaders as hl
@@ -50,7 +51,7 @@ def workspace(tmp_path) -> Path:
                                                       {"name": "churn_model", "alias": "Staging", "version": "3"}],
                                                      Scope.ALL)})
     fixture = {"azureml": churn_azureml(model_uris=uris), "health": CHURN_HEALTH,
-               "logs": {"rows": _log_rows(CHURN_HEALTH, NOW.replace(minute=0), hours=2)}}
+               "logs": {"rows": log_rows(CHURN_HEALTH, NOW.replace(minute=0), hours=2)}}
     with AzureStub(fixture) as stub:
         config = parse_config({"sources": [{
             "name": "aml", "kind": "azureml", "platform": "azureml", "subscription_id": AML_SUB,
