@@ -223,7 +223,8 @@ def test_unity_catalog_mlmodel_is_listed_through_the_uc_registry(tmp_path, monke
     """A `databricks` source's versions are listed as models:/NAME/VERSION on databricks-uc: MLflow
     asks the workspace (the stub) and reads the version's files — nothing falls back to a local store."""
     from demo.databricks_stub import DatabricksStub
-    from gates.evaluate import Context, evaluate, mlflow_artifact_lister
+    from gates.artifacts import mlflow_artifact_lister
+    from gates.evaluate import Context, evaluate
     from gates.policy import load_policy
     from tests.test_collector_databricks import MODEL as UC, TOKEN, base_workspace, snapshot as dbx_snapshot
 
