@@ -73,13 +73,21 @@ def _retrying(seconds: float) -> Retrying:
     )
 
 
+# Backends other than the DuckDB file: (accepts(path), Store subclass). store/ducklake.py registers
+# itself (store/__init__.py imports it), so this module never imports its own subclass.
+_BACKENDS: list[tuple[Callable[[Any], bool], type[Store]]] = []
+
+
+def register_backend(accepts: Callable[[Any], bool], backend: type[Store]) -> None:
+    _BACKENDS.append((accepts, backend))
+
+
 class Store:
     def __new__(cls, path: Any = None):
         if cls is Store:
-            from store import ducklake   # the DuckLake backend loads its extensions only when used
-
-            if ducklake.is_spec(path):
-                return super().__new__(ducklake.DuckLakeStore)
+            for accepts, backend in _BACKENDS:
+                if accepts(path):
+                    return super().__new__(backend)
         return super().__new__(cls)
 
     def __init__(self, path: str | Path):

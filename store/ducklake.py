@@ -408,3 +408,6 @@ def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_catalog = ? AND table_schema = 'main' "
         "AND table_name = ?", [ALIAS, table]).fetchall()[0][0])
+
+
+db.register_backend(is_spec, DuckLakeStore)
