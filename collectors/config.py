@@ -120,7 +120,7 @@ _SOURCE_FIELDS: dict[str, tuple[type, ...]] = {
     "allow_registry_writes": (bool,),
     "full_every_hours": (int,),
 }
-# Fields each kind needs; kinds landing later add theirs here.
+# Fields each kind needs (the Azure kinds are added below with their options).
 _REQUIRED_BY_KIND = {"mlflow": ("tracking_uri",), "databricks": ()}
 # Extra keys a kind accepts beyond the common ones; anything else is a typo and is refused.
 # Per-request timeout and how long retries may go on, for every kind (defaults per kind in its collector).

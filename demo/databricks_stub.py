@@ -226,7 +226,7 @@ class DatabricksStub(UnityCatalogRoutes):
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, payload: bytes, ctype: str,
-              headers: dict[str, str] | None = None, head: bool = False) -> None:
+              headers: dict[str, str] | None = None) -> None:
         if h.command == "HEAD":
             payload = b""
         h.send_response(status)

@@ -85,14 +85,6 @@ class Context:
             return None, f"{named[0][1]} names run {named[0][0]}, which no collected source holds", named[0][0]
         return None, "the registry records no run and the MLmodel names none", None
 
-    def latest_source_of(self, name: str, platform: str | None) -> list[tuple[str, str]]:
-        v = self.versions[self.versions["name"] == name]
-        if platform:
-            v = v[v["platform"] == platform]
-        return sorted({(r.source, r.platform) for r in v.itertuples()})
-
-
-
 def _s(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None

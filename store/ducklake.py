@@ -295,7 +295,6 @@ class DuckLakeStore(db.Store):
             try:
                 _take_token(cur)
                 yield cur
-                db._test_hold_write()
                 cur.execute("COMMIT")
             except BaseException as e:
                 with contextlib.suppress(duckdb.Error):
