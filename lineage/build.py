@@ -24,7 +24,7 @@ Joins in DESIGN.md order, within and across platforms:
 A link that cannot be proven becomes a named gap on the node; two candidates are a gap naming
 both, never a pick. Where two fields speak of one fact (commit fields, the producer of a version,
 a run's Delta version) agreement is listed as corroboration on the edge's evidence, and
-disagreement is a conflict gap naming every field and value (docs/lineage-vocabulary.md). Frames are walked as bulk-converted row tuples (100k runs build in seconds).
+disagreement is a conflict gap naming every field and value (docs/ARCHITECTURE.md). Frames are walked as bulk-converted row tuples (100k runs build in seconds).
 """
 from __future__ import annotations
 
