@@ -101,11 +101,13 @@ class _Builder(TrackingEvidence, RegistryEvidence, DataEvidence, ServingEvidence
         return dict(out)
 
     def _break_cycles(self) -> None:
-        """Edges point downstream, so a cycle can only come from a convention (a migration tag loop)."""
+        """Edges point downstream, so a cycle can only lie among edges within one rank: a migration
+        tag loop, or UC table lineage that says each of two tables feeds the other. The edge dropped
+        is the one of weakest basis, ties broken by its ids, so it never depends on row order."""
         g = self.graph
+        strength = {b: i for i, b in enumerate(Basis)}          # Basis is listed strongest first
         while (cycle := g.find_cycle()) is not None:
-            weakest = next(((s, t) for s, t in cycle if g.g.edges[s, t]["evidence"].basis == Basis.CONVENTION),
-                           cycle[-1])
+            weakest = max(cycle, key=lambda e: (strength[g.g.edges[e]["evidence"].basis], e))
             g.g.remove_edge(*weakest)
             self.gap(GapKind.CYCLE, weakest[1], f"the link {weakest[0]} → {weakest[1]} would close a cycle "
                      f"({' → '.join(s for s, _ in cycle)}); it was dropped", [s for s, _ in cycle])
