@@ -106,8 +106,8 @@ class _Builder(TrackingEvidence, RegistryEvidence, DataEvidence, ServingEvidence
         is the one of weakest basis, ties broken by its ids, so it never depends on row order."""
         g = self.graph
         strength = {b: i for i, b in enumerate(Basis)}          # Basis is listed strongest first
-        while (cycle := g.find_cycle()) is not None:
-            weakest = max(cycle, key=lambda e: (strength[g.g.edges[e]["evidence"].basis], e))
+        while cycles := g.cycle_edges():
+            weakest = max(cycles, key=lambda e: (strength[g.g.edges[e]["evidence"].basis], e))
             g.g.remove_edge(*weakest)
             self.gap(GapKind.CYCLE, weakest[1], f"the link {weakest[0]} → {weakest[1]} would close a cycle "
-                     f"({' → '.join(s for s, _ in cycle)}); it was dropped", [s for s, _ in cycle])
+                     f"among {', '.join(cycles[weakest])}; it was dropped", cycles[weakest])
