@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lineage.conventions import MIGRATED_FROM_TAG, normalise_location
+from lineage.conventions import MIGRATED_FROM_TAG, normalise_location, version_order
 
 SOURCE_PLATFORM = "databricks"
 
@@ -185,7 +185,7 @@ def mlflow_assets(frames: Mapping[str, pd.DataFrame]) -> list[Asset]:
     for m in models:
         own = [v for v in version_facts if v["source"] == m["source"] and v["model"] == m["name"]]
         is_uc = (m["source"], m["name"]) in uc_names
-        facts: dict[str, Any] = {"tags": _dict(m.get("tags")), "versions": sorted(own, key=_version_order),
+        facts: dict[str, Any] = {"tags": _dict(m.get("tags")), "versions": sorted(own, key=lambda v: version_order(v["version"])),
                                  "flavors": sorted({f for v in own for f in v["flavors"]}),
                                  "registry": "unity_catalog" if is_uc else "mlflow"}
         if (m.get("platform") or "") == SOURCE_PLATFORM:
@@ -198,11 +198,6 @@ def mlflow_assets(frames: Mapping[str, pd.DataFrame]) -> list[Asset]:
             key=asset_key(REGISTERED_MODEL, m["source"], m["name"]), asset_type=UC_MODEL if is_uc else REGISTERED_MODEL,
             source=m["source"], platform=m.get("platform") or "", name=m["name"], facts=facts))
     return assets
-
-
-def _version_order(v: Mapping[str, Any]) -> tuple[int, str]:
-    text = str(v["version"])
-    return (int(text), text) if text.isdigit() else (0, text)
 
 
 def source_assets(assets: Iterable[Asset]) -> list[Asset]:

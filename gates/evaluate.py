@@ -26,7 +26,7 @@ from gates.context import Context, _s
 from gates.identity import normalise
 from gates.policy import Policy
 from gates.result import FAIL, PASS, UNKNOWN, Criterion, GateResult, TargetNotFound
-from lineage.conventions import is_git_sha
+from lineage.conventions import is_git_sha, version_order
 from lineage.graph import NodeType
 from lineage.trace import trace
 
@@ -63,10 +63,6 @@ def _unusable(value: Any) -> str:
 
 def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.4g}"
-
-
-def _version_key(version: str) -> tuple[int, Any]:
-    return (0, int(version)) if str(version).isdigit() else (1, str(version))
 
 
 # -- targets ---------------------------------------------------------------------------------------
@@ -117,14 +113,14 @@ def candidates(ctx: Context, policy_for_model) -> pd.DataFrame:
         for r in group.itertuples():
             if _s(r.status) == "FAILED_REGISTRATION":
                 continue
-            if base.version is None or _version_key(str(r.version)) > _version_key(base.version):
+            if base.version is None or version_order(str(r.version)) > version_order(base.version):
                 rows.append({"source": source, "platform": r.platform, "name": name, "version": str(r.version),
                              "baseline_state": base.state, "baseline_label": base.label,
                              "baseline_version": base.version})
     frame = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
     if frame.empty:
         return frame
-    frame["_k"] = frame["version"].map(_version_key)
+    frame["_k"] = frame["version"].map(version_order)
     return frame.sort_values(["name", "platform", "_k"]).drop(columns="_k").reset_index(drop=True)
 
 

@@ -431,3 +431,11 @@ def test_served_versions_not_in_any_registry_are_named_gaps():
     (gap,) = g.gaps["endpoint:azureml:a"]
     assert gap.kind == GapKind.SERVED_VERSION_NOT_FOUND and "shared-reg" in gap.message
     assert g.node("endpoint:azureml:a").attrs["routes"][0]["traffic_pct"] == 100
+
+
+def test_versions_order_numerically_then_by_label_in_the_gates_and_the_checklist():
+    """One ordering for registry versions: "2" before "10" (text order would say otherwise), and a
+    label that is no number after every number."""
+    from lineage.conventions import version_order
+
+    assert sorted(["10", "2", "beta", "1"], key=version_order) == ["1", "2", "10", "beta"]
