@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lineage.conventions import MIGRATED_FROM_TAG, normalise_location, parse_migrated_from, version_sort_key
+from lineage.conventions import MIGRATED_FROM_TAG, normalise_location, parse_migrated_from, version_order
 
 SOURCE_PLATFORM = "databricks"
 
@@ -185,7 +185,7 @@ def mlflow_assets(frames: Mapping[str, pd.DataFrame]) -> list[Asset]:
     for m in models:
         own = [v for v in version_facts if v["source"] == m["source"] and v["model"] == m["name"]]
         is_uc = (m["source"], m["name"]) in uc_names
-        facts: dict[str, Any] = {"tags": _dict(m.get("tags")), "versions": sorted(own, key=lambda v: version_sort_key(v["version"])),
+        facts: dict[str, Any] = {"tags": _dict(m.get("tags")), "versions": sorted(own, key=lambda v: version_order(v["version"])),
                                  "flavors": sorted({f for v in own for f in v["flavors"]}),
                                  "registry": "unity_catalog" if is_uc else "mlflow"}
         if (m.get("platform") or "") == SOURCE_PLATFORM:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from checklist.assets import (APP, CONTAINER_APP, EXPERIMENT, FEATURE_SET, FEATURE_TABLE, LAKEHOUSE_TABLE,
                               ONELAKE_SHORTCUT, ONLINE_ENDPOINT, REGISTERED_MODEL, SEARCH_INDEX, SERVING_ENDPOINT,
                               SOURCE_PLATFORM, UC_MODEL, VECTOR_INDEX, Asset, same_location)
-from lineage.conventions import migrated_from_name, parse_migrated_from, version_sort_key
+from lineage.conventions import migrated_from_name, parse_migrated_from, version_order
 
 NOT_STARTED, IN_PROGRESS, DONE = "not_started", "in_progress", "done"
 
@@ -128,7 +128,7 @@ def registered_model_evidence(asset: Asset, targets: Sequence[Asset]) -> Evidenc
     label = {v["version"]: f"v{v['version']}" + (f" ({', '.join(v['aliases'])})" if v.get("aliases") else "")
              for v in versions}
     missing = [label[v["version"]] for v in required if v["version"] not in copies]
-    done = "; ".join(f"{label[v]} → {', '.join(copies[v])}" for v in sorted(copies, key=version_sort_key))
+    done = "; ".join(f"{label[v]} → {', '.join(copies[v])}" for v in sorted(copies, key=version_order))
     if not copies:
         named = [t for t in targets if t.asset_type == REGISTERED_MODEL and _same_short_name(asset, t)]
         if named:

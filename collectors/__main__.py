@@ -8,8 +8,10 @@ Both exit 2 for a bad config or usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,7 +22,6 @@ from collectors.check import DEFAULT_TIMEOUT, SourceCheck, check_all
 from collectors.cli_common import UsageParser
 from collectors.config import Config, ConfigError, load_config
 from collectors.runner import SnapshotOutcome, snapshot_all
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,22 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return run_check(config, args, err)
 
-    quiet = args.json or not err.is_terminal
-    status = err.status("starting…") if not quiet else None
-    if status:
-        status.start()
-
-    def progress(source: str, message: str) -> None:
-        if status:
-            status.update(f"[bold]{escape(source)}[/]: {escape(message)}")
-        elif not args.json:
-            print(f"{source}: {message}", file=sys.stderr, flush=True)
-
-    try:
+    with progress_reporter(err, args.json, "starting…") as progress:
         outcomes = snapshot_all(config, args.source, full=args.full, progress=progress)
-    finally:
-        if status:
-            status.stop()
     if args.json:
         print(json.dumps({"store": str(config.store_path), "sources": [o.to_json() for o in outcomes]},
                          indent=2, default=str))
@@ -105,23 +92,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(o.ok for o in outcomes) else 1
 
 
-def run_check(config: Config, args: argparse.Namespace, err: Console) -> int:
-    quiet = args.json or not err.is_terminal
-    status = err.status("checking…") if not quiet else None
+@contextlib.contextmanager
+def progress_reporter(err: Console, as_json: bool, first: str) -> Iterator[Callable[[str, str], None]]:
+    """`progress(source, message)` for a long command: a live status line on a terminal, plain
+    lines on stderr otherwise, nothing with --json (stdout carries the JSON, stderr stays quiet)."""
+    status = err.status(first) if not as_json and err.is_terminal else None
     if status:
         status.start()
 
-    def progress(source: str) -> None:
+    def progress(source: str, message: str) -> None:
         if status:
-            status.update(f"checking [bold]{escape(source)}[/]")
-        elif not args.json:
-            print(f"{source}: checking", file=sys.stderr, flush=True)
+            status.update(f"[bold]{escape(source)}[/]: {escape(message)}")
+        elif not as_json:
+            print(f"{source}: {message}", file=sys.stderr, flush=True)
 
     try:
-        results = check_all(config, args.source, timeout=args.timeout, progress=progress)
+        yield progress
     finally:
         if status:
             status.stop()
+
+
+def run_check(config: Config, args: argparse.Namespace, err: Console) -> int:
+    with progress_reporter(err, args.json, "checking…") as progress:
+        results = check_all(config, args.source, timeout=args.timeout,
+                            progress=lambda source: progress(source, "checking"))
     ok = all(r.ok for r in results)
     if args.json:
         print(json.dumps({"config": str(config.path), "ok": ok, "sources": [r.to_json() for r in results]},

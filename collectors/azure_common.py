@@ -219,12 +219,3 @@ def _error(resp: requests.Response, url: str) -> AzureHttpError:
     # Fabric also names the error in a header (the body may be empty or not JSON).
     code = code or resp.headers.get("x-ms-public-api-error-code")
     return AzureHttpError(resp.status_code, code, str(message), url)
-
-
-def arm_id_parts(resource_id: str) -> dict[str, str]:
-    """`/subscriptions/s/resourceGroups/rg/providers/P/workspaces/w/...` → lower-cased key → value."""
-    parts = [p for p in resource_id.split("/") if p]
-    out: dict[str, str] = {}
-    for i in range(0, len(parts) - 1, 2):
-        out[parts[i].lower()] = parts[i + 1]
-    return out

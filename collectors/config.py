@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from collectors.config_review import KnownIdentity, ReviewConfig, Reviewer, normalise
+
 if TYPE_CHECKING:
     from store.ducklake import DuckLakeSpec
 
-# Kinds with a collector in this version; the contract reserves databricks | fabric | azureml too.
+# Every kind has a collector (collectors/runner.py SOURCE_KINDS).
 KINDS = ("mlflow", "databricks", "azureml", "fabric", "azuresearch")
-RESERVED_KINDS: tuple[str, ...] = ()
 PLATFORMS = ("databricks", "fabric", "azureml")
 DEFAULT_STORE_PATH = "data/waymark.duckdb"
 STORE_BACKENDS = ("duckdb", "ducklake")
@@ -87,34 +88,6 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
-class Reviewer:
-    """Who may review which models (`models`: fnmatch globs over registered model names)."""
-    identity: str
-    models: tuple[str, ...] = ("*",)
-
-
-@dataclass(frozen=True)
-class KnownIdentity:
-    """One person (`identity`, as recorded in the logs) and the names they have on the platforms."""
-    identity: str
-    also_known_as: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ReviewConfig:
-    """The optional [review] table: reviewer roles, identities, the local identity, gate policies."""
-    # Used when no OIDC login ([auth] in secrets.toml) is configured; shown as unverified.
-    local_identity: str | None = None
-    reviewers: tuple[Reviewer, ...] = ()
-    # Folder of per-model policy files (<model name>.toml, default.toml); None: gates/default_policy.toml.
-    policy_dir: Path | None = None
-    # [[review.identities]]: platform user names (a run's MLflow user…) mapped to reviewer identities.
-    identities: tuple[KnownIdentity, ...] = ()
-    # A run whose author matches no known identity blocks its approval unless this is true.
-    allow_unknown_authors: bool = False
-
-
-@dataclass(frozen=True)
 class Config:
     path: Path | None
     store_path: "Path | DuckLakeSpec"   # the DuckDB file, or the shared DuckLake store; Store() takes either
@@ -147,7 +120,7 @@ _SOURCE_FIELDS: dict[str, tuple[type, ...]] = {
     "allow_registry_writes": (bool,),
     "full_every_hours": (int,),
 }
-# Fields each kind needs; kinds landing later add theirs here.
+# Fields each kind needs (the Azure kinds are added below with their options).
 _REQUIRED_BY_KIND = {"mlflow": ("tracking_uri",), "databricks": ()}
 # Extra keys a kind accepts beyond the common ones; anything else is a typo and is refused.
 # Per-request timeout and how long retries may go on, for every kind (defaults per kind in its collector).
@@ -279,9 +252,7 @@ def _parse_store(store: Any, where: str, base: Path) -> "Path | DuckLakeSpec":
 def _parse_review(r: Any, where: str, base: Path) -> ReviewConfig:
     """[review] local_identity, policy_dir, allow_unknown_authors, [[review.reviewers]] identity + models
     (globs), [[review.identities]] identity + also_known_as. Names are compared in the canonical form
-    of gates/identity.py, so one that is empty there (only invisible characters) is an error."""
-    from gates.identity import normalise
-
+    of `normalise`, so one that is empty there (only invisible characters) is an error."""
     if not isinstance(r, dict):
         raise ConfigError(f"{where}: [review] must be a table")
     expected = "local_identity, policy_dir, allow_unknown_authors, [[review.reviewers]], [[review.identities]]"
@@ -377,8 +348,6 @@ def _parse_source(s: Any, index: int, where: str, seen: set[str]) -> SourceConfi
     if name in seen:
         raise fail("name", "duplicate source name (names must be unique)")
     seen.add(name)
-    if s["kind"] in RESERVED_KINDS:
-        raise fail("kind", f"kind {s['kind']!r} is not available in this version (available: {', '.join(KINDS)})")
     if s["kind"] not in KINDS:
         raise fail("kind", f"unknown kind {s['kind']!r} (expected one of {', '.join(KINDS)})")
     if s["platform"] not in PLATFORMS:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from demo import databricks_demo  # noqa: E402  (the demo's Databricks workspace side)
-from demo import azure_stub  # noqa: E402  (the demo's Azure ML side)
+from demo import azure_demo, azure_fixtures  # noqa: E402  (the demo's Azure ML side)
 from demo.layout import READY_MARKER, demo_config_path, demo_dir  # noqa: F401  (re-exported)
 
 DBX_MODEL = "churn-prediction-gbm"
@@ -128,8 +128,8 @@ class DemoBuilder:
         for side in ("databricks", "fabric"):
             (self.root / side / "artifacts").mkdir(parents=True, exist_ok=True)
         self._write_config()
-        # Azure ML side (demo/azure_stub.py): a stub ARM / Azure Monitor workspace on 127.0.0.1.
-        self.azure = azure_stub.DemoAzure(self.root).start()
+        # Azure ML side (demo/azure_demo.py): a stub ARM / Azure Monitor workspace on 127.0.0.1.
+        self.azure = azure_demo.DemoAzure(self.root).start()
         with self.config_path.open("a", encoding="utf-8") as f:
             f.write(self.azure.config_block())
         config = load_config(self.config_path)
@@ -223,13 +223,13 @@ class DemoBuilder:
         the demo's Azure stub, and add both sources to the demo config (before `dbx-uc`, which
         stays the newest pass)."""
         uc_features = databricks_demo.table_fixture(FEATURE_TABLE)["storage_location"]  # as the stub has it
-        self.azure.fixture["fabric"] = azure_stub.churn_fabric(uc_features)
-        self.azure.fixture["search"] = azure_stub.churn_search()
+        self.azure.fixture["fabric"] = azure_fixtures.churn_fabric(uc_features)
+        self.azure.fixture["search"] = azure_fixtures.churn_search()
         self.azure.save()
         url = self.azure.stub.url
         with self.config_path.open("a", encoding="utf-8") as f:
             f.write(f"\n[[sources]]\nname = \"{self.FABRIC_SOURCE}\"\nkind = \"fabric\"\nplatform = \"fabric\"\n"
-                    f"workspace_id = \"{azure_stub.FABRIC_WS}\"\nfabric_endpoint = \"{url}/v1\"\n"
+                    f"workspace_id = \"{azure_fixtures.FABRIC_WS}\"\nfabric_endpoint = \"{url}/v1\"\n"
                     f"onelake_table_endpoint = \"{url}\"\n"
                     f"\n[[sources]]\nname = \"{self.SEARCH_SOURCE}\"\nkind = \"azuresearch\"\nplatform = \"azureml\"\n"
                     f"search_endpoint = \"{url}\"\n")
@@ -335,7 +335,7 @@ class DemoBuilder:
         self.fab.set_registered_model_alias(FABRIC_MODEL, alias, mv.version)
 
 
-def publish_churn(azure: azure_stub.DemoAzure, builder: DemoBuilder, traffic: dict[str, int]) -> None:
+def publish_churn(azure: azure_demo.DemoAzure, builder: DemoBuilder, traffic: dict[str, int]) -> None:
     """Azure ML v2 = copy of the tuned Databricks version (Fabric's Production),
     v3 = copy of the November retrain (Fabric's Staging), served when `green` gets traffic."""
     runs = {"2": "gbm-tuned-depth", "3": "gbm-retrain-nov"}

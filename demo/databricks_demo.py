@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from collectors.environment import temporary_env
 from demo.databricks_stub import DatabricksStub, prometheus_text
 from demo.layout import DATABRICKS_FIXTURE
 
@@ -206,17 +205,6 @@ def stub_env(config_path: Path) -> dict[str, str]:
     return {"DATABRICKS_HOST": stub.url, "DATABRICKS_TOKEN": DEMO_TOKEN}
 
 
-@contextlib.contextmanager
-def stub_environment(config_path: Path) -> Iterator[None]:
+def stub_environment(config_path: Path) -> contextlib.AbstractContextManager:
     """Set the stub's env vars in this process for the duration (the demo build snapshots in-process)."""
-    env = stub_env(config_path)
-    before = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return temporary_env(stub_env(config_path))

@@ -14,7 +14,8 @@ import duckdb
 
 from collectors.cli_common import UsageParser
 from collectors.config import PLATFORMS, ConfigError, load_config
-from gates.evaluate import PASS, Context, TargetNotFound, evaluate, mlflow_artifact_lister, resolve_target
+from gates.artifacts import mlflow_artifact_lister
+from gates.evaluate import PASS, Context, TargetNotFound, evaluate, resolve_target
 from gates.policy import PolicyError, policy_for
 from gates.reviews import verify
 from store import Store, StoreError, StoreMissing

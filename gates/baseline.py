@@ -25,7 +25,7 @@ from gates.policy import BaselineRule
 from store.queries import entity_as_of, entity_history
 
 if TYPE_CHECKING:
-    from gates.evaluate import Context
+    from gates.context import Context
 
 FOUND, FIRST_PROMOTION, UNKNOWN = "found", "first_promotion", "unknown"
 
@@ -121,7 +121,7 @@ def resolve(ctx: "Context", rule: BaselineRule, source: str, name: str, platform
             return Baseline(FOUND, version, "alias", alias, f"@{alias}",
                             f"model_aliases: {name}@{alias} = v{version} ({snap})",
                             f"Baseline: v{version}, the version holding @{alias}.")
-    served = _serving_model(ctx, ctx.serving(), source, name, platform)
+    served = _serving_model(ctx, ctx.cached("serving", lambda: serving_rows(ctx)), source, name, platform)
     traffic_note = ""
     if rule.traffic:
         found = _by_traffic(served)

@@ -14,183 +14,21 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import os
-import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 
+from gates.artifacts import artifact_criteria
+from gates.baseline import Baseline, resolve
+from gates.context import Context, _s
+from gates.identity import normalise
 from gates.policy import Policy
-from lineage.conventions import is_git_sha, version_sort_key
-from store.db import Store
-from store.queries import AsOf, SnapshotPoint, entity_as_of, resolve_as_of
-
-PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
-
-
-class TargetNotFound(LookupError):
-    def __init__(self, message: str, candidates: list[str] | None = None):
-        super().__init__(message)
-        self.candidates = candidates or []
-
-
-@dataclass
-class Criterion:
-    name: str                 # stable id: threshold:roc_auc, relative:f1_score, tag:owner, lineage:gaps…
-    kind: str                 # threshold | relative | required | artifact | lineage | latency | registry | run
-    status: str               # PASS | FAIL | UNKNOWN
-    actual: str
-    required: str
-    evidence: str
-    blocking: bool = False    # FAIL, or UNKNOWN not allowed by the policy
-
-
-@dataclass
-class GateResult:
-    target: dict[str, Any]
-    status: str
-    evaluated_at: str
-    policy: dict[str, Any]
-    snapshot_ids: dict[str, int]
-    run: dict[str, Any] | None
-    baseline: dict[str, Any] | None
-    criteria: list[Criterion]
-    metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    lineage: dict[str, Any] | None = None
-    # found | first_promotion | unknown, and one sentence saying so in plain words
-    baseline_state: str = ""
-    baseline_summary: str = ""
-    # metrics logged but not usable (NaN, ±inf as MLflow stores it): series → metric → why
-    metric_gaps: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASS
-
-    @property
-    def blocking(self) -> list[Criterion]:
-        return [c for c in self.criteria if c.blocking]
-
-    def counts(self) -> dict[str, int]:
-        out = {PASS: 0, FAIL: 0, UNKNOWN: 0}
-        for c in self.criteria:
-            out[c.status] += 1
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["counts"] = self.counts()
-        out["blocking"] = [c.name for c in self.blocking]
-        return out
-
-
-# -- the data one evaluation reads -----------------------------------------------------------------
-class Context:
-    """Entities at one point in time (and the lineage graph, built on first use), shared by evaluations."""
-
-    def __init__(self, store: Store, as_of: AsOf = None, points: dict[str, SnapshotPoint] | None = None,
-                 graph: Any = None):
-        """`graph`: an already built lineage graph for the same snapshots (the app shares its cached
-        one), so a gate never rebuilds what the lineage pages hold."""
-        self.store = store
-        self.points = resolve_as_of(store, as_of) if points is None else points
-        self.versions = entity_as_of(store, "model_versions", points=self.points)
-        self.aliases = entity_as_of(store, "model_aliases", points=self.points)
-        self.origins = entity_as_of(store, "model_origins", points=self.points)
-        self.runs = entity_as_of(store, "runs", points=self.points)
-        self.logged_models = entity_as_of(store, "logged_models", points=self.points)
-        self._graph: Any = graph
-        self._graph_error: str | None = None
-        self._serving: pd.DataFrame | None = None
-        self._cache: dict[str, Any] = {}
-
-    @property
-    def snapshot_ids(self) -> dict[str, int]:
-        return {s: p.snapshot_id for s, p in sorted(self.points.items())}
-
-    def graph(self):
-        if self._graph is None and self._graph_error is None:
-            try:
-                from lineage.load import load_graph
-
-                self._graph = load_graph(self.store, self.points)
-            except ImportError as e:  # lineage not available in this install
-                self._graph_error = f"lineage package unavailable: {e}"
-        return self._graph
-
-    def serving(self) -> pd.DataFrame:
-        """Endpoint routes (Azure ML deployments, Databricks served entities) with their traffic."""
-        if self._serving is None:
-            from gates.baseline import serving_rows
-
-            self._serving = serving_rows(self)
-        return self._serving
-
-    def cached(self, key: str, read):
-        """`read()` once per context (history frames the baseline looks at for every model)."""
-        if key not in self._cache:
-            self._cache[key] = read()
-        return self._cache[key]
-
-    def baseline(self, policy: Policy, source: str, name: str, platform: str):
-        from gates.baseline import resolve
-
-        return resolve(self, policy.baseline_for(platform), source, name, platform)
-
-    # lookups ------------------------------------------------------------------------------------
-    def version_row(self, source: str, name: str, version: str) -> pd.Series | None:
-        v = self.versions
-        hit = v[(v["source"] == source) & (v["name"] == name) & (v["version"].astype(str) == str(version))]
-        return None if hit.empty else hit.iloc[0]
-
-    def alias_version(self, source: str, name: str, alias: str) -> str | None:
-        a = self.aliases
-        hit = a[(a["source"] == source) & (a["name"] == name) & (a["alias"] == alias)]
-        return None if hit.empty else str(hit.iloc[0]["version"])
-
-    def producing_run(self, source: str, name: str, version: str) -> tuple[pd.Series | None, str, str | None]:
-        """(run row, how it was found, the run id named) — registry run_id, MLmodel origin, logged model."""
-        mv = self.version_row(source, name, version)
-        if mv is None:
-            return None, "version not collected", None
-        named: list[tuple[str, str]] = []
-        if _s(mv.get("run_id")):
-            named.append((mv["run_id"], f"model_versions.run_id ({source})"))
-        o = self.origins
-        hit = o[(o["source"] == source) & (o["name"] == name) & (o["version"].astype(str) == str(version))]
-        if not hit.empty and _s(hit.iloc[0]["origin_run_id"]):
-            named.append((hit.iloc[0]["origin_run_id"], f"model_origins.origin_run_id: the MLmodel file ({source})"))
-        if _s(mv.get("model_id")):
-            lm = self.logged_models
-            lhit = lm[(lm["source"] == source) & (lm["model_id"] == mv["model_id"])]
-            if not lhit.empty and _s(lhit.iloc[0]["source_run_id"]):
-                named.append((lhit.iloc[0]["source_run_id"], f"logged_models.source_run_id ({source})"))
-        for run_id, via in named:
-            runs = self.runs[self.runs["run_id"] == run_id]
-            if runs.empty:
-                continue
-            same = runs[runs["source"] == source]
-            row = (same if not same.empty else runs).iloc[0]
-            return row, via, run_id
-        if named:
-            return None, f"{named[0][1]} names run {named[0][0]}, which no collected source holds", named[0][0]
-        return None, "the registry records no run and the MLmodel names none", None
-
-    def latest_source_of(self, name: str, platform: str | None) -> list[tuple[str, str]]:
-        v = self.versions[self.versions["name"] == name]
-        if platform:
-            v = v[v["platform"] == platform]
-        return sorted({(r.source, r.platform) for r in v.itertuples()})
-
-
-def _s(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    text = str(value).strip()
-    return text or None
-
+from gates.result import FAIL, PASS, UNKNOWN, Criterion, GateResult, TargetNotFound
+from lineage.conventions import is_git_sha, version_order
+from lineage.graph import NodeType
+from lineage.trace import trace
 
 # MLflow's SQL store saves ±inf as ±1.7976931348623157e308 (the largest double): any value this
 # large is an infinity that was stored, not a measurement.
@@ -271,176 +109,47 @@ def candidates(ctx: Context, policy_for_model) -> pd.DataFrame:
     rows = []
     for (source, name), group in ctx.versions.groupby(["source", "name"]):
         platform = str(group["platform"].iloc[0])
-        base = ctx.baseline(policy_for_model(name), source, name, platform)
+        base = resolve(ctx, policy_for_model(name).baseline_for(platform), source, name, platform)
         for r in group.itertuples():
             if _s(r.status) == "FAILED_REGISTRATION":
                 continue
-            if base.version is None or version_sort_key(str(r.version)) > version_sort_key(base.version):
+            if base.version is None or version_order(str(r.version)) > version_order(base.version):
                 rows.append({"source": source, "platform": r.platform, "name": name, "version": str(r.version),
                              "baseline_state": base.state, "baseline_label": base.label,
                              "baseline_version": base.version})
     frame = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
     if frame.empty:
         return frame
-    frame["_k"] = frame["version"].map(version_sort_key)
+    frame["_k"] = frame["version"].map(version_order)
     return frame.sort_values(["name", "platform", "_k"]).drop(columns="_k").reset_index(drop=True)
+
 
 
 # -- evaluation ------------------------------------------------------------------------------------
 def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
              artifact_lister=None) -> GateResult:
-    """Evaluate one model version. `artifact_lister(source, name, version, run)` → names or raises."""
+    """Evaluate one model version: one list of criteria per family, in the order they are shown.
+    `artifact_lister(scope, source, name, version, run)` → names or raises (see gates.artifacts)."""
     version = str(version)
     mv = ctx.version_row(source, name, version)
     if mv is None:
         raise TargetNotFound(f"version {version} of model {name!r} not found on source {source!r}")
     platform = mv["platform"]
-    criteria: list[Criterion] = []
-    run, via, named_run = ctx.producing_run(source, name, version)
-    run_info = None
-    if run is not None:
-        run_info = {"source": run["source"], "platform": run["platform"], "run_id": run["run_id"],
-                    "run_name": _s(run["run_name"]), "user_id": _s(run["user_id"]), "via": via,
-                    "git_sha": _s(run["git_sha"]), "lifecycle_stage": _s(run["lifecycle_stage"]),
-                    "authors": sorted(_authors(run))}
-        run_label = (f"run {run_info['run_name'] or run['run_id']} ({run['platform']}, {str(run['run_id'])[:8]}…, "
-                     f"snapshot {ctx.snapshot_ids.get(run['source'])} of {run['source']})")
-        criteria.append(Criterion("run:producing", "run", PASS, run_label, "the run that produced the version",
-                                  f"found via {via}"))
-        if _s(run["lifecycle_stage"]) == "deleted":
-            criteria.append(Criterion("run:not_deleted", "run", FAIL, "deleted", "an active run",
-                                      f"runs.lifecycle_stage of {run_label}"))
-    else:
-        run_label = "no run"
-        criteria.append(Criterion("run:producing", "run", FAIL, named_run or "none",
-                                  "the run that produced the version", via))
-    status = _s(mv.get("status")) or "unknown"
-    criteria.append(Criterion("registry:status", "registry", PASS if status == "READY" else
-                              (UNKNOWN if status == "unknown" else FAIL), status, "READY",
-                              f"model_versions.status, snapshot {ctx.snapshot_ids.get(source)} of {source}"))
-
-    metrics = dict(run["metrics"] or {}) if run is not None and isinstance(run["metrics"], dict) else {}
-    params = dict(run["params"] or {}) if run is not None and isinstance(run["params"], dict) else {}
-    run_tags = dict(run["tags"] or {}) if run is not None and isinstance(run["tags"], dict) else {}
-    mv_tags = dict(mv["tags"] or {}) if isinstance(mv.get("tags"), dict) else {}
-
-    def metric_evidence(key: str) -> str:
-        return f"runs.metrics[{key!r}] of {run_label}" if run is not None else f"{key}: no producing run ({via})"
-
-    def metric_state(key: str) -> tuple[float | None, str]:
-        if run is None:
-            return None, "no run"
-        if key not in metrics:
-            return None, "not logged"
-        value = _num(metrics[key])
-        return value, (_unusable(metrics[key]) if value is None else _fmt(value))
-
-    # absolute thresholds
-    for bound in policy.thresholds:
-        value, shown = metric_state(bound.metric)
-        criteria.append(Criterion(f"threshold:{bound.metric}", "threshold", _check_bound(value, bound), shown,
-                                  bound.describe(), metric_evidence(bound.metric)))
-
-    # relative to the baseline
-    base = ctx.baseline(policy, source, name, platform)
-    baseline_version = base.version
-    baseline_info = None
-    base_metrics: dict[str, Any] = {}
-    if baseline_version is not None:
-        brun, bvia, bnamed = ctx.producing_run(source, name, baseline_version)
-        baseline_info = {"alias": base.alias, "label": base.label, "basis": base.basis, "version": baseline_version,
-                         "source": source, "run_id": brun["run_id"] if brun is not None else bnamed,
-                         "run_name": _s(brun["run_name"]) if brun is not None else None, "via": bvia,
-                         "snapshot_id": ctx.snapshot_ids.get(source), "evidence": base.evidence}
-        if brun is not None and isinstance(brun["metrics"], dict):
-            base_metrics = dict(brun["metrics"])
-        base_label = f"{name} v{baseline_version} = {base.label} (snapshot {ctx.snapshot_ids.get(source)} of {source})"
-    rule = policy.baseline_for(platform)
-    if policy.relative:
-        if base.state == "found":
-            bst, bactual = PASS, f"v{baseline_version} ({base.label})"
-        elif base.state == "first_promotion":
-            bst, bactual = (PASS if policy.no_baseline == "pass" else UNKNOWN), "none: first promotion"
-        else:
-            bst, bactual = UNKNOWN, "not found"
-        criteria.append(Criterion("baseline", "baseline", bst, bactual, rule.describe(), base.evidence))
-    for rel in policy.relative:
-        keys = [rel.metric]
-        if policy.slices:
-            prefix = rel.metric + policy.slice_separator
-            keys += sorted({k for k in list(base_metrics) + list(metrics) if k.startswith(prefix)})
-        for key in keys:
-            cname = f"relative:{key}"
-            value, shown = metric_state(key)
-            if baseline_version is None:
-                first = base.state == "first_promotion"
-                st = PASS if first and policy.no_baseline == "pass" else UNKNOWN
-                criteria.append(Criterion(cname, "relative", st, shown, "no worse than the baseline",
-                                          ("first promotion, nothing to compare with: " if first else
-                                           "baseline unknown: ") + base.evidence))
-                continue
-            if key != rel.metric and key not in base_metrics:
-                continue  # a slice only the candidate logged: nothing to be worse than
-            bvalue = _num(base_metrics.get(key))
-            if bvalue is None:
-                why = "not logged" if key not in base_metrics else _unusable(base_metrics[key])
-                criteria.append(Criterion(cname, "relative", UNKNOWN, shown, f"baseline {why}",
-                                          f"{base_label}: runs.metrics[{key!r}] {why}"))
-                continue
-            if rel.lower_is_better:
-                limit = bvalue + rel.margin
-                required = f"≤ {limit:.4g} (baseline {bvalue:.4g} + {rel.margin:g})"
-                st = UNKNOWN if value is None else (PASS if value <= limit + 1e-12 else FAIL)
-            else:
-                limit = bvalue - rel.margin
-                required = f"≥ {limit:.4g} (baseline {bvalue:.4g} − {rel.margin:g})"
-                st = UNKNOWN if value is None else (PASS if value >= limit - 1e-12 else FAIL)
-            criteria.append(Criterion(cname, "relative", st, shown, required,
-                                      f"{metric_evidence(key)}; baseline {base_label}"))
-
-    # required params, tags, git SHA
-    if policy.require_git_sha:
-        sha = _s(run["git_sha"]) if run is not None else None
-        frm = _s(run["git_sha_from"]) if run is not None else None
-        # Only a commit SHA is code evidence: a branch name or placeholder fails, shown as it is.
-        valid = bool(sha) and is_git_sha(sha)
-        criteria.append(Criterion("required:git_sha", "required",
-                                  PASS if valid else (FAIL if run is not None else UNKNOWN),
-                                  (sha[:12] if valid else f"{sha[:40]} (not a commit SHA)") if sha else "none",
-                                  "a git commit SHA (7–40 hex digits) on the run",
-                                  f"runs.git_sha{' (from ' + frm + ')' if frm else ''} of {run_label}"))
-    for p in policy.required_params:
-        present = _s(params.get(p))
-        criteria.append(Criterion(f"param:{p}", "required",
-                                  PASS if present else (FAIL if run is not None else UNKNOWN),
-                                  present or "missing", "logged", f"runs.params[{p!r}] of {run_label}"))
-    for t in policy.required_tags:
-        on_run, on_mv = _s(run_tags.get(t)), _s(mv_tags.get(t))
-        present = on_run or on_mv
-        where = (f"runs.tags[{t!r}] of {run_label}" if on_run else
-                 f"model_versions.tags[{t!r}] of {name}/{version}" if on_mv else
-                 f"neither runs.tags nor model_versions.tags has {t!r}")
-        criteria.append(Criterion(f"tag:{t}", "required", PASS if present else FAIL, present or "missing",
-                                  "set", where))
-
-    # artifacts
-    criteria += _artifact_criteria(ctx, policy, source, name, version, run, artifact_lister)
-
-    # latency
-    if policy.latency is not None:
-        value, shown = metric_state(policy.latency.metric)
-        criteria.append(Criterion(f"latency:{policy.latency.metric}", "latency",
-                                  _check_bound(value, policy.latency), shown, policy.latency.describe(),
-                                  metric_evidence(policy.latency.metric)))
-
-    # lineage
+    producer = _producer(ctx, source, name, version)
+    side = _baseline_side(ctx, policy, source, name, platform)
+    criteria = [*producer.criteria, _registry_criterion(ctx, mv, source), *_threshold_criteria(policy, producer),
+                *_baseline_criteria(policy, side, platform), *_relative_criteria(policy, producer, side),
+                *_required_criteria(policy, producer, mv, name, version),
+                *artifact_criteria(ctx, policy, source, name, version, producer.run, artifact_lister),
+                *_latency_criteria(policy, producer)]
     lineage_summary = None
     if policy.lineage_required:
-        lineage_criteria, lineage_summary = _lineage_criteria(ctx, policy, source, name, version, platform)
+        lineage_criteria, lineage_summary = _lineage_criteria(ctx, policy, source, name, version)
         criteria += lineage_criteria
 
     for c in criteria:
         c.blocking = c.status == FAIL or (c.status == UNKNOWN and not _allowed(c.name, policy.allow_unknown))
+    metrics, base_metrics = producer.metrics, side.metrics
     shown_metrics = sorted({b.metric for b in policy.thresholds} | {r.metric for r in policy.relative}
                            | ({policy.latency.metric} if policy.latency else set())
                            | {k for k in metrics if any(k.startswith(r.metric + policy.slice_separator)
@@ -451,21 +160,201 @@ def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
         status=FAIL if any(c.blocking for c in criteria) else PASS,
         evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         policy={"path": policy.label, "sha256": policy.sha256, "baseline_alias": policy.baseline_alias,
-                "baseline_rule": rule.describe()},
+                "baseline_rule": policy.baseline_for(platform).describe()},
         snapshot_ids=ctx.snapshot_ids,
-        run=run_info, baseline=baseline_info, criteria=criteria,
+        run=producer.info, baseline=side.info, criteria=criteria,
         metrics={"candidate": {k: _num(metrics.get(k)) for k in shown_metrics},
-                 "baseline": {k: _num(base_metrics.get(k)) for k in shown_metrics} if baseline_info else {}},
-        lineage=lineage_summary, baseline_state=base.state, baseline_summary=base.summary,
+                 "baseline": {k: _num(base_metrics.get(k)) for k in shown_metrics} if side.info else {}},
+        lineage=lineage_summary, baseline_state=side.base.state, baseline_summary=side.base.summary,
         metric_gaps={series: {k: _unusable(logged[k]) for k in shown_metrics if k in logged and _num(logged[k]) is None}
-                     for series, logged in (("candidate", metrics), ("baseline", base_metrics if baseline_info else {}))})
+                     for series, logged in (("candidate", metrics), ("baseline", base_metrics if side.info else {}))})
+
+
+# -- the producing run -----------------------------------------------------------------------------
+def _dict(value: Any) -> dict[str, Any]:
+    return dict(value or {}) if isinstance(value, dict) else {}
+
+
+@dataclass
+class _Producer:
+    """The run that produced the version, as the criteria read it, and the `run:` criteria."""
+    run: pd.Series | None
+    via: str
+    label: str                        # how the run is named in evidence ("no run" when none)
+    info: dict[str, Any] | None       # GateResult.run
+    criteria: list[Criterion]
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    tags: dict[str, Any]
+
+    def evidence(self, key: str) -> str:
+        return (f"runs.metrics[{key!r}] of {self.label}" if self.run is not None
+                else f"{key}: no producing run ({self.via})")
+
+    def metric(self, key: str) -> tuple[float | None, str]:
+        """The usable value of a metric (None when not) and the words shown for it."""
+        if self.run is None:
+            return None, "no run"
+        if key not in self.metrics:
+            return None, "not logged"
+        value = _num(self.metrics[key])
+        return value, (_unusable(self.metrics[key]) if value is None else _fmt(value))
+
+
+def _producer(ctx: Context, source: str, name: str, version: str) -> _Producer:
+    run, via, named_run = ctx.producing_run(source, name, version)
+    if run is None:
+        return _Producer(None, via, "no run", None, [Criterion("run:producing", "run", FAIL, named_run or "none",
+                                                               "the run that produced the version", via)],
+                         {}, {}, {})
+    info = {"source": run["source"], "platform": run["platform"], "run_id": run["run_id"],
+            "run_name": _s(run["run_name"]), "user_id": _s(run["user_id"]), "via": via,
+            "git_sha": _s(run["git_sha"]), "lifecycle_stage": _s(run["lifecycle_stage"]),
+            "authors": sorted(_authors(run))}
+    label = (f"run {info['run_name'] or run['run_id']} ({run['platform']}, {str(run['run_id'])[:8]}…, "
+             f"snapshot {ctx.snapshot_ids.get(run['source'])} of {run['source']})")
+    criteria = [Criterion("run:producing", "run", PASS, label, "the run that produced the version", f"found via {via}")]
+    if _s(run["lifecycle_stage"]) == "deleted":
+        criteria.append(Criterion("run:not_deleted", "run", FAIL, "deleted", "an active run",
+                                  f"runs.lifecycle_stage of {label}"))
+    return _Producer(run, via, label, info, criteria, _dict(run["metrics"]), _dict(run["params"]), _dict(run["tags"]))
+
+
+def _registry_criterion(ctx: Context, mv: pd.Series, source: str) -> Criterion:
+    status = _s(mv.get("status")) or "unknown"
+    return Criterion("registry:status", "registry", PASS if status == "READY" else
+                     (UNKNOWN if status == "unknown" else FAIL), status, "READY",
+                     f"model_versions.status, snapshot {ctx.snapshot_ids.get(source)} of {source}")
+
+
+# -- metrics: absolute bounds, latency, relative to the baseline ------------------------------------
+def _bound_criterion(name: str, kind: str, bound, producer: _Producer) -> Criterion:
+    value, shown = producer.metric(bound.metric)
+    return Criterion(name, kind, _check_bound(value, bound), shown, bound.describe(), producer.evidence(bound.metric),
+                     value=value, min=bound.min, max=bound.max)
+
+
+def _threshold_criteria(policy: Policy, producer: _Producer) -> list[Criterion]:
+    return [_bound_criterion(f"threshold:{b.metric}", "threshold", b, producer) for b in policy.thresholds]
+
+
+def _latency_criteria(policy: Policy, producer: _Producer) -> list[Criterion]:
+    if policy.latency is None:
+        return []
+    return [_bound_criterion(f"latency:{policy.latency.metric}", "latency", policy.latency, producer)]
+
+
+@dataclass
+class _BaselineSide:
+    """The baseline version, its run's metrics, and how evidence names it."""
+    base: Baseline
+    info: dict[str, Any] | None       # GateResult.baseline (None when there is no baseline version)
+    metrics: dict[str, Any]
+    label: str
+
+
+def _baseline_side(ctx: Context, policy: Policy, source: str, name: str, platform: str) -> _BaselineSide:
+    base = resolve(ctx, policy.baseline_for(platform), source, name, platform)
+    if base.version is None:
+        return _BaselineSide(base, None, {}, "")
+    brun, bvia, bnamed = ctx.producing_run(source, name, base.version)
+    info = {"alias": base.alias, "label": base.label, "basis": base.basis, "version": base.version,
+            "source": source, "run_id": brun["run_id"] if brun is not None else bnamed,
+            "run_name": _s(brun["run_name"]) if brun is not None else None, "via": bvia,
+            "snapshot_id": ctx.snapshot_ids.get(source), "evidence": base.evidence}
+    metrics = dict(brun["metrics"]) if brun is not None and isinstance(brun["metrics"], dict) else {}
+    label = f"{name} v{base.version} = {base.label} (snapshot {ctx.snapshot_ids.get(source)} of {source})"
+    return _BaselineSide(base, info, metrics, label)
+
+
+def _baseline_criteria(policy: Policy, side: _BaselineSide, platform: str) -> list[Criterion]:
+    if not policy.relative:
+        return []
+    base = side.base
+    if base.state == "found":
+        status, actual = PASS, f"v{base.version} ({base.label})"
+    elif base.state == "first_promotion":
+        status, actual = (PASS if policy.no_baseline == "pass" else UNKNOWN), "none: first promotion"
+    else:
+        status, actual = UNKNOWN, "not found"
+    return [Criterion("baseline", "baseline", status, actual, policy.baseline_for(platform).describe(), base.evidence)]
+
+
+def _relative_criteria(policy: Policy, producer: _Producer, side: _BaselineSide) -> list[Criterion]:
+    out: list[Criterion] = []
+    base, base_metrics = side.base, side.metrics
+    for rel in policy.relative:
+        keys = [rel.metric]
+        if policy.slices:
+            prefix = rel.metric + policy.slice_separator
+            keys += sorted({k for k in list(base_metrics) + list(producer.metrics) if k.startswith(prefix)})
+        for key in keys:
+            cname = f"relative:{key}"
+            value, shown = producer.metric(key)
+            if base.version is None:
+                first = base.state == "first_promotion"
+                st = PASS if first and policy.no_baseline == "pass" else UNKNOWN
+                out.append(Criterion(cname, "relative", st, shown, "no worse than the baseline",
+                                     ("first promotion, nothing to compare with: " if first else
+                                      "baseline unknown: ") + base.evidence, value=value))
+                continue
+            if key != rel.metric and key not in base_metrics:
+                continue  # a slice only the candidate logged: nothing to be worse than
+            bvalue = _num(base_metrics.get(key))
+            if bvalue is None:
+                why = "not logged" if key not in base_metrics else _unusable(base_metrics[key])
+                out.append(Criterion(cname, "relative", UNKNOWN, shown, f"baseline {why}",
+                                     f"{side.label}: runs.metrics[{key!r}] {why}", value=value))
+                continue
+            if rel.lower_is_better:
+                limit = bvalue + rel.margin
+                required = f"≤ {limit:.4g} (baseline {bvalue:.4g} + {rel.margin:g})"
+                st = UNKNOWN if value is None else (PASS if value <= limit + 1e-12 else FAIL)
+                bounds = {"max": limit}
+            else:
+                limit = bvalue - rel.margin
+                required = f"≥ {limit:.4g} (baseline {bvalue:.4g} − {rel.margin:g})"
+                st = UNKNOWN if value is None else (PASS if value >= limit - 1e-12 else FAIL)
+                bounds = {"min": limit}
+            out.append(Criterion(cname, "relative", st, shown, required,
+                                 f"{producer.evidence(key)}; baseline {side.label}", value=value, baseline=bvalue,
+                                 **bounds))
+    return out
+
+
+# -- required params, tags, git SHA -----------------------------------------------------------------
+def _required_criteria(policy: Policy, producer: _Producer, mv: pd.Series, name: str,
+                       version: str) -> list[Criterion]:
+    out: list[Criterion] = []
+    run, run_label = producer.run, producer.label
+    if policy.require_git_sha:
+        sha = _s(run["git_sha"]) if run is not None else None
+        frm = _s(run["git_sha_from"]) if run is not None else None
+        # Only a commit SHA is code evidence: a branch name or placeholder fails, shown as it is.
+        valid = bool(sha) and is_git_sha(sha)
+        out.append(Criterion("required:git_sha", "required",
+                             PASS if valid else (FAIL if run is not None else UNKNOWN),
+                             (sha[:12] if valid else f"{sha[:40]} (not a commit SHA)") if sha else "none",
+                             "a git commit SHA (7–40 hex digits) on the run",
+                             f"runs.git_sha{' (from ' + frm + ')' if frm else ''} of {run_label}"))
+    for p in policy.required_params:
+        present = _s(producer.params.get(p))
+        out.append(Criterion(f"param:{p}", "required", PASS if present else (FAIL if run is not None else UNKNOWN),
+                             present or "missing", "logged", f"runs.params[{p!r}] of {run_label}"))
+    mv_tags = _dict(mv.get("tags"))
+    for t in policy.required_tags:
+        on_run, on_mv = _s(producer.tags.get(t)), _s(mv_tags.get(t))
+        present = on_run or on_mv
+        where = (f"runs.tags[{t!r}] of {run_label}" if on_run else
+                 f"model_versions.tags[{t!r}] of {name}/{version}" if on_mv else
+                 f"neither runs.tags nor model_versions.tags has {t!r}")
+        out.append(Criterion(f"tag:{t}", "required", PASS if present else FAIL, present or "missing", "set", where))
+    return out
 
 
 def _authors(run: pd.Series) -> set[str]:
     """The run's user names as the platform wrote them (one per person: compared in canonical form;
     reviews map them to identities for separation of duties)."""
-    from gates.identity import normalise
-
     out: dict[str, str] = {}
     for value in (run.get("user_id"), (run["tags"] or {}).get("mlflow.user") if isinstance(run["tags"], dict) else None):
         # MLflow records "unknown" when the client did not know its user: that names nobody.
@@ -489,123 +378,13 @@ def _check_bound(value: float | None, bound) -> str:
     return PASS
 
 
-def _artifact_criteria(ctx: Context, policy: Policy, source: str, name: str, version: str,
-                       run: pd.Series | None, lister) -> list[Criterion]:
-    out: list[Criterion] = []
-    wanted = [("artifact", a) for a in policy.required_artifacts] + \
-             [("run_artifact", a) for a in policy.required_run_artifacts]
-    if not wanted:
-        return out
-    o = ctx.origins
-    origin = o[(o["source"] == source) & (o["name"] == name) & (o["version"].astype(str) == version)]
-    listings: dict[str, Any] = {}
-    for scope, artifact in wanted:
-        cname = f"{scope}:{artifact}"
-        if scope == "artifact" and artifact == "MLmodel" and not origin.empty:
-            rs = _s(origin.iloc[0]["read_status"])
-            st = PASS if rs == "ok" else (FAIL if rs == "missing" else UNKNOWN)
-            out.append(Criterion(cname, "artifact", st, f"MLmodel {rs}", "present",
-                                 f"model_origins.read_status of {name}/{version}, snapshot "
-                                 f"{ctx.snapshot_ids.get(source)} of {source}"))
-            continue
-        if lister is None:
-            out.append(Criterion(cname, "artifact", UNKNOWN, "not checked", "present",
-                                 "artifact listing is not available here (the gate CLI lists the registry)"))
-            continue
-        if scope == "run_artifact" and run is None:
-            out.append(Criterion(cname, "artifact", UNKNOWN, "no run", "present", "no producing run to list"))
-            continue
-        if scope not in listings:
-            try:
-                listings[scope] = lister(scope, source, name, version, run)
-            except Exception as e:  # noqa: BLE001 — any registry failure is an UNKNOWN, reported
-                listings[scope] = e
-        found = listings[scope]
-        where = (f"artifacts of {name}/{version} listed from {source}" if scope == "artifact"
-                 else f"artifacts of run {run['run_id']} listed from {run['source']}")
-        if isinstance(found, Exception):
-            out.append(Criterion(cname, "artifact", UNKNOWN, "listing failed", "present",
-                                 f"{where}: {type(found).__name__}: {str(found)[:200]}"))
-            continue
-        present = artifact in found
-        out.append(Criterion(cname, "artifact", PASS if present else FAIL, "present" if present else "missing",
-                             "present", f"{where} ({len(found)} file(s))"))
-    return out
-
-
-class NoRegistry(LookupError):
-    """The source has no MLflow registry the gate could list artifacts in."""
-
-
-def mlflow_uris(src) -> tuple[str, str]:
-    """(tracking URI, registry URI) of a source's MLflow, always explicit: a None would make MLflow
-    fall back to its process defaults (and create `mlflow.db` in the working folder).
-
-    `mlflow` sources name theirs; a `databricks` source's registry is its workspace's Unity
-    Catalog (its profile, if any, picks the workspace; otherwise Databricks unified auth does,
-    as for the collector). Other kinds hold no MLflow registry."""
-    if src.kind == "mlflow" and src.tracking_uri:
-        return src.tracking_uri, src.effective_registry_uri
-    if src.kind == "databricks":
-        options = src.options or {}
-        profile, host = options.get("profile"), options.get("host")
-        # MLflow finds the workspace from a profile or DATABRICKS_HOST, never from a host it is
-        # given: listing another workspace's registry would be evidence about the wrong model.
-        env_host = os.environ.get("DATABRICKS_HOST", "")
-        if host and not profile and env_host.rstrip("/") != host.rstrip("/"):
-            raise NoRegistry(f"source {src.name} names host {host}, but MLflow would reach "
-                             f"{env_host or 'no workspace'} (DATABRICKS_HOST): set a profile, or DATABRICKS_HOST")
-        suffix = f"://{profile}" if profile else ""
-        return f"databricks{suffix}", f"databricks-uc{suffix}"
-    raise NoRegistry(f"source {src.name} ({src.kind}) has no MLflow registry to list artifacts in")
-
-
-_DEFAULT_URI_LOCK = threading.Lock()   # the process default tracking URI is global: one pin at a time
-
-
-def mlflow_artifact_lister(config):
-    """Lists artifacts through each source's own MLflow registry (read-only calls); names and base
-    names. A Unity Catalog version is listed as `models:/NAME/VERSION` on the `databricks-uc`
-    registry, so MLflow fetches the UC credentials for its storage itself."""
-
-    def listing(scope: str, source: str, name: str, version: str, run: pd.Series | None) -> set[str]:
-        from mlflow import MlflowClient
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-        src = config.source(source if scope == "artifact" else run["source"])
-        tracking, registry = mlflow_uris(src)
-        if scope == "artifact" and registry.startswith("databricks-uc"):
-            # MLflow's UC artifact repository builds an MlflowClient of its own without a tracking
-            # URI; pin the process default to the source's for the call, or MLflow would open (and
-            # create) sqlite:///mlflow.db in the working folder.
-            from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
-            with _DEFAULT_URI_LOCK, _use_tracking_uri(tracking):
-                files = get_artifact_repository(f"models:/{name}/{version}", tracking_uri=tracking,
-                                                registry_uri=registry).list_artifacts("")
-        elif scope == "artifact":
-            client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
-            uri = client.get_model_version_download_uri(name, version)
-            files = get_artifact_repository(uri, tracking_uri=tracking, registry_uri=registry).list_artifacts("")
-        else:
-            files = MlflowClient(tracking_uri=tracking, registry_uri=registry).list_artifacts(run["run_id"])
-        return {f.path for f in files} | {f.path.rsplit("/", 1)[-1] for f in files}
-
-    return listing
-
-
-def _lineage_criteria(ctx: Context, policy: Policy, source: str, name: str, version: str,
-                      platform: str) -> tuple[list[Criterion], dict[str, Any] | None]:
+# -- lineage ---------------------------------------------------------------------------------------
+def _lineage_criteria(ctx: Context, policy: Policy, source: str, name: str,
+                      version: str) -> tuple[list[Criterion], dict[str, Any] | None]:
     graph = ctx.graph()
-    if graph is None:
-        why = ctx._graph_error or "no lineage graph"
-        return [Criterion("lineage:trace", "lineage", UNKNOWN, "not traced", "a trace", why)], None
-    from lineage.graph import NodeType
-    from lineage.trace import trace
-
     node = next((n for n in graph.ids_of_type(NodeType.MODEL_VERSION)
-                 if graph.g.nodes[n]["attrs"].get("source") == source and graph.g.nodes[n]["name"] == name
-                 and str(graph.g.nodes[n]["version"]) == version), None)
+                 if (d := graph.node_data(n))["attrs"].get("source") == source and d["name"] == name
+                 and str(d["version"]) == version), None)
     if node is None:
         return [Criterion("lineage:trace", "lineage", FAIL, "no node", "a trace",
                           f"the lineage graph has no node for {name}/{version} on {source}")], None

@@ -4,11 +4,9 @@ An identity is *verified* only when it comes from the app's OIDC sign-in (`st.lo
 ID, read as `st.user`). Anything else — `WAYMARK_USER`, `[review] local_identity`, the OS user —
 is a claim nobody checked: it is recorded as unverified and never changes a registry.
 
-Names are compared and recorded in one canonical form, so `Alice@Contoso.com`, a variant with a
-zero-width space or a right-to-left mark, and a full-width `ａｌｉｃｅ` are the same person:
-Unicode NFKC, invisible characters removed (format/control characters and every Default_Ignorable
-code point: zero-width spaces and joiners, bidi controls, soft hyphen, variation selectors,
-fillers, tags), whitespace collapsed, casefolded. `[[review.identities]]` maps the names a person
+Names are compared and recorded in one canonical form (`normalise`, collectors/config_review.py:
+the config validates names with it too), so `Alice@Contoso.com`, a variant with a zero-width space
+and a full-width `ａｌｉｃｅ` are the same person. `[[review.identities]]` maps the names a person
 has on the platforms (`also_known_as`: the MLflow user of their runs, a short login) to the one
 identity recorded in the logs.
 """
@@ -16,41 +14,20 @@ from __future__ import annotations
 
 import getpass
 import os
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from collectors.config import Config, ReviewConfig
+from collectors.config_review import normalise
 
-# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): rendered as nothing.
-_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-              (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
-              (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
-              (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+if TYPE_CHECKING:
+    from collectors.config import Config
+    from collectors.config_review import ReviewConfig
 
 # How a name came to us; only "oidc" is verified.
 OIDC, ENV, CONFIG, OS_USER = "oidc", "env", "config", "os"
 SOURCE_LABELS = {OIDC: "signed in with OIDC", ENV: "WAYMARK_USER", CONFIG: "[review] local_identity",
                  OS_USER: "operating-system user", "local": "local identity"}
-
-
-def _visible(ch: str) -> bool:
-    cp = ord(ch)
-    if unicodedata.category(ch) in ("Cf", "Cc", "Cs", "Co", "Cn") and not ch.isspace():
-        return False
-    return not any(lo <= cp <= hi for lo, hi in _IGNORABLE)
-
-
-def normalise(name: str | None) -> str:
-    """The canonical form of a person's name ('' when nothing visible is left)."""
-    if not name:
-        return ""
-    text = unicodedata.normalize("NFKC", str(name))
-    text = "".join(ch for ch in text if _visible(ch))
-    text = unicodedata.normalize("NFKC", text.casefold())
-    return " ".join(text.split())
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lineage.graph import GapKind
+
 DEFAULT_POLICY = Path(__file__).resolve().parent / "default_policy.toml"
 # Conflicting or invalid evidence blocks by default: named kinds, plus every *_conflict / *_mismatch
 # kind the lineage builder may name (a glob matches gap kinds by name).
 DEFAULT_FORBIDDEN_GAPS = ("no_git_sha", "unversioned_input", "no_inputs", "no_run", "run_not_found", "run_deleted",
                           "no_origin", "origin_unreadable", "origin_conflict", "ambiguous", "commit_mismatch",
                           "input_version_conflict", "invalid_git_sha", "*_conflict", "*_mismatch")
-# Gap kinds a policy may name although this install's lineage package does not emit them (yet).
-_EXTRA_GAP_KINDS = {"no_run", "commit_mismatch", "input_version_conflict", "invalid_git_sha"}
 DEFAULT_BASELINE_ALIASES = ("champion", "Production", "prod")
 
 
@@ -346,11 +346,11 @@ def parse_policy(text: str, path: Path | None = None) -> Policy:
         out["lineage_required"] = r.boolean(lin["require"], "lineage.require")
     if "forbidden_gaps" in lin:
         gaps = r.strings(lin["forbidden_gaps"], "lineage.forbidden_gaps")
-        known = _gap_kinds()
-        bad = [g for g in gaps if known and g not in known | _EXTRA_GAP_KINDS and not _GLOB.search(g)]
+        known = {k.value for k in GapKind}
+        bad = [g for g in gaps if g not in known and not _GLOB.search(g)]
         if bad:
             raise r.fail("lineage.forbidden_gaps", f"unknown gap kind {bad[0]!r} "
-                         f"(known: {', '.join(sorted(known | _EXTRA_GAP_KINDS))}, or a glob such as *_conflict)")
+                         f"(known: {', '.join(sorted(known))}, or a glob such as *_conflict)")
         out["forbidden_gaps"] = gaps
 
     lat = r.table(raw, "latency", {"metric", "max"})
@@ -423,14 +423,6 @@ def _bound(r: _Reader, metric: str, spec: Any, dotted: str) -> Bound:
             raise r.fail(dotted, f"min {lo:g} is above max {hi:g}")
         return Bound(metric, lo, hi)
     return Bound(metric, min=r.number(spec, dotted))
-
-
-def _gap_kinds() -> set[str]:
-    try:
-        from lineage.graph import GapKind
-    except ImportError:  # lineage not installed: accept any name
-        return set()
-    return {k.value for k in GapKind}
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -10,6 +10,8 @@ the collector, per source (`git_sha_param` in governance.toml; the run row recor
 came from). MLflow sets the tag from the repository of the entry point, which is often not the
 repository the pipeline names in its param, so the graph reads every git field again and shows
 a disagreement (`commit_mismatch`) instead of trusting the collector's pick.
+Also here: the shared readings of registry values (a git SHA, a migrated-from tag, a storage
+location, the order of versions) that the graph, the gates and the checklist all use.
 """
 from __future__ import annotations
 
@@ -60,12 +62,6 @@ def migrated_from_name(value: object) -> str | None:
     return value.split(":", 1)[1] if ":" in value else value
 
 
-def version_sort_key(version: object) -> tuple[int, int, str]:
-    """Registry versions in their order: numbers by value (2 before 10), then any other text."""
-    text = str(version).strip()
-    return (0, int(text), "") if text.isdigit() else (1, 0, text)
-
-
 def normalise_location(location: str) -> str:
     """Storage URLs compared as one: no trailing slash; scheme and authority (container@account)
     are case-insensitive, the path is not."""
@@ -75,3 +71,10 @@ def normalise_location(location: str) -> str:
         return text
     authority, slash, path = rest.partition("/")
     return f"{scheme.lower()}://{authority.lower()}{slash}{path}"
+
+
+def version_order(version: object) -> tuple[int, int | str]:
+    """Sort key of a registry version: numbers in numeric order ("2" before "10"), then any other
+    label by its text (the one ordering the gates and the checklist use)."""
+    text = str(version)
+    return (0, int(text)) if text.isdigit() else (1, text)

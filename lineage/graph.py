@@ -342,17 +342,18 @@ class LineageGraph:
     def subgraph_edges(self, node_ids: set[str]) -> list[tuple[str, str]]:
         return [(s, t) for s, t in self.g.subgraph(node_ids).edges]
 
-    def find_cycle(self) -> list[tuple[str, str]] | None:
-        """A cycle, if any. Every edge goes from a lower NODE_RANK to a higher one except edges
-        within a rank (model_version → model_version migrations, table → table lineage, versions
-        and storage identity),
-        so a cycle can only lie among those: only they are searched (fast on 100k-run graphs)."""
+    def cycle_edges(self) -> dict[tuple[str, str], list[str]]:
+        """Every edge that lies on a cycle → the nodes of its strongly connected part, sorted. Every
+        edge goes from a lower NODE_RANK to a higher one except edges within a rank (model_version →
+        model_version migrations, table → table lineage, versions and storage identity), so a cycle
+        can only lie among those: only they are searched (fast on 100k-run graphs)."""
         rank = {n: NODE_RANK[t] for n, t in self.g.nodes(data="type")}
-        flat = [(s, t) for s, t in self.g.edges if rank[s] == rank[t]]
-        try:
-            return [(s, t) for s, t, *_ in nx.find_cycle(nx.DiGraph(flat))] if flat else None
-        except nx.NetworkXNoCycle:
-            return None
+        flat = nx.DiGraph([(s, t) for s, t in self.g.edges if rank[s] == rank[t]])
+        out: dict[tuple[str, str], list[str]] = {}
+        for part in nx.strongly_connected_components(flat):
+            if len(part) > 1:
+                out.update({edge: sorted(part) for edge in flat.subgraph(part).edges})
+        return out
 
     def is_dag(self) -> bool:
         return nx.is_directed_acyclic_graph(self.g)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,13 +72,21 @@ def _retrying(seconds: float) -> Retrying:
     )
 
 
+# Backends other than the DuckDB file: (accepts(path), Store subclass). store/ducklake.py registers
+# itself (store/__init__.py imports it), so this module never imports its own subclass.
+_BACKENDS: list[tuple[Callable[[Any], bool], type[Store]]] = []
+
+
+def register_backend(accepts: Callable[[Any], bool], backend: type[Store]) -> None:
+    _BACKENDS.append((accepts, backend))
+
+
 class Store:
     def __new__(cls, path: Any = None):
         if cls is Store:
-            from store import ducklake   # the DuckLake backend loads its extensions only when used
-
-            if ducklake.is_spec(path):
-                return super().__new__(ducklake.DuckLakeStore)
+            for accepts, backend in _BACKENDS:
+                if accepts(path):
+                    return super().__new__(backend)
         return super().__new__(cls)
 
     def __init__(self, path: str | Path):
@@ -142,7 +149,6 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
-                _test_hold_write()
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -213,15 +219,3 @@ class Store:
                 raise
 
 
-def _test_hold_write() -> None:
-    """Fault-injection hook for the concurrency tests: keep the write transaction open a while, or
-    until the file WAYMARK_TEST_HOLD_UNTIL exists (so two writers can be made to overlap)."""
-    hold = os.environ.get("WAYMARK_TEST_HOLD_WRITE_SECONDS")
-    if hold:
-        marker = os.environ.get("WAYMARK_TEST_HOLD_MARKER")
-        if marker:
-            Path(marker).write_text("holding")
-        until = os.environ.get("WAYMARK_TEST_HOLD_UNTIL")
-        deadline = time.monotonic() + float(hold)
-        while time.monotonic() < deadline and not (until and Path(until).exists()):
-            time.sleep(0.05)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from store.db import Store
 from store.history import ENTITIES
-from store.visibility import ALIAS_HISTORY, pins_frame, visible_select
+from store.visibility import ALIAS_HISTORY, VISIBLE, pins_frame, visible_select
 
 AsOf = datetime | int | None   # a time, a snapshot id, or None for "now"
 
@@ -82,8 +82,15 @@ def entity_as_of(store: Store, table: str, as_of: AsOf = None,
     points = resolve_as_of(store, as_of) if points is None else points
     if not points:
         return pd.DataFrame(columns=wanted + ["platform", "valid_from"])
+    return _pinned_rows(store, table, wanted, points, "t.valid_from", VISIBLE)
+
+
+def _pinned_rows(store: Store, table: str, wanted: list[str], points: dict[str, SnapshotPoint], extra: str,
+                 where: str) -> pd.DataFrame:
+    """`wanted` columns of `table` (plus the platform and `extra`), each row joined to the snapshot
+    its source is pinned at and kept where `where` holds; JSON columns come back parsed."""
     select = ", ".join(f"t.{c}" for c in wanted)
-    sql = visible_select(table, f"{select}, p.platform, t.valid_from")
+    sql = f"SELECT {select}, p.platform, {extra} FROM {table} t JOIN pins p ON t.source = p.source WHERE {where}"
     with store.reader() as con:
         con.register("pins", pins_frame(points.values()))
         frame = con.execute(sql).df()
@@ -172,16 +179,7 @@ def entity_history(store: Store, table: str, as_of: AsOf = None,
     points = resolve_as_of(store, as_of) if points is None else points
     if not points:
         return pd.DataFrame(columns=wanted + ["platform", "valid_from", "valid_to"])
-    select = ", ".join(f"t.{c}" for c in wanted)
-    sql = (f"SELECT {select}, p.platform, t.valid_from, t.valid_to FROM {table} t "
-           "JOIN pins p ON t.source = p.source WHERE t.valid_from <= p.sid")
-    with store.reader() as con:
-        con.register("pins", pins_frame(points.values()))
-        frame = con.execute(sql).df()
-    for col in ENTITIES[table].json_columns:
-        if col in frame:
-            frame[col] = frame[col].map(lambda v: json.loads(v) if isinstance(v, str) else v)
-    return frame
+    return _pinned_rows(store, table, wanted, points, "t.valid_from, t.valid_to", "t.valid_from <= p.sid")
 
 
 def last_full_passes(store: Store, source: str | None = None) -> pd.DataFrame:

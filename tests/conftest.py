@@ -118,9 +118,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180)
                           capture_output=True, text=True, timeout=timeout)
 
 
-def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "collectors", *map(str, args)], cwd=REPO, env=cli_env(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start_holding_cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    """`python -m collectors ARGS` started in the background with its write transaction held open
+    before COMMIT as `env` says (tests/holding_writer.py: WAYMARK_TEST_HOLD_*)."""
+    return subprocess.Popen([sys.executable, str(REPO / "tests" / "holding_writer.py"), *map(str, args)], cwd=REPO,
+                            env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 90) -> None:

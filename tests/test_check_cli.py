@@ -21,8 +21,9 @@ from rich.console import Console
 from collectors.check import check_source
 from collectors.config import parse_config
 from collectors.permissions import areas, grant
-from demo.azure_stub import (AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, FABRIC_WS, AzureStub, churn_azureml,
-                             churn_fabric, churn_search)
+from demo.azure_fixtures import (AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, FABRIC_WS, churn_azureml, churn_fabric,
+                                 churn_search)
+from demo.azure_stub import AzureStub
 from demo.databricks_stub import DatabricksStub, Faults, prometheus_text
 from tests.conftest import REPO, cli_env, run_cli, write_config
 

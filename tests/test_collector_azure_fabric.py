@@ -10,7 +10,8 @@ from collectors.config import parse_config
 from collectors.fabric_source import FabricSource, shortcut_target_location
 from collectors.report import SourceReport
 from collectors.runner import snapshot_source
-from demo.azure_stub import FABRIC_WS, LH_PLAIN, LH_SCHEMAS, AzureStub, churn_fabric
+from demo.azure_fixtures import FABRIC_WS, LH_PLAIN, LH_SCHEMAS, churn_fabric
+from demo.azure_stub import AzureStub
 from store import Store
 from store import queries as q
 from tests.test_collector_azureml import TinyCredential

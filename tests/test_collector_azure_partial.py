@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from collectors.runner import snapshot_source
-from demo.azure_stub import FABRIC_WS, LH_PLAIN, LH_SCHEMAS, AzureStub, churn_azureml, churn_fabric, churn_search
+from demo.azure_fixtures import FABRIC_WS, LH_PLAIN, LH_SCHEMAS, churn_azureml, churn_fabric, churn_search
+from demo.azure_stub import AzureStub
 from store import Store
 from store import queries as q
 from tests.test_collector_azure_fabric import config as fabric_config

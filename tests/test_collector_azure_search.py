@@ -6,7 +6,8 @@ from collectors.config import parse_config
 from collectors.report import SourceReport
 from collectors.runner import snapshot_source
 from collectors.search_source import SearchSource
-from demo.azure_stub import AzureStub, churn_search
+from demo.azure_fixtures import churn_search
+from demo.azure_stub import AzureStub
 from store import Store
 from store import queries as q
 from tests.test_collector_azureml import TinyCredential

@@ -12,7 +12,8 @@ from collectors.azureml_source import AzureMlSource, metrics_endpoint_for, parse
 from collectors.config import parse_config
 from collectors.report import SourceReport
 from collectors.runner import snapshot_source
-from demo.azure_stub import AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, AzureStub, _log_rows, churn_azureml
+from demo.azure_fixtures import AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, churn_azureml, log_rows
+from demo.azure_stub import AzureStub
 from store import Store
 from store import queries as q
 
@@ -35,7 +36,7 @@ class TinyCredential:
 def fixture(**kwargs):
     end = NOW.replace(minute=5)
     return {"azureml": churn_azureml(green_from_registry=True, **kwargs), "health": CHURN_HEALTH,
-            "logs": {"rows": _log_rows(CHURN_HEALTH, end, hours=2)}}
+            "logs": {"rows": log_rows(CHURN_HEALTH, end, hours=2)}}
 
 
 def source_config(stub: AzureStub, name: str = "aml", **extra):

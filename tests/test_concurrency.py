@@ -1,9 +1,9 @@
 """DuckDB allows one writing process per file (DESIGN.md, store principles): readers must keep
 working while a collector writes, and a killed collector must leave the file consistent.
 
-The writer is a real `python -m collectors snapshot` subprocess; store/db.py's fault-injection hook
-(WAYMARK_TEST_HOLD_WRITE_SECONDS / WAYMARK_TEST_HOLD_MARKER) keeps its write transaction open after
-it has written every row, and writes the marker file once it is holding.
+The writer is a real `python -m collectors snapshot` subprocess, run by tests/holding_writer.py, which
+keeps its write transaction open after it has written every row (WAYMARK_TEST_HOLD_WRITE_SECONDS)
+and writes the marker file once it is holding (WAYMARK_TEST_HOLD_MARKER).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from tests.conftest import (ENTITY_TABLES, REPO, cli_env, client, delta_input, mlflow_source, new_mlflow_store,
-                            start_cli, table_dump, wait_for_file, write_config)
+                            start_holding_cli, table_dump, wait_for_file, write_config)
 
 STATE_SQL = """SELECT (SELECT count(*) FROM snapshots),
                       (SELECT count(*) FROM runs WHERE valid_to IS NULL),
@@ -62,7 +62,7 @@ class Source:
 
 def holding_writer(src: Source, tmp_path, seconds: float) -> tuple[subprocess.Popen, object]:
     marker = tmp_path / "holding"
-    proc = start_cli("snapshot", "--config", src.config_path,
+    proc = start_holding_cli("snapshot", "--config", src.config_path,
                      env={"WAYMARK_TEST_HOLD_WRITE_SECONDS": str(seconds), "WAYMARK_TEST_HOLD_MARKER": str(marker)})
     return proc, marker
 

@@ -20,8 +20,9 @@ from collectors.config import parse_config
 from collectors.fabric_source import FabricSource
 from collectors.report import SourceReport
 from collectors.search_source import SearchSource
-from demo.azure_stub import (AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, FABRIC_WS, LH_PLAIN, AzureStub, _log_rows,
-                             aml_workspace_id, churn_azureml, churn_fabric, churn_search)
+from demo.azure_fixtures import (AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, FABRIC_WS, LH_PLAIN, aml_workspace_id,
+                                 churn_azureml, churn_fabric, churn_search, log_rows)
+from demo.azure_stub import AzureStub
 from tests.test_collector_azureml import NOW, TinyCredential, collect as collect_aml
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -181,7 +182,7 @@ STUB_ROUTES = [
 @pytest.fixture(scope="module")
 def churn_stub():
     fixture = {"azureml": churn_azureml(), "fabric": churn_fabric(), "search": churn_search(),
-               "health": CHURN_HEALTH, "logs": {"rows": _log_rows(CHURN_HEALTH, NOW.replace(minute=0), hours=1)}}
+               "health": CHURN_HEALTH, "logs": {"rows": log_rows(CHURN_HEALTH, NOW.replace(minute=0), hours=1)}}
     with AzureStub(fixture, page_size=3) as stub:
         yield stub
 

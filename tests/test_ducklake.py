@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import (REPO, cli_env, client, delta_input, mlflow_source, new_mlflow_store, start_cli,
+from tests.conftest import (REPO, cli_env, client, delta_input, mlflow_source, new_mlflow_store, start_holding_cli,
                             toml_value, wait_for_file, write_config)
 
 PG_USER = "waymark"
@@ -263,7 +263,7 @@ def test_two_collectors_commit_concurrently_and_the_conflict_is_retried(lake, tm
         cfg = lake_config(tmp_path / f"{src.name}.toml", [src.source()], *lake)
         marker = tmp_path / f"{src.name}.holding"
         markers.append(marker)
-        procs.append(start_cli("snapshot", "--config", cfg, env={
+        procs.append(start_holding_cli("snapshot", "--config", cfg, env={
             "WAYMARK_TEST_HOLD_WRITE_SECONDS": "120", "WAYMARK_TEST_HOLD_MARKER": str(marker),
             "WAYMARK_TEST_HOLD_UNTIL": str(release)}))
     try:
@@ -300,7 +300,7 @@ def test_a_reader_during_a_write_sees_the_old_or_the_new_snapshot_never_part(lak
     src.add_runs(3)
     new = (old[0] + 1, old[1] + 3)
     marker, release = tmp_path / "holding", tmp_path / "release"
-    proc = start_cli("snapshot", "--config", cfg, env={
+    proc = start_holding_cli("snapshot", "--config", cfg, env={
         "WAYMARK_TEST_HOLD_WRITE_SECONDS": "120", "WAYMARK_TEST_HOLD_MARKER": str(marker),
         "WAYMARK_TEST_HOLD_UNTIL": str(release)})
     seen, errors, stop = [], [], threading.Event()
@@ -348,7 +348,7 @@ def test_a_collector_killed_while_writing_leaves_the_last_good_snapshot(lake, tm
     before, old = dump(store), state(store, "dbx")
     src.add_runs(3)
     marker = tmp_path / "holding"
-    proc = start_cli("snapshot", "--config", cfg, env={
+    proc = start_holding_cli("snapshot", "--config", cfg, env={
         "WAYMARK_TEST_HOLD_WRITE_SECONDS": "300", "WAYMARK_TEST_HOLD_MARKER": str(marker)})
     wait_for_file(marker, proc, timeout=240)
     proc.send_signal(signal.SIGKILL)   # it has written every row of the pass, uncommitted

@@ -137,7 +137,8 @@ def policy_file(tmp_path: Path, text: str, name: str = "policy.toml") -> Path:
 
 
 def gate(ws: GatesWs, version: str, policy=None, name: str = MODEL, lister=True):
-    from gates.evaluate import Context, evaluate, mlflow_artifact_lister
+    from gates.artifacts import mlflow_artifact_lister
+    from gates.evaluate import Context, evaluate
     from gates.policy import DEFAULT_POLICY, load_policy
 
     policy = policy or load_policy(DEFAULT_POLICY)
@@ -243,6 +244,27 @@ def test_a_better_candidate_passes_every_criterion_with_evidence(gates_ws):
     assert c["artifact:MLmodel"].status == "PASS" and c["lineage:versioned_inputs"].actual == "main.churn.features@7"
     assert result.baseline["version"] == "1" and result.baseline["run_name"] == "base"
     assert result.run["authors"] == [AUTHOR]
+
+
+def test_metric_criteria_carry_the_numbers_they_were_decided_on(gates_ws, tmp_path):
+    """Readers (the page's threshold rules, the JSON) take numbers from the criterion, never parse
+    its words: a one-sided bound is charted at its exact value, a range is not charted."""
+    from gates.policy import load_policy
+    from ui.gates_loaders import thresholds_frame
+
+    policy = load_policy(policy_file(tmp_path, "[thresholds]\nroc_auc = { min = 0.8123456789 }\n"
+                                               "precision = { min = 0.5, max = 0.99 }\n"
+                                               "[relative]\nmetrics = [{ name = \"roc_auc\", margin = 0.01 }]\n"))
+    result = gate(gates_ws, "2", policy)
+    c = by_name(result)
+    auc = c["threshold:roc_auc"]
+    assert (auc.value, auc.min, auc.max) == (0.87, 0.8123456789, None) and auc.required == "≥ 0.812346"
+    assert (c["threshold:precision"].min, c["threshold:precision"].max) == (0.5, 0.99)
+    rel = c["relative:roc_auc"]
+    assert rel.baseline == 0.85 and rel.min == 0.85 - 0.01 and rel.value == 0.87 and rel.max is None
+    assert c["registry:status"].value is None and c["registry:status"].min is None
+    assert thresholds_frame(result).to_dict("records") == [{"metric": "roc_auc", "threshold": 0.8123456789}]
+    assert result.to_json()["criteria"][0].keys() >= {"value", "min", "max", "baseline"}
 
 
 def test_the_seed_failure_fails_on_thresholds_and_against_production(gates_ws):

@@ -113,7 +113,8 @@ def test_a_policy_picks_the_alias_per_platform(ws_copy, tmp_path):
 
 def _aml_store(tmp_path, azureml):
     from collectors.runner import snapshot_source
-    from demo.azure_stub import CHURN_HEALTH, AzureStub
+    from demo.azure_fixtures import CHURN_HEALTH
+    from demo.azure_stub import AzureStub
     from store import Store
     from tests.test_collector_azureml import source_config
 
@@ -133,7 +134,7 @@ def _aml_store(tmp_path, azureml):
     ({"traffic": {"blue": 50, "green": 50}}, "take the same traffic"),
 ])
 def test_a_served_azureml_model_without_a_traffic_baseline_is_unknown(tmp_path, kwargs, needle):
-    from demo.azure_stub import churn_azureml
+    from demo.azure_fixtures import churn_azureml
     from gates.evaluate import Context, evaluate
 
     store = _aml_store(tmp_path, churn_azureml(**kwargs))
@@ -145,7 +146,7 @@ def test_a_served_azureml_model_without_a_traffic_baseline_is_unknown(tmp_path, 
 
 
 def test_an_azureml_model_never_served_is_a_first_promotion(tmp_path):
-    from demo.azure_stub import churn_azureml
+    from demo.azure_fixtures import churn_azureml
     from gates.evaluate import Context, evaluate
 
     aml = churn_azureml()
@@ -222,7 +223,8 @@ def test_unity_catalog_mlmodel_is_listed_through_the_uc_registry(tmp_path, monke
     """A `databricks` source's versions are listed as models:/NAME/VERSION on databricks-uc: MLflow
     asks the workspace (the stub) and reads the version's files — nothing falls back to a local store."""
     from demo.databricks_stub import DatabricksStub
-    from gates.evaluate import Context, evaluate, mlflow_artifact_lister
+    from gates.artifacts import mlflow_artifact_lister
+    from gates.evaluate import Context, evaluate
     from gates.policy import load_policy
     from tests.test_collector_databricks import MODEL as UC, TOKEN, base_workspace, snapshot as dbx_snapshot
 

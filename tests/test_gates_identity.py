@@ -115,7 +115,8 @@ def _with(ws: Ws, review_extra: str = "", aliases: bool = True) -> Ws:
 
 
 def gate(ws: Ws, version: str):
-    from gates.evaluate import Context, evaluate, mlflow_artifact_lister
+    from gates.artifacts import mlflow_artifact_lister
+    from gates.evaluate import Context, evaluate
 
     result = evaluate(Context(ws.store), _policy(), "dbx", MODEL, version,
                       artifact_lister=mlflow_artifact_lister(ws.config))

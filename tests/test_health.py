@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 from collectors.azureml_source import AzureMlSource
 from collectors.config import Slo, parse_config
 from collectors.report import SourceReport
-from demo.azure_stub import AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, AzureStub, _log_rows, churn_azureml
+from demo.azure_fixtures import AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, churn_azureml, log_rows
+from demo.azure_stub import AzureStub
 from store import Store
 from store.history import EntityBatch, Scope, commit_snapshot
 from ui import health_loaders as hl
@@ -50,7 +51,7 @@ def workspace(tmp_path) -> Path:
                                                       {"name": "churn_model", "alias": "Staging", "version": "3"}],
                                                      Scope.ALL)})
     fixture = {"azureml": churn_azureml(model_uris=uris), "health": CHURN_HEALTH,
-               "logs": {"rows": _log_rows(CHURN_HEALTH, NOW.replace(minute=0), hours=2)}}
+               "logs": {"rows": log_rows(CHURN_HEALTH, NOW.replace(minute=0), hours=2)}}
     with AzureStub(fixture) as stub:
         config = parse_config({"sources": [{
             "name": "aml", "kind": "azureml", "platform": "azureml", "subscription_id": AML_SUB,
@@ -102,11 +103,24 @@ def test_old_data_is_marked_stale_and_amber(workspace):
 
 
 def test_a_rejected_review_flags_the_served_version(workspace):
+    """The review is recorded the way the page records it (gates.reviews.submit_review), so the
+    health table reads a real log entry, hash chain and all."""
+    from dataclasses import replace
+
+    from collectors.config import load_config
+    from collectors.config_review import ReviewConfig, Reviewer
+    from gates.evaluate import Context, evaluate
+    from gates.identity import CONFIG, Identity
+    from gates.policy import DEFAULT_POLICY, load_policy
+    from gates.reviews import read_log, submit_review
+
     store = Store(workspace / "w.duckdb")
-    with store.writer() as con:
-        con.execute("""INSERT INTO gate_review_log VALUES (1, '2026-11-24T10:00:00Z', 'review', 'aml', 'azureml',
-                       'churn-model', '2', 'reject', 'alice', false, 'local', 'worse than Production', 'FAIL',
-                       NULL, '{}', NULL, '', 'h1')""")
+    config = replace(load_config(workspace / "governance.toml"), review=ReviewConfig(reviewers=(Reviewer("alice"),)))
+    policy = load_policy(DEFAULT_POLICY)
+    seen = evaluate(Context(store), policy, "aml", "churn-model", "2")
+    submit_review(store, config, policy, Identity("alice", False, CONFIG), seen=seen, decision="reject",
+                  note="worse than Production")
+    assert [e["decision"] for e in read_log(store, "churn-model", "2")] == ["reject"]
     table = hl.health_table(store, (), now=NOW).set_index("deployment")
     assert table.loc["blue", "drift"] and "rejected" in table.loc["blue", "reasons"]
     assert not table.loc["green", "drift"]
@@ -143,7 +157,12 @@ def test_databricks_export_is_read_as_per_minute_readings():
     got = dict(zip(one["metric"], one["value"]))
     assert got["requests_per_min"] == pytest.approx(700.0)
     assert got["error_rate_pct"] == pytest.approx(1.0)
-    assert 25.0 < got["latency_p50_ms"] <= 50.0 and 100.0 < got["latency_p95_ms"] <= 250.0   # inside their buckets
+    # The stub's histogram of 700 requests around 42 ms: cumulative 210 under 25 ms, 560 under 50 ms
+    # (and 100 ms), 679 under 250 ms. Read linearly inside the crossing bucket, as histogram_quantile:
+    # p50 is request 350: 25 + 25 × (350 − 210) / (560 − 210) = 35 ms;
+    # p95 is request 665: 100 + 150 × (665 − 560) / (679 − 560) ≈ 232.35 ms.
+    assert got["latency_p50_ms"] == pytest.approx(35.0)
+    assert got["latency_p95_ms"] == pytest.approx(100 + 150 * 105 / 119)
     assert got["cpu_pct"] == 12.5 and got["memory_pct"] == 30.0
     two = hl.databricks_series(pd.DataFrame(_export_rows([
         (0, prometheus_text("churn-dbx", ["churn-v4"], requests=700)),

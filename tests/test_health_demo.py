@@ -37,7 +37,7 @@ def test_demo_traffic_has_a_working_day_shape_with_noise():
     peaks, quieter weekends, and no two days alike."""
     from datetime import datetime, timedelta, timezone
 
-    from demo.azure_stub import daily_load
+    from demo.azure_fixtures import daily_load
 
     monday = datetime(2026, 11, 23, tzinfo=timezone.utc)
     day = [daily_load(monday + timedelta(minutes=10 * i), "blue") for i in range(144)]

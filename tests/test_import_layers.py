@@ -16,7 +16,8 @@ def _modules_after_import(module: str) -> set[str]:
 
 def test_the_app_context_does_not_load_the_demo_stubs():
     loaded = _modules_after_import("ui.context")
-    assert not loaded & {"demo.azure_stub", "demo.databricks_demo", "demo.databricks_stub", "demo.build"}
+    assert not loaded & {"demo.azure_stub", "demo.azure_demo", "demo.azure_fixtures", "demo.databricks_demo",
+                          "demo.databricks_stub", "demo.build"}
 
 
 def _import_graph(packages: tuple[str, ...]):
@@ -40,11 +41,21 @@ def _import_graph(packages: tuple[str, ...]):
     return graph
 
 
-def test_the_checklist_demo_and_gates_modules_import_each_other_in_one_direction():
+# Every folder of project code; a new one must be added here (the test below fails when one is missing).
+PACKAGES = ("bench", "checklist", "collectors", "demo", "deploy", "gates", "lineage", "pages", "store", "ui")
+
+
+def test_the_package_list_covers_every_folder_of_project_code():
+    folders = {p.parent.name for p in ROOT.glob("*/*.py")} - {"tests"}
+    assert folders == set(PACKAGES)
+
+
+def test_no_module_of_the_project_imports_itself_back():
+    """No cycle anywhere, lazy and type-checking imports included: the ones broken so far (checklist
+    plan↔rules, demo build↔azure stub, gates evaluate→writeback→reviews→evaluate, gates
+    evaluate↔baseline, collectors.config↔gates.identity, store.db↔store.ducklake) stay broken."""
     import networkx as nx
 
-    graph = _import_graph(("checklist", "demo", "gates"))
-    named = [{"checklist.plan", "checklist.rules"}, {"demo.build", "demo.azure_stub"},
-             {"gates.evaluate", "gates.writeback", "gates.reviews"}]
-    cycles = [set(c) for c in nx.simple_cycles(graph)]
-    assert not [c for c in cycles if any(len(c & pair) >= 2 for pair in named)], cycles
+    graph = _import_graph(PACKAGES)
+    assert {"gates.baseline", "store.ducklake", "gates.identity"} <= set(graph)   # the graph sees them
+    assert list(nx.simple_cycles(graph)) == []

@@ -1,6 +1,7 @@
 """The lineage builder as a pure function of rows: properties (hypothesis) and the join rules."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -199,13 +200,49 @@ def test_edges_point_downstream_and_carry_evidence_of_an_existing_snapshot(rows)
         assert (node.platform is None) == (node.type == NodeType.COMMIT)
 
 
+def _shuffled(rows: LineageRows, seed: int) -> LineageRows:
+    """The same rows in another order: every frame permuted (the store promises no row order)."""
+    frames = {f.name: getattr(rows, f.name) for f in dataclasses.fields(rows)}
+    return dataclasses.replace(rows, **{name: frame.sample(frac=1, random_state=seed).reset_index(drop=True)
+                                        for name, frame in frames.items() if isinstance(frame, pd.DataFrame)})
+
+
+def _decisions(graph) -> tuple[list, list, list]:
+    """What the build decided: nodes, edges with their proof, and every gap with its candidates
+    (an ambiguity names all candidates and picks none, whatever order the rows came in)."""
+    nodes = sorted((n.id, n.type.value, n.version) for n in graph.nodes())
+    edges = sorted((e.source, e.target, e.kind.value, e.evidence.field, e.evidence.basis.value) for e in graph.edges())
+    gaps = sorted((g.kind.value, g.node, g.candidates) for g in graph.all_gaps())
+    return nodes, edges, gaps
+
+
 @settings(max_examples=60, deadline=None)
-@given(random_rows())
-def test_build_is_deterministic(rows):
-    a, b = build_graph(rows), build_graph(rows)
-    assert sorted(a.g.nodes) == sorted(b.g.nodes)
-    assert sorted(e.to_dict()["source"] + e.to_dict()["target"] for e in a.edges()) == \
-        sorted(e.to_dict()["source"] + e.to_dict()["target"] for e in b.edges())
+@given(random_rows(), st.integers(0, 2**32 - 1))
+def test_build_is_deterministic_whatever_the_row_order(rows, seed):
+    a, b = build_graph(rows), build_graph(_shuffled(rows, seed))
+    assert _decisions(a) == _decisions(b)
+
+
+def test_an_ambiguity_stays_an_ambiguity_in_either_row_order():
+    """Two sources hold the run an MLmodel names: whichever row comes first, no candidate is picked."""
+    runs = [run("dbx", "r1"), run("dbx2", "r1")]
+    built = [build_graph(make_rows(("dbx", "dbx2", "fab"), runs=order, model_versions=[version("fab", "M", 1)],
+                                   model_origins=[{"source": "fab", "name": "M", "version": "1", "read_status": "ok",
+                                                   "origin_run_id": "r1"}]))
+             for order in (runs, runs[::-1])]
+    assert _decisions(built[0]) == _decisions(built[1])
+    assert ("ambiguous", "model_version:fabric:M/1", ("run:databricks/dbx2:r1", "run:databricks/dbx:r1")) \
+        in _decisions(built[0])[2]
+
+
+def test_a_table_lineage_loop_drops_the_same_edge_in_either_row_order():
+    """UC lineage saying t.a feeds t.b and t.b feeds t.a: one edge is dropped as a cycle gap, and
+    which one does not depend on the order the store returned the rows in."""
+    loop = [{"source": "dbx-ws", "upstream": u, "downstream": d, "upstream_kind": "table", "job_ids": '["1"]'}
+            for u, d in (("t.a", "t.b"), ("t.b", "t.a"))]
+    built = [build_graph(make_rows(("dbx", "dbx-ws"), table_lineage=order)) for order in (loop, loop[::-1])]
+    assert _decisions(built[0]) == _decisions(built[1])
+    assert [g.kind for g in built[0].all_gaps()] == [GapKind.CYCLE]
 
 
 # -- join rules ---------------------------------------------------------------------------------
@@ -394,3 +431,11 @@ def test_served_versions_not_in_any_registry_are_named_gaps():
     (gap,) = g.gaps["endpoint:azureml:a"]
     assert gap.kind == GapKind.SERVED_VERSION_NOT_FOUND and "shared-reg" in gap.message
     assert g.node("endpoint:azureml:a").attrs["routes"][0]["traffic_pct"] == 100
+
+
+def test_versions_order_numerically_then_by_label_in_the_gates_and_the_checklist():
+    """One ordering for registry versions: "2" before "10" (text order would say otherwise), and a
+    label that is no number after every number."""
+    from lineage.conventions import version_order
+
+    assert sorted(["10", "2", "beta", "1"], key=version_order) == ["1", "2", "10", "beta"]

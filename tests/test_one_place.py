@@ -7,7 +7,7 @@ import pytest
 
 from checklist.assets import Asset
 from checklist.evidence import _copies_of
-from lineage.conventions import migrated_from_name, parse_migrated_from, version_sort_key
+from lineage.conventions import migrated_from_name, parse_migrated_from, version_order
 from store.visibility import VISIBLE, visible_mask
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +44,8 @@ def test_the_pandas_mask_is_the_sql_rule():
 
 
 def test_versions_order_by_number_then_text():
-    assert sorted(["10", "9", "2", "b", "a", "1"], key=version_sort_key) == ["1", "2", "9", "10", "a", "b"]
-    assert version_sort_key(7) == version_sort_key("7")
+    assert sorted(["10", "9", "2", "b", "a", "1"], key=version_order) == ["1", "2", "9", "10", "a", "b"]
+    assert version_order(7) == version_order("7")
 
 
 @pytest.mark.parametrize("value, name", [("databricks:/Users/a/churn", "/Users/a/churn"), ("churn", "churn"),

@@ -105,12 +105,12 @@ def run_snapshot(config_path: Path, source: str | None = None, full: bool = Fals
         cmd.append("--full")
     env = dict(os.environ)
     if has_demo_stubs(config_path):   # the stubs are imported only for a demo, never for a real config
-        from demo import azure_stub, databricks_demo
+        from demo import azure_demo, databricks_demo
 
         # The demo's Databricks side is a local stub workspace: started here (once, daemon thread) and
         # handed to the subprocess through the env vars Databricks unified auth reads.
         env.update(databricks_demo.stub_env(config_path))
         # The demo's Azure ML side is served on the port recorded at build time.
-        azure_stub.ensure_demo_stub(Path(config_path).parent)
+        azure_demo.ensure_demo_stub(Path(config_path).parent)
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600, env=env)
     return done.returncode, done.stdout if done.stdout.strip() else done.stderr

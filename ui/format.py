@@ -31,14 +31,6 @@ def short_sha(value: object) -> str:
     return value[:10]
 
 
-def clip(value: object, limit: int = 120) -> str:
-    """Huge tag values are cut for tables; the full value stays in the store and in exports."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return GAP
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 # -- tables a person reads --------------------------------------------------------------------------
 # Words that keep their capitals when a snake_case header is turned into a title.
 _ACRONYMS = {"id": "ID", "sha": "SHA", "slo": "SLO", "url": "URL", "uc": "UC", "ms": "ms", "pct": "%",

@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from collectors.config import Config, load_config
-from gates.evaluate import (PASS, Context, GateResult, TargetNotFound, candidates, evaluate,
-                            mlflow_artifact_lister)
+from gates.artifacts import mlflow_artifact_lister
+from gates.evaluate import PASS, Context, GateResult, TargetNotFound, candidates, evaluate
 from gates.policy import PolicyError, policy_for
 from gates.identity import Identity, canonical_identity
 from gates.reviews import (DECISION_LABELS, DECISIONS, AuthorCheck, ReviewError, StaleReview, approval_block, author_check, may_review,
@@ -259,14 +259,10 @@ def metric_gaps(result: GateResult) -> list[str]:
             for metric, why in sorted(gaps.items())]
 
 
-def thresholds_frame(result: GateResult, policy_bounds: list[tuple[str, float]] | None = None) -> pd.DataFrame:
-    rows = []
-    for c in result.criteria:
-        if c.kind == "threshold" and c.required.startswith("≥ "):
-            try:
-                rows.append({"metric": c.name.split(":", 1)[1], "threshold": float(c.required[2:])})
-            except ValueError:
-                pass
+def thresholds_frame(result: GateResult) -> pd.DataFrame:
+    """The lower bound of each one-sided `≥` threshold, drawn as a rule on the metrics chart."""
+    rows = [{"metric": c.name.split(":", 1)[1], "threshold": c.min} for c in result.criteria
+            if c.kind == "threshold" and c.min is not None and c.max is None]
     return pd.DataFrame(rows, columns=["metric", "threshold"])
 
 
