@@ -22,6 +22,7 @@ from gates.identity import Identity, canonical_identity
 from gates.reviews import (DECISION_LABELS, DECISIONS, AuthorCheck, ReviewError, StaleReview, approval_block, author_check, may_review,
                            read_log, submit_review, verify)
 from gates.writeback import WritebackOutcome, write_back
+from lineage.conventions import version_order
 from store import Store, StoreMissing
 from ui import lineage_loaders
 from ui.format import GAP, short_sha
@@ -139,7 +140,8 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
     choices = [(r["key"], f"{r['model']} v{r['version']} · {r['platform']} ({r['source']}) · candidate · {r['gate']}")
                for r in rows]
     queued = {r["key"] for r in rows}
-    others = _context(store_path, stamp).versions.sort_values(["name", "platform", "version"])
+    others = _context(store_path, stamp).versions.sort_values(
+        ["name", "platform", "version"], key=lambda col: col.map(version_order) if col.name == "version" else col)
     for r in others.itertuples():
         k = _key(r.source, r.name, str(r.version))
         if k not in queued:
