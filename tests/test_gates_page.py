@@ -179,18 +179,24 @@ def test_the_decision_has_no_default_and_is_required(monkeypatch, demo_copy):
     assert at.text_area[0].value == "metrics checked"          # a refused review keeps what was typed
 
 
-def test_the_form_clears_and_a_repeat_review_asks_first(monkeypatch, demo_copy):
-    from datetime import datetime, timezone
-
-    from gates.reviews import read_log
-    from store import Store
-
+def reject_v3_as_bob(monkeypatch, demo_copy):
+    """The page after bob@contoso.com recorded a rejection of churn-prediction-gbm v3."""
     config = with_review(demo_copy / "governance.toml", local_identity="bob@contoso.com")
     at = open_page(monkeypatch, config)
     choose(at, "churn-prediction-gbm v3")
     at.radio[0].set_value("reject")
     at.text_area[0].set_value("roc_auc below 0.80")
     at.button[0].click().run()
+    return at, config
+
+
+def test_the_form_clears_and_a_repeat_review_asks_first(monkeypatch, demo_copy):
+    from datetime import datetime, timezone
+
+    from gates.reviews import read_log
+    from store import Store
+
+    at, config = reject_v3_as_bob(monkeypatch, demo_copy)
     assert any(md("Recorded review #1") in s.value and md("Reject of churn-prediction-gbm v3") in s.value for s in at.success)
     assert at.radio[0].value is None and at.text_area[0].value == ""     # cleared after recording
     # The same review again: asked first, nothing written until confirmed.
@@ -313,12 +319,7 @@ def test_a_tampered_log_disables_the_review_form(monkeypatch, demo_copy):
     from gates.reviews import read_log
     from store import Store
 
-    config = with_review(demo_copy / "governance.toml", local_identity="bob@contoso.com")
-    at = open_page(monkeypatch, config)
-    choose(at, "churn-prediction-gbm v3")
-    at.radio[0].set_value("reject")
-    at.text_area[0].set_value("roc_auc below 0.80")
-    at.button[0].click().run()
+    at, config = reject_v3_as_bob(monkeypatch, demo_copy)
     assert any(md("review #1") in s.value for s in at.success)
     con = duckdb.connect(str(demo_copy / "waymark.duckdb"))
     con.execute("UPDATE gate_review_log SET decision = 'approve' WHERE entry_id = 1")
