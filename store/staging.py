@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -155,6 +156,7 @@ class StageWriter:
                 self._con.unregister("page")
             self.pages[table] += 1
             self.rows[table] += len(rows)
+        _test_stall_after_pages(sum(self.pages.values()))
 
     def discard(self, table: str) -> None:
         """Forget what was staged for `table` (a listing that failed half-way)."""
@@ -216,3 +218,14 @@ def finish(path: str | Path, batches: dict[str, StagedBatch], warnings: list[str
         return seen
     finally:
         con.close()
+
+
+def _test_stall_after_pages(pages: int) -> None:
+    """Fault-injection hook for tests/test_streaming.py: WAYMARK_TEST_STALL_AFTER_PAGES="N:marker" makes a
+    collector that has staged N pages write the marker file and wait (to be killed mid-pass)."""
+    spec = os.environ.get("WAYMARK_TEST_STALL_AFTER_PAGES")
+    if spec:
+        n, marker = spec.split(":", 1)
+        if pages == int(n):
+            Path(marker).write_text(str(pages))
+            time.sleep(120)
