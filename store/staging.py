@@ -214,8 +214,7 @@ def finish(path: str | Path, batches: dict[str, StagedBatch], warnings: list[str
                         con.execute(f"INSERT INTO _scope_{table} SELECT v FROM scope_values")
                     finally:
                         con.unregister("scope_values")
-        con.execute("CHECKPOINT")
-        return seen
+        return seen   # closing checkpoints the file
     finally:
         con.close()
 
