@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -202,8 +201,9 @@ def commit_snapshot(store: Store, *, source: str, kind: str, platform: str, mode
     `full_reason` says why a full pass was full (None for an incremental one).
 
     Every batch goes through a staging file: rows handed over in memory are staged here first, so
-    both kinds take one path. The staging files are ATTACHed read-only inside the write transaction
-    (a rollback detaches them too) and the diff is applied set-based from them."""
+    both kinds take one path. The finished staged tables are read as Parquet inside the one write
+    transaction and the diff is applied set-based from them; a pass killed before COMMIT leaves the
+    store as it was."""
     from store import staging   # it builds on this module's entities
 
     finished_at = finished_at or datetime.now(timezone.utc)
@@ -227,14 +227,11 @@ def commit_snapshot(store: Store, *, source: str, kind: str, platform: str, mode
         files: dict[str, dict[str, StagedBatch]] = {}
         for table in order:
             files.setdefault(staged[table].path, {})[table] = staged[table]
-        seen: dict[str, int] = {}
+        ready: dict[str, staging.Finished] = {}
         for path, group in files.items():
-            seen.update(staging.finish(path, group, warnings))
-        aliases = {path: f"waymark_stage_{i}_{secrets.token_hex(4)}" for i, path in enumerate(files)}
+            ready.update(staging.finish(path, group, warnings))
 
         def write(con) -> SnapshotResult:   # re-run from the start if a concurrent commit conflicts
-            for path, alias in aliases.items():
-                con.execute(f"ATTACH {sql_literal(path)} AS {alias} (READ_ONLY)")
             snapshot_id = store.next_id(con, "snapshots")
             con.execute(
                 """INSERT INTO snapshots (snapshot_id, source, kind, platform, mode, status, started_at, finished_at,
@@ -244,14 +241,9 @@ def commit_snapshot(store: Store, *, source: str, kind: str, platform: str, mode
                  (full_reason or "no_previous_state") if mode == "full" else None])
             counts = {}
             for table in order:
-                batch = staged[table]
-                alias = aliases[batch.path]
-                counts[table] = _apply(con, ENTITIES[table], source, snapshot_id, f"{alias}.{table}",
-                                       f"{alias}._scope_{table}", seen[table], batch.scope)
+                counts[table] = _apply(con, ENTITIES[table], source, snapshot_id, ready[table], staged[table].scope)
             con.execute("UPDATE snapshots SET counts = ?, warnings = ? WHERE snapshot_id = ?",
                         [json.dumps(counts), json.dumps(warnings), snapshot_id])
-            for alias in aliases.values():
-                con.execute(f"DETACH {alias}")
             return SnapshotResult(snapshot_id, counts)
 
         return store.write(write)
@@ -275,12 +267,14 @@ def record_failed_snapshot(store: Store, *, source: str, kind: str, platform: st
     return store.write(write)
 
 
-def _apply(con, entity: Entity, source: str, snapshot_id: int, incoming: str, scope_values: str, seen: int,
-           scope: Scope) -> dict[str, int]:
-    """Close changed/removed current rows, insert new versions, from the staged table `incoming`.
-    Identifiers come from ENTITIES and the staging aliases only."""
+def _apply(con, entity: Entity, source: str, snapshot_id: int, staged: Any, scope: Scope) -> dict[str, int]:
+    """Close changed/removed current rows, insert new versions, from the staged Parquet file
+    (`staging.Finished`). Identifiers come from ENTITIES only."""
     table = entity.table
     assert table in ENTITIES and (scope.column is None or scope.column in entity.columns)
+    incoming = f"read_parquet({sql_literal(staged.rows)})"
+    scope_values = f"read_parquet({sql_literal(staged.scope_values)})"
+    seen = staged.seen
     key_match = " AND ".join(f"i.{k} = t.{k}" for k in entity.keys)
     current = "t.source = ? AND t.valid_to IS NULL"
     changed_sql = (f"UPDATE {table} AS t SET valid_to = ? WHERE {current} AND EXISTS "

@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from store.db import sql_literal
 from store.history import ENTITIES, Scope, StagedBatch, frame_of
 
 FOLDER_PREFIX = "waymark-stage-"
@@ -180,13 +181,24 @@ class StageWriter:
             self._con.close()
 
 
-def finish(path: str | Path, batches: dict[str, StagedBatch], warnings: list[str]) -> dict[str, int]:
+@dataclass(frozen=True)
+class Finished:
+    """A staged table ready to apply: its Parquet file, its partition scope's, and its row count."""
+    rows: str
+    scope_values: str
+    seen: int
+
+
+def finish(path: str | Path, batches: dict[str, StagedBatch], warnings: list[str]) -> dict[str, Finished]:
     """Make each staged table hold exactly what is to be applied: groups superseded by a later one
     dropped silently, then duplicate keys dropped keeping the last arrival (with a warning, as for
-    rows handed over in memory); partition scopes staged as `_scope_<table>`. Returns rows per table."""
-    con = _connect(Path(path))
+    rows handed over in memory). Each table is then written as Parquet next to the staging file, with
+    its partition scope's values: the store's write transaction reads those files, so nothing is
+    attached to the store's connection (a DuckLake writer's is shared and its commits are retried)."""
+    path = Path(path)
+    con = _connect(path)
     try:
-        seen = {}
+        done = {}
         for table, batch in batches.items():
             entity = ENTITIES[table]
             if batch.replace_by:
@@ -202,19 +214,25 @@ def finish(path: str | Path, batches: dict[str, StagedBatch], warnings: list[str
                 match = " AND ".join(f"s.{k} IS NOT DISTINCT FROM last.{k}" for k in entity.keys)
                 con.execute(f"""DELETE FROM {table} AS s USING (SELECT {keys}, max(_seq) AS m FROM {table}
                                 GROUP BY {keys}) AS last WHERE {match} AND s._seq < last.m""")
-            seen[table] = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-            if batch.scope.mode == "partitions":
-                column = batch.scope.column
-                assert column in entity.columns
-                types = store_column_types()[table]
-                con.execute(f"CREATE OR REPLACE TABLE _scope_{table} (v {types[column]})")
-                if batch.scope.values:
-                    con.register("scope_values", pd.DataFrame({"v": list(batch.scope.values)}, dtype=object))
-                    try:
-                        con.execute(f"INSERT INTO _scope_{table} SELECT v FROM scope_values")
-                    finally:
-                        con.unregister("scope_values")
-        return seen   # closing checkpoints the file
+            seen = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+            types = store_column_types()[table]
+            column = batch.scope.column if batch.scope.mode == "partitions" else entity.keys[0]
+            assert column in entity.columns
+            values = list(batch.scope.values) if batch.scope.mode == "partitions" else []
+            con.execute(f"CREATE OR REPLACE TABLE _scope_{table} (v {types[column]})")
+            if values:
+                con.register("scope_values", pd.DataFrame({"v": values}, dtype=object))
+                try:
+                    con.execute(f"INSERT INTO _scope_{table} SELECT v FROM scope_values")
+                finally:
+                    con.unregister("scope_values")
+            rows_file = path.parent / f"{table}.parquet"
+            scope_file = path.parent / f"_scope_{table}.parquet"
+            cols = ", ".join(entity.columns + ("row_hash",))
+            con.execute(f"COPY (SELECT {cols} FROM {table}) TO {sql_literal(str(rows_file))} (FORMAT parquet)")
+            con.execute(f"COPY _scope_{table} TO {sql_literal(str(scope_file))} (FORMAT parquet)")
+            done[table] = Finished(str(rows_file), str(scope_file), seen)
+        return done
     finally:
         con.close()
 
