@@ -7,7 +7,8 @@ look-back bounded by the measured clock skew, see `lookback_ms`), unfinished run
 deleted runs re-read; registry listed in full but
 versions that did not change are not re-read, and `MLmodel` files are read once per version
 (versions are immutable). A full pass (`--full`, or no previous good snapshot) re-reads everything
-and records removals.
+and records removals. Rows are staged on disk as each page arrives (store/staging.py): a full pass
+holds one page of runs in memory, not the workspace.
 """
 from __future__ import annotations
 

@@ -42,6 +42,8 @@ from store.queries import last_full_passes
 # One collector class per source kind. Each offers:
 #   previous_state(store, source_name) -> state or None (None: the next pass is full)
 #   Cls(config, report, progress).collect(previous, full) -> (mode, {table: EntityBatch}, state)
+#   or, with STAGES_ROWS = True, .collect(previous, full, stage_writer) -> (mode, {table: StagedBatch}, state)
+#   (rows staged on disk page by page: kinds whose rows grow with the workspace, MLflow's runs)
 SOURCE_KINDS = {"mlflow": MlflowSource, "databricks": DatabricksSource}
 SOURCE_KINDS.update(azureml=AzureMlSource, fabric=FabricSource, azuresearch=SearchSource)
 

@@ -4,8 +4,8 @@ A collector hands its rows over page by page (`StageWriter.add`); each page is t
 store's row form (JSON columns dumped, `row_hash`) and appended to a table of a DuckDB file in a
 temporary folder of its own (`StagingArea`), with an arrival number `_seq` and a group `_group`.
 `commit_snapshot` then finishes the staged tables (`finish`: superseded groups and duplicate keys
-dropped, keeping the last arrival) and applies them to the store from that file, ATTACHed
-read-only inside the store's one write transaction (store/history.py).
+dropped, keeping the last arrival, each then written as Parquet next to the file) and applies
+them to the store from those files inside the store's one write transaction (store/history.py).
 
 Why a file and not staging tables in the store: the store's write lock (DuckDB file) or its write
 token (DuckLake) would then be held for the whole pass, and DuckLake would write every staged row
