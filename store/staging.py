@@ -38,6 +38,9 @@ FILE_NAME = "stage.duckdb"
 # The staging database's own cap; above it DuckDB spills to the folder's `spill/` (dedupe of a huge table).
 MEMORY_LIMIT = os.environ.get("WAYMARK_STAGE_MEMORY_LIMIT", "128MB")
 STAGING_COLUMNS = ("_seq", "_group")
+# Parquet row groups are buffered whole while written: 10k runs (~15 MB) fit the limit above; DuckDB's
+# default (122,880 rows) ran out of it at 100k runs.
+PARQUET_ROW_GROUP = 10_000
 
 
 @functools.cache
@@ -229,7 +232,8 @@ def finish(path: str | Path, batches: dict[str, StagedBatch], warnings: list[str
             rows_file = path.parent / f"{table}.parquet"
             scope_file = path.parent / f"_scope_{table}.parquet"
             cols = ", ".join(entity.columns + ("row_hash",))
-            con.execute(f"COPY (SELECT {cols} FROM {table}) TO {sql_literal(str(rows_file))} (FORMAT parquet)")
+            con.execute(f"COPY (SELECT {cols} FROM {table}) TO {sql_literal(str(rows_file))} "
+                        f"(FORMAT parquet, ROW_GROUP_SIZE {PARQUET_ROW_GROUP})")
             con.execute(f"COPY _scope_{table} TO {sql_literal(str(scope_file))} (FORMAT parquet)")
             done[table] = Finished(str(rows_file), str(scope_file), seen)
         return done
