@@ -228,14 +228,20 @@ def child(step: str, args: list[str]) -> dict:
     raise SystemExit(f"unknown step {step!r}")
 
 
-def own_peak_rss_mb() -> float:
+def peak_rss_split_mb() -> tuple[float, float]:
+    """(this process's VmHWM, its largest waited child's max RSS): the committing and the collecting
+    process of a remote MLflow source."""
     import resource
 
     hwm = 0.0
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             hwm = int(line.split()[1]) / 1024
-    return max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    return hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def own_peak_rss_mb() -> float:
+    return max(peak_rss_split_mb())
 
 
 def measure(step: str, *args: str) -> dict:
@@ -332,6 +338,7 @@ def table(results: list[dict]) -> str:
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         result = child(sys.argv[2], sys.argv[3:])
+        result["self_rss_mb"], result["children_rss_mb"] = peak_rss_split_mb()
         result["peak_rss_mb"] = own_peak_rss_mb()
         print("RESULT " + json.dumps(result), flush=True)
         return 0
