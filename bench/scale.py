@@ -228,14 +228,20 @@ def child(step: str, args: list[str]) -> dict:
     raise SystemExit(f"unknown step {step!r}")
 
 
-def own_peak_rss_mb() -> float:
+def peak_rss_split_mb() -> tuple[float, float]:
+    """(this process's VmHWM, its largest waited child's max RSS): the committing and the collecting
+    process of a remote MLflow source."""
     import resource
 
     hwm = 0.0
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             hwm = int(line.split()[1]) / 1024
-    return max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    return hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def own_peak_rss_mb() -> float:
+    return max(peak_rss_split_mb())
 
 
 def measure(step: str, *args: str) -> dict:
@@ -253,15 +259,20 @@ def measure(step: str, *args: str) -> dict:
 
 
 # -- one size --------------------------------------------------------------------------------------
-def bench_size(runs: int, passes: int) -> dict:
+STEPS = ("raw", "full", "incr", "lineage", "sweep", "passes")
+
+
+def bench_size(runs: int, passes: int, steps: tuple[str, ...] = STEPS) -> dict:
     sys.path.insert(0, str(ROOT / "bench"))
     from collect_mlflow import MlflowServer, free_port
 
     base = OUT / f"{runs}"
     res: dict = {"runs": runs}
     for variant in ("spread", "sweep", "passes"):
-        if variant == "passes" and passes <= 1:
+        if variant == "passes" and (passes <= 1 or "passes" not in steps):
             break
+        if variant == "sweep" and "sweep" not in steps:
+            continue
         workdir = base / ("sweep" if variant == "sweep" else "spread")
         store_path = workdir / "waymark.duckdb"
         if variant != "passes":
@@ -277,8 +288,9 @@ def bench_size(runs: int, passes: int) -> dict:
             if variant == "spread":
                 res["raw"] = measure("raw", server.url)
             res[f"full_{variant}"] = measure("full", server.url, store_path)
-            add_new_runs(db, runs // 100, seed=99)
-            res[f"incr_{variant}"] = measure("incr", server.url, store_path)
+            if "incr" in steps or variant == "sweep":
+                add_new_runs(db, runs // 100, seed=99)
+                res[f"incr_{variant}"] = measure("incr", server.url, store_path)
             if variant == "spread":
                 # Raw paging again after the passes (warm server, 1% more runs); the mean is the baseline,
                 # so cache warmth and the shared machine's drift hit both sides.
@@ -286,7 +298,8 @@ def bench_size(runs: int, passes: int) -> dict:
                 res["raw"] = {"seconds": (res["raw"]["seconds"] + again["seconds"]) / 2,
                               "first_seconds": res["raw"]["seconds"], "second_seconds": again["seconds"],
                               "peak_rss_mb": max(res["raw"]["peak_rss_mb"], again["peak_rss_mb"])}
-                res["lineage"] = measure("lineage", store_path)
+                if "lineage" in steps:
+                    res["lineage"] = measure("lineage", store_path)
         finally:
             server.stop()
         print(table([res]), flush=True)
@@ -305,18 +318,19 @@ def table(results: list[dict]) -> str:
             "| lineage build (<10 s at 100k) | trace p50 | store after 30 passes (<1 GB at 100k) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
-        raw, full, incr = r["raw"], r["full_spread"], r["incr_spread"]
-        sf, si, lin = r.get("full_sweep"), r.get("incr_sweep"), r["lineage"]
+        raw, full, incr = r["raw"], r["full_spread"], r.get("incr_spread")
+        sf, si, lin = r.get("full_sweep"), r.get("incr_sweep"), r.get("lineage")
         passes = r.get("passes")
         lines.append(
             f"| {r['runs']:,} | {raw['seconds']:.1f} s | {full['seconds']:.1f} s | {ok(full['seconds'] / raw['seconds'], 1.1)} "
             f"| {raw['peak_rss_mb']:.0f} MB | {full['peak_rss_mb']:.0f} MB "
             f"| {ok(full['peak_rss_mb'] / raw['peak_rss_mb'], 2)} "
-            f"| {incr['seconds']:.1f} s ({incr['runs_read']:,} runs read) | {ok(incr['seconds'] / full['seconds'], 0.1)} "
+            + (f"| {incr['seconds']:.1f} s ({incr['runs_read']:,} runs read) | {ok(incr['seconds'] / full['seconds'], 0.1)} "
+               if incr else "| — | — ")
             + (f"| {sf['seconds']:.1f} s | {si['seconds']:.1f} s ({si['runs_read']:,} runs read) "
-               f"| {ok(si['seconds'] / sf['seconds'], 0.1)} " if sf and si else "| — | — | — ") +
-            f"| {lin['seconds']:.2f} s ({lin['nodes']:,} nodes) "
-            f"| {lin['trace_p50_ms']:.2f} ms | "
+               f"| {ok(si['seconds'] / sf['seconds'], 0.1)} " if sf and si else "| — | — | — ")
+            + (f"| {lin['seconds']:.2f} s ({lin['nodes']:,} nodes) | {lin['trace_p50_ms']:.2f} ms | "
+               if lin else "| — | — | ")
             + (f"{passes['store_mb']:.0f} MB" if passes else "—") + " |")
     return "\n".join(lines)
 
@@ -324,17 +338,20 @@ def table(results: list[dict]) -> str:
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         result = child(sys.argv[2], sys.argv[3:])
+        result["self_rss_mb"], result["children_rss_mb"] = peak_rss_split_mb()
         result["peak_rss_mb"] = own_peak_rss_mb()
         print("RESULT " + json.dumps(result), flush=True)
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
     ap.add_argument("--passes", type=int, default=30, help="daily snapshots to simulate for the store size")
+    ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
+                    help="what to measure (raw and full always run): e.g. --steps raw full incr")
     args = ap.parse_args()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     results = []
     for runs in args.sizes:
-        results.append(bench_size(runs, args.passes))
+        results.append(bench_size(runs, args.passes, tuple(args.steps)))
         print(table(results), flush=True)
     print("BENCH_JSON " + json.dumps(results))
     return 0

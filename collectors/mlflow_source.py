@@ -7,7 +7,8 @@ look-back bounded by the measured clock skew, see `lookback_ms`), unfinished run
 deleted runs re-read; registry listed in full but
 versions that did not change are not re-read, and `MLmodel` files are read once per version
 (versions are immutable). A full pass (`--full`, or no previous good snapshot) re-reads everything
-and records removals.
+and records removals. Rows are staged on disk as each page arrives (store/staging.py): a full pass
+holds one page of runs in memory, not the workspace.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from collectors.config import SourceConfig
 from collectors.paging import iter_items
 from collectors.report import SourceReport, register_secret
 from store.db import Store, StoreMissing
-from store.history import EntityBatch, Scope
+from store.history import Scope, StagedBatch
+from store.staging import StageWriter
 
 RUN_PAGE_SIZE = int(os.environ.get("WAYMARK_RUN_PAGE_SIZE", "1000"))
 EXPERIMENT_CHUNK = 50      # experiment ids per runs/search call
@@ -195,6 +197,7 @@ def _require_existing_sqlite(uri: str | None) -> None:
 
 
 class MlflowSource:
+    STAGES_ROWS = True   # collect() stages its rows in the StageWriter the runner hands it
     def __init__(self, config: SourceConfig, report: SourceReport,
                  progress: Callable[[str], None] | None = None):
         self.config = config
@@ -257,8 +260,10 @@ class MlflowSource:
         return fn(*args, **kwargs)
 
     # ------------------------------------------------------------------------------------------
-    def collect(self, previous: PreviousState | None, full: bool) -> tuple[str, dict[str, EntityBatch], dict[str, Any]]:
-        """Return (mode, batches, state for the next pass)."""
+    def collect(self, previous: PreviousState | None, full: bool,
+                stage: StageWriter) -> tuple[str, dict[str, StagedBatch], dict[str, Any]]:
+        """Stage every row in `stage` as its page arrives; return (mode, batches, state for the next pass).
+        Runs (and their inputs) are never all in memory: a full pass of 100k runs held 1.7 GB (issue 15)."""
         mode = "full" if full or previous is None or previous.run_watermark_ms is None else "incremental"
         pass_started_ms = int(time.time() * 1000)
         self._skew_seen_ms = 0
@@ -270,26 +275,30 @@ class MlflowSource:
             # (bench/collect_mlflow.py, 20k runs: the registry's ~6 s disappear from a full pass).
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="waymark-registry") as side:
                 registry = side.submit(self._registry, previous)
-                runs, inputs, run_scope = self._runs(exp_ids, previous if mode == "incremental" else None)
-                logged = self._logged_models(exp_ids)
+                latest_start, run_scope = self._runs(exp_ids, previous if mode == "incremental" else None, stage)
+                logged = self._logged_models(exp_ids, stage)
                 models, versions, aliases, origins = registry.result()
-        watermark = max([r["start_time"] or 0 for r in runs], default=0)
+        watermark = latest_start
         if previous and previous.run_watermark_ms:
             watermark = max(watermark, previous.run_watermark_ms)
         # A client clock ahead of the collector's moves the watermark past runs that start later on a
         # correct clock: that lead is skew too.
         skew = max(self._skew_seen_ms, watermark - pass_started_ms,
                    previous.skew_ms if previous and mode == "incremental" else 0)
+        for table, rows in (("experiments", experiments), ("registered_models", models), ("model_versions", versions),
+                            ("model_aliases", aliases), ("model_origins", origins)):
+            stage.add(table, rows)
         batches = {
-            "experiments": EntityBatch(experiments, Scope.ALL),
-            "runs": EntityBatch(runs, Scope.ALL if mode == "full" else Scope.NONE),
-            "run_inputs": EntityBatch(inputs, run_scope),
-            "logged_models": EntityBatch(logged, Scope.ALL) if logged is not None else None,
-            "registered_models": EntityBatch(models, Scope.ALL),
-            "model_versions": EntityBatch(versions, Scope.ALL),
-            "model_aliases": EntityBatch(aliases, Scope.ALL),
+            "experiments": stage.batch("experiments", Scope.ALL),
+            # A run read twice (paging drift) keeps its last copy, inputs included, as a dict by run id did.
+            "runs": stage.batch("runs", Scope.ALL if mode == "full" else Scope.NONE, replace_by="run_id"),
+            "run_inputs": stage.batch("run_inputs", run_scope, replace_by="run_id"),
+            "logged_models": stage.batch("logged_models", Scope.ALL) if logged else None,
+            "registered_models": stage.batch("registered_models", Scope.ALL),
+            "model_versions": stage.batch("model_versions", Scope.ALL),
+            "model_aliases": stage.batch("model_aliases", Scope.ALL),
             # A full pass re-reads every version's MLmodel, so its origins are complete (removals recorded).
-            "model_origins": EntityBatch(origins, Scope.ALL if previous is None and self.config.read_model_origins
+            "model_origins": stage.batch("model_origins", Scope.ALL if previous is None and self.config.read_model_origins
                                          else Scope.NONE),
         }
         state = {"run_watermark_ms": watermark or None, "run_skew_ms": max(0, skew), "pass_started_ms": pass_started_ms}
@@ -329,19 +338,48 @@ class MlflowSource:
         self.report.count("runs", n)
         self.progress(f"runs: {self.report.fetched.get('runs', 0):,} read")
 
-    def _runs(self, exp_ids: list[str], previous: PreviousState | None):
+    def _runs(self, exp_ids: list[str], previous: PreviousState | None, stage: StageWriter) -> tuple[int, Scope]:
+        """Stage the runs and their inputs a page at a time; return (latest start time seen, the inputs'
+        scope). Only an incremental pass keeps the ids it read: they are the partitions its inputs are
+        complete for, and a deleted run must not replace a copy read earlier in the pass."""
         from mlflow.entities import ViewType
 
-        # Each run is turned into its rows as its page arrives: holding 20k full Run objects until
-        # the end tripled peak memory (bench/collect_mlflow.py).
-        found: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        page: list[dict[str, Any]] = []
+        inputs: list[dict[str, Any]] = []
+        page_groups: list[int] = []
+        input_groups: list[int] = []
+        found: set[str] | None = set() if previous is not None else None
+        latest_start = 0
+        group = 0
+        n_inputs = 0
+
+        def flush() -> None:
+            stage.add("runs", page, page_groups)
+            stage.add("run_inputs", inputs, input_groups)
+            for buffer in (page, inputs, page_groups, input_groups):
+                buffer.clear()
 
         def keep(run: Any, replace: bool = True) -> None:
-            if replace or run.info.run_id not in found:
-                found[run.info.run_id] = (run_record(run, self.config.git_sha_param), input_records(run, self.report))
+            nonlocal group, latest_start, n_inputs
+            run_id = run.info.run_id
+            if found is not None:
+                if not replace and run_id in found:
+                    return
+                found.add(run_id)
+            group += 1   # a run's rows are one group: a later copy of the run replaces them all
+            page.append(run_record(run, self.config.git_sha_param))
+            page_groups.append(group)
+            rows = input_records(run, self.report)
+            inputs.extend(rows)
+            input_groups.extend([group] * len(rows))
+            n_inputs += len(rows)
+            latest_start = max(latest_start, run.info.start_time or 0)
+            if len(page) >= RUN_PAGE_SIZE:
+                flush()
 
         if not exp_ids:
-            return [], [], Scope.ALL
+            flush()
+            return 0, Scope.ALL
         if previous is None:
             for run in self._search_runs(exp_ids, "", ViewType.ALL):
                 keep(run)
@@ -366,11 +404,10 @@ class MlflowSource:
             # Deletions leave start_time untouched, so deleted runs are looked up on their own.
             for run in self._search_runs(exp_ids, "", ViewType.DELETED_ONLY):
                 keep(run, replace=False)
-        runs = [record for record, _ in found.values()]
-        inputs = [row for _, rows in found.values() for row in rows]
-        self.report.count("dataset_inputs", len(inputs))
-        scope = Scope.ALL if previous is None else Scope.partitions("run_id", list(found))
-        return runs, inputs, scope
+        flush()
+        self.report.count("dataset_inputs", n_inputs)
+        scope = Scope.ALL if found is None else Scope.partitions("run_id", sorted(found))
+        return latest_start, scope
 
     def lookback_ms(self, previous: PreviousState) -> int:
         """How far before the watermark an incremental pass looks for runs that started late.
@@ -382,11 +419,14 @@ class MlflowSource:
         next full pass (`full_every_hours`)."""
         return min(self.config.lookback_seconds * 1000, max(0, previous.skew_ms) + SKEW_MARGIN_MS)
 
-    def _logged_models(self, exp_ids: list[str]) -> list[dict[str, Any]] | None:
+    def _logged_models(self, exp_ids: list[str], stage: StageWriter) -> bool:
+        """Stage the LoggedModels page by page; False when the server has no LoggedModel API."""
+        stage.add("logged_models", [])
         if not exp_ids:
-            return []
+            return True
         self.progress("logged models")
-        rows = []
+        rows: list[dict[str, Any]] = []
+        total = 0
         try:
             for i in range(0, len(exp_ids), EXPERIMENT_CHUNK):
                 chunk = exp_ids[i:i + EXPERIMENT_CHUNK]
@@ -399,12 +439,18 @@ class MlflowSource:
                         "creation_time": m.creation_timestamp, "tags": _tags_dict(m.tags) or {},
                         "params": dict(m.params or {}), "metrics": {x.key: x.value for x in (m.metrics or [])},
                     })
+                    if len(rows) >= RUN_PAGE_SIZE:
+                        stage.add("logged_models", rows)
+                        total += len(rows)
+                        rows = []
         except Exception as e:  # older servers (MLflow 2.x, Fabric today) have no LoggedModel API
             self.report.warn(f"logged models not listed ({type(e).__name__}: {str(e)[:200]}); "
                              "keeping the previous list")
-            return None
-        self.report.count("logged_models", len(rows))
-        return rows
+            stage.discard("logged_models")
+            return False
+        stage.add("logged_models", rows)
+        self.report.count("logged_models", total + len(rows))
+        return True
 
     # -- registry ------------------------------------------------------------------------------
     def _registry(self, previous: PreviousState | None):

@@ -1,4 +1,5 @@
-"""Runs one snapshot per source: collect in memory, then commit in one short write (or record the failure).
+"""Runs one snapshot per source: collect (staging rows on disk as they arrive), then commit in one short
+write (or record the failure).
 
 Sources are collected in parallel, one thread each, so a stalled source does not delay the others:
 each commits its own short write transaction as soon as it is done (writes are serialised by a lock
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from collectors.azure_common import AzureHttp
@@ -33,12 +35,15 @@ from collectors.mlflow_source import MlflowSource
 from collectors.search_source import SearchSource
 from collectors.report import SourceReport, redact
 from store.db import Store, StoreMissing
-from store.history import commit_snapshot, record_failed_snapshot
+from store.history import EntityBatch, commit_snapshot, record_failed_snapshot
+from store.staging import StageWriter, StagingArea
 from store.queries import last_full_passes
 
 # One collector class per source kind. Each offers:
 #   previous_state(store, source_name) -> state or None (None: the next pass is full)
 #   Cls(config, report, progress).collect(previous, full) -> (mode, {table: EntityBatch}, state)
+#   or, with STAGES_ROWS = True, .collect(previous, full, stage_writer) -> (mode, {table: StagedBatch}, state)
+#   (rows staged on disk page by page: kinds whose rows grow with the workspace, MLflow's runs)
 SOURCE_KINDS = {"mlflow": MlflowSource, "databricks": DatabricksSource}
 SOURCE_KINDS.update(azureml=AzureMlSource, fabric=FabricSource, azuresearch=SearchSource)
 
@@ -87,21 +92,30 @@ def snapshot_source(store: Store, source: SourceConfig, *, full: bool = False,
                 full, full_reason = True, "scheduled"
             previous = None if full else source_class.previous_state(store, source.name)
         mode = "full" if previous is None else "incremental"
-        if runs_in_own_process(source):
-            mode, batches, state = _collect_in_process(source, previous, full, report, progress)
-        else:
-            collector = source_class(source, report, progress)
-            apply_http_limits(collector, source)
-            if hasattr(collector, "read_store_context"):   # kinds that join on what other sources collected
-                with _STORE_LOCK:
-                    collector.read_store_context(store)
-            mode, batches, state = collector.collect(previous, full)
-        _redact_details(batches)
-        with _STORE_LOCK:
-            result = commit_snapshot(store, source=source.name, kind=source.kind, platform=source.platform,
-                                     mode=mode, started_at=started, finished_at=clock() if now else None,
-                                     batches=batches, warnings=report.capped_warnings(), state=state,
-                                     full_reason=full_reason)
+        # Rows are staged on disk as pages arrive (store/staging.py); the folder goes with the pass.
+        with StagingArea() as area:
+            if runs_in_own_process(source):
+                mode, batches, state = _collect_in_process(source, previous, full, report, progress, area)
+            else:
+                collector = source_class(source, report, progress)
+                apply_http_limits(collector, source)
+                if hasattr(collector, "read_store_context"):   # kinds that join on what other sources collected
+                    with _STORE_LOCK:
+                        collector.read_store_context(store)
+                if getattr(source_class, "STAGES_ROWS", False):
+                    writer = area.writer(source.name, _redact_row)
+                    try:
+                        mode, batches, state = collector.collect(previous, full, writer)
+                    finally:
+                        writer.close()
+                else:
+                    mode, batches, state = collector.collect(previous, full)
+            _redact_details(batches)
+            with _STORE_LOCK:
+                result = commit_snapshot(store, source=source.name, kind=source.kind, platform=source.platform,
+                                         mode=mode, started_at=started, finished_at=clock() if now else None,
+                                         batches=batches, warnings=report.capped_warnings(), state=state,
+                                         full_reason=full_reason)
         return SnapshotOutcome(source.name, True, result.snapshot_id, mode, report.elapsed, result.counts,
                                report.api_calls, report.capped_warnings())
     except Exception as e:  # one source failing must not stop the others
@@ -232,10 +246,14 @@ class CollectorProcessFailed(RuntimeError):
 
 
 def _collect_in_process(source: SourceConfig, previous: Any, full: bool, report: SourceReport,
-                        progress: Callable[[str], None] | None):
+                        progress: Callable[[str], None] | None, area: StagingArea):
+    """Collect in a spawned process that stages its rows straight into `area`'s file: only progress,
+    the report and small references cross the pipe, so no copy of the rows reaches this process.
+    A process that dies leaves a partial file, which the caller's `area` removes."""
     ctx = multiprocessing.get_context("spawn")   # fork would copy this process's threads and locks
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_process_main, args=(send, source, previous, full, mlflow_http_env(source)),
+    proc = ctx.Process(target=_process_main,
+                       args=(send, source, previous, full, mlflow_http_env(source), str(area.path)),
                        name=f"waymark-{source.name}", daemon=True)
     proc.start()
     send.close()
@@ -269,7 +287,8 @@ def _collect_in_process(source: SourceConfig, previous: Any, full: bool, report:
             proc.join()
 
 
-def _process_main(send, source: SourceConfig, previous: Any, full: bool, env: dict[str, str]) -> None:
+def _process_main(send, source: SourceConfig, previous: Any, full: bool, env: dict[str, str],
+                  stage_path: str) -> None:
     os.environ.update(env)
     lock = threading.Lock()   # the registry side thread reports progress too
 
@@ -279,8 +298,12 @@ def _process_main(send, source: SourceConfig, previous: Any, full: bool, env: di
 
     report = SourceReport(source.name)
     try:
-        result = SOURCE_KINDS[source.kind](source, report, progress).collect(previous, full)
-        _redact_details(result[1])   # here, where the bearer tokens this process obtained are known
+        # Staged rows are redacted here, where the bearer tokens this process obtained are known.
+        writer = StageWriter(Path(stage_path), source.name, _redact_row)
+        try:
+            result = SOURCE_KINDS[source.kind](source, report, progress).collect(previous, full, writer)
+        finally:
+            writer.close()   # the parent opens the file once this process says "done"
         with lock:
             send.send(("done", result, report))
     except BaseException as e:
@@ -291,12 +314,18 @@ def _process_main(send, source: SourceConfig, previous: Any, full: bool, env: di
 
 
 def _redact_details(batches: dict[str, Any]) -> None:
-    """Per-row error details (an unreadable MLmodel, a 403) are server text too: redacted like errors."""
+    """Per-row error details (an unreadable MLmodel, a 403) are server text too: redacted like errors.
+    Staged batches were redacted row by row as they were staged (`_redact_row`)."""
     for batch in batches.values():
-        for row in batch.rows:
-            detail = row.get("detail")
-            if isinstance(detail, str):
-                row["detail"] = redact(detail)
+        if isinstance(batch, EntityBatch):
+            for row in batch.rows:
+                _redact_row(row)
+
+
+def _redact_row(row: dict[str, Any]) -> None:
+    detail = row.get("detail")
+    if isinstance(detail, str):
+        row["detail"] = redact(detail)
 
 
 def _one_line(e: BaseException) -> str:

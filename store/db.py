@@ -1,7 +1,7 @@
 """DuckDB access: short-lived connections, retry on the file lock, migrations on write.
 
 DuckDB lets one process write a file at a time, and a writer locks readers of other processes out.
-So collectors gather everything in memory first and hold the write lock only for one short
+So collectors stage what they read on disk first (store/staging.py) and hold the write lock only for one short
 transaction per snapshot; readers open a read-only connection per query and retry while a write
 is in progress. A writer killed mid-transaction leaves nothing behind: DuckDB discards the
 uncommitted transaction when the file is next opened.

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from store.db import Store
+from store.db import Store, sql_literal
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,19 @@ Scope.NONE = Scope("none")  # type: ignore[attr-defined]
 
 @dataclass
 class EntityBatch:
+    """Rows handed over in memory (sources whose rows are few: Databricks, Azure)."""
     rows: list[dict[str, Any]]
     scope: Scope
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """Rows of `table` staged page by page in a staging file (store/staging.py), never all in memory.
+    `replace_by`: a later group of rows with the same value of this column replaces the earlier one."""
+    path: str
+    table: str
+    scope: Scope
+    replace_by: str | None = None
 
 
 @dataclass
@@ -164,7 +175,8 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _frame(entity: Entity, source: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+def frame_of(entity: Entity, source: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows in the store's form: the entity's columns, JSON columns dumped, and `row_hash`."""
     records = []
     for row in rows:
         rec: dict[str, Any] = {"source": source}
@@ -181,41 +193,63 @@ def _frame(entity: Entity, source: str, rows: list[dict[str, Any]]) -> pd.DataFr
     return frame.astype(object).where(frame.notna(), None)
 
 
-def _dedupe(frame: pd.DataFrame, entity: Entity, warnings: list[str]) -> pd.DataFrame:
-    dupes = frame.duplicated(subset=list(entity.keys), keep="last")
-    if dupes.any():
-        warnings.append(f"{entity.table}: {int(dupes.sum())} duplicate key(s) from the source; kept the last")
-        frame = frame[~dupes]
-    return frame
-
-
 def commit_snapshot(store: Store, *, source: str, kind: str, platform: str, mode: str,
                     started_at: datetime, finished_at: datetime | None,
-                    batches: dict[str, EntityBatch], warnings: list[str], state: dict[str, Any],
+                    batches: dict[str, EntityBatch | StagedBatch], warnings: list[str], state: dict[str, Any],
                     full_reason: str | None = None) -> SnapshotResult:
     """Write one good snapshot atomically: the snapshot row and every entity change, or nothing.
-    `full_reason` says why a full pass was full (None for an incremental one)."""
-    finished_at = finished_at or datetime.now(timezone.utc)
-    frames = {}
-    for table, batch in batches.items():
-        entity = ENTITIES[table]
-        frames[table] = _dedupe(_frame(entity, source, batch.rows), entity, warnings)
-    def write(con) -> SnapshotResult:   # re-run from the start if a concurrent commit conflicts
-        snapshot_id = store.next_id(con, "snapshots")
-        con.execute(
-            """INSERT INTO snapshots (snapshot_id, source, kind, platform, mode, status, started_at, finished_at, state,
-                                     full_reason)
-               VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?)""",
-            [snapshot_id, source, kind, platform, mode, started_at, finished_at, json.dumps(state),
-             (full_reason or "no_previous_state") if mode == "full" else None])
-        counts = {}
-        for table, batch in batches.items():
-            counts[table] = _apply(con, ENTITIES[table], source, snapshot_id, frames[table], batch.scope)
-        con.execute("UPDATE snapshots SET counts = ?, warnings = ? WHERE snapshot_id = ?",
-                    [json.dumps(counts), json.dumps(warnings), snapshot_id])
-        return SnapshotResult(snapshot_id, counts)
+    `full_reason` says why a full pass was full (None for an incremental one).
 
-    return store.write(write)
+    Every batch goes through a staging file: rows handed over in memory are staged here first, so
+    both kinds take one path. The finished staged tables are read as Parquet inside the one write
+    transaction and the diff is applied set-based from them; a pass killed before COMMIT leaves the
+    store as it was."""
+    from store import staging   # it builds on this module's entities
+
+    finished_at = finished_at or datetime.now(timezone.utc)
+    in_memory = {t: b for t, b in batches.items() if isinstance(b, EntityBatch)}
+    area = staging.StagingArea() if in_memory else None
+    try:
+        staged: dict[str, StagedBatch] = {}
+        if area is not None:
+            writer = area.writer(source)
+            try:
+                for table, batch in in_memory.items():
+                    writer.add(table, batch.rows)
+                    staged[table] = writer.batch(table, batch.scope)
+            finally:
+                writer.close()
+        for table, batch in batches.items():
+            if isinstance(batch, StagedBatch):
+                assert batch.table == table, (table, batch.table)
+                staged[table] = batch
+        order = list(batches)
+        files: dict[str, dict[str, StagedBatch]] = {}
+        for table in order:
+            files.setdefault(staged[table].path, {})[table] = staged[table]
+        ready: dict[str, staging.Finished] = {}
+        for path, group in files.items():
+            ready.update(staging.finish(path, group, warnings))
+
+        def write(con) -> SnapshotResult:   # re-run from the start if a concurrent commit conflicts
+            snapshot_id = store.next_id(con, "snapshots")
+            con.execute(
+                """INSERT INTO snapshots (snapshot_id, source, kind, platform, mode, status, started_at, finished_at,
+                                         state, full_reason)
+                   VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?)""",
+                [snapshot_id, source, kind, platform, mode, started_at, finished_at, json.dumps(state),
+                 (full_reason or "no_previous_state") if mode == "full" else None])
+            counts = {}
+            for table in order:
+                counts[table] = _apply(con, ENTITIES[table], source, snapshot_id, ready[table], staged[table].scope)
+            con.execute("UPDATE snapshots SET counts = ?, warnings = ? WHERE snapshot_id = ?",
+                        [json.dumps(counts), json.dumps(warnings), snapshot_id])
+            return SnapshotResult(snapshot_id, counts)
+
+        return store.write(write)
+    finally:
+        if area is not None:
+            area.close()
 
 
 def record_failed_snapshot(store: Store, *, source: str, kind: str, platform: str, mode: str,
@@ -233,33 +267,33 @@ def record_failed_snapshot(store: Store, *, source: str, kind: str, platform: st
     return store.write(write)
 
 
-def _apply(con, entity: Entity, source: str, snapshot_id: int, frame: pd.DataFrame, scope: Scope) -> dict[str, int]:
-    """Close changed/removed current rows, insert new versions. Identifiers come from ENTITIES only."""
+def _apply(con, entity: Entity, source: str, snapshot_id: int, staged: Any, scope: Scope) -> dict[str, int]:
+    """Close changed/removed current rows, insert new versions, from the staged Parquet file
+    (`staging.Finished`). Identifiers come from ENTITIES only."""
     table = entity.table
     assert table in ENTITIES and (scope.column is None or scope.column in entity.columns)
-    con.register("incoming", frame)
+    incoming = f"read_parquet({sql_literal(staged.rows)})"
+    scope_values = f"read_parquet({sql_literal(staged.scope_values)})"
+    seen = staged.seen
     key_match = " AND ".join(f"i.{k} = t.{k}" for k in entity.keys)
     current = "t.source = ? AND t.valid_to IS NULL"
     changed_sql = (f"UPDATE {table} AS t SET valid_to = ? WHERE {current} AND EXISTS "
-                   f"(SELECT 1 FROM incoming i WHERE {key_match} AND i.row_hash <> t.row_hash)")
+                   f"(SELECT 1 FROM {incoming} i WHERE {key_match} AND i.row_hash <> t.row_hash)")
     changed = con.execute(changed_sql, [snapshot_id, source]).fetchall()[0][0]
     removed = 0
     if scope.mode != "none":
         removed_sql = (f"UPDATE {table} AS t SET valid_to = ? WHERE {current} AND NOT EXISTS "
-                       f"(SELECT 1 FROM incoming i WHERE {key_match})")
-        params: list[Any] = [snapshot_id, source]
+                       f"(SELECT 1 FROM {incoming} i WHERE {key_match})")
         if scope.mode == "partitions":
             if scope.values:
-                con.register("scope_values", pd.DataFrame({"v": list(scope.values)}, dtype=object))
-                removed_sql += f" AND t.{scope.column} IN (SELECT v FROM scope_values)"
+                removed_sql += f" AND t.{scope.column} IN (SELECT v FROM {scope_values})"
             else:
                 removed_sql = ""
         if removed_sql:
-            removed = con.execute(removed_sql, params).fetchall()[0][0]
-    cols = ", ".join(entity.columns + ("row_hash",))
-    insert_sql = (f"INSERT INTO {table} ({cols}, valid_from, valid_to) "
-                  f"SELECT {', '.join('i.' + c for c in entity.columns + ('row_hash',))}, ?, NULL "
-                  f"FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {current} AND {key_match})")
+            removed = con.execute(removed_sql, [snapshot_id, source]).fetchall()[0][0]
+    cols = entity.columns + ("row_hash",)
+    insert_sql = (f"INSERT INTO {table} ({', '.join(cols)}, valid_from, valid_to) "
+                  f"SELECT {', '.join('i.' + c for c in cols)}, ?, NULL "
+                  f"FROM {incoming} i WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {current} AND {key_match})")
     inserted = con.execute(insert_sql, [snapshot_id, source]).fetchall()[0][0]
-    con.unregister("incoming")
-    return {"seen": len(frame), "added": inserted - changed, "changed": changed, "removed": removed}
+    return {"seen": seen, "added": inserted - changed, "changed": changed, "removed": removed}
