@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from collectors.azure_common import ARM_SCOPE, AzureHttp, default_credential, enforce_https_for, is_loopback
 from collectors.config import SourceConfig
+from collectors.mlmodel import missing_row, origin_row
 from collectors.report import SourceReport
 from store.db import Store
 from store.history import EntityBatch, Scope
@@ -247,22 +248,13 @@ class AzureMlSource:
         if parts.scheme not in ("file", ""):
             return None
         path = Path(unquote(parts.path)) / "MLmodel"
-        row: dict[str, Any] = {"name": name, "version": version}
         if not path.is_file():
-            return {**row, "read_status": "missing", "detail": f"no MLmodel under {uri}"[:500]}
-        import yaml
-
+            return missing_row(name, version, "missing", f"no MLmodel under {uri}")
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            return {**row, "read_status": "unreadable", "detail": str(e)[:500]}
-        if not isinstance(doc, dict):
-            return {**row, "read_status": "unreadable", "detail": "MLmodel is not a mapping"}
-        return {**row, "read_status": "ok", "origin_run_id": doc.get("run_id"),
-                "origin_model_uuid": doc.get("model_uuid"), "origin_model_id": doc.get("model_id"),
-                "artifact_path": doc.get("artifact_path"),
-                "created_utc": str(doc.get("utc_time_created") or "") or None,
-                "flavors": sorted((doc.get("flavors") or {}).keys())}
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            return missing_row(name, version, "unreadable", str(e))
+        return origin_row(name, version, text)
 
     # -- health ------------------------------------------------------------------------------------
     def _window(self) -> tuple[datetime, datetime, int]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from collectors.config import SourceConfig
+from collectors.mlmodel import missing_row, origin_row
 from collectors.paging import iter_items
 from collectors.report import SourceReport, register_secret
 from store.db import Store, StoreMissing
@@ -576,9 +577,6 @@ class MlflowSource:
                                                    tracking_uri=self.config.tracking_uri)
 
     def _read_origin(self, name: str, version: str, source: str | None = None) -> dict[str, Any]:
-        import yaml
-
-        row: dict[str, Any] = {"name": name, "version": version}
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 local = self._download_mlmodel(name, version, source, tmp)
@@ -590,17 +588,8 @@ class MlflowSource:
                 m in text for m in ("not found", "no such file", "no such artifact", "does not exist"))
             if not missing:
                 self.report.warn(f"{name}/{version}: MLmodel unreadable ({type(e).__name__}: {str(e)[:160]})")
-            return {**row, "read_status": "missing" if missing else "unreadable", "detail": str(e)[:500]}
-        try:
-            doc = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            return {**row, "read_status": "unreadable", "detail": f"MLmodel is not YAML: {e}"[:500]}
-        if not isinstance(doc, dict):
-            return {**row, "read_status": "unreadable", "detail": "MLmodel is not a mapping"}
-        return {**row, "read_status": "ok", "origin_run_id": doc.get("run_id"),
-                "origin_model_uuid": doc.get("model_uuid"), "origin_model_id": doc.get("model_id"),
-                "artifact_path": doc.get("artifact_path"), "created_utc": str(doc.get("utc_time_created") or "") or None,
-                "flavors": sorted((doc.get("flavors") or {}).keys())}
+            return missing_row(name, version, "missing" if missing else "unreadable", str(e))
+        return origin_row(name, version, text)
 
 
 class _UcModelFiles:
