@@ -404,7 +404,7 @@ LATENCY_BUCKETS = (10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
 def prometheus_text(endpoint: str, entities: list[str], requests: int = 100, errors: int = 0,
                     latency_ms: float = 42.0, cpu: float = 12.5, memory: float = 30.0) -> str:
     """Prometheus exposition text as the metrics export serves it: every series is a reading of the
-    last minute (see `ui.health_loaders.databricks_series` for the sources). Request and error counts
+    last minute (see `health.series.databricks_series` for the sources). Request and error counts
     are gauges ("number of requests during the last minute"), and `request_latency_ms` is the
     histogram of that minute's latencies. `requests` is the first entity's per-minute count (the
     others get a half, a third…); latencies spread around `latency_ms`."""

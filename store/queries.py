@@ -11,6 +11,7 @@ import numbers
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import duckdb
 import pandas as pd
 
 from store.db import Store
@@ -114,6 +115,19 @@ def metric_samples(store: Store, points: dict[str, SnapshotPoint], window: timed
                WHERE v.sampled_at >= (SELECT max(w.sampled_at) FROM visible w
                                       WHERE w.source = v.source AND w.endpoint = v.endpoint) - ?""",
             [int(window.total_seconds() * 1000)]).df()
+
+
+def rejected_versions(store: Store) -> set[tuple[str, str, str]]:
+    """(source, model, version) whose latest review decision is a rejection."""
+    try:
+        frame = store.query("""SELECT source, model_name, version, arg_max(decision, entry_id) AS decision
+                               FROM gate_review_log WHERE kind = 'review'
+                               GROUP BY source, model_name, version""")
+    except duckdb.CatalogException as e:   # an older store without the review log: nothing rejected
+        if "gate_review_log" not in str(e):
+            raise
+        return set()
+    return {(r.source, r.model_name, r.version) for r in frame.itertuples() if r.decision == "reject"}
 
 
 def snapshots(store: Store, source: str | None = None, limit: int = 500) -> pd.DataFrame:

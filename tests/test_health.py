@@ -17,7 +17,8 @@ from demo.azure_fixtures import AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, churn_azu
 from demo.azure_stub import AzureStub
 from store import Store
 from store.history import EntityBatch, Scope, commit_snapshot
-from ui import health_loaders as hl
+from health import series as hs
+from health import status as hl
 
 NOW = datetime(2026, 11, 24, 15, 2, tzinfo=timezone.utc)
 RUN_TUNED, RUN_NOV = "a" * 32, "b" * 32
@@ -99,7 +100,7 @@ def test_old_data_is_marked_stale_and_amber(workspace):
     table = hl.health_table(Store(workspace / "w.duckdb"), slos, now=later).set_index("deployment")
     assert table["stale"].all()
     assert table.loc["blue", "status"] == hl.AMBER and "stale" in table.loc["blue", "reasons"]
-    assert table.loc["blue", "should_serve"] == "—"   # no `serves` in this SLO: no drift check
+    assert table.loc["blue", "should_serve"] is None   # no `serves` in this SLO: no drift check (the page shows —)
 
 
 def test_a_rejected_review_flags_the_served_version(workspace):
@@ -127,7 +128,7 @@ def test_a_rejected_review_flags_the_served_version(workspace):
 
 
 def test_series_for_one_endpoint_over_a_window(workspace):
-    series = hl.series_for(Store(workspace / "w.duckdb"), "aml", "churn-aml", hours=1)
+    series = hs.series_for(Store(workspace / "w.duckdb"), "aml", "churn-aml", hours=1)
     assert set(series["deployment"]) == {"blue", "green"}
     assert {"latency p95 (ms)", "requests / min", "error rate (%)", "CPU (%)"} <= set(series["label"])
     assert series["time"].max() - series["time"].min() < timedelta(hours=1)
@@ -152,7 +153,7 @@ def test_databricks_export_is_read_as_per_minute_readings():
     covers that minute: one export is a reading, and a lower count later is less traffic, not a reset."""
     from demo.databricks_stub import prometheus_text
 
-    one = hl.databricks_series(pd.DataFrame(_export_rows([(0, prometheus_text("churn-dbx", ["churn-v4"],
+    one = hs.databricks_series(pd.DataFrame(_export_rows([(0, prometheus_text("churn-dbx", ["churn-v4"],
                                                                                requests=700, errors=7))])))
     got = dict(zip(one["metric"], one["value"]))
     assert got["requests_per_min"] == pytest.approx(700.0)
@@ -164,7 +165,7 @@ def test_databricks_export_is_read_as_per_minute_readings():
     assert got["latency_p50_ms"] == pytest.approx(35.0)
     assert got["latency_p95_ms"] == pytest.approx(100 + 150 * 105 / 119)
     assert got["cpu_pct"] == 12.5 and got["memory_pct"] == 30.0
-    two = hl.databricks_series(pd.DataFrame(_export_rows([
+    two = hs.databricks_series(pd.DataFrame(_export_rows([
         (0, prometheus_text("churn-dbx", ["churn-v4"], requests=700)),
         (120_000, prometheus_text("churn-dbx", ["churn-v4"], requests=100, errors=2))])))
     rpm = two[two["metric"] == "requests_per_min"].sort_values("time")["value"].tolist()
@@ -179,7 +180,7 @@ def test_a_latency_summary_is_read_as_the_quantiles_it_names():
             'request_latency_ms{served_entity_name="churn-v4",quantile="0.99"} 240\n'
             'request_latency_ms_sum{served_entity_name="churn-v4"} 900\n'
             'request_latency_ms_count{served_entity_name="churn-v4"} 20\n')
-    series = hl.databricks_series(pd.DataFrame(_export_rows([(0, text)])))
+    series = hs.databricks_series(pd.DataFrame(_export_rows([(0, text)])))
     got = dict(zip(series["metric"], series["value"]))
     assert got == {"latency_p50_ms": 31.0, "latency_p99_ms": 240.0}
 

@@ -42,7 +42,7 @@ def _import_graph(packages: tuple[str, ...]):
 
 
 # Every folder of project code; a new one must be added here (the test below fails when one is missing).
-PACKAGES = ("bench", "checklist", "collectors", "demo", "deploy", "gates", "lineage", "pages", "store", "ui")
+PACKAGES = ("bench", "checklist", "collectors", "demo", "deploy", "gates", "health", "lineage", "pages", "store", "ui")
 
 
 def test_the_package_list_covers_every_folder_of_project_code():
@@ -59,3 +59,10 @@ def test_no_module_of_the_project_imports_itself_back():
     graph = _import_graph(PACKAGES)
     assert {"gates.baseline", "store.ducklake", "gates.identity"} <= set(graph)   # the graph sees them
     assert list(nx.simple_cycles(graph)) == []
+
+
+def test_domain_packages_do_not_load_streamlit():
+    """Endpoint health, the gates, the lineage and the checklist are domain code: a CLI or a job
+    uses them without the UI framework."""
+    for module in ("health.status", "health.series", "gates.evaluate", "lineage.build", "checklist.progress"):
+        assert "streamlit" not in _modules_after_import(module), module

@@ -36,7 +36,7 @@ def demo_store(demo_dir):
 
 
 def test_the_health_table_reads_through_one_connection_and_answers_the_same(demo_store):
-    from ui.health_loaders import health_table
+    from health.status import health_table
     from ui.shared_reader import SharedReader
 
     store, config = demo_store
