@@ -245,7 +245,7 @@ def main() -> int:
         load_graph(store)
         peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
         tracemalloc.stop()
-        print(f"(a) graph: {len(graph):,} nodes, {graph.g.number_of_edges():,} edges; build {build_s:.2f} s "
+        print(f"(a) graph: {len(graph):,} nodes, {graph.edge_count():,} edges; build {build_s:.2f} s "
               f"(target < 10 s), CPU {build_cpu:.2f} s; peak Python memory {peak_mb:.0f} MB; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall time suffers on a shared machine)")
 
@@ -283,7 +283,7 @@ def main() -> int:
                   f"re-render (median of 5) {rerun * 1000:.0f} ms (target < 1 s; graph cached per snapshot ids)")
         print("BENCH_JSON " + json.dumps({"pages": {k: {"first_s": round(a, 3), "rerun_s": round(b, 3)}
                                                     for k, (a, b) in pages.items()},"runs": args.runs, "versions": args.versions, "aliases": args.aliases,
-                                          "nodes": len(graph), "edges": graph.g.number_of_edges(),
+                                          "nodes": len(graph), "edges": graph.edge_count(),
                                           "build_s": round(build_s, 3), "build_cpu_s": round(build_cpu, 3), "peak_mb": round(peak_mb, 1),
                                           "trace_p50_ms": round(p50, 3), "trace_p95_ms": round(p95, 3),
                                           "sql_edges_s": round(edges_s, 3), "sql_p50_ms": round(s50, 3),

@@ -216,7 +216,7 @@ def child(step: str, args: list[str]) -> dict:
         t = time.perf_counter()
         graph = load_graph(store)
         build = time.perf_counter() - t
-        targets = [n for n in graph.g.nodes if str(n).startswith("model_version:")]
+        targets = [n for n in graph.node_ids() if str(n).startswith("model_version:")]
         rng = random.Random(7)
         lat = []
         for target in [rng.choice(targets) for _ in range(200)] if targets else []:

@@ -107,7 +107,7 @@ class _Builder(TrackingEvidence, RegistryEvidence, DataEvidence, ServingEvidence
         g = self.graph
         strength = {b: i for i, b in enumerate(Basis)}          # Basis is listed strongest first
         while cycles := g.cycle_edges():
-            weakest = max(cycles, key=lambda e: (strength[g.g.edges[e]["evidence"].basis], e))
-            g.g.remove_edge(*weakest)
+            weakest = max(cycles, key=lambda e: (strength[g.edge_data(*e)["evidence"].basis], e))
+            g.remove_edge(*weakest)
             self.gap(GapKind.CYCLE, weakest[1], f"the link {weakest[0]} → {weakest[1]} would close a cycle "
                      f"among {', '.join(cycles[weakest])}; it was dropped", cycles[weakest])

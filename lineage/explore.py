@@ -13,7 +13,7 @@ def node_ids(graph: LineageGraph, platforms: list[str] | None = None, types: lis
     out = []
     for t in wanted_types:
         for n in graph.ids_of_type(t):
-            platform = graph.g.nodes[n]["platform"]
+            platform = graph.node_data(n)["platform"]
             if platforms and platform is not None and platform not in platforms:
                 continue
             out.append(n)
@@ -60,10 +60,10 @@ def neighbourhood(graph: LineageGraph, focus: str, direction: str = "both", dept
     reached: dict[str, tuple[int, str]] = {}
     side: dict[str, str] = {}
     if direction in ("upstream", "both"):
-        reached.update(_reach(graph.g.predecessors, focus, depth))
+        reached.update(_reach(graph.predecessors, focus, depth))
         side.update(dict.fromkeys(reached, "upstream"))
     if direction in ("downstream", "both"):
-        for n, v in _reach(graph.g.successors, focus, depth).items():
+        for n, v in _reach(graph.successors, focus, depth).items():
             if n not in reached or v[0] < reached[n][0]:
                 reached[n], side[n] = v, "downstream"
     order = sorted(reached, key=lambda n: (reached[n][0], n))

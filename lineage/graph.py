@@ -271,6 +271,21 @@ class LineageGraph:
     def __len__(self) -> int:
         return self.g.number_of_nodes()
 
+    def node_ids(self) -> list[str]:
+        return list(self.g.nodes)
+
+    def edge_count(self) -> int:
+        return self.g.number_of_edges()
+
+    def edge_data(self, source: str, target: str) -> dict[str, Any]:
+        """The stored edge: `kind` (EdgeKind), `evidence` (Evidence), optional `attrs` and
+        `corroborated_by`. Read it; change edges only through this class."""
+        return self.g.edges[source, target]
+
+    def remove_edge(self, source: str, target: str) -> None:
+        """Drop one link (the builder breaks a cycle this way and records why as a gap)."""
+        self.g.remove_edge(source, target)
+
     def node(self, node_id: str) -> Node:
         d = self.g.nodes[node_id]
         return Node(node_id, d["type"], d["platform"], d["name"], d["version"], d["attrs"])

@@ -19,7 +19,7 @@ def quote(text: object) -> str:
 
 
 def node_label(graph: LineageGraph, node_id: str) -> str:
-    d = graph.g.nodes[node_id]
+    d = graph.node_data(node_id)
     t: NodeType = d["type"]
     a = d["attrs"]
     if t == NodeType.RUN:
@@ -63,7 +63,7 @@ def human_label(graph: LineageGraph, node_id: str) -> str:
     """One line a person reads instead of the node id: `run:databricks:f469…` becomes
     "run gbm-retrain-nov (databricks)". The scope (platform, or platform/source when a platform has
     two sources) keeps two same-named things apart; the id itself goes in a tooltip or detail."""
-    d = graph.g.nodes[node_id]
+    d = graph.node_data(node_id)
     t: NodeType = d["type"]
     a = d["attrs"]
     name = str(d["name"] or "")
@@ -93,14 +93,14 @@ def to_dot(graph: LineageGraph, node_ids: set[str], focus: str | None = None) ->
     lines = ["digraph lineage {", "  rankdir=LR;", '  node [style="filled,rounded" fontname="Helvetica" fontsize=10];',
              '  edge [fontname="Helvetica" fontsize=8 color="#6b7280"];']
     for n in sorted(node_ids):
-        d = graph.g.nodes[n]
+        d = graph.node_data(n)
         shape, fill = _STYLE.get(d["type"], ("box", "#ffffff"))
         border = ' penwidth=3 color="#dc2626"' if n == focus else ""
         gaps = " ⚠" if graph.gaps.get(n) else ""
         lines.append(f"  {quote(n)} [label={quote(node_label(graph, n) + gaps)} shape={shape} "
                      f'fillcolor="{fill}"{border}];')
     for s, t in sorted(graph.subgraph_edges(node_ids)):
-        e = graph.g.edges[s, t]
+        e = graph.edge_data(s, t)
         style = ' style="dashed"' if e["evidence"].basis.value == "convention" else ""
         label = e["kind"].value
         traffic = (e.get("attrs") or {}).get("traffic_pct")

@@ -42,7 +42,7 @@ class TargetError(Exception):
 def _matches(graph: LineageGraph, type: NodeType, platform: str | None, pred) -> list[str]:
     out = []
     for nid in graph.ids_of_type(type):
-        d = graph.g.nodes[nid]
+        d = graph.node_data(nid)
         if platform and d["platform"] != platform:
             continue
         if pred(d):
@@ -77,14 +77,14 @@ def resolve_targets(graph: LineageGraph, target: str, platform: str | None = Non
         what = f"endpoint {rest!r}"
         if not found:
             known = _matches(graph, NodeType.ENDPOINT, platform, lambda d: d["attrs"].get("collected", True))
-            listing = (f"; endpoints collected: {', '.join(graph.g.nodes[n]['name'] for n in known)}" if known
+            listing = (f"; endpoints collected: {', '.join(graph.node_data(n)['name'] for n in known)}" if known
                        else "; no endpoint is collected at that time (Databricks serving and Azure ML online "
                             "endpoints come from the databricks and azureml sources)")
             raise TargetError("not_found", f"{what} not found{' on ' + platform if platform else ''} as of "
                               f"{_as_of_label(graph)}{listing}", known)
     elif kind == "run":
         found = _matches(graph, NodeType.RUN, platform, lambda d: d["attrs"].get("run_id") == rest)
-        collected = [n for n in found if graph.g.nodes[n]["attrs"].get("collected", True)]
+        collected = [n for n in found if graph.node_data(n)["attrs"].get("collected", True)]
         found = collected or found
         what = f"run {rest!r}"
     elif kind == "commit":
@@ -156,8 +156,8 @@ def trace(graph: LineageGraph, target: str, *, as_of: str, platform: str | None 
     (start,) = resolve_targets(graph, target, platform)
     closure = graph.ancestors(start, depth) | {start}
     gaps = graph.gaps_of(sorted(closure)) + _alias_moves(graph, [n for n in closure
-                                                                 if graph.g.nodes[n]["type"] == NodeType.ALIAS])
-    if not any(graph.g.nodes[n]["type"] == NodeType.RUN for n in closure):
+                                                                 if graph.node_data(n)["type"] == NodeType.ALIAS])
+    if not any(graph.node_data(n)["type"] == NodeType.RUN for n in closure):
         gaps.append(Gap(GapKind.NO_RUN, start, f"the trace of {target} reaches no run"
                         + (f" within {depth} hop(s)" if depth is not None else "")
                         + ": what trained it, from which code and data, is not recorded"))
@@ -178,10 +178,10 @@ def impact(graph: LineageGraph, target: str, *, as_of: str, platform: str | None
     answer = _answer(graph, "impact", target, starts, closure, graph.gaps_of(sorted(set(starts))), as_of)
 
     def listed(type: NodeType) -> list[dict[str, Any]]:
-        return [{"id": n, "platform": graph.g.nodes[n]["platform"], "name": graph.g.nodes[n]["name"],
-                 "version": graph.g.nodes[n]["version"], **({"alias": graph.g.nodes[n]["attrs"].get("alias")}
+        return [{"id": n, "platform": graph.node_data(n)["platform"], "name": graph.node_data(n)["name"],
+                 "version": graph.node_data(n)["version"], **({"alias": graph.node_data(n)["attrs"].get("alias")}
                                                             if type == NodeType.ALIAS else {})}
-                for n in sorted(closure) if graph.g.nodes[n]["type"] == type and n not in starts]
+                for n in sorted(closure) if graph.node_data(n)["type"] == type and n not in starts]
     answer.summary = {"runs": _runs(graph, closure - set(starts)), "model_versions": listed(NodeType.MODEL_VERSION),
                       "aliases": listed(NodeType.ALIAS), "endpoints": listed(NodeType.ENDPOINT)}
     return answer
@@ -202,7 +202,7 @@ def _answer(graph: LineageGraph, question: str, target: str, starts: list[str], 
 def _runs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
     out = []
     for n in sorted(closure):
-        d = graph.g.nodes[n]
+        d = graph.node_data(n)
         if d["type"] != NodeType.RUN:
             continue
         a = d["attrs"]
@@ -213,25 +213,25 @@ def _runs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
 
 
 def _shas(graph: LineageGraph, closure: set[str]) -> list[str]:
-    return sorted(graph.g.nodes[n]["name"] for n in closure if graph.g.nodes[n]["type"] == NodeType.COMMIT)
+    return sorted(graph.node_data(n)["name"] for n in closure if graph.node_data(n)["type"] == NodeType.COMMIT)
 
 
 def _inputs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
     """Table versions that fed the runs, tables reached by name (lineage, dependencies), features,
     and datasets that no table backs."""
-    nodes = graph.g.nodes
+    nodes = graph.node_data
 
     def basis(n: str) -> list[str]:
-        return sorted({graph.g.edges[n, s]["evidence"].basis.value for s in graph.g.successors(n) if s in closure})
+        return sorted({graph.edge_data(n, s)["evidence"].basis.value for s in graph.successors(n) if s in closure})
 
     def via(n: str) -> list[str]:
-        return sorted({graph.g.edges[n, s]["kind"].value for s in graph.g.successors(n) if s in closure})
+        return sorted({graph.edge_data(n, s)["kind"].value for s in graph.successors(n) if s in closure})
 
-    at_version = {(nodes[n]["platform"], nodes[n]["name"]) for n in closure
-                  if nodes[n]["type"] == NodeType.TABLE and not nodes[n]["attrs"].get("whole_table")}
+    at_version = {(nodes(n)["platform"], nodes(n)["name"]) for n in closure
+                  if nodes(n)["type"] == NodeType.TABLE and not nodes(n)["attrs"].get("whole_table")}
     out = []
     for n in sorted(closure):
-        d = nodes[n]
+        d = nodes(n)
         a = d["attrs"]
         if d["type"] == NodeType.TABLE and not a.get("whole_table"):
             out.append({"id": n, "type": "table", "level": "version", "platform": d["platform"], "name": d["name"],
@@ -246,7 +246,7 @@ def _inputs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
             out.append({"id": n, "type": "feature_table", "level": "feature", "platform": d["platform"],
                         "name": d["name"], "version": None, "basis": basis(n), "via": via(n)})
         elif d["type"] == NodeType.DATASET and not any(
-                nodes[p]["type"] in (NodeType.TABLE, NodeType.FEATURE_TABLE) for p in graph.g.predecessors(n)):
+                nodes(p)["type"] in (NodeType.TABLE, NodeType.FEATURE_TABLE) for p in graph.predecessors(n)):
             out.append({"id": n, "type": "dataset", "level": "dataset", "platform": d["platform"], "name": d["name"],
                         "version": d["version"], "version_known": False, "basis": ["run_input"]})
     return out
@@ -256,14 +256,14 @@ def _serving(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
     """Endpoint → model version links in the closure, with traffic % and routes (highest first)."""
     out = []
     for n in closure:
-        d = graph.g.nodes[n]
+        d = graph.node_data(n)
         if d["type"] != NodeType.ENDPOINT:
             continue
-        for v in graph.g.predecessors(n):
-            e = graph.g.edges[v, n]
+        for v in graph.predecessors(n):
+            e = graph.edge_data(v, n)
             if v not in closure or e["kind"].value != "serves":
                 continue
-            vd = graph.g.nodes[v]
+            vd = graph.node_data(v)
             attrs = e.get("attrs") or {}
             out.append({"endpoint": n, "endpoint_name": d["name"], "platform": d["platform"], "model_version": v,
                         "model": vd["name"], "version": vd["version"], "traffic_pct": attrs.get("traffic_pct"),
@@ -275,7 +275,7 @@ def _alias_moves(graph: LineageGraph, aliases: list[str]) -> list[Gap]:
     """An alias traced as of T that pointed at another version (or vanished) after T."""
     gaps = []
     for nid in aliases:
-        a = graph.g.nodes[nid]["attrs"]
+        a = graph.node_data(nid)["attrs"]
         source = a.get("source")
         point = graph.snapshots.get(source)
         history = getattr(graph, "alias_history", {}).get((source, a.get("model"), a.get("alias")), [])
@@ -301,7 +301,7 @@ def upstream_hops(graph: LineageGraph, start: str, closure: set[str]) -> list[Ho
     shown: set[str] = {start}
 
     def visit(node: str, depth: int) -> None:
-        preds = sorted((p for p in graph.g.predecessors(node) if p in closure), key=_hop_order(graph, node))
+        preds = sorted((p for p in graph.predecessors(node) if p in closure), key=_hop_order(graph, node))
         for p in preds:
             e = graph.edge_dict(p, node)
             repeated = p in shown
@@ -327,9 +327,9 @@ def _hop_order(graph: LineageGraph, node: str):
     """Strongest proof first, then the most traffic (served versions), then upstream kinds in
     reading order (run, model, commit, data)."""
     def key(p: str):
-        e = graph.g.edges[p, node]
-        return (graph.g.nodes[p]["type"] == NodeType.EXPERIMENT, _BASIS_ORDER.get(e["evidence"].basis.value, 9),
-                -((e.get("attrs") or {}).get("traffic_pct") or 0), _ORDER.get(graph.g.nodes[p]["type"], 6), p)
+        e = graph.edge_data(p, node)
+        return (graph.node_data(p)["type"] == NodeType.EXPERIMENT, _BASIS_ORDER.get(e["evidence"].basis.value, 9),
+                -((e.get("attrs") or {}).get("traffic_pct") or 0), _ORDER.get(graph.node_data(p)["type"], 6), p)
     return key
 
 

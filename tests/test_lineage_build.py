@@ -276,7 +276,7 @@ def test_two_sources_on_one_platform_get_source_qualified_ids_and_origin_ambigui
                      model_origins=[{"source": "fab", "name": "M", "version": "1", "read_status": "ok",
                                      "origin_run_id": "r1"}])
     g = build_graph(rows)
-    assert {"run:databricks/dbx:r1", "run:databricks/dbx2:r1", "model_version:fabric:M/1"} <= set(g.g.nodes)
+    assert {"run:databricks/dbx:r1", "run:databricks/dbx2:r1", "model_version:fabric:M/1"} <= set(g.node_ids())
     (gap,) = [x for x in g.gaps["model_version:fabric:M/1"] if x.kind == GapKind.AMBIGUOUS]
     assert set(gap.candidates) == {"run:databricks/dbx:r1", "run:databricks/dbx2:r1"}
     assert not g.predecessors("model_version:fabric:M/1")     # never a silent pick

@@ -85,3 +85,11 @@ def test_the_producing_run_is_the_first_collected_field_in_precedence_order():
     assert (missing.run_id, missing.collected) == ("gone", False)
     assert producing_run().run_id is None
 
+
+
+def test_no_caller_reaches_into_the_lineage_graphs_networkx_object():
+    """LineageGraph keeps its promise: nodes and edges are read and changed only through it."""
+    reach = re.compile(r"\.g\.(nodes|edges|predecessors|successors|remove_edge|add_|number_of|has_)")
+    files = [f for f in [*_code_files(), *sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "tests").glob("*.py"))]
+             if f.name != "graph.py" and reach.search(f.read_text(encoding="utf-8"))]
+    assert files == []

@@ -58,7 +58,7 @@ def elements(graph: LineageGraph, hood: Neighbourhood) -> dict[str, list[dict[st
     and gaps (the detail panel); underscore fields drive the style and stay out of the panel."""
     nodes = []
     for n in sorted(hood.nodes, key=lambda x: (hood.distance.get(x, 0), x)):
-        d = graph.g.nodes[n]
+        d = graph.node_data(n)
         mark, messages = gap_marks(graph, n)
         data = {"id": n, "label": d["type"].value, "name": human_label(graph, n), "kind": kind_word(d["type"]),
                 "platform": d["platform"] or "git", "hops": hood.distance.get(n, 0),
@@ -101,7 +101,7 @@ def picked_node(value: Any) -> str | None:
 
 def kinds_drawn(graph: LineageGraph, hood: Neighbourhood) -> list[NodeType]:
     """The node kinds in view, in upstream-to-downstream order (the legend's order)."""
-    present = {graph.g.nodes[n]["type"] for n in hood.nodes}
+    present = {graph.node_data(n)["type"] for n in hood.nodes}
     return [t for t in KIND_COLOURS if t in present]
 
 

@@ -65,7 +65,7 @@ def snapshot_finished(store_path: str, stamp: int) -> dict[int, datetime]:
 
 # -- explorer -------------------------------------------------------------------------------------
 def filter_options(graph: LineageGraph) -> tuple[list[str], list[str]]:
-    platforms = sorted({p for _, p in graph.g.nodes(data="platform") if p})
+    platforms = sorted({p for p in (graph.node_data(n)["platform"] for n in graph.node_ids()) if p})
     types = [t.value for t in NodeType if graph.ids_of_type(t)]
     return platforms, types
 
