@@ -409,9 +409,10 @@ class PhaseTimer:
         import collectors.mlflow_source as ms
         import collectors.runner as runner
         import store.history as history
+        import store.staging as staging
 
         self.wrap(runner, "commit_snapshot", "commit")
-        self.wrap(history, "_frame", "commit.frames")
+        self.wrap(staging, "frame_of", "commit.frames")
         self.wrap(history, "_apply", "commit.apply")
         self.wrap(ms.MlflowSource, "_runs", "collect.runs")
         self.wrap(ms.MlflowSource, "_registry", "collect.registry")

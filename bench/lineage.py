@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 from lineage.load import load_graph  # noqa: E402
 from lineage.trace import trace  # noqa: E402
 from store.db import Store  # noqa: E402
-from store.history import EntityBatch, Scope, commit_snapshot  # noqa: E402
+from store.entities import EntityBatch, Scope  # noqa: E402
+from store.history import commit_snapshot  # noqa: E402
 
 
 def fill(store: Store, runs: int, versions: int, aliases: int, seed: int) -> list[str]:

@@ -26,7 +26,7 @@ from checklist.plan import Plan, Step
 from checklist.rules import UNCLASSIFIED, classify
 from store import Store
 from store import queries as q
-from store.history import ENTITIES
+from store.entities import ENTITIES
 from store.visibility import visible_mask
 
 MLFLOW_TABLES = ("experiments", "runs", "model_versions", "model_aliases", "model_origins", "registered_models")

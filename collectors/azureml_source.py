@@ -26,7 +26,7 @@ from collectors.config import SourceConfig
 from collectors.mlmodel import missing_row, origin_row
 from collectors.report import SourceReport
 from store.db import Store
-from store.history import EntityBatch, Scope
+from store.entities import EntityBatch, Scope
 
 DEFAULT_ARM = "https://management.azure.com"
 DEFAULT_API_VERSION = "2024-04-01"

@@ -16,7 +16,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from collectors.config import SourceConfig
 from collectors.report import SourceReport
 from store.db import Store, StoreMissing
-from store.history import Scope
+from store.entities import Scope
 
 
 DEFAULT_LINEAGE_DEPTH = 3

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from collectors.databricks_client import DEFAULT_LINEAGE_DEPTH, DatabricksClient, ReadResult, _enum, _ms, _three_part
-from store.history import EntityBatch
+from store.entities import EntityBatch
 
 
 class DataArea(DatabricksClient):

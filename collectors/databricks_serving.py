@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from collectors.databricks_client import DatabricksClient, ReadResult, _enum, _ms, _short
-from store.history import EntityBatch, Scope
+from store.entities import EntityBatch, Scope
 
 
 class ServingArea(DatabricksClient):

@@ -28,7 +28,7 @@ from collectors.databricks_client import _enum, _ms
 from collectors.databricks_data import DataArea
 from collectors.databricks_registry import RegistryArea
 from collectors.databricks_serving import ServingArea
-from store.history import EntityBatch, Scope
+from store.entities import EntityBatch, Scope
 
 
 class DatabricksSource(RegistryArea, ServingArea, DataArea):

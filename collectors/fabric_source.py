@@ -24,7 +24,7 @@ from collectors.azureml_source import credential_for
 from collectors.config import SourceConfig
 from collectors.report import SourceReport
 from store.db import Store
-from store.history import EntityBatch, Scope
+from store.entities import EntityBatch, Scope
 
 DEFAULT_FABRIC = "https://api.fabric.microsoft.com/v1"
 DEFAULT_ONELAKE_TABLES = "https://onelake.table.fabric.microsoft.com"

@@ -29,7 +29,7 @@ from collectors.mlmodel import missing_row, origin_row
 from collectors.paging import iter_items
 from collectors.report import SourceReport, register_secret
 from store.db import Store, StoreMissing
-from store.history import Scope, StagedBatch
+from store.entities import Scope, StagedBatch
 from store.staging import StageWriter
 
 RUN_PAGE_SIZE = int(os.environ.get("WAYMARK_RUN_PAGE_SIZE", "1000"))

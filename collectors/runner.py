@@ -35,7 +35,8 @@ from collectors.mlflow_source import MlflowSource
 from collectors.search_source import SearchSource
 from collectors.report import SourceReport, redact
 from store.db import Store, StoreMissing
-from store.history import EntityBatch, commit_snapshot, record_failed_snapshot
+from store.entities import EntityBatch
+from store.history import commit_snapshot, record_failed_snapshot
 from store.staging import StageWriter, StagingArea
 from store.queries import last_full_passes
 

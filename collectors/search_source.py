@@ -22,7 +22,7 @@ from collectors.azureml_source import credential_for
 from collectors.config import SourceConfig
 from collectors.report import SourceReport
 from store.db import Store, StoreMissing
-from store.history import EntityBatch, Scope
+from store.entities import EntityBatch, Scope
 
 DEFAULT_API_VERSION = "2024-07-01"
 # Every call here reads object definitions or statistics on the data plane. Microsoft's built-in

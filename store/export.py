@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from store.db import Store
-from store.history import ENTITIES
+from store.entities import ENTITIES
 from store.visibility import LATEST_GOOD_PINS, VISIBLE
 
 FORMATS = ("parquet", "delta")

@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from store.db import Store
-from store.history import ENTITIES
+from store.entities import ENTITIES
 from store.visibility import ALIAS_HISTORY, VISIBLE, pins_frame, visible_select
 
 AsOf = datetime | int | None   # a time, a snapshot id, or None for "now"

@@ -31,7 +31,7 @@ import duckdb
 import pandas as pd
 
 from store.db import sql_literal
-from store.history import ENTITIES, Scope, StagedBatch, frame_of
+from store.entities import ENTITIES, Scope, StagedBatch, frame_of
 
 FOLDER_PREFIX = "waymark-stage-"
 FILE_NAME = "stage.duckdb"

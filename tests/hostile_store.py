@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from store import Store
-from store.history import EntityBatch, Scope, commit_snapshot, record_failed_snapshot
+from store.entities import EntityBatch, Scope
+from store.history import commit_snapshot, record_failed_snapshot
 
 IMAGE = "![x](http://127.0.0.1:{port}/p.png)"
 PAYLOADS = [

@@ -19,7 +19,8 @@ from checklist.plan import SHIPPED_PLAN_DIR, PlanError, load_plan
 from checklist.progress import assess, burn_up
 from checklist.rules import classify
 from store import Store
-from store.history import EntityBatch, Scope, commit_snapshot
+from store.entities import EntityBatch, Scope
+from store.history import commit_snapshot
 
 T0 = datetime(2026, 9, 1, 12, tzinfo=timezone.utc)
 ALICE = Identity("alice@example.com", True, "oidc")

@@ -372,7 +372,8 @@ def test_job_runs_joined_from_mlflow_runs(tmp_path, token_env):
     """Job runs are read for the jobRunID tags the MLflow source collected (platform databricks)."""
     from datetime import datetime, timezone
 
-    from store.history import EntityBatch, Scope, commit_snapshot
+    from store.entities import EntityBatch, Scope
+    from store.history import commit_snapshot
 
     store = Store(tmp_path / "waymark.duckdb")
     commit_snapshot(store, source="dbx-mlflow", kind="mlflow", platform="databricks", mode="full",

@@ -411,7 +411,7 @@ def _comparable(frame: pd.DataFrame) -> list:
 
 def test_as_of_answers_are_the_same_on_duckdb_and_ducklake(twin):
     from store import queries as q
-    from store.history import ENTITIES
+    from store.entities import ENTITIES
 
     file_store, lake_store = twin.file_store, twin.lake_store
     file_snaps, lake_snaps = q.snapshots(file_store), q.snapshots(lake_store)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from store.history import ENTITIES
+from store.entities import ENTITIES
 from store.queries import entity_as_of
 from tests.conftest import REPO, cli_env, table_dump
 

@@ -16,7 +16,8 @@ from collectors.report import SourceReport
 from demo.azure_fixtures import AML_RG, AML_SUB, AML_WS, CHURN_HEALTH, churn_azureml, log_rows
 from demo.azure_stub import AzureStub
 from store import Store
-from store.history import EntityBatch, Scope, commit_snapshot
+from store.entities import EntityBatch, Scope
+from store.history import commit_snapshot
 from health import series as hs
 from health import status as hl
 

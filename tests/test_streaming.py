@@ -43,7 +43,7 @@ class ListStage:
         self.rows.pop(table, None)
 
     def batch(self, table, scope, replace_by=None):
-        from store.history import EntityBatch
+        from store.entities import EntityBatch
 
         pairs = self.rows[table]
         if replace_by:
@@ -185,7 +185,8 @@ def test_workspace_full_pass_staged_equals_rows_in_memory(workspace, tmp_path, m
 
 def test_duplicate_keys_keep_the_last_with_a_warning_and_a_run_read_twice_keeps_its_last_copy(tmp_path):
     from store.db import Store
-    from store.history import EntityBatch, Scope, commit_snapshot
+    from store.entities import EntityBatch, Scope
+    from store.history import commit_snapshot
     from store.staging import StagingArea
 
     with StagingArea(tmp_path) as area:
@@ -325,7 +326,8 @@ def test_staged_details_are_redacted(tmp_path):
     from collectors.report import register_secret
     from collectors.runner import _redact_row
     from store.db import Store
-    from store.history import Scope, commit_snapshot
+    from store.entities import Scope
+    from store.history import commit_snapshot
     from store.staging import StagingArea
 
     secret = "stg-S3cr3t-token-9b1e77"
