@@ -15,10 +15,13 @@ sources still commit.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sys
 import threading
 import traceback
+import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -256,7 +259,8 @@ def _collect_in_process(source: SourceConfig, previous: Any, full: bool, report:
     proc = ctx.Process(target=_process_main,
                        args=(send, source, previous, full, mlflow_http_env(source), str(area.path)),
                        name=f"waymark-{source.name}", daemon=True)
-    proc.start()
+    with _no_main_script():
+        proc.start()
     send.close()
     try:
         while True:
@@ -286,6 +290,25 @@ def _collect_in_process(source: SourceConfig, previous: Any, full: bool, report:
         if proc.is_alive():
             proc.kill()
             proc.join()
+
+
+_MAIN_SWAP = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_main_script():
+    """While a spawned process starts, hide the parent's main script from it. Spawn re-runs the
+    parent's `__main__` file in the child (as `__mp_main__`), and inside Streamlit that module is the
+    page being run: the collector's process would execute app.py again. The child needs nothing from
+    it (its target lives in this module), so it gets a bare main module instead."""
+    with _MAIN_SWAP:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
 
 def _process_main(send, source: SourceConfig, previous: Any, full: bool, env: dict[str, str],

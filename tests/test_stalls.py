@@ -87,3 +87,25 @@ def test_mlflow_http_settings_per_source():
     for timeout, retry in [(30, 90), (1, 600), (600, 3600), (2, 3)]:
         n = mlflow_retries(timeout, retry)
         assert n == 0 or n * (timeout + 0.5) + (2 ** n - 2) <= retry
+
+
+def test_a_collector_process_never_runs_the_apps_script(tmp_path, monkeypatch):
+    """Streamlit runs a page with `sys.modules["__main__"]` set to its script; a spawned collector
+    process re-runs the parent's main script unless told otherwise. "Snapshot now" on a remote
+    MLflow source must not execute app.py (or any page) again in the collector's process."""
+    import sys
+    import types
+
+    marker = tmp_path / "script-ran"
+    script = tmp_path / "app_like.py"
+    script.write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n", encoding="utf-8")
+    streamlit_main = types.ModuleType("__main__")
+    streamlit_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", streamlit_main)
+    outcomes, _ = snapshot(tmp_path, [mlflow_source("stalled", closed_port_url(), http_timeout_seconds=HTTP_TIMEOUT,
+                                                    retry_timeout_seconds=RETRY_TIMEOUT)])
+    assert not marker.exists()
+    # The source failed for its own reason, reported from inside its process.
+    assert any(w in " ".join(outcomes["stalled"].errors) for w in ["Connection refused", "Max retries exceeded"]), \
+        outcomes["stalled"].errors
+    assert sys.modules["__main__"] is streamlit_main
