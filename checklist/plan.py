@@ -1,20 +1,23 @@
 """The migration plan as data: the checklist steps and the decision matrix, read from versioned
 TOML files (`data/plan/checklist.toml`, `data/plan/decision_matrix.toml`) a team edits.
 
-Both files are validated together: every error names the file and the entry (by id or position)
-and the field, and a step may only cover workload kinds the decision matrix defines.
+Both files are validated together, by pydantic models of their rows (strict: TOML's own types, nothing
+coerced); every error names the file, the line, the entry (by id or position) and the field, worded by
+the error's type, and a step may only cover workload kinds the decision matrix defines.
 """
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from checklist.errors import PlanError
 from checklist.rules import check_rule_kinds
-from collectors.config import PLATFORMS, read_toml
+from collectors.config import read_toml
 
 SHIPPED_PLAN_DIR = Path(__file__).resolve().parent.parent / "data" / "plan"
 
@@ -22,11 +25,13 @@ SHIPPED_PLAN_DIR = Path(__file__).resolve().parent.parent / "data" / "plan"
 def default_plan_dir() -> Path:
     """WAYMARK_PLAN_DIR when set (a team's own plan), else the plan shipped in data/plan/."""
     return Path(os.environ.get("WAYMARK_PLAN_DIR") or SHIPPED_PLAN_DIR)
+
+
 CHECKLIST_FILE = "checklist.toml"
 MATRIX_FILE = "decision_matrix.toml"
 
-STEP_PROGRESS = ("inventory", "classification", "workloads", "manual")
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]*$")
+Progress = Literal["inventory", "classification", "workloads", "manual"]
+STEP_PROGRESS = get_args(Progress)
 
 
 @dataclass(frozen=True)
@@ -66,126 +71,165 @@ class Plan:
         return [s for s in self.steps if kind in s.kinds]
 
 
-def _read(path: Path) -> dict[str, Any]:
-    return read_toml(path, "plan file", PlanError)
+# -- the two files' schemas (pydantic v2, strict: TOML's own types, nothing coerced) ---------------
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+TargetPlatform = Literal["fabric", "azureml"]   # PLATFORMS without the source platform
 
 
-def _version(raw: dict[str, Any], where: Path) -> int:
-    version = raw.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise PlanError(f"{where}: top-level 'version' must be a whole number >= 1, got {version!r}")
-    return version
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _entries(raw: dict[str, Any], where: Path, table: str) -> list[Any]:
-    unknown = set(raw) - {"version", table}
-    if unknown:
-        raise PlanError(f"{where}: unknown top-level key(s) {sorted(unknown)} (expected version, [[{table}]])")
-    entries = raw.get(table)
-    if not isinstance(entries, list) or not entries:
-        raise PlanError(f"{where}: needs at least one [[{table}]] entry")
-    return entries
+class WorkloadRow(_Row):
+    kind: Identifier
+    workload: Text
+    target: Text
+    rationale: Text
+    target_platforms: list[TargetPlatform] = []
+    in_scope: bool = True
 
 
-class _Entry:
-    """Field access for one [[table]] entry, with errors that say where."""
+class StepRow(_Row):
+    id: Identifier
+    title: Text
+    progress: Progress
+    kinds: list[Text] = Field(default_factory=list, validate_default=True)   # checked when left out too
 
-    def __init__(self, where: Path, table: str, index: int, raw: Any, id_field: str, allowed: set[str]):
-        self.label = f"{where}: [[{table}]] #{index}"
-        if not isinstance(raw, dict):
-            raise PlanError(f"{self.label}: must be a table")
-        ident = raw.get(id_field)
-        if isinstance(ident, str) and ident:
-            self.label = f"{where}: [[{table}]] {ident!r}"
-        self.raw = raw
-        extra = sorted(set(raw) - allowed)
-        if extra:
-            raise self.fail(extra[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
+    @field_validator("kinds")
+    @classmethod
+    def _kinds_only_for_workload_steps(cls, kinds: list[str], info: ValidationInfo) -> list[str]:
+        progress = info.data.get("progress")
+        if progress == "workloads" and not kinds:
+            raise PydanticCustomError("kinds_needed", "a step measured by 'workloads' needs the workload kinds it covers")
+        if progress is not None and progress != "workloads" and kinds:
+            raise PydanticCustomError("kinds_not_allowed", "only steps with progress = \"workloads\" cover kinds "
+                                      "(this one is {progress!r})", {"progress": progress})
+        return kinds
 
-    def fail(self, field_name: str, message: str) -> PlanError:
-        return PlanError(f"{self.label}: field '{field_name}': {message}")
 
-    def text(self, name: str, required: bool = True) -> str:
-        value = self.raw.get(name)
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(name, "missing" if value is None else f"must be a non-empty string, got {value!r}")
-        return value.strip()
+class MatrixFile(_Row):
+    version: int = Field(ge=1)
+    workloads: list[WorkloadRow] = Field(min_length=1)
 
-    def identifier(self, name: str) -> str:
-        value = self.text(name)
-        if not _IDENTIFIER.match(value):
-            raise self.fail(name, f"{value!r} must be lower-case letters, digits, '_' or '-'")
-        return value
 
-    def strings(self, name: str) -> tuple[str, ...]:
-        value = self.raw.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(name, f"must be a list of strings, got {value!r}")
-        return tuple(value)
+class ChecklistFile(_Row):
+    version: int = Field(ge=1)
+    steps: list[StepRow] = Field(min_length=1)
 
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.raw.get(name, default)
-        if not isinstance(value, bool):
-            raise self.fail(name, f"must be true or false, got {value!r}")
-        return value
+
+_ID_FIELD = {"workloads": "kind", "steps": "id"}
+
+
+def _line_of(text: str, table: str, index: int, field_name: str | None) -> int | None:
+    """The line of `field_name` in the `index`-th (0-based) [[table]] entry, else of its header."""
+    header, seen = None, -1
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            if header is not None:
+                break
+            if stripped == f"[[{table}]]":
+                seen += 1
+                if seen == index:
+                    header = number
+            continue
+        if header is not None and field_name and stripped.split("=", 1)[0].strip() == field_name:
+            return number
+    return header
+
+
+def _message(error: dict[str, Any], allowed: list[str]) -> str:
+    """Words for one pydantic error, chosen by its type (never by its text)."""
+    kind, value = error["type"], error.get("input")
+    if kind == "missing":
+        return "missing"
+    if kind == "extra_forbidden":
+        return f"unknown field (allowed: {', '.join(sorted(allowed))})"
+    if kind in ("string_type", "string_too_short"):
+        return f"must be a non-empty string, got {value!r}"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} must be lower-case letters, digits, '_' or '-'"
+    if kind == "literal_error" and "target_platforms" in error["loc"]:
+        return f"unknown target platform {value!r} (expected among {', '.join(get_args(TargetPlatform))})"
+    if kind == "literal_error":
+        return f"unknown measure {value!r} (expected one of {', '.join(STEP_PROGRESS)})"
+    if kind in ("bool_type",):
+        return f"must be true or false, got {value!r}"
+    if kind in ("tuple_type", "list_type"):
+        return f"must be a list of strings, got {value!r}"
+    if kind == "model_type":
+        return "must be a table"
+    return error["msg"]
+
+
+def _validate(model: type[BaseModel], row: type[BaseModel], raw: dict[str, Any], path: Path, table: str) -> Any:
+    """The file as `model`, or PlanError naming the file, the line, the entry and the field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        error = e.errors(include_url=False)[0]
+        loc = error["loc"]
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if not loc or loc[0] != table or len(loc) < 2 or not isinstance(loc[1], int):
+            if error["type"] == "extra_forbidden":
+                raise PlanError(f"{path}: unknown top-level key(s) {[loc[0]] if loc else []} "
+                                f"(expected version, [[{table}]])") from None
+            if loc and loc[0] == "version":
+                raise PlanError(f"{path}: top-level 'version' must be a whole number >= 1, "
+                                f"got {raw.get('version')!r}") from None
+            raise PlanError(f"{path}: needs at least one [[{table}]] entry") from None
+        index = loc[1]
+        field_name = str(loc[2]) if len(loc) > 2 else None
+        raise _entry_error(path, text, table, index, raw[table][index], field_name,
+                           _message(error, list(row.model_fields))) from None
+
+
+def _entry_error(path: Path, text: str, table: str, index: int, entry: Any, field_name: str | None,
+                 message: str) -> PlanError:
+    ident = entry.get(_ID_FIELD[table]) if isinstance(entry, dict) else None
+    label = f"[[{table}]] {ident!r}" if isinstance(ident, str) and ident else f"[[{table}]] #{index + 1}"
+    line = _line_of(text, table, index, field_name)
+    where = f"{path}" + (f", line {line}" if line else "")
+    return PlanError(f"{where}: {label}: " + (f"field '{field_name}': " if field_name else "") + message)
 
 
 def parse_matrix(raw: dict[str, Any], where: Path) -> tuple[int, dict[str, WorkloadKind]]:
-    version = _version(raw, where)
+    matrix: MatrixFile = _validate(MatrixFile, WorkloadRow, raw, where, "workloads")
     kinds: dict[str, WorkloadKind] = {}
-    allowed = {"kind", "workload", "target", "rationale", "target_platforms", "in_scope"}
-    for i, item in enumerate(_entries(raw, where, "workloads"), start=1):
-        entry = _Entry(where, "workloads", i, item, "kind", allowed)
-        kind = entry.identifier("kind")
-        if kind in kinds:
-            raise entry.fail("kind", "duplicate kind (each kind has one row)")
-        platforms = entry.strings("target_platforms")
-        bad = [p for p in platforms if p not in PLATFORMS or p == "databricks"]
-        if bad:
-            raise entry.fail("target_platforms", f"unknown target platform {bad[0]!r} "
-                                                 f"(expected among {', '.join(p for p in PLATFORMS if p != 'databricks')})")
-        kinds[kind] = WorkloadKind(kind=kind, workload=entry.text("workload"), target=entry.text("target"),
-                                   rationale=entry.text("rationale"), target_platforms=platforms,
-                                   in_scope=entry.flag("in_scope", True))
-    return version, kinds
+    for i, row in enumerate(matrix.workloads):
+        if row.kind in kinds:
+            raise _entry_error(where, where.read_text(encoding="utf-8"), "workloads", i, raw["workloads"][i], "kind",
+                               "duplicate kind (each kind has one row)")
+        kinds[row.kind] = WorkloadKind(kind=row.kind, workload=row.workload, target=row.target,
+                                       rationale=row.rationale, target_platforms=tuple(row.target_platforms),
+                                       in_scope=row.in_scope)
+    return matrix.version, kinds
 
 
 def parse_checklist(raw: dict[str, Any], where: Path, kinds: dict[str, WorkloadKind],
                     matrix_path: Path) -> tuple[int, tuple[Step, ...]]:
-    version = _version(raw, where)
+    checklist: ChecklistFile = _validate(ChecklistFile, StepRow, raw, where, "steps")
     steps: list[Step] = []
-    seen: set[str] = set()
-    allowed = {"id", "title", "progress", "kinds"}
-    for i, item in enumerate(_entries(raw, where, "steps"), start=1):
-        entry = _Entry(where, "steps", i, item, "id", allowed)
-        step_id = entry.identifier("id")
-        if step_id in seen:
-            raise entry.fail("id", "duplicate step id")
-        seen.add(step_id)
-        progress = entry.text("progress")
-        if progress not in STEP_PROGRESS:
-            raise entry.fail("progress", f"unknown measure {progress!r} (expected one of {', '.join(STEP_PROGRESS)})")
-        step_kinds = entry.strings("kinds")
-        if progress == "workloads" and not step_kinds:
-            raise entry.fail("kinds", "a step measured by 'workloads' needs the workload kinds it covers")
-        if progress != "workloads" and step_kinds:
-            raise entry.fail("kinds", f"only steps with progress = \"workloads\" cover kinds (this one is {progress!r})")
-        for kind in step_kinds:
-            if kind not in kinds:
-                raise entry.fail("kinds", f"kind {kind!r} has no row in {matrix_path} "
-                                          f"(known: {', '.join(kinds)})")
-        steps.append(Step(id=step_id, number=i, title=entry.text("title"), progress=progress, kinds=step_kinds))
-    return version, tuple(steps)
+    for i, row in enumerate(checklist.steps):
+        if any(s.id == row.id for s in steps):
+            raise _entry_error(where, where.read_text(encoding="utf-8"), "steps", i, raw["steps"][i], "id",
+                               "duplicate step id")
+        unknown = [k for k in row.kinds if k not in kinds]
+        if unknown:
+            raise _entry_error(where, where.read_text(encoding="utf-8"), "steps", i, raw["steps"][i], "kinds",
+                               f"kind {unknown[0]!r} has no row in {matrix_path} (known: {', '.join(kinds)})")
+        steps.append(Step(id=row.id, number=i + 1, title=row.title, progress=row.progress, kinds=tuple(row.kinds)))
+    return checklist.version, tuple(steps)
 
 
 def load_plan(directory: str | Path | None = None) -> Plan:
     """Read and validate both plan files; raises PlanError naming file, entry and field."""
     base = Path(directory) if directory else default_plan_dir()
     matrix_path, checklist_path = base / MATRIX_FILE, base / CHECKLIST_FILE
-    matrix_version, kinds = parse_matrix(_read(matrix_path), matrix_path)
-    checklist_version, steps = parse_checklist(_read(checklist_path), checklist_path, kinds, matrix_path)
+    matrix_version, kinds = parse_matrix(read_toml(matrix_path, "plan file", PlanError), matrix_path)
+    checklist_version, steps = parse_checklist(read_toml(checklist_path, "plan file", PlanError), checklist_path,
+                                               kinds, matrix_path)
     check_rule_kinds(kinds, matrix_path)
     return Plan(checklist_version=checklist_version, matrix_version=matrix_version, steps=steps, kinds=kinds)
 

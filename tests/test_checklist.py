@@ -79,6 +79,28 @@ def test_plan_errors_name_the_file_the_entry_and_the_field(plan_dir, file, old, 
         assert part in str(err.value), (part, str(err.value))
 
 
+def test_plan_errors_give_the_line_of_the_field(plan_dir):
+    """pydantic validates the files; the error still names the file, its line, the entry and the field."""
+    checklist = plan_dir / "checklist.toml"
+    text = checklist.read_text(encoding="utf-8")
+    _edit(checklist, 'id = "automl"\n', 'id = "automl"\nowner = "x"\n')
+    line = text.splitlines().index('id = "automl"') + 2      # 1-based, the line after the id
+    with pytest.raises(PlanError) as err:
+        load_plan(plan_dir)
+    assert f"checklist.toml, line {line}: [[steps]] 'automl': field 'owner': unknown field" in str(err.value)
+
+
+def test_a_workloads_step_without_kinds_is_refused_also_when_kinds_is_left_out(plan_dir):
+    checklist = plan_dir / "checklist.toml"
+    text = checklist.read_text(encoding="utf-8")
+    block = text[text.index('id = "automl"'):]
+    kinds_line = next(l for l in block.splitlines() if l.startswith("kinds"))
+    _edit(checklist, kinds_line + "\n", "")
+    with pytest.raises(PlanError) as err:
+        load_plan(plan_dir)
+    assert "field 'kinds'" in str(err.value) and "needs the workload kinds" in str(err.value)
+
+
 def test_a_kind_a_rule_yields_needs_a_matrix_row(plan_dir):
     matrix = plan_dir / "decision_matrix.toml"
     _edit(matrix, 'kind = "deep_learning"', 'kind = "gpu_training"')
