@@ -28,6 +28,7 @@ COPY store/ store/
 COPY lineage/ lineage/
 COPY gates/ gates/
 COPY checklist/ checklist/
+COPY health/ health/
 COPY demo/ demo/
 COPY data/plan/ data/plan/
 COPY deploy/ deploy/
