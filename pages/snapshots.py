@@ -67,7 +67,8 @@ if "snap_pass" not in st.session_state and wanted_pass in set(history["snapshot_
             history.loc[history["source"] == st.session_state["snap_source"], "snapshot_id"].tolist()):
         st.session_state["snap_source"] = "all"     # the linked pass wins over a mismatching source
 # Segmented-control options render Markdown (selectbox options do not): source names escaped.
-filter_source = st.segmented_control("Show", source_options, default="all", format_func=label, key="snap_source")
+filter_source = st.segmented_control("Show", source_options, format_func=label, key="snap_source",
+                                     default=None if "snap_source" in st.session_state else "all")
 shown = history if filter_source in (None, "all") else history[history["source"] == filter_source]
 
 st.altair_chart(
