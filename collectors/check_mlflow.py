@@ -10,7 +10,8 @@ from collectors.azure_common import default_credential
 from collectors.check_base import UNAUTHENTICATED, Blocked, Page, Probe, classify, token_identity
 from collectors.check_databricks import DatabricksProbe
 from collectors.environment import temporary_env
-from collectors.mlflow_source import MlflowSource, _bearer_token
+from collectors.mlflow_access import bearer_token
+from collectors.mlflow_source import MlflowSource
 
 
 class MlflowProbe(Probe):
@@ -57,7 +58,7 @@ class MlflowProbe(Probe):
         # One attempt per call, bounded: a check must not sit in MLflow's default retry loop.
         stack.enter_context(temporary_env({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
                                            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, int(self.timeout)))}))
-        stack.enter_context(_bearer_token(self.source.token_scope))
+        stack.enter_context(bearer_token(self.source.token_scope))
         return stack
 
     @property

@@ -6,7 +6,7 @@ from typing import Any
 
 from collectors.databricks_client import (
     MODELS_PAGE, MODELS_PAGE_SCHEMA, DatabricksClient, ReadResult, _dependency, _enum, _ms)
-from collectors.mlflow_source import parse_models_uri
+from collectors.mlflow_records import parse_models_uri
 from store.entities import EntityBatch
 
 

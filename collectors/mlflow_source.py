@@ -12,7 +12,6 @@ holds one page of runs in memory, not the workspace.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
@@ -25,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from collectors.config import SourceConfig
+from collectors.mlflow_access import UcModelFiles, bearer_token, require_existing_sqlite
+from collectors.mlflow_records import input_records, parse_models_uri, run_record, tags_dict, versions_filter
 from collectors.mlmodel import missing_row, origin_row
 from collectors.paging import iter_items
-from collectors.report import SourceReport, register_secret
+from collectors.report import SourceReport
 from store.db import Store, StoreMissing
 from store.entities import Scope, StagedBatch
 from store.staging import StageWriter
@@ -42,7 +43,6 @@ UNFINISHED = ("RUNNING", "SCHEDULED")
 # source's `lookback_seconds`. A fixed hour re-read every run started in the last hour: during a sweep
 # (5,000 runs in 83 min) an incremental pass cost 86% of a full one (issue 15).
 SKEW_MARGIN_MS = 300_000
-GIT_SHA_TAGS = ("mlflow.source.git.commit", "mlflow.databricks.gitRepoCommit")
 
 
 @dataclass
@@ -55,146 +55,6 @@ class PreviousState:
     skew_ms: int = 0                # clock skew measured by earlier passes (see MlflowSource.lookback_ms)
     pass_started_ms: int | None = None   # collector clock when the previous pass started
     recent_run_ids: frozenset[str] = frozenset()   # stored runs started within the look-back window
-
-
-def _tags_dict(value: Any) -> dict[str, str] | None:
-    """Tags as a dict, or None when the client gave something else (UC search results give a method)."""
-    if isinstance(value, dict):
-        return {str(k): str(v) for k, v in value.items()}
-    if isinstance(value, list):
-        out = {}
-        for t in value:
-            key = getattr(t, "key", None)
-            if key is not None:
-                out[str(key)] = str(getattr(t, "value", ""))
-        return out
-    return None
-
-
-def parse_models_uri(source: str | None) -> str | None:
-    """`models:/m-abc123` → `m-abc123` (OSS registries store the LoggedModel link only here)."""
-    if source and source.startswith("models:/"):
-        rest = source[len("models:/"):].strip("/")
-        if rest.startswith("m-") and "/" not in rest:
-            return rest
-    return None
-
-
-def git_sha_of(params: dict[str, str], tags: dict[str, str], git_sha_param: str) -> tuple[str | None, str | None]:
-    for tag in GIT_SHA_TAGS:
-        if tags.get(tag, "").strip():
-            return tags[tag].strip(), f"tag:{tag}"
-    if params.get(git_sha_param, "").strip():
-        return params[git_sha_param].strip(), f"param:{git_sha_param}"
-    if tags.get(git_sha_param, "").strip():
-        return tags[git_sha_param].strip(), f"tag:{git_sha_param}"
-    return None, None
-
-
-def run_record(run: Any, git_sha_param: str) -> dict[str, Any]:
-    info, data = run.info, run.data
-    params = dict(data.params or {})
-    tags = dict(data.tags or {})
-    git_sha, git_sha_from = git_sha_of(params, tags, git_sha_param)
-    outputs = getattr(run, "outputs", None)
-    model_outputs = [m.model_id for m in (getattr(outputs, "model_outputs", None) or []) if getattr(m, "model_id", None)]
-    return {
-        "run_id": info.run_id, "experiment_id": info.experiment_id, "run_name": info.run_name,
-        "status": info.status, "lifecycle_stage": info.lifecycle_stage, "user_id": info.user_id,
-        "start_time": info.start_time, "end_time": info.end_time, "artifact_uri": info.artifact_uri,
-        "params": params, "metrics": dict(data.metrics or {}), "tags": tags,
-        "git_sha": git_sha, "git_sha_from": git_sha_from,
-        "source_name": tags.get("mlflow.source.name"), "source_type": tags.get("mlflow.source.type"),
-        "parent_run_id": tags.get("mlflow.parentRunId"), "job_run_id": tags.get("mlflow.databricks.jobRunID"),
-        "output_model_ids": sorted(set(model_outputs)),
-    }
-
-
-def input_records(run: Any, report: SourceReport) -> list[dict[str, Any]]:
-    """One row per dataset input; Delta sources are parsed for table name and version."""
-    rows = []
-    inputs = getattr(run, "inputs", None)
-    for di in (getattr(inputs, "dataset_inputs", None) or []):
-        ds = di.dataset
-        context = next((t.value for t in (di.tags or []) if t.key == "mlflow.data.context"), None)
-        source_json = ds.source or ""
-        table_name = path = None
-        version: int | None = None
-        version_known = False
-        try:
-            src = json.loads(source_json) if source_json else {}
-        except json.JSONDecodeError:
-            src = {}
-            report.warn(f"run {run.info.run_id}: dataset {ds.name!r} has a source that is not JSON")
-        if not isinstance(src, dict):
-            src = {}
-        if ds.source_type == "delta_table":
-            table_name = src.get("delta_table_name")
-            path = src.get("path")
-            raw_version = src.get("delta_table_version")
-            # MLflow omits a version of 0 from the JSON, so absent means "unknown or 0", not "latest".
-            if raw_version is not None:
-                try:
-                    version, version_known = int(raw_version), True
-                except (TypeError, ValueError):
-                    report.warn(f"run {run.info.run_id}: dataset {ds.name!r} has a non-integer Delta version")
-        else:
-            path = src.get("path") or src.get("uri") or src.get("url") or src.get("volume_path")
-            table_name = src.get("table_name") or src.get("delta_table_name")
-        rows.append({
-            "run_id": run.info.run_id, "input_key": f"{ds.digest}|{context or ''}|{ds.name}",
-            "dataset_name": ds.name, "digest": ds.digest, "source_type": ds.source_type, "context": context,
-            "table_name": table_name, "table_version": version, "version_known": version_known,
-            "path": path, "source_json": source_json,
-        })
-    return rows
-
-
-@contextlib.contextmanager
-def _bearer_token(scope: str | None) -> Iterator[None]:
-    """Fabric's MLflow endpoint wants an Entra ID token; MLflow sends MLFLOW_TRACKING_TOKEN as bearer."""
-    if not scope:
-        yield
-        return
-    from azure.identity import DefaultAzureCredential
-
-    token = DefaultAzureCredential().get_token(scope).token
-    register_secret(token)   # a server echoing it back must not get it into the store
-    before = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    os.environ["MLFLOW_TRACKING_TOKEN"] = token
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
-        else:
-            os.environ["MLFLOW_TRACKING_TOKEN"] = before
-
-
-def versions_filter(name: str) -> str:
-    """search_model_versions' filter for one model. MLflow's filter grammar has no escape for a quote
-    inside a string literal (mlflow 3.17.2: `name='a''b'` and `name='a\\'b'` parse but match nothing),
-    so a name holding both quote kinds is matched with LIKE, every quote (and LIKE/escape character)
-    replaced by the one-character wildcard; the caller keeps only exact-name matches."""
-    if "'" not in name:
-        return f"name='{name}'"
-    if '"' not in name:
-        return f'name="{name}"'
-    pattern = "".join("_" if c in "'\"%\\" else c for c in name)
-    return f"name LIKE '{pattern}'"
-
-
-def _require_existing_sqlite(uri: str | None) -> None:
-    """MLflow silently creates a missing sqlite store (and its directories): a mistyped path would look
-    like a source whose every run was removed. A collector only reads, so a missing file is an error."""
-    if not uri or not uri.startswith("sqlite:"):
-        return
-    from sqlalchemy.engine.url import make_url
-
-    database = make_url(uri).database
-    if database and database != ":memory:" and not Path(database).is_file():
-        raise FileNotFoundError(f"no MLflow store at {database} (from {uri!r}); "
-                                "the collector only reads and will not create one")
 
 
 class MlflowSource:
@@ -251,7 +111,7 @@ class MlflowSource:
 
             tracking, registry = self.config.tracking_uri, self.config.effective_registry_uri
             for uri in {tracking, registry}:
-                _require_existing_sqlite(uri)
+                require_existing_sqlite(uri)
             self._client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
         return self._client
 
@@ -268,7 +128,7 @@ class MlflowSource:
         mode = "full" if full or previous is None or previous.run_watermark_ms is None else "incremental"
         pass_started_ms = int(time.time() * 1000)
         self._skew_seen_ms = 0
-        with _bearer_token(self.config.token_scope):
+        with bearer_token(self.config.token_scope):
             experiments = self._experiments()
             exp_ids = [e["experiment_id"] for e in experiments]
             # The registry (with its MLmodel reads) uses other endpoints than runs/search, so it is read on a
@@ -319,7 +179,7 @@ class MlflowSource:
             rows.append({
                 "experiment_id": e.experiment_id, "name": e.name, "lifecycle_stage": e.lifecycle_stage,
                 "artifact_location": e.artifact_location, "creation_time": e.creation_time,
-                "last_update_time": e.last_update_time, "tags": _tags_dict(e.tags) or {},
+                "last_update_time": e.last_update_time, "tags": tags_dict(e.tags) or {},
             })
         if wanted and len(rows) < len(wanted):
             missing = sorted(wanted - {r["name"] for r in rows})
@@ -437,7 +297,7 @@ class MlflowSource:
                         "model_id": m.model_id, "experiment_id": m.experiment_id, "name": m.name,
                         "source_run_id": m.source_run_id, "artifact_location": m.artifact_location,
                         "status": str(m.status) if m.status is not None else None, "model_type": m.model_type,
-                        "creation_time": m.creation_timestamp, "tags": _tags_dict(m.tags) or {},
+                        "creation_time": m.creation_timestamp, "tags": tags_dict(m.tags) or {},
                         "params": dict(m.params or {}), "metrics": {x.key: x.value for x in (m.metrics or [])},
                     })
                     if len(rows) >= RUN_PAGE_SIZE:
@@ -462,10 +322,10 @@ class MlflowSource:
         for rm in iter_items(lambda tok: self._call(self.client.search_registered_models, max_results=1000,
                                                     page_token=tok)):
             alias_map = rm.aliases if isinstance(getattr(rm, "aliases", None), dict) else None
-            tags = _tags_dict(getattr(rm, "tags", None))
+            tags = tags_dict(getattr(rm, "tags", None))
             if alias_map is None or tags is None:
                 full = self._call(self.client.get_registered_model, rm.name)
-                alias_map, tags = dict(full.aliases or {}), _tags_dict(full.tags) or {}
+                alias_map, tags = dict(full.aliases or {}), tags_dict(full.tags) or {}
             models.append({"name": rm.name, "description": rm.description, "creation_time": rm.creation_timestamp,
                            "last_updated_time": rm.last_updated_timestamp, "tags": tags})
             by_version: dict[str, list[str]] = {}
@@ -515,7 +375,7 @@ class MlflowSource:
     def _version_row(self, v: Any, stored: dict[str, Any] | None) -> dict[str, Any]:
         unchanged = (stored is not None and stored.get("last_updated_time") == v.last_updated_timestamp
                      and stored.get("status") == str(v.status))
-        tags = _tags_dict(getattr(v, "tags", None))
+        tags = tags_dict(getattr(v, "tags", None))
         model_id = getattr(v, "model_id", None)
         model_id = model_id if isinstance(model_id, str) else parse_models_uri(v.source)
         if tags is None or (model_id is None and not self._is_oss_registry()):
@@ -524,7 +384,7 @@ class MlflowSource:
             else:
                 # UC search results drop tags and model_id (platform-apis §2.4): read the version itself.
                 full = self._call(self.client.get_model_version, v.name, v.version)
-                tags = _tags_dict(full.tags) or {}
+                tags = tags_dict(full.tags) or {}
                 model_id = full.model_id if isinstance(getattr(full, "model_id", None), str) else parse_models_uri(full.source)
         return {
             "name": v.name, "version": str(v.version), "run_id": v.run_id or None, "source_uri": v.source,
@@ -559,7 +419,7 @@ class MlflowSource:
         A Unity Catalog version's download URI is a raw cloud storage path that only UC temporary
         credentials open, so it is read as `models:/NAME/VERSION` through MLflow's UC artifact
         repository, which fetches those credentials (or uses the Files API when the workspace
-        enables it). It is built around this source's own client (`_UcModelFiles`): MLflow's
+        enables it). It is built around this source's own client (`UcModelFiles`): MLflow's
         `download_artifacts("models:/…", registry_uri=…)` would also work, but its UC repository
         opens an `MlflowClient` on the process-global tracking URI, which creates `mlflow.db` in the
         working folder. Other registries (a tracking server, sqlite, Fabric, the Databricks workspace
@@ -571,7 +431,7 @@ class MlflowSource:
 
         registry = self.config.effective_registry_uri
         if is_databricks_unity_catalog_uri(registry):
-            return _UcModelFiles.open(self.client, registry, name, version).download_artifacts("MLmodel", dst)
+            return UcModelFiles.open(self.client, registry, name, version).download_artifacts("MLmodel", dst)
         uri = self._download_uri(name, version, source).rstrip("/") + "/MLmodel"
         return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst,
                                                    tracking_uri=self.config.tracking_uri)
@@ -590,33 +450,3 @@ class MlflowSource:
                 self.report.warn(f"{name}/{version}: MLmodel unreadable ({type(e).__name__}: {str(e)[:160]})")
             return missing_row(name, version, "missing" if missing else "unreadable", str(e))
         return origin_row(name, version, text)
-
-
-class _UcModelFiles:
-    """MLflow's Unity Catalog artifact repository (mlflow 3.17.2) on a given client, read-only.
-
-    Two things of the stock repository are left out: its own `MlflowClient` on the process-global
-    tracking URI (which creates `mlflow.db` in the working folder), and the best-effort "emit
-    lineage" POST it sends before a Files API read (reading never writes)."""
-
-    @staticmethod
-    def open(client, registry_uri: str, name: str, version: str):
-        from mlflow.store.artifact.artifact_repo import ArtifactRepository
-        from mlflow.store.artifact.databricks_sdk_models_artifact_repo import DatabricksSDKModelsArtifactRepository
-        from mlflow.store.artifact.unity_catalog_models_artifact_repo import UnityCatalogModelsArtifactRepository
-        from mlflow.utils._unity_catalog_utils import is_databricks_sdk_models_artifact_repository_enabled
-        from mlflow.utils.databricks_utils import get_databricks_host_creds
-
-        class Repo(UnityCatalogModelsArtifactRepository):
-            def __init__(self) -> None:   # what the stock __init__ sets, with this source's client
-                ArtifactRepository.__init__(self, f"models:/{name}/{version}", client.tracking_uri, registry_uri)
-                self.registry_uri, self.client = registry_uri, client
-                self.model_name, self.model_version = name, str(version)
-
-            def _get_artifact_repo(self, lineage_header_info=None):
-                if is_databricks_sdk_models_artifact_repository_enabled(get_databricks_host_creds(self.registry_uri)):
-                    return DatabricksSDKModelsArtifactRepository(self.model_name, self.model_version,
-                                                                 registry_uri=self.registry_uri)
-                return super()._get_artifact_repo(lineage_header_info)
-
-        return Repo()

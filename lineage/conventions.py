@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 MIGRATED_FROM_TAG = "waymark.migrated_from"
 # The tags MLflow and Databricks set with the commit of the entry point (the collector's
-# `collectors.mlflow_source.GIT_SHA_TAGS`; a test keeps them equal).
+# `collectors.mlflow_records.GIT_SHA_TAGS`; a test keeps them equal).
 GIT_SHA_TAGS = ("mlflow.source.git.commit", "mlflow.databricks.gitRepoCommit")
 # What counts as a commit: 7 to 40 hex digits (abbreviated or full SHA-1). Anything else is a gap.
 GIT_SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")

@@ -57,6 +57,6 @@ def test_forbidden_gaps_named_in_the_doc_match_the_default_policy():
 
 
 def test_git_sha_tags_match_the_collector():
-    from collectors.mlflow_source import GIT_SHA_TAGS as COLLECTED
+    from collectors.mlflow_records import GIT_SHA_TAGS as COLLECTED
 
     assert GIT_SHA_TAGS == COLLECTED
