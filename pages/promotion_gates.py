@@ -45,7 +45,9 @@ else:
                  column_config={"platform": "Platform", "source": "Source", "model": "Model", "version": "Version",
                                 "baseline": "Baseline", "gate": "Gate", "blocking": "What blocks",
                                 "pass": "Pass", "fail": "Fail", "unknown": "Unknown",
-                                "last_decision": "Last decision"})
+                                "last_decision": "Last decision",
+                                "lineage": st.column_config.LinkColumn("Lineage", display_text="Lineage →",
+                                                                       help="Open this version in the Lineage explorer")})
     if q["blocks"]:
         # A table cell cuts long text: what blocks each candidate, in full, wrapped.
         st.markdown("**What blocks**\n\n" + "\n".join(

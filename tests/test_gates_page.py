@@ -422,3 +422,30 @@ def test_the_chosen_version_lives_in_the_url(monkeypatch, demo_copy):
     assert {k: at.query_params[k] for k in ("source", "model", "version")} in (
         {"source": "fabric-churn", "model": "churn_model", "version": "3"},
         {"source": ["fabric-churn"], "model": ["churn_model"], "version": ["3"]})
+
+
+def test_a_queue_row_opens_its_version_in_the_lineage_explorer(monkeypatch, demo_copy):
+    """Issue 13: a queue row opens its lineage — a link to the explorer focused on that version."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from lineage.load import load_graph
+    from store import Store
+
+    at = open_page(monkeypatch, without_review(demo_copy / "governance.toml"))
+    queue = at.dataframe[0].value
+    assert not queue.empty and queue["lineage"].notna().all()
+    graph = load_graph(Store(demo_copy / "waymark.duckdb"))
+    for row in queue.itertuples():
+        link = urlsplit(row.lineage)
+        assert link.path.endswith("lineage_explorer")
+        node = parse_qs(link.query)["node"][0]
+        data = graph.node_data(node)              # a real node of the graph: that very version
+        assert (data["name"], str(data["version"]), data["attrs"].get("source")) == (row.model, str(row.version),
+                                                                                   row.source)
+    # The explorer opens on it.
+    node = parse_qs(urlsplit(queue["lineage"].iloc[0]).query)["node"][0]
+    at.query_params["node"] = node
+    at.switch_page("pages/lineage_explorer.py").run()
+    assert not at.exception, at.exception
+    focused = at.query_params["node"]
+    assert (focused[0] if isinstance(focused, list) else focused) == node   # the page kept that focus

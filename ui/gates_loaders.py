@@ -25,7 +25,7 @@ from gates.writeback import WritebackOutcome, write_back
 from lineage.conventions import version_order
 from store import Store, StoreMissing
 from ui import lineage_loaders
-from ui.format import GAP, short_sha
+from ui.format import GAP, page_url, short_sha
 from ui.shared_reader import SharedReader
 
 TTL = 300
@@ -131,12 +131,14 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
                      "blocking": ", ".join(x.name for x in result.blocking) or "—",
                      "pass": counts["PASS"], "fail": counts["FAIL"], "unknown": counts["UNKNOWN"],
                      "last_decision": last_decision.get(k, "not reviewed"),
+                     # Each row opens its version in the Lineage explorer (our own node id, percent-encoded).
+                     "lineage": page_url("lineage_explorer", node=result.lineage["node"]) if result.lineage else None,
                      "_blocks": [criterion_line(x) for x in result.blocking]})
     blocks = [{"candidate": f"{r['model']} v{r['version']} · {r['platform']} ({r['source']})", "why": r.pop("_blocks")}
               for r in rows]
     blocks = [b for b in blocks if b["why"]]
     frame = pd.DataFrame(rows, columns=["key", "platform", "source", "model", "version", "baseline", "gate",
-                                        "blocking", "pass", "fail", "unknown", "last_decision"])
+                                        "blocking", "pass", "fail", "unknown", "last_decision", "lineage"])
     choices = [(r["key"], f"{r['model']} v{r['version']} · {r['platform']} ({r['source']}) · candidate · {r['gate']}")
                for r in rows]
     queued = {r["key"] for r in rows}
