@@ -196,13 +196,11 @@ class MlflowServer:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """A process that exists and is not a zombie (a killed server's children linger as zombies)."""
+    from store.staging import pid_alive   # the repo is on sys.path once main() or scale.py has run
+
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
-    # a zombie counts as gone
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):

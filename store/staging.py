@@ -61,7 +61,8 @@ def store_column_types() -> dict[str, dict[str, str]]:
         con.close()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -76,7 +77,7 @@ def remove_stale(root: Path) -> None:
     with contextlib.suppress(OSError):
         for folder in root.glob(FOLDER_PREFIX + "*"):
             pid = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
 
 
