@@ -40,6 +40,7 @@ import networkx as nx
 
 
 class NodeType(str, Enum):
+    """What a node is (meanings: lineage/vocabulary.py)."""
     TABLE = "table"
     FEATURE_TABLE = "feature_table"
     DATASET = "dataset"
@@ -64,31 +65,27 @@ NODE_RANK: dict[NodeType, int] = {
 
 
 class EdgeKind(str, Enum):
-    # run inputs
-    TABLE_READ_AS_DATASET = "table_read_as_dataset"      # table@version → dataset
-    DATASET_INPUT = "dataset_input"                      # dataset → run
-    FEATURE_LOOKUP = "feature_lookup"                    # feature_table → model_version (feature lineage)
-    TABLE_FEEDS_FEATURES = "table_feeds_features"        # table → feature_table (features.source_table)
-    SAME_STORAGE = "same_storage"                        # UC table → OneLake shortcut on its storage location
-    TABLE_LINEAGE = "table_lineage"                      # upstream table/file → downstream table (UC lineage)
-    TABLE_VERSION = "table_version"                      # table (whole) → table@version a run read
-    MODEL_DEPENDENCY = "model_dependency"                # table → model_version (UC model-version dependencies)
-    # code and grouping
-    DECLARED_INPUT_VERSION = "declared_input_version"    # table@version → run (the run's own version param,
-                                                         # where its dataset record disagrees or is shared)
-    CODE_VERSION = "code_version"                        # commit → run
-    EXPERIMENT_RUN = "experiment_run"                    # experiment → run
-    # models
-    RUN_LOGGED_MODEL = "run_logged_model"                # run → logged_model (source_run_id)
-    RUN_REGISTERED = "run_registered"                    # run → model_version (registry run_id)
-    MODEL_REGISTERED = "model_registered"                # logged_model → model_version (models:/<id>)
-    ARTIFACT_ORIGIN = "artifact_origin"                  # run/logged_model → model_version (MLmodel file)
-    MIGRATED_FROM = "migrated_from"                      # model_version → model_version (migration tag)
-    ALIAS_OF = "alias_of"                                # model_version → alias
-    # serving
-    SERVES = "serves"                                    # model_version → endpoint (traffic in attrs)
-    INDEXES = "indexes"                                  # table → vector/search index (source table)
-    EMBEDS = "embeds"                                    # embedding endpoint → vector index
+    """What an edge says (direction and meaning of each: lineage/vocabulary.py)."""
+    TABLE_READ_AS_DATASET = "table_read_as_dataset"
+    DATASET_INPUT = "dataset_input"
+    FEATURE_LOOKUP = "feature_lookup"
+    TABLE_FEEDS_FEATURES = "table_feeds_features"
+    SAME_STORAGE = "same_storage"
+    TABLE_LINEAGE = "table_lineage"
+    TABLE_VERSION = "table_version"
+    MODEL_DEPENDENCY = "model_dependency"
+    DECLARED_INPUT_VERSION = "declared_input_version"
+    CODE_VERSION = "code_version"
+    EXPERIMENT_RUN = "experiment_run"
+    RUN_LOGGED_MODEL = "run_logged_model"
+    RUN_REGISTERED = "run_registered"
+    MODEL_REGISTERED = "model_registered"
+    ARTIFACT_ORIGIN = "artifact_origin"
+    MIGRATED_FROM = "migrated_from"
+    ALIAS_OF = "alias_of"
+    SERVES = "serves"
+    INDEXES = "indexes"
+    EMBEDS = "embeds"
 
 
 # Edge kinds that join two nodes of one rank (every other edge goes from a lower rank to a higher one).
@@ -107,30 +104,26 @@ class Basis(str, Enum):
 
 
 class GapKind(str, Enum):
-    NO_GIT_SHA = "no_git_sha"                        # run records no commit (tag or param)
-    RUN_NOT_FOUND = "run_not_found"                  # a field names a run no collected source holds
-    RUN_DELETED = "run_deleted"                      # the run is in the store but deleted
+    """A link that cannot be proven, or two fields that disagree (meanings: lineage/vocabulary.py)."""
+    NO_GIT_SHA = "no_git_sha"
+    RUN_NOT_FOUND = "run_not_found"
+    RUN_DELETED = "run_deleted"
     LOGGED_MODEL_NOT_FOUND = "logged_model_not_found"
-    UNVERSIONED_INPUT = "unversioned_input"          # Delta input without version (unknown or 0)
-    NO_INPUTS = "no_inputs"                          # run records no dataset inputs
-    NO_ORIGIN = "no_origin"                          # version with no run, no model and no MLmodel origin
-    ORIGIN_UNREADABLE = "origin_unreadable"          # MLmodel exists but could not be read
-    ORIGIN_CONFLICT = "origin_conflict"              # two fields naming what produced a version disagree
-                                                     # (registry run_id / model_id, MLmodel run_id / model_id,
-                                                     # logged model source_run_id, migrated-from version's run)
+    UNVERSIONED_INPUT = "unversioned_input"
+    NO_INPUTS = "no_inputs"
+    NO_ORIGIN = "no_origin"
+    ORIGIN_UNREADABLE = "origin_unreadable"
+    ORIGIN_CONFLICT = "origin_conflict"
     MIGRATION_SOURCE_NOT_FOUND = "migration_source_not_found"
-    AMBIGUOUS = "ambiguous"                          # two or more candidates; all named, none picked
-    ALIAS_MOVED_AFTER = "alias_moved_after"          # the alias pointed elsewhere after the time asked
-    CYCLE = "cycle"                                  # a convention edge closing a cycle was dropped
-    COMMIT_MISMATCH = "commit_mismatch"              # a run's git commit fields disagree (mlflow.source.git.commit
-                                                     # tag, git SHA param, its job run's git commit)
-    INVALID_GIT_SHA = "invalid_git_sha"              # a git commit field is not a 7–40 hex SHA: not code evidence
-    INPUT_VERSION_CONFLICT = "input_version_conflict"  # a run's version param and its (shared) dataset record's
-                                                       # Delta version disagree, or runs sharing one record
-                                                       # declare different versions
-    NO_RUN = "no_run"                                # a trace reaches no run: nothing upstream was trained
-    SERVED_VERSION_NOT_FOUND = "served_version_not_found"   # an endpoint serves a version no registry holds
-    ENDPOINT_NOT_FOUND = "endpoint_not_found"        # a vector index names an embedding endpoint not collected
+    AMBIGUOUS = "ambiguous"
+    ALIAS_MOVED_AFTER = "alias_moved_after"
+    CYCLE = "cycle"
+    COMMIT_MISMATCH = "commit_mismatch"
+    INVALID_GIT_SHA = "invalid_git_sha"
+    INPUT_VERSION_CONFLICT = "input_version_conflict"
+    NO_RUN = "no_run"
+    SERVED_VERSION_NOT_FOUND = "served_version_not_found"
+    ENDPOINT_NOT_FOUND = "endpoint_not_found"
 
 
 class Evidence(NamedTuple):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lineage import vocabulary
 from lineage.conventions import GIT_SHA_TAGS
 from lineage.graph import Basis, EdgeKind, GapKind, NodeType
 
@@ -22,14 +23,33 @@ def section(enum_name: str) -> list[str]:
     return re.findall(r"^- `([a-z_]+)` — \S", match.group(1), re.M)
 
 
+def test_the_doc_holds_exactly_the_vocabulary_generated_from_the_enums():
+    assert vocabulary.generated_part(DOC) == vocabulary.render(), (
+        "docs/ARCHITECTURE.md is out of date: run `python -m lineage.vocabulary --write`")
+
+
 @pytest.mark.parametrize("enum", [NodeType, EdgeKind, Basis, GapKind], ids=lambda e: e.__name__)
 def test_every_member_is_documented_once_and_nothing_else(enum):
     listed = section(enum.__name__)
-    missing = [f"- `{m.value}` — …" for m in enum if m.value not in listed]
-    stale = [v for v in listed if v not in {m.value for m in enum}]
-    assert not missing and not stale, (f"docs/ARCHITECTURE.md, section {enum.__name__}: add\n" + "\n".join(missing)
-                                       + f"\nremove {stale}")
-    assert len(listed) == len(set(listed))
+    assert sorted(listed) == sorted(m.value for m in enum) and len(listed) == len(set(listed))
+
+
+def test_a_member_without_a_meaning_fails_the_generation(monkeypatch):
+    meanings = dict(vocabulary.GAP_KINDS)
+    meanings.pop(GapKind.NO_RUN)
+    monkeypatch.setattr(vocabulary, "GAP_KINDS", meanings)
+    with pytest.raises(KeyError, match="GapKind no_run"):
+        vocabulary.render()
+
+
+def test_write_rewrites_only_the_generated_part(tmp_path):
+    stale = DOC.replace("- `no_run` — ", "- `no_run_at_all` — ")
+    assert stale != DOC
+    doc = tmp_path / "ARCHITECTURE.md"
+    doc.write_text(stale, encoding="utf-8")
+    assert vocabulary.write(doc) is True
+    assert doc.read_text(encoding="utf-8") == DOC
+    assert vocabulary.write(doc) is False
 
 
 def test_the_module_layout_names_only_modules_that_exist():
