@@ -7,6 +7,8 @@ from pathlib import Path
 
 DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 READY_MARKER = ".ready"
+# The snapshot passes the build took, per stage and source: the demo's expected counts derive from it.
+PASSES_FILE = "passes.json"
 # Beside a demo config: the Databricks stub workspace's fixture, and where the Azure stub listens.
 DATABRICKS_FIXTURE = Path("databricks") / "stub-workspace.json"
 AZURE_STUB_STATE = Path("azure") / "stub.json"
