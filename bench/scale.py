@@ -16,6 +16,8 @@ so a full pass's peak is the larger of the collecting and the committing process
   incr 1%    1% new runs (started now) inserted, then `snapshot_source(..., full=False)`
   lineage    `lineage.load.load_graph(store)` build time, then `trace` p50 over 200 model versions
   30 passes  29 more incremental passes, each after inserting ~1% new runs: DuckDB size on disk
+  ducklake   the same full pass into a fresh DuckLake store (catalog: a throwaway PostgreSQL on 127.0.0.1,
+             tests/postgres_server.py; data: a local folder)
   sweep      a second store where 70% of the runs started in the hour before the fill: full, then
              1% new runs, then incremental
 
@@ -188,7 +190,8 @@ def child(step: str, args: list[str]) -> dict:
         from store.db import Store
 
         url, store_path = args[0], Path(args[1])
-        store = Store(store_path)
+        lake = args[1].startswith("ducklake:")
+        store = Store(args[1] if lake else store_path)
         store.migrate_if_needed()
         source = SourceConfig(name="bench", kind="mlflow", platform="databricks", tracking_uri=url, registry_uri=url)
         if step == "passes":   # 29 more daily passes, each after ~1% new runs
@@ -204,9 +207,11 @@ def child(step: str, args: list[str]) -> dict:
         outcome = snapshot_source(store, source, full=step == "full")
         assert outcome.ok, outcome.errors
         assert outcome.mode == ("full" if step == "full" else "incremental"), outcome.mode
+        size = (sum(f.stat().st_size for f in Path(store.spec.data_path).rglob("*") if f.is_file()) if lake
+                else store_path.stat().st_size)
         return {"seconds": time.perf_counter() - t, "api_calls": outcome.api_calls,
                 "runs_read": outcome.counts["runs"]["seen"], "runs_added": outcome.counts["runs"]["added"],
-                "store_mb": store_path.stat().st_size / 1_048_576}
+                "store_mb": size / 1_048_576}
     if step == "lineage":
         from lineage.load import load_graph
         from lineage.trace import trace
@@ -259,7 +264,7 @@ def measure(step: str, *args: str) -> dict:
 
 
 # -- one size --------------------------------------------------------------------------------------
-STEPS = ("raw", "full", "incr", "lineage", "sweep", "passes")
+STEPS = ("raw", "full", "incr", "lineage", "sweep", "passes", "ducklake")
 
 
 def bench_size(runs: int, passes: int, steps: tuple[str, ...] = STEPS) -> dict:
@@ -288,6 +293,8 @@ def bench_size(runs: int, passes: int, steps: tuple[str, ...] = STEPS) -> dict:
             if variant == "spread":
                 res["raw"] = measure("raw", server.url)
             res[f"full_{variant}"] = measure("full", server.url, store_path)
+            if variant == "spread" and "ducklake" in steps:
+                res["full_ducklake"] = full_on_ducklake(server.url, workdir)
             if "incr" in steps or variant == "sweep":
                 add_new_runs(db, runs // 100, seed=99)
                 res[f"incr_{variant}"] = measure("incr", server.url, store_path)
@@ -306,6 +313,22 @@ def bench_size(runs: int, passes: int, steps: tuple[str, ...] = STEPS) -> dict:
     return res
 
 
+def full_on_ducklake(url: str, workdir: Path) -> dict | None:
+    """The same full pass into a fresh DuckLake store: catalog in a throwaway PostgreSQL on 127.0.0.1
+    (tests/postgres_server.py), Parquet files in a local folder."""
+    from tests.postgres_server import local_postgres, pg_bin
+
+    bin_dir = pg_bin()
+    if bin_dir is None:
+        log("ducklake: skipped, PostgreSQL is not installed (apt-get install postgresql)")
+        return None
+    data = workdir / "lake-data"
+    shutil.rmtree(data, ignore_errors=True)
+    with local_postgres(bin_dir) as pg:
+        spec = f"ducklake:{pg.createdb('bench')} data_path={data}"
+        return measure("full", url, spec)
+
+
 def table(results: list[dict]) -> str:
     def ok(value, target, lower=True):
         if value is None:
@@ -315,12 +338,13 @@ def table(results: list[dict]) -> str:
 
     head = ("| runs | raw paging | full snapshot | full/raw time (≤1.1) | raw RSS | full RSS | full/raw RSS (≤2) "
             "| incr 1% new | incr/full (≤0.1) | sweep: full | sweep: incr 1% | sweep incr/full (≤0.1) "
-            "| lineage build (<10 s at 100k) | trace p50 | store after 30 passes (<1 GB at 100k) |")
+            "| lineage build (<10 s at 100k) | trace p50 | store after 30 passes (<1 GB at 100k) "
+            "| full on DuckLake | DuckLake/raw time | DuckLake RSS (≤2× raw) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         raw, full, incr = r["raw"], r["full_spread"], r.get("incr_spread")
         sf, si, lin = r.get("full_sweep"), r.get("incr_sweep"), r.get("lineage")
-        passes = r.get("passes")
+        passes, lake = r.get("passes"), r.get("full_ducklake")
         lines.append(
             f"| {r['runs']:,} | {raw['seconds']:.1f} s | {full['seconds']:.1f} s | {ok(full['seconds'] / raw['seconds'], 1.1)} "
             f"| {raw['peak_rss_mb']:.0f} MB | {full['peak_rss_mb']:.0f} MB "
@@ -331,7 +355,10 @@ def table(results: list[dict]) -> str:
                f"| {ok(si['seconds'] / sf['seconds'], 0.1)} " if sf and si else "| — | — | — ")
             + (f"| {lin['seconds']:.2f} s ({lin['nodes']:,} nodes) | {lin['trace_p50_ms']:.2f} ms | "
                if lin else "| — | — | ")
-            + (f"{passes['store_mb']:.0f} MB" if passes else "—") + " |")
+            + (f"{passes['store_mb']:.0f} MB" if passes else "—")
+            + (f" | {lake['seconds']:.1f} s | {ok(lake['seconds'] / raw['seconds'], 1.1)} "
+               f"| {lake['peak_rss_mb']:.0f} MB, {ok(lake['peak_rss_mb'] / raw['peak_rss_mb'], 2)} |"
+               if lake else " | — | — | — |"))
     return "\n".join(lines)
 
 

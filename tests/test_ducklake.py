@@ -6,14 +6,9 @@ The catalog requires a password (scram over TCP), given only through PGPASSWORD,
 """
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import signal
-import socket
 import sys
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -22,75 +17,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.postgres_server import local_postgres, pg_bin
 from tests.conftest import (REPO, cli_env, client, delta_input, mlflow_source, new_mlflow_store, start_holding_cli,
                             toml_value, wait_for_file, write_config)
-
-PG_USER = "waymark"
-PG_PASSWORD = "test-only-catalog-password"
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-@dataclass
-class Postgres:
-    bin: Path
-    port: int
-
-    def createdb(self, name: str) -> str:
-        """A new database; returns its catalog connection string (no password: PGPASSWORD has it)."""
-        subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, name],
-                       check=True, capture_output=True, env={**os.environ, "PGPASSWORD": PG_PASSWORD})
-        return f"host=127.0.0.1 port={self.port} user={PG_USER} dbname={name}"
 
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A throwaway PostgreSQL server; initdb refuses root, so as root it runs as `nobody`."""
-    pg_bin = _pg_bin()
-    if pg_bin is None:
+    """A throwaway PostgreSQL server for the whole session (tests/postgres_server.py)."""
+    bin_dir = pg_bin()
+    if bin_dir is None:
         pytest.skip("PostgreSQL is not installed (make test installs Debian's postgresql when run as root)")
-    root = Path(tempfile.mkdtemp(prefix="waymark-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "nobody", "--"]
-        os.chmod(root, 0o755)
-        shutil.chown(root, "nobody")
-    pwfile = root / "pw"
-    pwfile.write_text(PG_PASSWORD)
-    if as_user:
-        shutil.chown(pwfile, "nobody")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = root / "data"
-    subprocess.run(as_user + [str(pg_bin / "initdb"), "-D", str(data), "-U", PG_USER, f"--pwfile={pwfile}",
-                              "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"],
-                   check=True, capture_output=True)
-    subprocess.run(as_user + [str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start",
-                              "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                                    "-c max_connections=200"],
-                   check=True, capture_output=True)
-    previous = os.environ.get("PGPASSWORD")
-    os.environ["PGPASSWORD"] = PG_PASSWORD   # libpq reads it, in this process and in collector subprocesses
-    try:
-        yield Postgres(pg_bin, port)
-    finally:
-        from store.ducklake import DuckLakeStore
-
-        DuckLakeStore.close_all()
-        subprocess.run(as_user + [str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-        if previous is None:
-            os.environ.pop("PGPASSWORD", None)
-        else:
-            os.environ["PGPASSWORD"] = previous
+    with local_postgres(bin_dir) as server:
+        yield server
 
 
 _counter = iter(range(1, 10_000))
