@@ -7,8 +7,9 @@ Imports nothing of the project, so the collectors, the gates and the checklist c
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -114,20 +115,15 @@ def words(error: ErrorDetails) -> str:
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
-        return f"must be {bounds[kind]} {limit}, got {value!r}"
+        return f"must be {bounds[kind]} {limit:g}, got {value!r}" if isinstance(limit, float) else \
+            f"must be {bounds[kind]} {limit}, got {value!r}"
     return error["msg"]   # a PydanticCustomError: the project's own words (never a secret)
 
 
-def first_error(e: ValidationError, first: tuple[str, ...] = ()) -> ErrorDetails:
-    """The error to report: the first of the types in `first` (e.g. a secret in the file), else the first."""
+def first_error(e: ValidationError, urgent: Callable[[ErrorDetails], bool] = lambda error: False) -> ErrorDetails:
+    """The one error to report: the first `urgent` one (e.g. a secret written in the file), else the first."""
     errors = e.errors(include_url=False)
-    return next((x for x in errors if x["type"] in first), errors[0])
-
-
-def split_loc(loc: Loc) -> tuple[tuple[str, ...], int | None]:
-    """(the field path, the position of the list item the error is about, if any)."""
-    item = next((p for p in reversed(loc) if isinstance(p, int)), None) if isinstance(loc[-1], int) else None
-    return tuple(p for p in loc if isinstance(p, str)), item
+    return next((x for x in errors if urgent(x)), errors[0])
 
 
 def _non_blank(value: str) -> str:
