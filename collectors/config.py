@@ -16,10 +16,10 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from collectors.config_review import KnownIdentity, ReviewConfig, Reviewer, normalise
-from collectors.config_schema import (DEFAULT_STORE_PATH, INT_BOUNDS, KINDS, PLATFORMS, SECRET_KEYS,  # noqa: F401 (the contract's names)
-                                      SECRET_QUERY_PARAMS, STORE_BACKENDS, CommonSource, ConfigFile, DuckDbStore,
-                                      DuckLakeStore, IdentityEntry, ReviewerEntry, ReviewTable, SloEntry, SOURCE_MODELS,
-                                      is_secret_key)
+from collectors.config_schema import (  # noqa: F401 (DEFAULT_STORE_PATH, SECRET_*: the contract's names)
+    DEFAULT_STORE_PATH, INT_BOUNDS, KINDS, PLATFORMS, SECRET_KEYS, SECRET_QUERY_PARAMS, SOURCE_MODELS, STORE_BACKENDS,
+    CommonSource, ConfigFile, DuckDbStore, DuckLakeStore, IdentityEntry, ReviewerEntry, ReviewTable, SloEntry,
+    is_secret_key)
 from collectors.toml_errors import Loc, choices, file_lines, first_error, line_of, words
 
 if TYPE_CHECKING:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 Loc = tuple[str | int, ...]
@@ -134,3 +135,39 @@ def _non_blank(value: str) -> str:
 
 # A string with something visible in it (stored as written).
 NonBlank = Annotated[str, AfterValidator(_non_blank)]
+
+
+def fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The fields of the table that holds `loc`'s last key (for "expected …"), found by walking the
+    models' annotations; [] when `loc` leaves the models."""
+    annotation: Any = model
+    for part in loc[:-1]:
+        annotation = _inner(annotation, part)
+        if annotation is None:
+            return []
+    found = _model_in(annotation)
+    return list(found.model_fields) if found else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):   # Annotated[…], X | None, a union of tables
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
+
+
+def _inner(annotation: Any, part: str | int) -> Any:
+    found = _model_in(annotation)
+    if found and isinstance(part, str) and part in found.model_fields:
+        return found.model_fields[part].annotation
+    while get_origin(annotation) is Annotated or (get_origin(annotation) in (Union, UnionType)
+                                                  and not found):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    if get_origin(annotation) in (list, tuple) and isinstance(part, int):
+        return get_args(annotation)[0]
+    if get_origin(annotation) is dict and isinstance(part, str):
+        return get_args(annotation)[1]
+    return None
