@@ -38,7 +38,7 @@ def policy_error(tmp_path: Path, text: str) -> str:
     ('[[sources]]\nname = "aml"\nkind = "azureml"\nplatform = "azureml"\nsubscription_id = "s"\nworkspace = "w"\n',
      "line 6: source 'aml': field 'resource_group': missing (required for kind 'azureml')"),
     ("read_model_origins = 1\n", "line 6: source 'dbx': field 'read_model_origins': must be true or false, got 1"),
-])
+], ids=["wrong type", "unknown key", "out of range", "missing required", "bool is not int"])
 def test_config_errors_name_the_line_source_and_field(tmp_path, extra, expected):
     assert config_error(tmp_path, SOURCE + extra).startswith(expected)
 
