@@ -176,7 +176,8 @@ def _review(review: ReviewTable, path: Path | None, base: Path) -> ReviewConfig:
     for i, entry in enumerate(review.identities):
         label, identity = f"[[review.identities]] #{i + 1}", entry.identity
         if normalise(identity) in {normalise(k.identity) for k in identities}:
-            raise _fail(path, ("review", "identities", i, "identity"), f"{label}: identity {identity!r} is listed twice")
+            raise _fail(path, ("review", "identities", i, "identity"),
+                        f"{label}: identity {identity!r} is listed twice")
         for claimed in (identity, *entry.also_known_as):
             key = normalise(claimed)
             if owner.setdefault(key, normalise(identity)) != normalise(identity):
@@ -196,14 +197,17 @@ def _fail(path: Path | None, loc: Loc, message: str) -> ConfigError:
 
 def _urgent(error: ErrorDetails) -> bool:
     """A credential in the file is reported before anything else wrong with it."""
-    return error["type"] in _URI_ERRORS or (error["type"] == "extra_forbidden" and is_secret_key(str(error["loc"][-1])))
+    kind, loc = error["type"], error["loc"]
+    return kind in _URI_ERRORS or (kind == "extra_forbidden" and is_secret_key(str(loc[-1])))
 
 
 # -- words for a schema error, by its type and where it is ------------------------------------------
 def _message(error: ErrorDetails, raw: dict[str, Any]) -> tuple[Loc, str]:
     """(where in the file, what is wrong there)."""
     loc, kind = error["loc"], error["type"]
-    top = loc[0] if loc else ""
+    if not loc:
+        return loc, "must be a TOML table of [store], [[sources]], [review] and [[slo]]"
+    top = loc[0]
     if len(loc) == 1 and kind == "extra_forbidden":
         return loc, (f"unknown top-level key(s) {sorted(set(raw) - set(ConfigFile.model_fields))} "
                      "(expected [store], [[sources]], [review], [[slo]])")
@@ -223,8 +227,8 @@ def _message(error: ErrorDetails, raw: dict[str, Any]) -> tuple[Loc, str]:
         elif top == "sources" and is_secret_key(field_name or ""):
             text = f"{label}: field '{field_name}': {_SECRET_HINT}"
         else:
-            expected = ", ".join(model.model_fields)
-            text = f"{label}: unknown field {field_name!r}" + (f" for kind {tag!r}" if tag else "") + f" (expected {expected})"
+            for_kind = f" for kind {tag!r}" if tag else ""
+            text = f"{label}: unknown field {field_name!r}{for_kind} (expected {', '.join(model.model_fields)})"
         return loc, text
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         field_name = "kind" if top == "sources" else "backend"

@@ -179,17 +179,15 @@ SOURCE_MODELS = {get_args(m.model_fields["kind"].annotation)[0]: m
 KINDS = tuple(SOURCE_MODELS)
 
 
-def inside(base: Path, relative: str) -> Path | None:
-    """`relative` resolved against the config's folder, or None when it points outside it."""
-    resolved = base / relative
-    return resolved if resolved.resolve().is_relative_to(base.resolve()) else None
-
-
 def _outside(value: str, info: ValidationInfo) -> str:
-    base = (info.context or {}).get("base", Path.cwd())
-    if "://" not in value and not Path(value.strip()).is_absolute() and inside(base, value.strip()) is None:
+    """A relative store path stays inside the config's folder (it resolves against it)."""
+    base: Path = (info.context or {}).get("base", Path.cwd())
+    relative = value.strip()
+    if "://" not in relative and not Path(relative).is_absolute() \
+            and not (base / relative).resolve().is_relative_to(base.resolve()):
         raise PydanticCustomError("outside_config_folder", "{value} points outside the config's folder ({base}); "
-                                  "write it as an absolute path if that is intended", {"value": repr(value), "base": str(base)})
+                                  "write it as an absolute path if that is intended",
+                                  {"value": repr(value), "base": str(base)})
     return value
 
 

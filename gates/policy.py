@@ -298,7 +298,8 @@ class PolicyFile(_Table):
     relative: RelativeTable = RelativeTable()
     required: RequiredTable = RequiredTable()
     lineage: LineageTable = LineageTable()
-    latency: Annotated[LatencyTable | None, BeforeValidator(lambda v: None if v == {} else v)] = None   # [latency] empty: none
+    # An empty [latency] table sets no bound.
+    latency: Annotated[LatencyTable | None, BeforeValidator(lambda v: None if v == {} else v)] = None
     writeback: WritebackTable = WritebackTable()
 
 
