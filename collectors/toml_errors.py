@@ -152,6 +152,8 @@ def fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if get_origin(annotation) not in (Annotated, Union, UnionType):   # not into a list's or a dict's items
+        return None
     for arg in get_args(annotation):   # Annotated[…], X | None, a union of tables
         found = _model_in(arg)
         if found:
