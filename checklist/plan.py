@@ -18,7 +18,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from checklist.errors import PlanError
 from checklist.rules import check_rule_kinds
 from collectors.config import read_toml
-from collectors.toml_errors import file_lines, line_of, words
+from collectors.toml_errors import file_lines, first_error, line_of, words
 
 SHIPPED_PLAN_DIR = Path(__file__).resolve().parent.parent / "data" / "plan"
 
@@ -144,7 +144,7 @@ def _validate(model: type[BaseModel], row: type[BaseModel], raw: dict[str, Any],
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        error = e.errors(include_url=False)[0]
+        error = first_error(e)
         loc = error["loc"]
         if not loc or loc[0] != table or len(loc) < 2 or not isinstance(loc[1], int):
             if error["type"] == "extra_forbidden":

@@ -303,16 +303,18 @@ class PolicyFile(_Table):
     writeback: WritebackTable = WritebackTable()
 
 
-_TAGGED = {"thresholds": 2, "relative": 3}   # where a union's tag sits in an error's loc (dropped)
+# Where a union's tag sits in an error's loc (dropped: it is no key of the file): a threshold is a
+# number or a table, a relative metric a name or a table.
+_TAGGED = ((("thresholds",), 2), (("relative", "metrics"), 3))
 
 
 def _schema_error(e: ValidationError, path: Path | None, text: str) -> PolicyError:
     """The first schema error as PolicyError naming the file, the line and the field, worded by its type."""
     error = first_error(e)
     loc, kind = error["loc"], error["type"]
-    at = _TAGGED.get(str(loc[0]) if loc else "")
-    if at is not None and len(loc) > at and loc[:2] != ("relative", "margin"):
-        loc = loc[:at] + loc[at + 1:]
+    for prefix, at in _TAGGED:
+        if loc[:len(prefix)] == prefix and len(loc) > at:
+            loc = loc[:at] + loc[at + 1:]
     item = next((i for i, p in enumerate(loc) if isinstance(p, int)), len(loc))   # a list's entry, if any
     names, inside = [str(p) for p in loc[:item]], [str(p) for p in loc[item + 1:]]
     if kind == "extra_forbidden":
