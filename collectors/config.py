@@ -18,8 +18,7 @@ from pydantic_core import ErrorDetails
 from collectors.config_review import KnownIdentity, ReviewConfig, Reviewer, normalise
 from collectors.config_schema import (  # noqa: F401 (DEFAULT_STORE_PATH, SECRET_*: the contract's names)
     DEFAULT_STORE_PATH, INT_BOUNDS, KINDS, PLATFORMS, SECRET_KEYS, SECRET_QUERY_PARAMS, SOURCE_MODELS, STORE_BACKENDS,
-    CommonSource, ConfigFile, DuckDbStore, DuckLakeStore, IdentityEntry, ReviewerEntry, ReviewTable, SloEntry,
-    is_secret_key)
+    CommonSource, ConfigFile, DuckDbStore, DuckLakeStore, IdentityEntry, ReviewerEntry, ReviewTable, SloEntry)
 from collectors.toml_errors import Loc, choices, file_lines, first_error, line_of, words
 
 if TYPE_CHECKING:
@@ -124,9 +123,8 @@ def load_config(path: str | Path) -> Config:
 
 # The fields every kind has, kept on SourceConfig; a kind's own options go to SourceConfig.options.
 _SOURCE_FIELDS = tuple(CommonSource.model_fields)
-_URI_ERRORS = ("password_in_uri", "secret_in_uri", "invalid_uri", "password_in_catalog")
-_SECRET_HINT = ("secrets do not belong in the config file; use env vars, a Databricks profile, "
-                "DefaultAzureCredential or .streamlit/secrets.toml")
+# A credential in the file is reported before anything else wrong with it.
+_SECRET_ERRORS = ("secret_key", "password_in_uri", "secret_in_uri", "invalid_uri", "password_in_catalog")
 # What a list field holds, for "must be a list of …"; and what a field's pattern asks for.
 _LIST_OF = {"experiments": "experiment names", "catalogs": "catalog names (no dots)",
             "schemas": "'catalog.schema' names", "models": "model-name globs", "also_known_as": "names"}
@@ -139,7 +137,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
     try:
         parsed = ConfigFile.model_validate(raw, context={"base": base})
     except ValidationError as e:
-        raise _fail(path, *_message(first_error(e, _urgent), raw)) from None
+        raise _fail(path, *_message(first_error(e, lambda error: error["type"] in _SECRET_ERRORS), raw)) from None
     sources: list[SourceConfig] = []
     for i, s in enumerate(parsed.sources):
         if any(s.name == seen.name for seen in sources):
@@ -195,12 +193,6 @@ def _fail(path: Path | None, loc: Loc, message: str) -> ConfigError:
     return ConfigError(f"{path or '<config>'}" + (f", line {line}" if line else "") + f": {message}")
 
 
-def _urgent(error: ErrorDetails) -> bool:
-    """A credential in the file is reported before anything else wrong with it."""
-    kind, loc = error["type"], error["loc"]
-    return kind in _URI_ERRORS or (kind == "extra_forbidden" and is_secret_key(str(loc[-1])))
-
-
 # -- words for a schema error, by its type and where it is ------------------------------------------
 def _message(error: ErrorDetails, raw: dict[str, Any]) -> tuple[Loc, str]:
     """(where in the file, what is wrong there)."""
@@ -224,13 +216,14 @@ def _message(error: ErrorDetails, raw: dict[str, Any]) -> tuple[Loc, str]:
             extra = sorted(set(raw["store"]) - set(model.model_fields))
             text = (f"[store]: unknown field(s) {extra} for backend {tag!r} "
                     f"(expected {sorted(model.model_fields)})")
-        elif top == "sources" and is_secret_key(field_name or ""):
-            text = f"{label}: field '{field_name}': {_SECRET_HINT}"
         else:
             for_kind = f" for kind {tag!r}" if tag else ""
             text = f"{label}: unknown field {field_name!r}{for_kind} (expected {', '.join(model.model_fields)})"
         return loc, text
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
+    if kind == "secret_key":   # found on the whole entry: the key is in the context
+        field_name = str((error.get("ctx") or {})["field"])
+        loc, text = (*loc, field_name), words(error)
+    elif kind in ("union_tag_invalid", "union_tag_not_found"):
         field_name = "kind" if top == "sources" else "backend"
         allowed = KINDS if top == "sources" else STORE_BACKENDS
         value = (error.get("ctx") or {}).get("tag")

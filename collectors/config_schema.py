@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag,
                       ValidationInfo, field_validator)
 from pydantic_core import PydanticCustomError
 
@@ -40,8 +40,15 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
 }
 
 
-def is_secret_key(key: str) -> bool:
-    return key.lower() in SECRET_KEYS or key.lower().endswith(("_token", "_secret", "_password"))
+def _no_secret_keys(raw: object) -> object:
+    """A key that looks like a credential is refused before anything else about its source (whatever
+    its kind), so the file's secret is the first thing its author hears about."""
+    for key in raw if isinstance(raw, dict) else ():
+        if key.lower() in SECRET_KEYS or key.lower().endswith(("_token", "_secret", "_password")):
+            raise PydanticCustomError("secret_key", "secrets do not belong in the config file; use env vars, "
+                                      "a Databricks profile, DefaultAzureCredential or .streamlit/secrets.toml",
+                                      {"field": key})
+    return raw
 
 
 def _no_credentials(value: str) -> str:
@@ -172,7 +179,7 @@ class SearchSource(_Timeouts):
 
 
 Source = Annotated[MlflowSource | DatabricksSource | AzureMLSource | FabricSource | SearchSource,
-                   Field(discriminator="kind")]
+                   Field(discriminator="kind"), BeforeValidator(_no_secret_keys)]
 SOURCE_MODELS = {get_args(m.model_fields["kind"].annotation)[0]: m
                  for m in (MlflowSource, DatabricksSource, AzureMLSource, FabricSource, SearchSource)}
 # Every kind has a collector (collectors/runner.py SOURCE_KINDS).

@@ -69,6 +69,9 @@ def test_a_secret_is_reported_first_and_never_echoed(tmp_path):
     message = config_error(tmp_path, SOURCE + 'lookback_seconds = "x"\nregistry_uri = "https://r/?sig=S3CR3T"\n')
     assert message.startswith("line 7: source 'dbx': field 'registry_uri': contains the secret query parameter 'sig'")
     assert "S3CR3T" not in message
+    message = config_error(tmp_path, '[[sources]]\nname = "x"\nkind = "nope"\n\nclient_secret = "S3CR3T"\n')
+    assert message.startswith("line 5: source 'x': field 'client_secret': secrets do not belong in the config file")
+    assert "S3CR3T" not in message
 
 
 # -- policy: the message names file, line and field --------------------------------------------------
