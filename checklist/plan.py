@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from checklist.errors import PlanError
 from checklist.rules import check_rule_kinds
 from collectors.config import read_toml
+from collectors.toml_errors import file_lines, first_error, line_of, words
 
 SHIPPED_PLAN_DIR = Path(__file__).resolve().parent.parent / "data" / "plan"
 
@@ -121,46 +122,21 @@ class ChecklistFile(_Row):
 _ID_FIELD = {"workloads": "kind", "steps": "id"}
 
 
-def _line_of(text: str, table: str, index: int, field_name: str | None) -> int | None:
-    """The line of `field_name` in the `index`-th (0-based) [[table]] entry, else of its header."""
-    header, seen = None, -1
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            if header is not None:
-                break
-            if stripped == f"[[{table}]]":
-                seen += 1
-                if seen == index:
-                    header = number
-            continue
-        if header is not None and field_name and stripped.split("=", 1)[0].strip() == field_name:
-            return number
-    return header
-
-
-def _message(error: dict[str, Any], allowed: list[str]) -> str:
-    """Words for one pydantic error, chosen by its type (never by its text)."""
+def _message(error: ErrorDetails, allowed: list[str]) -> str:
+    """Words for one pydantic error, chosen by its type (never by its text): the plan's own where it
+    says more, else the shared ones."""
     kind, value = error["type"], error.get("input")
-    if kind == "missing":
-        return "missing"
     if kind == "extra_forbidden":
         return f"unknown field (allowed: {', '.join(sorted(allowed))})"
-    if kind in ("string_type", "string_too_short"):
-        return f"must be a non-empty string, got {value!r}"
     if kind == "string_pattern_mismatch":
         return f"{value!r} must be lower-case letters, digits, '_' or '-'"
     if kind == "literal_error" and "target_platforms" in error["loc"]:
         return f"unknown target platform {value!r} (expected among {', '.join(get_args(TargetPlatform))})"
     if kind == "literal_error":
         return f"unknown measure {value!r} (expected one of {', '.join(STEP_PROGRESS)})"
-    if kind in ("bool_type",):
-        return f"must be true or false, got {value!r}"
     if kind in ("tuple_type", "list_type"):
         return f"must be a list of strings, got {value!r}"
-    if kind == "model_type":
-        return "must be a table"
-    return error["msg"]
+    return words(error)
 
 
 def _validate(model: type[BaseModel], row: type[BaseModel], raw: dict[str, Any], path: Path, table: str) -> Any:
@@ -168,9 +144,8 @@ def _validate(model: type[BaseModel], row: type[BaseModel], raw: dict[str, Any],
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        error = e.errors(include_url=False)[0]
+        error = first_error(e)
         loc = error["loc"]
-        text = path.read_text(encoding="utf-8") if path.is_file() else ""
         if not loc or loc[0] != table or len(loc) < 2 or not isinstance(loc[1], int):
             if error["type"] == "extra_forbidden":
                 raise PlanError(f"{path}: unknown top-level key(s) {[loc[0]] if loc else []} "
@@ -181,15 +156,14 @@ def _validate(model: type[BaseModel], row: type[BaseModel], raw: dict[str, Any],
             raise PlanError(f"{path}: needs at least one [[{table}]] entry") from None
         index = loc[1]
         field_name = str(loc[2]) if len(loc) > 2 else None
-        raise _entry_error(path, text, table, index, raw[table][index], field_name,
+        raise _entry_error(path, table, index, raw[table][index], field_name,
                            _message(error, list(row.model_fields))) from None
 
 
-def _entry_error(path: Path, text: str, table: str, index: int, entry: Any, field_name: str | None,
-                 message: str) -> PlanError:
+def _entry_error(path: Path, table: str, index: int, entry: Any, field_name: str | None, message: str) -> PlanError:
     ident = entry.get(_ID_FIELD[table]) if isinstance(entry, dict) else None
     label = f"[[{table}]] {ident!r}" if isinstance(ident, str) and ident else f"[[{table}]] #{index + 1}"
-    line = _line_of(text, table, index, field_name)
+    line = line_of(file_lines(path), (table, index, field_name) if field_name else (table, index))
     where = f"{path}" + (f", line {line}" if line else "")
     return PlanError(f"{where}: {label}: " + (f"field '{field_name}': " if field_name else "") + message)
 
@@ -199,7 +173,7 @@ def parse_matrix(raw: dict[str, Any], where: Path) -> tuple[int, dict[str, Workl
     kinds: dict[str, WorkloadKind] = {}
     for i, row in enumerate(matrix.workloads):
         if row.kind in kinds:
-            raise _entry_error(where, where.read_text(encoding="utf-8"), "workloads", i, raw["workloads"][i], "kind",
+            raise _entry_error(where, "workloads", i, raw["workloads"][i], "kind",
                                "duplicate kind (each kind has one row)")
         kinds[row.kind] = WorkloadKind(kind=row.kind, workload=row.workload, target=row.target,
                                        rationale=row.rationale, target_platforms=tuple(row.target_platforms),
@@ -213,11 +187,11 @@ def parse_checklist(raw: dict[str, Any], where: Path, kinds: dict[str, WorkloadK
     steps: list[Step] = []
     for i, row in enumerate(checklist.steps):
         if any(s.id == row.id for s in steps):
-            raise _entry_error(where, where.read_text(encoding="utf-8"), "steps", i, raw["steps"][i], "id",
+            raise _entry_error(where, "steps", i, raw["steps"][i], "id",
                                "duplicate step id")
         unknown = [k for k in row.kinds if k not in kinds]
         if unknown:
-            raise _entry_error(where, where.read_text(encoding="utf-8"), "steps", i, raw["steps"][i], "kinds",
+            raise _entry_error(where, "steps", i, raw["steps"][i], "kinds",
                                f"kind {unknown[0]!r} has no row in {matrix_path} (known: {', '.join(kinds)})")
         steps.append(Step(id=row.id, number=i + 1, title=row.title, progress=row.progress, kinds=tuple(row.kinds)))
     return checklist.version, tuple(steps)

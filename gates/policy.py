@@ -50,13 +50,18 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import math
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag,
+                      ValidationError, model_validator)
+from pydantic_core import PydanticCustomError
+
+from collectors.toml_errors import Loc, NonBlank, fields_at, first_error, line_of, toml_lines, words
 from lineage.graph import GapKind
 
 DEFAULT_POLICY = Path(__file__).resolve().parent / "default_policy.toml"
@@ -187,89 +192,139 @@ class Policy:
         return any(fnmatch.fnmatchcase(gap_kind, g) for g in self.forbidden_gaps)
 
 
-# -- locating lines ------------------------------------------------------------------------------
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
-_INLINE_KEY = re.compile(r"""(?:[{,]\s*)([A-Za-z0-9_\-]+)\s*=""")
+# -- the file's schema (pydantic v2, strict: TOML's own types, nothing coerced; unknown keys refused) --
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Margin = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+_GLOB = re.compile(r"[*?\[]")
 
 
-def _split_key(text: str) -> list[str]:
-    parts = re.findall(r"""[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'""", text)
-    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+def _gap_kind(value: str) -> str:
+    known = {k.value for k in GapKind}
+    if value not in known and not _GLOB.search(value):
+        raise PydanticCustomError("unknown_gap_kind", "unknown gap kind {value} (known: {known}, or a glob such "
+                                  "as *_conflict)", {"value": repr(value), "known": ", ".join(sorted(known))})
+    return value
 
 
-def _line_index(text: str) -> dict[str, int]:
-    """dotted key path → first line (1-based) that defines it; good enough for error messages."""
-    index: dict[str, int] = {}
-    table: list[str] = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(line)
-        if header:
-            table = _split_key(header.group(1))
-            index.setdefault(".".join(table), n)
-            continue
-        key = _KEY.match(line)
-        if key:
-            path = table + _split_key(key.group(1))
-            index.setdefault(".".join(path), n)
-            rest = line[key.end():]
-            for inner in _INLINE_KEY.finditer(rest):
-                index.setdefault(".".join(path + [inner.group(1)]), n)
-    return index
+class _Table(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-class _Reader:
-    """Typed access to the raw TOML with errors that point at the line."""
-
-    def __init__(self, path: Path | None, text: str):
-        self.path = path
-        self.lines = _line_index(text)
-
-    def line_of(self, dotted: str) -> int | None:
-        parts = dotted.split(".")
-        while parts:
-            found = self.lines.get(".".join(parts))
-            if found:
-                return found
-            parts.pop()
-        return None
-
-    def fail(self, dotted: str, message: str) -> PolicyError:
-        return PolicyError(self.path, self.line_of(dotted), dotted, message)
-
-    def table(self, raw: dict[str, Any], name: str, allowed: set[str]) -> dict[str, Any]:
-        value = raw.get(name, {})
-        if not isinstance(value, dict):
-            raise self.fail(name, f"must be a table ([{name}])")
-        for key in value:
-            if key not in allowed:
-                raise self.fail(f"{name}.{key}", f"unknown field (expected one of {', '.join(sorted(allowed))})")
-        return value
-
-    def number(self, value: Any, dotted: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(dotted, f"must be a finite number, got {value!r}")
-        return float(value)
-
-    def boolean(self, value: Any, dotted: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(dotted, f"must be true or false, got {value!r}")
-        return value
-
-    def string(self, value: Any, dotted: str, choices: tuple[str, ...] | None = None) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(dotted, f"must be a non-empty string, got {value!r}")
-        if choices and value not in choices:
-            raise self.fail(dotted, f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def strings(self, value: Any, dotted: str) -> tuple[str, ...]:
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.fail(dotted, f"must be a list of non-empty strings, got {value!r}")
-        return tuple(value)
+class PolicyTable(_Table):
+    baseline_alias: NonBlank | None = None   # the older spelling of [baseline] aliases = [X]
+    allow_unknown: list[NonBlank] = []
+    name: str | None = None
+    description: str | None = None
 
 
-_TOP = {"policy", "baseline", "thresholds", "relative", "required", "lineage", "latency", "writeback"}
+class BaselineSpec(_Table):
+    aliases: list[NonBlank] | None = None
+    traffic: bool | None = None
+
+
+class BaselineTable(BaselineSpec):   # one override per platform (collectors.config PLATFORMS)
+    databricks: BaselineSpec | None = None
+    fabric: BaselineSpec | None = None
+    azureml: BaselineSpec | None = None
+
+
+class BoundTable(_Table):
+    min: Number | None = None
+    max: Number | None = None
+
+    @model_validator(mode="after")
+    def _a_range(self) -> "BoundTable":
+        if self.min is None and self.max is None:
+            raise PydanticCustomError("empty_bound", "needs 'min' and/or 'max'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError("min_above_max", "min {lo} is above max {hi}",
+                                      {"lo": f"{self.min:g}", "hi": f"{self.max:g}"})
+        return self
+
+
+def _table_or(other: str):
+    return Discriminator(lambda value: "table" if isinstance(value, dict) else other)
+
+
+# A threshold is a number ("at least") or a {min, max} table; a relative metric a name or a table.
+Threshold = Annotated[Annotated[Number, Tag("number")] | Annotated[BoundTable, Tag("table")], _table_or("number")]
+
+
+class MetricTable(_Table):
+    name: NonBlank
+    margin: Margin | None = None
+    lower_is_better: bool = False
+
+
+Metric = Annotated[Annotated[NonBlank, Tag("name")] | Annotated[MetricTable, Tag("table")], _table_or("name")]
+
+
+class RelativeTable(_Table):
+    margin: Margin = 0.0
+    metrics: list[Metric] = []
+    slices: bool = True
+    slice_separator: NonBlank = "/"
+    no_baseline: Literal["pass", "unknown"] = "pass"
+
+
+class RequiredTable(_Table):
+    git_sha: bool = False
+    params: list[NonBlank] = []
+    tags: list[NonBlank] = []
+    artifacts: list[NonBlank] = []
+    run_artifacts: list[NonBlank] = []
+
+
+class LineageTable(_Table):
+    require: bool = False
+    forbidden_gaps: list[Annotated[NonBlank, AfterValidator(_gap_kind)]] = list(DEFAULT_FORBIDDEN_GAPS)
+
+
+class LatencyTable(_Table):
+    metric: NonBlank
+    max: Number
+
+
+class WritebackTable(_Table):
+    action: Literal["alias", "tag"] = "alias"
+    alias: NonBlank | None = None
+    tag: NonBlank = "waymark.approved"
+
+
+class PolicyFile(_Table):
+    policy: PolicyTable = PolicyTable()
+    baseline: BaselineTable = BaselineTable()
+    thresholds: dict[str, Threshold] = {}
+    relative: RelativeTable = RelativeTable()
+    required: RequiredTable = RequiredTable()
+    lineage: LineageTable = LineageTable()
+    # An empty [latency] table sets no bound.
+    latency: Annotated[LatencyTable | None, BeforeValidator(lambda v: None if v == {} else v)] = None
+    writeback: WritebackTable = WritebackTable()
+
+
+# Where a union's tag sits in an error's loc (dropped: it is no key of the file): a threshold is a
+# number or a table, a relative metric a name or a table.
+_TAGGED = ((("thresholds",), 2), (("relative", "metrics"), 3))
+
+
+def _schema_error(e: ValidationError, path: Path | None, text: str) -> PolicyError:
+    """The first schema error as PolicyError naming the file, the line and the field, worded by its type."""
+    error = first_error(e)
+    loc, kind = error["loc"], error["type"]
+    for prefix, at in _TAGGED:
+        if loc[:len(prefix)] == prefix and len(loc) > at:
+            loc = loc[:at] + loc[at + 1:]
+    item = next((i for i, p in enumerate(loc) if isinstance(p, int)), len(loc))   # a list's entry, if any
+    names, inside = [str(p) for p in loc[:item]], [str(p) for p in loc[item + 1:]]
+    if kind == "extra_forbidden":
+        expected = ", ".join(sorted(fields_at(PolicyFile, loc)))
+        message = f"unknown {'table' if len(loc) == 1 else 'field'} (expected one of {expected})"
+    else:
+        message = words(error)
+    if item < len(loc):
+        message = f"entry {int(loc[item]) + 1}" + (f", field '{'.'.join(inside)}'" if inside else "") + f": {message}"
+    return PolicyError(path, line_of(toml_lines(text), loc), ".".join(names), message)
 
 
 def parse_policy(text: str, path: Path | None = None) -> Policy:
@@ -278,151 +333,59 @@ def parse_policy(text: str, path: Path | None = None) -> Policy:
     except tomllib.TOMLDecodeError as e:
         match = re.search(r"line (\d+)", str(e))
         raise PolicyError(path, int(match.group(1)) if match else None, None, f"not valid TOML: {e}") from None
-    r = _Reader(path, text)
-    for key in raw:
-        if key not in _TOP:
-            raise r.fail(key, f"unknown table (expected {', '.join(sorted(_TOP))})")
-    out: dict[str, Any] = {"path": path, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "raw": raw}
+    try:
+        parsed = PolicyFile.model_validate(raw)
+    except ValidationError as e:
+        raise _schema_error(e, path, text) from None
+    lines = toml_lines(text)
 
-    head = r.table(raw, "policy", {"baseline_alias", "allow_unknown", "name", "description"})
-    _baseline(r, raw, head, out)
-    if "allow_unknown" in head:
-        out["allow_unknown"] = r.strings(head["allow_unknown"], "policy.allow_unknown")
+    def fail(loc: Loc, message: str) -> PolicyError:
+        return PolicyError(path, line_of(lines, loc), ".".join(str(p) for p in loc), message)
 
-    thresholds = []
-    for metric, spec in r.table(raw, "thresholds", set(_keys(raw.get("thresholds")))).items():
-        thresholds.append(_bound(r, metric, spec, f"thresholds.{metric}"))
-    out["thresholds"] = tuple(thresholds)
-
-    rel = r.table(raw, "relative", {"margin", "metrics", "slices", "slice_separator", "no_baseline"})
-    default_margin = r.number(rel["margin"], "relative.margin") if "margin" in rel else 0.0
-    if default_margin < 0:
-        raise r.fail("relative.margin", "must be >= 0")
-    metrics = rel.get("metrics", [])
-    if not isinstance(metrics, list):
-        raise r.fail("relative.metrics", "must be a list of metric names or {name, margin, lower_is_better} tables")
-    relative = []
-    for i, m in enumerate(metrics):
-        dotted = f"relative.metrics[{i}]"
-        if isinstance(m, str) and m.strip():
-            relative.append(Relative(m, default_margin))
-        elif isinstance(m, dict):
-            extra = sorted(set(m) - {"name", "margin", "lower_is_better"})
-            if extra:
-                raise r.fail("relative.metrics", f"entry {i + 1}: unknown field {extra[0]!r} "
-                             "(expected name, margin, lower_is_better)")
-            name = r.string(m.get("name"), "relative.metrics") if "name" in m else None
-            if name is None:
-                raise r.fail("relative.metrics", f"entry {i + 1}: missing 'name'")
-            margin = r.number(m["margin"], "relative.metrics") if "margin" in m else default_margin
-            if margin < 0:
-                raise r.fail("relative.metrics", f"entry {i + 1} ({name}): margin must be >= 0")
-            lower = r.boolean(m.get("lower_is_better", False), "relative.metrics")
-            relative.append(Relative(name, margin, lower))
-        else:
-            raise r.fail("relative.metrics", f"entry {i + 1} ({dotted}) must be a metric name or a table, got {m!r}")
-    names = [x.metric for x in relative]
+    rel = parsed.relative
+    relative = tuple(Relative(m, rel.margin) if isinstance(m, str) else
+                     Relative(m.name, rel.margin if m.margin is None else m.margin, m.lower_is_better)
+                     for m in rel.metrics)
+    names = [r.metric for r in relative]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise r.fail("relative.metrics", f"metric {dupes[0]!r} listed twice")
-    out["relative"] = tuple(relative)
-    if "slices" in rel:
-        out["slices"] = r.boolean(rel["slices"], "relative.slices")
-    if "slice_separator" in rel:
-        out["slice_separator"] = r.string(rel["slice_separator"], "relative.slice_separator")
-    if "no_baseline" in rel:
-        out["no_baseline"] = r.string(rel["no_baseline"], "relative.no_baseline", ("pass", "unknown"))
-
-    req = r.table(raw, "required", {"git_sha", "params", "tags", "artifacts", "run_artifacts"})
-    if "git_sha" in req:
-        out["require_git_sha"] = r.boolean(req["git_sha"], "required.git_sha")
-    for key, attr in (("params", "required_params"), ("tags", "required_tags"),
-                      ("artifacts", "required_artifacts"), ("run_artifacts", "required_run_artifacts")):
-        if key in req:
-            out[attr] = r.strings(req[key], f"required.{key}")
-
-    lin = r.table(raw, "lineage", {"require", "forbidden_gaps"})
-    if "require" in lin:
-        out["lineage_required"] = r.boolean(lin["require"], "lineage.require")
-    if "forbidden_gaps" in lin:
-        gaps = r.strings(lin["forbidden_gaps"], "lineage.forbidden_gaps")
-        known = {k.value for k in GapKind}
-        bad = [g for g in gaps if g not in known and not _GLOB.search(g)]
-        if bad:
-            raise r.fail("lineage.forbidden_gaps", f"unknown gap kind {bad[0]!r} "
-                         f"(known: {', '.join(sorted(known))}, or a glob such as *_conflict)")
-        out["forbidden_gaps"] = gaps
-
-    lat = r.table(raw, "latency", {"metric", "max"})
-    if lat:
-        if "metric" not in lat or "max" not in lat:
-            raise r.fail("latency", "needs both 'metric' and 'max'")
-        out["latency"] = Bound(r.string(lat["metric"], "latency.metric"), max=r.number(lat["max"], "latency.max"))
-
-    wb = r.table(raw, "writeback", {"action", "alias", "tag"})
-    if "action" in wb:
-        out["writeback_action"] = r.string(wb["action"], "writeback.action", ("alias", "tag"))
-    if "alias" in wb:
-        out["writeback_alias"] = r.string(wb["alias"], "writeback.alias")
-    if "tag" in wb:
-        out["writeback_tag"] = r.string(wb["tag"], "writeback.tag")
-    return Policy(**out)
+        raise fail(("relative", "metrics"), f"metric {dupes[0]!r} listed twice")
+    req, wb = parsed.required, parsed.writeback
+    return Policy(
+        path=path, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), raw=raw,
+        **_baselines(parsed, fail), allow_unknown=tuple(parsed.policy.allow_unknown),
+        thresholds=tuple(Bound(metric, min=spec) if isinstance(spec, float) else Bound(metric, spec.min, spec.max)
+                         for metric, spec in parsed.thresholds.items()),
+        relative=relative, slices=rel.slices, slice_separator=rel.slice_separator, no_baseline=rel.no_baseline,
+        require_git_sha=req.git_sha, required_params=tuple(req.params), required_tags=tuple(req.tags),
+        required_artifacts=tuple(req.artifacts), required_run_artifacts=tuple(req.run_artifacts),
+        lineage_required=parsed.lineage.require, forbidden_gaps=tuple(parsed.lineage.forbidden_gaps),
+        latency=Bound(parsed.latency.metric, max=parsed.latency.max) if parsed.latency else None,
+        writeback_action=wb.action, writeback_alias=wb.alias, writeback_tag=wb.tag)
 
 
-_GLOB = re.compile(r"[*?\[]")
+def _baselines(parsed: PolicyFile, fail: Callable[[Loc, str], PolicyError]) -> dict[str, Any]:
+    """[baseline] aliases/traffic and [baseline.<platform>] overrides (or the older baseline_alias);
+    nothing said: the built-in rules (DEFAULT_PLATFORM_BASELINES)."""
+    table, older = parsed.baseline, parsed.policy.baseline_alias
+    if older is not None and table.aliases is not None:
+        raise fail(("policy", "baseline_alias"), "set either [policy] baseline_alias or [baseline] aliases, not both")
+    if older is None and not table.model_fields_set:
+        return {}
 
+    def rule(spec: BaselineSpec, loc: Loc, default: BaselineRule) -> BaselineRule:
+        aliases = (older,) if older is not None and spec is table else spec.aliases
+        found = BaselineRule(default.aliases if aliases is None else tuple(aliases),
+                             default.traffic if spec.traffic is None else spec.traffic)
+        if not found.aliases and not found.traffic:
+            raise fail(loc, "finds no baseline: list aliases, or set traffic = true")
+        return found
 
-def _baseline(r: _Reader, raw: dict[str, Any], head: dict[str, Any], out: dict[str, Any]) -> None:
-    """[baseline] aliases/traffic and [baseline.<platform>] overrides (or the older baseline_alias)."""
-    from collectors.config import PLATFORMS
-
-    table = r.table(raw, "baseline", {"aliases", "traffic", *PLATFORMS})
-    if "baseline_alias" in head:
-        if "aliases" in table:
-            raise r.fail("policy.baseline_alias", "set either [policy] baseline_alias or [baseline] aliases, not both")
-        table = {**table, "aliases": [r.string(head["baseline_alias"], "policy.baseline_alias")]}
-
-    def rule(spec: dict[str, Any], dotted: str, default: BaselineRule) -> BaselineRule:
-        aliases = r.strings(spec["aliases"], f"{dotted}.aliases") if "aliases" in spec else default.aliases
-        traffic = r.boolean(spec["traffic"], f"{dotted}.traffic") if "traffic" in spec else default.traffic
-        if not aliases and not traffic:
-            raise r.fail(dotted, "finds no baseline: list aliases, or set traffic = true")
-        return BaselineRule(tuple(aliases), traffic)
-
-    if not table:
-        return   # the built-in rules (DEFAULT_PLATFORM_BASELINES)
-    base = rule(table, "baseline", BaselineRule())
-    out["baseline"] = base
-    overrides = []
-    for platform in PLATFORMS:
-        if platform in table:
-            spec = table[platform]
-            if not isinstance(spec, dict):
-                raise r.fail(f"baseline.{platform}", f"must be a table ([baseline.{platform}])")
-            extra = sorted(set(spec) - {"aliases", "traffic"})
-            if extra:
-                raise r.fail(f"baseline.{platform}.{extra[0]}", "unknown field (expected aliases, traffic)")
-            overrides.append((platform, rule(spec, f"baseline.{platform}", base)))
-    out["baseline_by_platform"] = tuple(overrides)
-
-
-def _keys(value: Any) -> list[str]:
-    return list(value) if isinstance(value, dict) else []
-
-
-def _bound(r: _Reader, metric: str, spec: Any, dotted: str) -> Bound:
-    if isinstance(spec, dict):
-        extra = sorted(set(spec) - {"min", "max"})
-        if extra:
-            raise r.fail(f"{dotted}.{extra[0]}", "unknown field (expected min, max)")
-        if not spec:
-            raise r.fail(dotted, "needs 'min' and/or 'max'")
-        lo = r.number(spec["min"], f"{dotted}.min") if "min" in spec else None
-        hi = r.number(spec["max"], f"{dotted}.max") if "max" in spec else None
-        if lo is not None and hi is not None and lo > hi:
-            raise r.fail(dotted, f"min {lo:g} is above max {hi:g}")
-        return Bound(metric, lo, hi)
-    return Bound(metric, min=r.number(spec, dotted))
+    base = rule(table, ("baseline",), BaselineRule())
+    platforms = [name for name in BaselineTable.model_fields if name not in BaselineSpec.model_fields]
+    overrides = tuple((platform, rule(spec, ("baseline", platform), base)) for platform in platforms
+                      if (spec := getattr(table, platform)) is not None)
+    return {"baseline": base, "baseline_by_platform": overrides}
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -178,7 +178,7 @@ def test_default_policy_has_the_seed_thresholds():
     ("[relative]\nmargin = -0.1\n", 2, "field 'relative.margin': must be >= 0"),
     ("[lineage]\nrequire = true\nforbidden_gaps = [\"no_git_sha\", \"no_sha\"]\n", 3, "unknown gap kind 'no_sha'"),
     ("[thresholds]\nroc_auc = 0.8\nroc_auc = 0.9\n", 3, "not valid TOML"),
-    ("[latency]\nmetric = \"p95_ms\"\n", 1, "field 'latency': needs both 'metric' and 'max'"),
+    ("[latency]\nmetric = \"p95_ms\"\n", 1, "field 'latency.max': missing"),
     ("[writeback]\naction = \"promote\"\n", 2, "field 'writeback.action': must be one of alias, tag"),
 ])
 def test_bad_policy_errors_name_file_line_and_field(tmp_path, text, line, needle):
