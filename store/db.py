@@ -30,6 +30,10 @@ T = TypeVar("T")
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 READ_RETRY_SECONDS = float(os.environ.get("WAYMARK_READ_RETRY_SECONDS", "60"))
 WRITE_RETRY_SECONDS = float(os.environ.get("WAYMARK_WRITE_RETRY_SECONDS", "120"))
+# The write transaction's working memory (DuckDB's default is 80% of RAM): applying a full pass of 100k
+# runs took the committing process to 539 MB without a limit, 355 MB with this one (bench/README.md).
+# Above it DuckDB spills to `<store>.tmp` next to the file.
+WRITE_MEMORY_LIMIT = os.environ.get("WAYMARK_WRITE_MEMORY_LIMIT", "128MB")
 
 
 class StoreError(RuntimeError):
@@ -136,8 +140,9 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One read-write transaction; committed on success, rolled back on any exception."""
+    def writer(self, capped: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One read-write transaction; committed on success, rolled back on any exception.
+        `capped`: DuckDB's working memory is held to WRITE_MEMORY_LIMIT (else its default, 80% of RAM)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = None
         for attempt in _retrying(WRITE_RETRY_SECONDS):
@@ -145,6 +150,8 @@ class Store:
                 con = duckdb.connect(str(self.path))
         assert con is not None
         try:
+            if capped:
+                con.execute(f"SET memory_limit = {sql_literal(WRITE_MEMORY_LIMIT)}")
             self._migrate(con)
             con.execute("BEGIN TRANSACTION")
             try:
@@ -160,9 +167,17 @@ class Store:
 
     def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `work(con)` in one write transaction and return its result. The file's single writer
-        never conflicts (the lock is waited for on connect); DuckLake re-runs `work` on a conflict."""
-        with self.writer() as con:
-            return work(con)
+        never conflicts (the lock is waited for on connect); DuckLake re-runs `work` on a conflict.
+
+        Under the memory cap first; a transaction that cannot fit it is re-run without the cap rather
+        than failing: rows inserted in one transaction stay in memory until a row group (122,880 rows)
+        is full, so a pass of very wide rows (big params or tags) can need more than any fixed cap."""
+        try:
+            with self.writer() as con:
+                return work(con)
+        except duckdb.OutOfMemoryException:
+            with self.writer(capped=False) as con:
+                return work(con)
 
     def next_id(self, con: duckdb.DuckDBPyConnection, table: str) -> int:
         """The id of the next row of `table` (see migrations.ID_COLUMNS), inside a write transaction."""

@@ -343,3 +343,59 @@ def test_staged_details_are_redacted(tmp_path):
                         finished_at=NOW, batches=batches, warnings=[], state={})
     [(detail,)] = store.query("SELECT detail FROM model_origins").itertuples(index=False)
     assert secret not in detail and "403" in detail
+
+
+def test_a_pass_far_above_the_memory_limits_spills_or_is_rerun_uncapped_never_fails(tmp_path, monkeypatch):
+    """DuckDB's working memory is capped on the staging file and on the store's write transaction, so a
+    pass does not grow the process with the workspace. Above the cap the staging file spills; the write
+    transaction keeps its inserted rows in memory until a row group is full, so one that cannot fit
+    its cap is re-run uncapped, never failed. Two full passes of ~90 MB of wide runs each (the second
+    changes half of them), handed over in one batch (as a Databricks schema's tables are)."""
+    import duckdb
+
+    from store import db, staging
+    from store.db import Store
+    from store.entities import EntityBatch, Scope
+    from store.history import commit_snapshot
+
+    monkeypatch.setattr(staging, "MEMORY_LIMIT", "64MB")
+    store = Store(tmp_path / "w.duckdb")
+    uncapped = []
+    real_writer = Store.writer
+
+    def writer(self, capped=True):
+        uncapped.append(not capped)
+        return real_writer(self, capped)
+
+    monkeypatch.setattr(Store, "writer", writer)
+
+    def runs(generation: int) -> list[dict]:
+        return [{"run_id": f"r{i:06d}", "experiment_id": "1", "run_name": f"run {i}", "status": "FINISHED",
+                 "lifecycle_stage": "active", "start_time": i, "end_time": i + 1,
+                 "params": {f"p{k}": f"{generation if i % 2 else 0}-{i}-{k}-" + "v" * 150 for k in range(20)},
+                 "metrics": {f"m{k}": float(i + k) for k in range(10)}, "tags": {"t": "x" * 200}}
+                for i in range(25_000)]
+
+    def two_passes(write_cap: str) -> tuple[int, int]:
+        monkeypatch.setattr(db, "WRITE_MEMORY_LIMIT", write_cap)
+        for f in tmp_path.glob("w.duckdb*"):
+            f.unlink()
+        uncapped.clear()
+        for generation, when in ((1, NOW), (2, NOW.replace(hour=13))):
+            result = commit_snapshot(store, source="big", kind="mlflow", platform="databricks", mode="full",
+                                     started_at=when, finished_at=when,
+                                     batches={"runs": EntityBatch(runs(generation), Scope.ALL)}, warnings=[], state={})
+            assert result.counts["runs"]["seen"] == 25_000
+        counts = store.query("SELECT count(*) AS n, count(*) FILTER (WHERE valid_to IS NULL) AS current FROM runs")
+        return int(counts["n"][0]), int(counts["current"][0])
+
+    # A cap the inserts fit: every write stays capped.
+    assert two_passes("1GB") == (25_000 + 12_500, 25_000)
+    assert uncapped and not any(uncapped)
+    # A cap they cannot fit: the same rows land, the transaction having been re-run uncapped.
+    assert two_passes("64MB") == (25_000 + 12_500, 25_000)
+    assert any(uncapped)
+    with real_writer(store) as con:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert limit != duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert limit.replace(" ", "") in {"61.0MiB", "64.0MB", "61.0MB"}, limit
