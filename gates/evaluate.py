@@ -389,32 +389,32 @@ def _lineage_criteria(ctx: Context, policy: Policy, source: str, name: str,
         return [Criterion("lineage:trace", "lineage", FAIL, "no node", "a trace",
                           f"the lineage graph has no node for {name}/{version} on {source}")], None
     as_of = ", ".join(f"{s} #{i}" for s, i in ctx.snapshot_ids.items())
-    answer = trace(graph, node, as_of=as_of).to_json()
-    summary = {"node": node, "runs": answer.get("runs", []), "git_shas": answer.get("git_shas", []),
-               "inputs": answer.get("inputs", []), "gaps": answer.get("gaps", [])}
+    answer = trace(graph, node, as_of=as_of)
+    summary = {"node": node, "runs": [r.to_dict() for r in answer.runs], "git_shas": answer.git_shas,
+               "inputs": [i.to_dict() for i in answer.inputs], "gaps": [g.to_dict() for g in answer.gaps]}
     ev = f"lineage trace of {node} at {as_of}"
     # A trace that reaches no run proves nothing about how the version was made.
-    out = [Criterion("lineage:trace", "lineage", PASS if summary["runs"] else FAIL,
-                     f"{len(summary['runs'])} run(s)", "a trace reaching ≥ 1 run", ev)]
-    shas = summary["git_shas"]
+    out = [Criterion("lineage:trace", "lineage", PASS if answer.runs else FAIL,
+                     f"{len(answer.runs)} run(s)", "a trace reaching ≥ 1 run", ev)]
+    shas = answer.git_shas
     out.append(Criterion("lineage:git_sha", "lineage", PASS if shas else FAIL,
                          ", ".join(s[:10] for s in shas) or "none", "≥ 1 git SHA upstream", ev))
     # Only the data the runs read counts here; tables further upstream (level "table", from table
     # lineage) carry no version by nature and are listed for context.
-    inputs = [i for i in summary["inputs"] if i.get("level", "version") == "version"]
-    upstream = [i["name"] for i in summary["inputs"] if i.get("level", "version") != "version"]
+    inputs = [i for i in answer.inputs if i.level == "version"]
+    upstream = [i.name for i in answer.inputs if i.level != "version"]
     context = f" (upstream: {', '.join(upstream)})" if upstream else ""
-    unversioned = [f"{i['name']}@{i['version'] if i['version'] is not None else '?'}"
-                   for i in inputs if not i.get("version_known", True)]
+    unversioned = [f"{i.name}@{i.version if i.version is not None else '?'}"
+                   for i in inputs if not i.version_known]
     if not inputs:
         st, actual = FAIL, "no inputs"
     elif unversioned:
         st, actual = FAIL, "unversioned: " + ", ".join(unversioned) + context
     else:
-        st, actual = PASS, ", ".join(f"{i['name']}@{i['version']}" for i in inputs) + context
+        st, actual = PASS, ", ".join(f"{i.name}@{i.version}" for i in inputs) + context
     out.append(Criterion("lineage:versioned_inputs", "lineage", st, actual, "every input versioned", ev))
-    bad = [g for g in summary["gaps"] if policy.forbids(str(g.get("gap")))]
+    bad = [g for g in answer.gaps if policy.forbids(g.kind.value)]
     out.append(Criterion("lineage:gaps", "lineage", FAIL if bad else PASS,
-                         "; ".join(f"{g['gap']}: {g['message']}" for g in bad) or "none",
+                         "; ".join(f"{g.kind.value}: {g.message}" for g in bad) or "none",
                          "no gap of: " + ", ".join(policy.forbidden_gaps), ev))
     return out, summary

@@ -1,0 +1,97 @@
+"""Rows that leave their module are typed records (issue 14, item 5): a misspelt field raises
+instead of reading None, and the JSON the CLIs print keeps exactly its keys, in order.
+
+The expected JSON here is written out by hand from the contract (DESIGN.md and the keys the CLIs
+printed before the records existed), not produced by the code under test."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lineage.build import build_graph
+from lineage.trace import impact, trace
+from tests.test_lineage_build import delta_input, make_rows, run, version
+
+SHA = "a" * 40
+T0 = "2026-11-01T00:00:00+00:00"
+
+
+# -- lineage: trace and impact answers ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_graph():
+    """r1 (git SHA, reads c.gold.f@7, whose upstream is c.silver.s) produced M/1 = M@champion;
+    r2 (no SHA, no inputs) produced M/2."""
+    rows = make_rows(("dbx", "dbx-ws"), runs=[run("dbx", "r1", sha=SHA), run("dbx", "r2")],
+                     run_inputs=[delta_input("dbx", "r1", "c.gold.f", 7)],
+                     model_versions=[version("dbx", "M", 1, run_id="r1"), version("dbx", "M", 2, run_id="r2")],
+                     model_aliases=[{"source": "dbx", "name": "M", "alias": "champion", "version": "1"}],
+                     table_lineage=[{"source": "dbx-ws", "upstream": "c.silver.s", "downstream": "c.gold.f",
+                                     "upstream_kind": "table"}])
+    return build_graph(rows)
+
+
+def test_trace_json_keeps_the_contract_keys_and_values(small_graph):
+    out = trace(small_graph, "model:M@champion", as_of="now").to_json()
+    assert list(out) == ["target", "target_nodes", "question", "as_of", "snapshots", "runs", "git_shas", "inputs",
+                         "serving", "nodes", "edges", "gaps"]
+    assert (out["target"], out["target_nodes"], out["question"], out["as_of"]) == (
+        "model:M@champion", ["alias:databricks:M@champion"], "trace", "now")
+    assert out["snapshots"] == {
+        "dbx": {"snapshot_id": 7, "finished_at": T0, "platform": "databricks", "scope": "databricks"},
+        "dbx-ws": {"snapshot_id": 10, "finished_at": T0, "platform": "databricks", "scope": "databricks"}}
+    assert [list(r.items()) for r in out["runs"]] == [[
+        ("id", "run:databricks:r1"), ("platform", "databricks"), ("source", "dbx"), ("run_id", "r1"),
+        ("run_name", "r1"), ("experiment", None), ("git_sha", SHA), ("lifecycle_stage", "active"),
+        ("collected", True)]]
+    assert out["git_shas"] == [SHA]
+    # A table version a run read has version_known and no via; a table known only by name the reverse.
+    assert [list(i.items()) for i in out["inputs"]] == [
+        [("id", "table:databricks:c.gold.f@7"), ("type", "table"), ("level", "version"), ("platform", "databricks"),
+         ("name", "c.gold.f"), ("version", "7"), ("version_known", True), ("basis", ["run_input"])],
+        [("id", "table:databricks:c.silver.s"), ("type", "table"), ("level", "table"), ("platform", "databricks"),
+         ("name", "c.silver.s"), ("version", None), ("basis", ["run_input"]), ("via", ["table_lineage"])]]
+    assert out["serving"] == [] and out["gaps"] == []
+    commit = next(e for e in out["edges"] if e["kind"] == "code_version")
+    assert list(commit.items()) == [
+        ("source", f"commit:{SHA}"), ("target", "run:databricks:r1"), ("kind", "code_version"),
+        ("evidence", {"field": "runs.params.git_sha", "snapshot_id": 7, "source": "dbx", "basis": "convention",
+                      "seen_since": 1})]
+    alias = next(n for n in out["nodes"] if n["type"] == "alias")
+    assert list(alias) == ["id", "type", "platform", "name", "version", "attrs"]
+    assert (alias["id"], alias["version"], alias["attrs"]["alias"]) == ("alias:databricks:M@champion", "1", "champion")
+
+
+def test_trace_gaps_and_impact_json_keep_their_keys(small_graph):
+    gaps = trace(small_graph, "model:M/2", as_of="now").to_json()["gaps"]
+    assert [(list(g), g["gap"], g["node"]) for g in gaps] == [
+        (["gap", "node", "message"], "no_git_sha", "run:databricks:r2"),
+        (["gap", "node", "message"], "no_inputs", "run:databricks:r2")]
+    out = impact(small_graph, "table:c.gold.f", as_of="now").to_json()
+    assert list(out) == ["target", "target_nodes", "question", "as_of", "snapshots", "runs", "model_versions",
+                         "aliases", "endpoints", "nodes", "edges", "gaps"]
+    assert out["question"] == "impact"
+    assert out["model_versions"] == [{"id": "model_version:databricks:M/1", "platform": "databricks", "name": "M",
+                                      "version": "1"}]
+    assert [list(a.items()) for a in out["aliases"]] == [[
+        ("id", "alias:databricks:M@champion"), ("platform", "databricks"), ("name", "M"), ("version", "1"),
+        ("alias", "champion")]]
+    assert out["endpoints"] == []
+
+
+def test_a_misspelt_trace_field_raises_instead_of_reading_nothing(small_graph):
+    answer = trace(small_graph, "model:M@champion", as_of="now")
+    assert answer.runs[0].git_sha == SHA and answer.inputs[1].via == ["table_lineage"]
+    for wrong in ("run", "summary", "servings"):
+        with pytest.raises(AttributeError):
+            getattr(answer, wrong)
+    with pytest.raises(AttributeError):
+        answer.runs[0].gitsha  # noqa: B018
+    with pytest.raises(AttributeError):
+        answer.inputs[0].version_kown  # noqa: B018
+    with pytest.raises(TypeError):
+        answer.runs[0]["git_sha"]  # noqa: B018  (no longer a dict)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        answer.runs[0].git_sha = "b" * 40
+    with pytest.raises(AttributeError):   # an impact answer has no upstream summary
+        impact(small_graph, "table:c.gold.f", as_of="now").git_shas  # noqa: B018
