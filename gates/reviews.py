@@ -92,11 +92,11 @@ class AuthorCheck:
 
 
 def author_check(config: Config, result: GateResult) -> AuthorCheck:
-    run = result.run or {}
-    label = f"run {run.get('run_name') or run.get('run_id') or '(no producing run found)'}"
+    run = result.run
+    label = f"run {(run.run_name or run.run_id) if run else '(no producing run found)'}"
     names = directory(config)
     known, unknown = [], []
-    for raw in run.get("authors") or []:
+    for raw in (run.authors if run else []):
         who = names.lookup(raw)
         if who is None:
             unknown.append(raw)
@@ -120,10 +120,10 @@ def may_review(config: Config, identity: Identity | None, model_name: str) -> tu
 def approval_block(config: Config, identity: Identity, result: GateResult) -> str | None:
     """Why this identity may not approve this result (None: it may)."""
     names = directory(config)
-    authors = (result.run or {}).get("authors") or []
+    authors = result.run.authors if result.run else []
     if any(names.same_person(a, identity.name) for a in authors):
         return (f"separation of duties: {names.canonical(identity.name)} authored run "
-                f"{(result.run or {}).get('run_name') or ''} and cannot approve it")
+                f"{(result.run.run_name if result.run else None) or ''} and cannot approve it")
     check = author_check(config, result)
     if not check.matched and not config.review.allow_unknown_authors:
         return (f"separation of duties cannot be checked: {check.describe()}. Map the run's user to a person "
@@ -230,7 +230,7 @@ def verify(store: Store, expect_head: str | None = None) -> VerifyReport:
 
 # -- submitting a review ---------------------------------------------------------------------------
 def _fingerprint(result: GateResult) -> tuple:
-    return ((result.baseline or {}).get("version"), result.status,
+    return (result.baseline.version if result.baseline else None, result.status,
             tuple((c.name, c.status) for c in result.criteria))
 
 
@@ -254,20 +254,21 @@ def submit_review(store: Store, config: Config, policy: Policy, identity: Identi
         raise ReviewError("a review needs a note: say what you checked and why")
     if len(note) > MAX_NOTE:
         raise ReviewError(f"the note is {len(note)} characters; keep it under {MAX_NOTE}")
-    ok, why = may_review(config, identity, target["name"])
+    ok, why = may_review(config, identity, target.name)
     if not ok:
         raise ReviewError(why)
     assert identity is not None
     chain = verify(store)
     if not chain.ok:
         raise ReviewLogTampered(chain)
-    fresh = evaluate(Context(store), policy, target["source"], target["name"], target["version"],
+    fresh = evaluate(Context(store), policy, target.source, target.name, target.version,
                      artifact_lister=artifact_lister)
     if _fingerprint(fresh) != _fingerprint(seen):
-        before = (seen.baseline or {}).get("version")
-        after = (fresh.baseline or {}).get("version")
+        before = seen.baseline.version if seen.baseline else None
+        after = fresh.baseline.version if fresh.baseline else None
         # Name the baseline as it was found (an alias on one platform, traffic on Azure ML).
-        named = (seen.baseline or fresh.baseline or {}).get("alias")
+        either = seen.baseline or fresh.baseline
+        named = either.alias if either else None
         what = (f"the baseline{' @' + named if named else ''} moved: it was v{before}, is now v{after}"
                 if before != after
                 else f"the gate result changed ({seen.status} → {fresh.status})")
@@ -276,8 +277,8 @@ def submit_review(store: Store, config: Config, policy: Policy, identity: Identi
         block = approval_block(config, identity, fresh)
         if block:
             raise ReviewError(block)
-    return append_entry(store, kind="review", source=target["source"], platform=target["platform"],
-                        model_name=target["name"], version=target["version"], decision=decision,
+    return append_entry(store, kind="review", source=target.source, platform=target.platform,
+                        model_name=target.name, version=target.version, decision=decision,
                         reviewer=identity.name, reviewer_verified=identity.verified,
                         identity_source=identity.source, note=note, gate_status=seen.status,
                         gate_result=canonical(seen.to_json()), snapshot_ids=canonical(seen.snapshot_ids),

@@ -242,8 +242,8 @@ def test_a_better_candidate_passes_every_criterion_with_evidence(gates_ws):
     assert "runs.metrics['roc_auc'] of run good" in c["threshold:roc_auc"].evidence
     assert f"snapshot {result.snapshot_ids['dbx']}" in c["threshold:roc_auc"].evidence
     assert c["artifact:MLmodel"].status == "PASS" and c["lineage:versioned_inputs"].actual == "main.churn.features@7"
-    assert result.baseline["version"] == "1" and result.baseline["run_name"] == "base"
-    assert result.run["authors"] == [AUTHOR]
+    assert result.baseline.version == "1" and result.baseline.run_name == "base"
+    assert result.run.authors == [AUTHOR]
 
 
 def test_metric_criteria_carry_the_numbers_they_were_decided_on(gates_ws, tmp_path):
@@ -425,7 +425,7 @@ def test_baseline_moved_during_review_is_refused_as_stale(ws_copy):
     from gates.reviews import Identity, StaleReview, submit_review
 
     seen = gate(ws_copy, "5")          # the reviewer looks while Production is v1
-    assert seen.baseline["version"] == "1"
+    assert seen.baseline.version == "1"
     client(ws_copy.uri).set_registered_model_alias(MODEL, "Production", "2")   # someone promotes v2 meanwhile
     assert all(o.ok for o in snapshot_all(ws_copy.config))
     alice = Identity(REVIEWER, False, "local")
@@ -433,7 +433,7 @@ def test_baseline_moved_during_review_is_refused_as_stale(ws_copy):
         submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=seen, decision="approve", note="ok")
     assert "baseline @Production moved" in str(stale.value) and "was v1, is now v2" in str(stale.value)
     fresh = stale.value.fresh
-    assert fresh.baseline["version"] == "2" and fresh.snapshot_ids != seen.snapshot_ids
+    assert fresh.baseline.version == "2" and fresh.snapshot_ids != seen.snapshot_ids
     entry = submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=fresh, decision="approve",
                           note="re-checked against v2")
     assert json.loads(entry["gate_result"])["baseline"]["version"] == "2"

@@ -156,7 +156,7 @@ def local(name: str, source: str = "config"):
 def test_the_author_under_a_platform_alias_cannot_approve(ws):
     from gates.reviews import ReviewError, read_log
 
-    assert gate(ws, "2").run["authors"] == ["alice"]          # the run's MLflow user is the short name
+    assert gate(ws, "2").run.authors == ["alice"]          # the run's MLflow user is the short name
     with pytest.raises(ReviewError, match="separation of duties: alice@contoso.com authored run run-v2"):
         review(ws, oidc("alice@contoso.com"), "2")
     assert read_log(ws.store) == []
@@ -181,7 +181,7 @@ def test_a_look_alike_of_the_author_is_the_author(ws, look_alike):
 def test_an_author_nobody_knows_blocks_approval_unless_the_config_allows_it(ws):
     from gates.reviews import ReviewError, read_log
 
-    assert gate(ws, "4").run["authors"] == []                  # the client recorded no MLflow user
+    assert gate(ws, "4").run.authors == []                  # the client recorded no MLflow user
     with pytest.raises(ReviewError, match="cannot be checked: the author of run run-v4 is not recorded"):
         review(ws, oidc("bob@contoso.com"), "4")
     no_alias = _with(ws, aliases=False)

@@ -95,3 +95,77 @@ def test_a_misspelt_trace_field_raises_instead_of_reading_nothing(small_graph):
         answer.runs[0].git_sha = "b" * 40
     with pytest.raises(AttributeError):   # an impact answer has no upstream summary
         impact(small_graph, "table:c.gold.f", as_of="now").git_shas  # noqa: B018
+
+
+# -- gates: the result's target, policy, run, baseline and lineage --------------------------------
+from tests.demo_fixture import demo_dir  # noqa: E402,F401  (fixture)
+
+
+@pytest.fixture(scope="module")
+def demo_gate(demo_dir):  # noqa: F811
+    """The demo's first Fabric version (rf-baseline, no git SHA) against its @Production v2."""
+    from gates.evaluate import Context, evaluate
+    from gates.policy import DEFAULT_POLICY, load_policy
+    from store import Store
+
+    ctx = Context(Store(demo_dir / "waymark.duckdb"))
+    # Each run name is one run in the demo (v2 on Fabric was copied from Databricks' gbm-tuned-depth).
+    run_ids = dict(zip(ctx.runs["run_name"], ctx.runs["run_id"]))
+    return evaluate(ctx, load_policy(DEFAULT_POLICY), "fabric-churn", "churn_model", "1"), run_ids, ctx
+
+
+def test_gate_json_keeps_the_contract_keys_and_values(demo_gate):
+    import hashlib
+    from pathlib import Path
+
+    from gates.policy import DEFAULT_POLICY
+
+    result, run_ids, ctx = demo_gate
+    out = result.to_json()
+    assert list(out) == ["target", "status", "evaluated_at", "policy", "snapshot_ids", "run", "baseline", "criteria",
+                         "metrics", "lineage", "baseline_state", "baseline_summary", "metric_gaps", "counts",
+                         "blocking"]
+    assert list(out["target"].items()) == [("source", "fabric-churn"), ("platform", "fabric"),
+                                           ("name", "churn_model"), ("version", "1"),
+                                           ("label", "model:churn_model/1 (fabric, fabric-churn)")]
+    text = Path(DEFAULT_POLICY).read_text(encoding="utf-8")
+    assert list(out["policy"].items()) == [
+        ("path", str(DEFAULT_POLICY)), ("sha256", hashlib.sha256(text.encode("utf-8")).hexdigest()),
+        ("baseline_alias", "champion"), ("baseline_rule", "the first alias of @champion, @Production, @prod")]
+    assert list(out["run"].items()) == [
+        ("source", "fabric-churn"), ("platform", "fabric"), ("run_id", run_ids["rf-baseline"]),
+        ("run_name", "rf-baseline"), ("user_id", "unknown"), ("via", "model_versions.run_id (fabric-churn)"),
+        ("git_sha", None), ("lifecycle_stage", "active"), ("authors", [])]
+    sid = ctx.snapshot_ids["fabric-churn"]
+    assert list(out["baseline"].items()) == [
+        ("alias", "Production"), ("label", "@Production"), ("basis", "alias"), ("version", "2"),
+        ("source", "fabric-churn"), ("run_id", run_ids["gbm-tuned-depth"]), ("run_name", "gbm-tuned-depth"),
+        ("via", "model_origins.origin_run_id: the MLmodel file (fabric-churn)"), ("snapshot_id", sid),
+        ("evidence", f"model_aliases: churn_model@Production = v2 (snapshot {sid} of fabric-churn)")]
+    lineage = out["lineage"]
+    run_node = f"run:fabric:{run_ids['rf-baseline']}"
+    assert list(lineage) == ["node", "runs", "git_shas", "inputs", "gaps"]
+    assert lineage["node"] == "model_version:fabric:churn_model/1" and lineage["git_shas"] == []
+    assert [list(r) for r in lineage["runs"]] == [["id", "platform", "source", "run_id", "run_name", "experiment",
+                                                    "git_sha", "lifecycle_stage", "collected"]]
+    assert (lineage["runs"][0]["id"], lineage["runs"][0]["experiment"]) == (run_node, "customer-churn")
+    (table,) = lineage["inputs"]
+    assert list(table) == ["id", "type", "level", "platform", "name", "version", "version_known", "basis"]
+    assert (table["level"], table["version"], table["version_known"]) == ("version", "3", True)
+    assert lineage["gaps"] == [{"gap": "no_git_sha", "node": run_node,
+                                "message": f"run {run_ids['rf-baseline']} (rf-baseline) records no git commit: "
+                                           "no mlflow.source.git.commit tag, no git SHA param"}]
+
+
+def test_a_misspelt_gate_field_raises_instead_of_reading_nothing(demo_gate):
+    result = demo_gate[0]
+    assert (result.target.name, result.baseline.version, result.run.authors) == ("churn_model", "2", [])
+    assert result.lineage.gaps[0].kind.value == "no_git_sha" and result.policy.baseline_alias == "champion"
+    for record, wrong in ((result.target, "model"), (result.baseline, "alais"), (result.run, "author"),
+                          (result.policy, "sha"), (result.lineage, "shas")):
+        with pytest.raises(AttributeError):
+            getattr(record, wrong)
+    with pytest.raises(TypeError):
+        result.baseline["version"]  # noqa: B018  (no longer a dict: `.get` cannot hide a typo)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.baseline.version = "3"

@@ -132,7 +132,7 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
                      "pass": counts["PASS"], "fail": counts["FAIL"], "unknown": counts["UNKNOWN"],
                      "last_decision": last_decision.get(k, "not reviewed"),
                      # Each row opens its version in the Lineage explorer (our own node id, percent-encoded).
-                     "lineage": page_url("lineage_explorer", node=result.lineage["node"]) if result.lineage else None,
+                     "lineage": page_url("lineage_explorer", node=result.lineage.node) if result.lineage else None,
                      "_blocks": [criterion_line(x) for x in result.blocking]})
     blocks = [{"candidate": f"{r['model']} v{r['version']} · {r['platform']} ({r['source']})", "why": r.pop("_blocks")}
               for r in rows]
@@ -236,11 +236,11 @@ def metrics_frame(result: GateResult) -> pd.DataFrame:
     rows = []
     for metric, value in result.metrics.get("candidate", {}).items():
         if value is not None:
-            rows.append({"metric": metric, "series": f"candidate v{t['version']}", "value": value})
+            rows.append({"metric": metric, "series": f"candidate v{t.version}", "value": value})
     b = result.baseline
     for metric, value in result.metrics.get("baseline", {}).items():
         if value is not None and b:
-            rows.append({"metric": metric, "series": f"baseline v{b['version']} ({b['label']})", "value": value})
+            rows.append({"metric": metric, "series": f"baseline v{b.version} ({b.label})", "value": value})
     return pd.DataFrame(rows, columns=["metric", "series", "value"])
 
 
@@ -271,15 +271,16 @@ def thresholds_frame(result: GateResult) -> pd.DataFrame:
 
 
 def lineage_frames(result: GateResult) -> dict[str, pd.DataFrame]:
-    lin = result.lineage or {}
-    runs = pd.DataFrame([{"platform": r.get("platform"), "run": r.get("run_name") or r.get("run_id"),
-                          "git_sha": short_sha(r.get("git_sha")), "experiment": r.get("experiment") or GAP}
-                         for r in lin.get("runs", [])], columns=["platform", "run", "git_sha", "experiment"])
-    inputs = pd.DataFrame([{"platform": i.get("platform"), "input": i.get("name"),
-                            "version": i.get("version") if i.get("version_known", True) else f"{GAP} (unknown)"}
-                           for i in lin.get("inputs", [])], columns=["platform", "input", "version"])
-    gaps = pd.DataFrame([{"gap": g.get("gap"), "where": g.get("node"), "message": g.get("message")}
-                         for g in lin.get("gaps", [])], columns=["gap", "where", "message"])
+    lin = result.lineage
+    runs = pd.DataFrame([{"platform": r.platform, "run": r.run_name or r.run_id,
+                          "git_sha": short_sha(r.git_sha), "experiment": r.experiment or GAP}
+                         for r in (lin.runs if lin else [])], columns=["platform", "run", "git_sha", "experiment"])
+    # Name-level inputs carry no version_known (None): only an explicit False is "unknown".
+    inputs = pd.DataFrame([{"platform": i.platform, "input": i.name,
+                            "version": i.version if i.version_known is not False else f"{GAP} (unknown)"}
+                           for i in (lin.inputs if lin else [])], columns=["platform", "input", "version"])
+    gaps = pd.DataFrame([{"gap": g.kind.value, "where": g.node, "message": g.message}
+                         for g in (lin.gaps if lin else [])], columns=["gap", "where", "message"])
     # A missing cell reads as the gap mark, never "None".
     return {k: f.astype(object).where(f.notna(), GAP) for k, f in
             (("runs", runs), ("inputs", inputs), ("gaps", gaps))}
@@ -293,9 +294,9 @@ def review_permission(config: Config, identity: Identity | None, result: GateRes
         ok, why = False, ("The review log fails verification, so no review can be recorded until it is restored "
                           "from a trusted copy (`python -m gates verify` lists the problems).")
     else:
-        ok, why = may_review(config, identity, result.target["name"])
+        ok, why = may_review(config, identity, result.target.name)
     block = approval_block(config, identity, result) if ok and identity else None
-    src = next((s for s in config.sources if s.name == result.target["source"]), None)
+    src = next((s for s in config.sources if s.name == result.target.source), None)
     allowed = bool(src and src.allow_registry_writes)
     return {"may_review": ok, "why": why, "approve_block": block, "authors": author_check(config, result),
             "writeback_allowed": allowed and identity is not None and identity.may_write_registry,
@@ -329,7 +330,7 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
         return SubmitOutcome(False, "Choose a decision (approve, reject or request changes): nothing was recorded.")
     store = Store(config.store_path)
     try:
-        policy = policy_for(result.target["name"], config.review.policy_dir)
+        policy = policy_for(result.target.name, config.review.policy_dir)
         entry = submit_review(store, config, policy, identity, seen=result, decision=decision, note=note,
                               artifact_lister=mlflow_artifact_lister(config))
     except StaleReview as e:
@@ -342,7 +343,7 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
         outcome = write_back(store, config, policy, entry)
     st.cache_data.clear()
     msg = (f"Recorded review #{entry['entry_id']} (hash {entry['entry_hash'][:12]}…): "
-           f"{DECISION_LABELS[decision]} of {result.target['name']} v{result.target['version']}.")
+           f"{DECISION_LABELS[decision]} of {result.target.name} v{result.target.version}.")
     registry = None
     if decision == "approve":
         registry = registry_sentence(config, identity, result, policy, writeback, outcome)
@@ -352,16 +353,16 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
 def registry_sentence(config: Config, identity: Identity | None, result: GateResult, policy: Any,
                       requested: bool, outcome: WritebackOutcome | None) -> str:
     """Whether an approval moved the alias in the registry, said as one plain sentence."""
-    alias = f"{result.target['name']}@{policy.alias_to_move(result.baseline, result.target['platform'])}"
+    alias = f"{result.target.name}@{alias_of(policy, result)}"
     if outcome is not None and outcome.ok:
         if policy.writeback_action == "alias":
-            return f"The alias moved: {outcome.message} in the {result.target['source']} registry."
+            return f"The alias moved: {outcome.message} in the {result.target.source} registry."
         return f"The alias did not move (this policy tags instead): {outcome.message}."
     if outcome is not None:
         return f"The alias did not move: {alias} was left as it was ({outcome.message})."
-    src = next((s for s in config.sources if s.name == result.target["source"]), None)
+    src = next((s for s in config.sources if s.name == result.target.source), None)
     if not (src and src.allow_registry_writes):
-        why = f"source {result.target['source']} does not allow registry writes, so Waymark only records the review"
+        why = f"source {result.target.source} does not allow registry writes, so Waymark only records the review"
     elif identity is None or not identity.may_write_registry:
         why = "an unverified approval is recorded but never changes a registry"
     elif not requested:
@@ -383,8 +384,8 @@ def same_as_latest(config: Config, identity: Identity | None, result: GateResult
     if identity is None:
         return None
     t = result.target
-    entries = [e for e in read_log(Store(config.store_path), t["name"], str(t["version"]))
-               if e["kind"] == "review" and e["source"] == t["source"]]
+    entries = [e for e in read_log(Store(config.store_path), t.name, str(t.version))
+               if e["kind"] == "review" and e["source"] == t.source]
     if not entries:
         return None
     last = entries[-1]
@@ -424,7 +425,7 @@ def record_review(config: Config, identity: Identity | None, result: GateResult,
             state[PENDING_KEY] = {"candidate": candidate_key, "decision": decision, "note": note,
                                   "writeback": writeback, "entry_id": previous["entry_id"],
                                   "question": (f"You already recorded {DECISION_LABELS[decision]} for "
-                                               f"v{result.target['version']} on {str(previous['recorded_at'])[:10]}. "
+                                               f"v{result.target.version} on {str(previous['recorded_at'])[:10]}. "
                                                "Record again?")}
             return
     outcome = submit(config, identity, result, decision, note, writeback)
@@ -441,8 +442,12 @@ def cancel_repeat() -> None:
 
 def alias_to_move(config: Config, result: GateResult) -> str:
     """The alias an approval of this result would move on write-back (see gates/writeback.py)."""
-    policy = policy_for(result.target["name"], config.review.policy_dir)
-    return policy.alias_to_move(result.baseline, result.target["platform"])
+    return alias_of(policy_for(result.target.name, config.review.policy_dir), result)
+
+
+def alias_of(policy: Any, result: GateResult) -> str:
+    """`Policy.alias_to_move` reads the baseline as the review log stores it (a dict)."""
+    return policy.alias_to_move(result.baseline.to_dict() if result.baseline else None, result.target.platform)
 
 
 def passed(result: GateResult) -> bool:
