@@ -45,6 +45,35 @@ _INSERT_ENTRY = ("INSERT INTO gate_review_log (" + ", ".join(_STORED) + ") VALUE
 _SELECT_CHAIN = "SELECT " + ", ".join(_STORED) + " FROM gate_review_log ORDER BY entry_id"
 
 
+@dataclass(frozen=True)
+class ReviewEntry:
+    """One entry of the review log as stored: a review, or a write-back attempt or result
+    (`ref_entry` names the approval it acted on). `gate_result` and `snapshot_ids` are the
+    canonical JSON texts the hash covers."""
+    entry_id: int
+    recorded_at: str
+    kind: str                       # review | writeback_attempt | writeback_result
+    source: str
+    platform: str
+    model_name: str
+    version: str
+    decision: str                   # a review's decision; attempted | succeeded | failed for a write-back
+    reviewer: str
+    reviewer_verified: bool
+    identity_source: str
+    note: str
+    gate_status: str | None
+    gate_result: str | None
+    snapshot_ids: str
+    ref_entry: int | None
+    prev_hash: str
+    entry_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored row: every field, in the log's column order."""
+        return {k: getattr(self, k) for k in _STORED}
+
+
 class ReviewError(ValueError):
     """A review that may not be recorded (no permission, separation of duties, no note…)."""
 
@@ -139,17 +168,18 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def entry_hash(entry: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical({k: entry.get(k) for k in FIELDS}).encode("utf-8")).hexdigest()
+def entry_hash(entry: ReviewEntry | dict[str, Any]) -> str:
+    values = entry.to_dict() if isinstance(entry, ReviewEntry) else entry
+    return hashlib.sha256(canonical({k: values.get(k) for k in FIELDS}).encode("utf-8")).hexdigest()
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def append_entry(store: Store, **values: Any) -> dict[str, Any]:
+def append_entry(store: Store, **values: Any) -> ReviewEntry:
     """Append one entry in one short write transaction; returns it with its id and hashes."""
-    def write(con) -> dict[str, Any]:   # re-run from the start on a concurrent conflict (DuckLake)
+    def write(con) -> ReviewEntry:   # re-run from the start on a concurrent conflict (DuckLake)
         last = con.execute("SELECT entry_id, entry_hash FROM gate_review_log ORDER BY entry_id DESC LIMIT 1").fetchall()
         entry = {k: values.get(k) for k in FIELDS}
         entry["entry_id"] = last[0][0] + 1 if last else 1
@@ -161,12 +191,12 @@ def append_entry(store: Store, **values: Any) -> dict[str, Any]:
         con.execute("DELETE FROM gate_review_head WHERE id = 1")
         con.execute("INSERT INTO gate_review_head (id, entries, head_hash) VALUES (1, ?, ?)",
                     [entry["entry_id"], entry["entry_hash"]])
-        return entry
+        return ReviewEntry(**entry)
 
     return store.write(write)
 
 
-def read_log(store: Store, model_name: str | None = None, version: str | None = None) -> list[dict[str, Any]]:
+def read_log(store: Store, model_name: str | None = None, version: str | None = None) -> list[ReviewEntry]:
     """Entries oldest first (optionally of one model / version)."""
     try:
         with store.reader() as con:
@@ -175,7 +205,7 @@ def read_log(store: Store, model_name: str | None = None, version: str | None = 
                 "WHERE (? IS NULL OR model_name = ?) AND (? IS NULL OR version = ?) ORDER BY entry_id",
                 [model_name, model_name, version, version])
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            return [ReviewEntry(**dict(zip(names, row))) for row in cur.fetchall()]
     except StoreMissing:
         return []
 
@@ -236,7 +266,7 @@ def _fingerprint(result: GateResult) -> tuple:
 
 def submit_review(store: Store, config: Config, policy: Policy, identity: Identity | None, *,
                   seen: GateResult, decision: str, note: str,
-                  artifact_lister: Callable | None = None) -> dict[str, Any]:
+                  artifact_lister: Callable | None = None) -> ReviewEntry:
     """Check and append one review of the version `seen` describes; returns the log entry.
 
     Raises ReviewError (not permitted, separation of duties, empty note, failing gate on approve),

@@ -169,3 +169,60 @@ def test_a_misspelt_gate_field_raises_instead_of_reading_nothing(demo_gate):
         result.baseline["version"]  # noqa: B018  (no longer a dict: `.get` cannot hide a typo)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.baseline.version = "3"
+
+
+# -- gates: review log entries --------------------------------------------------------------------
+def test_review_entries_are_the_stored_rows_with_every_column(tmp_path):
+    import hashlib
+    import json
+
+    from gates.reviews import GENESIS, ReviewEntry, append_entry, read_log, verify
+    from store import Store
+
+    store = Store(tmp_path / "w.duckdb")
+    store.migrate()
+    written = append_entry(store, kind="review", source="dbx", platform="databricks", model_name="churn",
+                           version="1", decision="approve", reviewer="ana", reviewer_verified=True,
+                           identity_source="oidc", note="ok ✓", gate_status="PASS", gate_result='{"status":"PASS"}',
+                           snapshot_ids='{"dbx":3}', recorded_at="2026-11-01T00:00:00.000000Z")
+    expected = {"entry_id": 1, "recorded_at": "2026-11-01T00:00:00.000000Z", "kind": "review", "source": "dbx",
+                "platform": "databricks", "model_name": "churn", "version": "1", "decision": "approve",
+                "reviewer": "ana", "reviewer_verified": True, "identity_source": "oidc", "note": "ok ✓",
+                "gate_status": "PASS", "gate_result": '{"status":"PASS"}', "snapshot_ids": '{"dbx":3}',
+                "ref_entry": None, "prev_hash": GENESIS}
+    # The hash as the module docstring defines it: sha256 of the canonical JSON of every other field.
+    digest = hashlib.sha256(json.dumps(expected, sort_keys=True, separators=(",", ":"),
+                                       ensure_ascii=False).encode("utf-8")).hexdigest()
+    (read,) = read_log(store)
+    assert isinstance(written, ReviewEntry) and read == written
+    assert list(read.to_dict().items()) == list({**expected, "entry_hash": digest}.items())
+    with store.reader() as con:     # the row as stored, read without the module
+        cur = con.execute("SELECT * FROM gate_review_log")
+        assert dict(zip([d[0] for d in cur.description], cur.fetchone())) == read.to_dict()
+    assert verify(store).ok
+
+
+def test_a_misspelt_review_field_raises_and_a_forged_copy_is_refused(tmp_path):
+    import dataclasses
+
+    from gates.reviews import ReviewEntry, append_entry, entry_hash
+    from store import Store
+
+    assert tuple(f.name for f in dataclasses.fields(ReviewEntry)) == (
+        "entry_id", "recorded_at", "kind", "source", "platform", "model_name", "version", "decision", "reviewer",
+        "reviewer_verified", "identity_source", "note", "gate_status", "gate_result", "snapshot_ids", "ref_entry",
+        "prev_hash", "entry_hash")
+    store = Store(tmp_path / "w.duckdb")
+    store.migrate()
+    entry = append_entry(store, kind="review", source="dbx", platform="databricks", model_name="churn", version="1",
+                         decision="reject", reviewer="ana", reviewer_verified=False, identity_source="local",
+                         note="no", snapshot_ids="{}")
+    for wrong in ("verified", "reviewer_verifed", "model"):
+        with pytest.raises(AttributeError):
+            getattr(entry, wrong)
+    with pytest.raises(TypeError):
+        entry["reviewer_verified"]  # noqa: B018  (no longer a dict: `.get` cannot hide a typo)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.reviewer_verified = True
+    forged = dataclasses.replace(entry, reviewer_verified=True)
+    assert entry_hash(entry) == entry.entry_hash != entry_hash(forged)

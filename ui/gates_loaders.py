@@ -19,8 +19,8 @@ from gates.artifacts import mlflow_artifact_lister
 from gates.evaluate import PASS, Context, GateResult, TargetNotFound, candidates, evaluate
 from gates.policy import PolicyError, policy_for
 from gates.identity import Identity, canonical_identity
-from gates.reviews import (DECISION_LABELS, DECISIONS, AuthorCheck, ReviewError, StaleReview, approval_block, author_check, may_review,
-                           read_log, submit_review, verify)
+from gates.reviews import (DECISION_LABELS, DECISIONS, AuthorCheck, ReviewEntry, ReviewError, StaleReview, approval_block,
+                           author_check, may_review, read_log, submit_review, verify)
 from gates.writeback import WritebackOutcome, write_back
 from lineage.conventions import version_order
 from store import Store, StoreMissing
@@ -75,7 +75,7 @@ class _Evaluated:
     """The queue's candidates, each evaluated once per store state (`results[key]` = (result, policy name))."""
     candidates: pd.DataFrame
     results: dict[str, tuple[GateResult, str]]
-    log: list[dict[str, Any]]
+    log: list[ReviewEntry]
 
 
 @st.cache_resource(ttl=TTL, max_entries=4, show_spinner=False)
@@ -116,9 +116,9 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
         return {"frame": pd.DataFrame(), "choices": [], "blocks": [], "error": f"Policy problem: {e}"}
     last_decision = {}
     for e in done.log:
-        if e["kind"] == "review":
-            last_decision[_key(e["source"], e["model_name"], e["version"])] = (
-                f"{DECISION_LABELS.get(e['decision'], e['decision'])} by {e['reviewer']}")
+        if e.kind == "review":
+            last_decision[_key(e.source, e.model_name, e.version)] = (
+                f"{DECISION_LABELS.get(e.decision, e.decision)} by {e.reviewer}")
     rows = []
     for c in done.candidates.itertuples():
         k = _key(c.source, c.name, c.version)
@@ -189,8 +189,7 @@ def gate(store_path: str, stamp: int, config_path: str, key: str) -> GateView:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def history(store_path: str, stamp: int, name: str, version: str | None = None) -> pd.DataFrame:
     """Review log entries of a model (or one version), newest first; notes are plain text."""
-    rows = read_log(Store(store_path), name, version)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([e.to_dict() for e in read_log(Store(store_path), name, version)])
     if frame.empty:
         return frame
     frame["who"] = [f"{r} ({'verified' if v else 'unverified'})" for r, v in
@@ -318,7 +317,7 @@ class SubmitOutcome:
     ok: bool
     message: str
     stale: bool = False
-    entry: dict[str, Any] | None = None
+    entry: ReviewEntry | None = None
     writeback: WritebackOutcome | None = None
     registry: str | None = None     # for an approval: one plain sentence on whether the alias moved
 
@@ -342,7 +341,7 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
     if writeback and decision == "approve":
         outcome = write_back(store, config, policy, entry)
     st.cache_data.clear()
-    msg = (f"Recorded review #{entry['entry_id']} (hash {entry['entry_hash'][:12]}…): "
+    msg = (f"Recorded review #{entry.entry_id} (hash {entry.entry_hash[:12]}…): "
            f"{DECISION_LABELS[decision]} of {result.target.name} v{result.target.version}.")
     registry = None
     if decision == "approve":
@@ -378,19 +377,19 @@ def decision_options(perm: dict[str, Any]) -> tuple[str, ...]:
 
 
 def same_as_latest(config: Config, identity: Identity | None, result: GateResult,
-                   decision: str) -> dict[str, Any] | None:
+                   decision: str) -> ReviewEntry | None:
     """The latest review of this version if it is the same one again (decision, reviewer and the
     gate status seen), else None: the page asks before recording a repeat."""
     if identity is None:
         return None
     t = result.target
     entries = [e for e in read_log(Store(config.store_path), t.name, str(t.version))
-               if e["kind"] == "review" and e["source"] == t.source]
+               if e.kind == "review" and e.source == t.source]
     if not entries:
         return None
     last = entries[-1]
-    same = (last["decision"] == decision and last["reviewer"] == canonical_identity(config, identity).name
-            and last["gate_status"] == result.status)
+    same = (last.decision == decision and last.reviewer == canonical_identity(config, identity).name
+            and last.gate_status == result.status)
     return last if same else None
 
 
@@ -423,9 +422,9 @@ def record_review(config: Config, identity: Identity | None, result: GateResult,
         previous = same_as_latest(config, identity, result, decision) if decision else None
         if previous is not None:
             state[PENDING_KEY] = {"candidate": candidate_key, "decision": decision, "note": note,
-                                  "writeback": writeback, "entry_id": previous["entry_id"],
+                                  "writeback": writeback, "entry_id": previous.entry_id,
                                   "question": (f"You already recorded {DECISION_LABELS[decision]} for "
-                                               f"v{result.target.version} on {str(previous['recorded_at'])[:10]}. "
+                                               f"v{result.target.version} on {str(previous.recorded_at)[:10]}. "
                                                "Record again?")}
             return
     outcome = submit(config, identity, result, decision, note, writeback)
