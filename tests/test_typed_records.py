@@ -226,3 +226,37 @@ def test_a_misspelt_review_field_raises_and_a_forged_copy_is_refused(tmp_path):
         entry.reviewer_verified = True
     forged = dataclasses.replace(entry, reviewer_verified=True)
     assert entry_hash(entry) == entry.entry_hash != entry_hash(forged)
+
+
+# -- health: one row per deployment / served entity ---------------------------------------------
+def test_health_rows_keep_the_table_columns_and_values(tmp_path):
+    from health.status import COLUMNS, GREY, HealthRow, health_rows, health_table
+    from tests.test_health import NOW, _dbx_store
+
+    cpu_only = "# TYPE cpu_usage_percentage gauge\ncpu_usage_percentage{served_entity_name=\"churn-v4\"} 3.0\n"
+    store = _dbx_store(tmp_path, {"read_status": "ok"}, cpu_only)
+    (row,) = health_rows(store, (), now=NOW)
+    expected = {"status": GREY, "platform": "databricks", "source": "dbx", "endpoint": "churn-dbx",
+                "deployment": "churn-v4", "state": "DEPLOYMENT_READY", "model": "m", "version": "4",
+                "traffic_pct": 100.0, "mirror_pct": 0.0, "should_serve": None, "drift": False,
+                "latency_p50_ms": None, "latency_p95_ms": None, "error_rate_pct": None, "requests_per_min": None,
+                "last_data": None, "stale": True, "reasons": "no metric data"}
+    assert isinstance(row, HealthRow) and list(row.to_dict().items()) == list(expected.items())
+    assert [f.name for f in dataclasses.fields(HealthRow)] == COLUMNS
+    # The page's table: exactly what a frame of the plain dict holds.
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(health_table(store, (), now=NOW), pd.DataFrame([expected], columns=COLUMNS))
+
+
+def test_a_misspelt_health_field_raises(tmp_path):
+    from health.status import health_rows
+    from tests.test_health import NOW, _dbx_store
+
+    (row,) = health_rows(_dbx_store(tmp_path, {"read_status": "ok"}, None), (), now=NOW)
+    assert row.stale is True and row.drift is False
+    for wrong in ("p95", "latency_p95", "reason", "served"):
+        with pytest.raises(AttributeError):
+            getattr(row, wrong)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.status = "green"
