@@ -13,7 +13,6 @@ that says "check the registry", never a silent one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from collectors.config import Config
 from gates.policy import Policy

@@ -260,3 +260,38 @@ def test_a_misspelt_health_field_raises(tmp_path):
             getattr(row, wrong)
     with pytest.raises(dataclasses.FrozenInstanceError):
         row.status = "green"
+
+
+# -- collectors → store: a row field the entity does not store is refused, by name -----------------
+def test_frame_of_refuses_a_row_field_that_is_not_a_column():
+    from store.entities import ENTITIES, UnknownColumn, frame_of
+
+    aliases = ENTITIES["model_aliases"]
+    good = frame_of(aliases, "dbx", [{"name": "m", "alias": "champion", "version": "3"}])
+    assert good.loc[0, ["source", "name", "alias", "version"]].tolist() == ["dbx", "m", "champion", "3"]
+    with pytest.raises(UnknownColumn) as e:    # a typo used to be dropped, the version stored as NULL
+        frame_of(aliases, "dbx", [{"name": "m", "alias": "champion", "verison": "3"}])
+    assert "model_aliases" in str(e.value) and "'verison'" in str(e.value) and "source dbx" in str(e.value)
+
+
+def test_a_batch_with_an_unknown_field_commits_nothing(tmp_path):
+    from datetime import datetime, timezone
+
+    from store import Store
+    from store.entities import EntityBatch, Scope, UnknownColumn
+    from store.history import commit_snapshot
+    from tests.conftest import table_dump
+
+    store = Store(tmp_path / "w.duckdb")
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+    def snapshot(row):
+        return commit_snapshot(store, source="dbx", kind="mlflow", platform="databricks", mode="full",
+                               started_at=now, finished_at=now, warnings=[], state={},
+                               batches={"model_aliases": EntityBatch([row], Scope.ALL)})
+
+    snapshot({"name": "m", "alias": "champion", "version": "3"})
+    before = table_dump(tmp_path / "w.duckdb", "model_aliases")
+    with pytest.raises(UnknownColumn):
+        snapshot({"name": "m", "alias": "champion", "verison": "4"})
+    assert table_dump(tmp_path / "w.duckdb", "model_aliases") == before and len(before) == 1

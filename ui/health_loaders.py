@@ -6,8 +6,8 @@ import streamlit as st
 
 from collectors.config import Slo
 from health.series import SERIES_COLUMNS, series_for
-from health.status import (AMBER, COLUMNS, ERROR, GREEN, GREY, RED, health_frame, health_rows,  # noqa: F401
-                           slo_rows)  # (the page's names)
+from health.status import AMBER, COLUMNS, ERROR, GREEN, GREY, RED, slo_rows  # noqa: F401 (the page's names)
+from health.status import health_frame, health_rows
 from store import Store, StoreMissing
 from ui.shared_reader import SharedReader
 
