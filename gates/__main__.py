@@ -17,6 +17,7 @@ from collectors.config import PLATFORMS, ConfigError, load_config
 from gates.artifacts import mlflow_artifact_lister
 from gates.evaluate import PASS, Context, TargetNotFound, evaluate, resolve_target
 from gates.policy import PolicyError, policy_for
+from gates.result import GateResult
 from gates.reviews import verify
 from store import Store, StoreError, StoreMissing
 
@@ -110,13 +111,13 @@ def _check(store: Store, config, args) -> int:
     return EXIT_OK if result.status == PASS else EXIT_FAIL
 
 
-def render(result) -> str:
+def render(result: GateResult) -> str:
     t = result.target
-    lines = [f"gate {result.status}: {t['label']}",
-             f"policy: {result.policy['path']} (sha256 {result.policy['sha256'][:12]}…)",
+    lines = [f"gate {result.status}: {t.label}",
+             f"policy: {result.policy.path} (sha256 {result.policy.sha256[:12]}…)",
              "snapshots: " + ", ".join(f"{s} #{i}" for s, i in result.snapshot_ids.items())]
     b = result.baseline
-    lines.append(f"baseline: {t['name']} v{b['version']} = {b['label']} ({b.get('run_name') or b.get('run_id') or 'no run'})"
+    lines.append(f"baseline: {t.name} v{b.version} = {b.label} ({b.run_name or b.run_id or 'no run'})"
                  if b else f"baseline: none. {result.baseline_summary}")
     width = max((len(c.name) for c in result.criteria), default=10)
     for c in result.criteria:

@@ -25,7 +25,8 @@ from gates.baseline import Baseline, resolve
 from gates.context import Context, _s
 from gates.identity import normalise
 from gates.policy import Policy
-from gates.result import FAIL, PASS, UNKNOWN, Criterion, GateResult, TargetNotFound
+from gates.result import (FAIL, PASS, UNKNOWN, BaselineRef, Criterion, GateResult, GateTarget, LineageSummary,
+                          PolicyRef, ProducingRun, TargetNotFound)
 from lineage.conventions import is_git_sha, version_order
 from lineage.graph import NodeType
 from lineage.trace import trace
@@ -155,12 +156,10 @@ def evaluate(ctx: Context, policy: Policy, source: str, name: str, version: str,
                            | {k for k in metrics if any(k.startswith(r.metric + policy.slice_separator)
                                                         for r in policy.relative)})
     return GateResult(
-        target={"source": source, "platform": platform, "name": name, "version": version,
-                "label": f"model:{name}/{version} ({platform}, {source})"},
+        target=GateTarget(source, platform, name, version, f"model:{name}/{version} ({platform}, {source})"),
         status=FAIL if any(c.blocking for c in criteria) else PASS,
         evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        policy={"path": policy.label, "sha256": policy.sha256, "baseline_alias": policy.baseline_alias,
-                "baseline_rule": policy.baseline_for(platform).describe()},
+        policy=PolicyRef(policy.label, policy.sha256, policy.baseline_alias, policy.baseline_for(platform).describe()),
         snapshot_ids=ctx.snapshot_ids,
         run=producer.info, baseline=side.info, criteria=criteria,
         metrics={"candidate": {k: _num(metrics.get(k)) for k in shown_metrics},
@@ -181,7 +180,7 @@ class _Producer:
     run: pd.Series | None
     via: str
     label: str                        # how the run is named in evidence ("no run" when none)
-    info: dict[str, Any] | None       # GateResult.run
+    info: ProducingRun | None         # GateResult.run
     criteria: list[Criterion]
     metrics: dict[str, Any]
     params: dict[str, Any]
@@ -207,11 +206,11 @@ def _producer(ctx: Context, source: str, name: str, version: str) -> _Producer:
         return _Producer(None, via, "no run", None, [Criterion("run:producing", "run", FAIL, named_run or "none",
                                                                "the run that produced the version", via)],
                          {}, {}, {})
-    info = {"source": run["source"], "platform": run["platform"], "run_id": run["run_id"],
-            "run_name": _s(run["run_name"]), "user_id": _s(run["user_id"]), "via": via,
-            "git_sha": _s(run["git_sha"]), "lifecycle_stage": _s(run["lifecycle_stage"]),
-            "authors": sorted(_authors(run))}
-    label = (f"run {info['run_name'] or run['run_id']} ({run['platform']}, {str(run['run_id'])[:8]}…, "
+    info = ProducingRun(source=run["source"], platform=run["platform"], run_id=run["run_id"],
+                        run_name=_s(run["run_name"]), user_id=_s(run["user_id"]), via=via,
+                        git_sha=_s(run["git_sha"]), lifecycle_stage=_s(run["lifecycle_stage"]),
+                        authors=sorted(_authors(run)))
+    label = (f"run {info.run_name or run['run_id']} ({run['platform']}, {str(run['run_id'])[:8]}…, "
              f"snapshot {ctx.snapshot_ids.get(run['source'])} of {run['source']})")
     criteria = [Criterion("run:producing", "run", PASS, label, "the run that produced the version", f"found via {via}")]
     if _s(run["lifecycle_stage"]) == "deleted":
@@ -248,7 +247,7 @@ def _latency_criteria(policy: Policy, producer: _Producer) -> list[Criterion]:
 class _BaselineSide:
     """The baseline version, its run's metrics, and how evidence names it."""
     base: Baseline
-    info: dict[str, Any] | None       # GateResult.baseline (None when there is no baseline version)
+    info: BaselineRef | None          # GateResult.baseline (None when there is no baseline version)
     metrics: dict[str, Any]
     label: str
 
@@ -258,10 +257,10 @@ def _baseline_side(ctx: Context, policy: Policy, source: str, name: str, platfor
     if base.version is None:
         return _BaselineSide(base, None, {}, "")
     brun, bvia, bnamed = ctx.producing_run(source, name, base.version)
-    info = {"alias": base.alias, "label": base.label, "basis": base.basis, "version": base.version,
-            "source": source, "run_id": brun["run_id"] if brun is not None else bnamed,
-            "run_name": _s(brun["run_name"]) if brun is not None else None, "via": bvia,
-            "snapshot_id": ctx.snapshot_ids.get(source), "evidence": base.evidence}
+    info = BaselineRef(alias=base.alias, label=base.label, basis=base.basis, version=base.version, source=source,
+                       run_id=brun["run_id"] if brun is not None else bnamed,
+                       run_name=_s(brun["run_name"]) if brun is not None else None, via=bvia,
+                       snapshot_id=ctx.snapshot_ids.get(source), evidence=base.evidence)
     metrics = dict(brun["metrics"]) if brun is not None and isinstance(brun["metrics"], dict) else {}
     label = f"{name} v{base.version} = {base.label} (snapshot {ctx.snapshot_ids.get(source)} of {source})"
     return _BaselineSide(base, info, metrics, label)
@@ -380,7 +379,7 @@ def _check_bound(value: float | None, bound) -> str:
 
 # -- lineage ---------------------------------------------------------------------------------------
 def _lineage_criteria(ctx: Context, policy: Policy, source: str, name: str,
-                      version: str) -> tuple[list[Criterion], dict[str, Any] | None]:
+                      version: str) -> tuple[list[Criterion], LineageSummary | None]:
     graph = ctx.graph()
     node = next((n for n in graph.ids_of_type(NodeType.MODEL_VERSION)
                  if (d := graph.node_data(n))["attrs"].get("source") == source and d["name"] == name
@@ -389,32 +388,31 @@ def _lineage_criteria(ctx: Context, policy: Policy, source: str, name: str,
         return [Criterion("lineage:trace", "lineage", FAIL, "no node", "a trace",
                           f"the lineage graph has no node for {name}/{version} on {source}")], None
     as_of = ", ".join(f"{s} #{i}" for s, i in ctx.snapshot_ids.items())
-    answer = trace(graph, node, as_of=as_of).to_json()
-    summary = {"node": node, "runs": answer.get("runs", []), "git_shas": answer.get("git_shas", []),
-               "inputs": answer.get("inputs", []), "gaps": answer.get("gaps", [])}
+    answer = trace(graph, node, as_of=as_of)
+    summary = LineageSummary(node, answer.runs, answer.git_shas, answer.inputs, answer.gaps)
     ev = f"lineage trace of {node} at {as_of}"
     # A trace that reaches no run proves nothing about how the version was made.
-    out = [Criterion("lineage:trace", "lineage", PASS if summary["runs"] else FAIL,
-                     f"{len(summary['runs'])} run(s)", "a trace reaching ≥ 1 run", ev)]
-    shas = summary["git_shas"]
+    out = [Criterion("lineage:trace", "lineage", PASS if answer.runs else FAIL,
+                     f"{len(answer.runs)} run(s)", "a trace reaching ≥ 1 run", ev)]
+    shas = answer.git_shas
     out.append(Criterion("lineage:git_sha", "lineage", PASS if shas else FAIL,
                          ", ".join(s[:10] for s in shas) or "none", "≥ 1 git SHA upstream", ev))
     # Only the data the runs read counts here; tables further upstream (level "table", from table
     # lineage) carry no version by nature and are listed for context.
-    inputs = [i for i in summary["inputs"] if i.get("level", "version") == "version"]
-    upstream = [i["name"] for i in summary["inputs"] if i.get("level", "version") != "version"]
+    inputs = [i for i in answer.inputs if i.level == "version"]
+    upstream = [i.name for i in answer.inputs if i.level != "version"]
     context = f" (upstream: {', '.join(upstream)})" if upstream else ""
-    unversioned = [f"{i['name']}@{i['version'] if i['version'] is not None else '?'}"
-                   for i in inputs if not i.get("version_known", True)]
+    unversioned = [f"{i.name}@{i.version if i.version is not None else '?'}"
+                   for i in inputs if not i.version_known]
     if not inputs:
         st, actual = FAIL, "no inputs"
     elif unversioned:
         st, actual = FAIL, "unversioned: " + ", ".join(unversioned) + context
     else:
-        st, actual = PASS, ", ".join(f"{i['name']}@{i['version']}" for i in inputs) + context
+        st, actual = PASS, ", ".join(f"{i.name}@{i.version}" for i in inputs) + context
     out.append(Criterion("lineage:versioned_inputs", "lineage", st, actual, "every input versioned", ev))
-    bad = [g for g in summary["gaps"] if policy.forbids(str(g.get("gap")))]
+    bad = [g for g in answer.gaps if policy.forbids(g.kind.value)]
     out.append(Criterion("lineage:gaps", "lineage", FAIL if bad else PASS,
-                         "; ".join(f"{g['gap']}: {g['message']}" for g in bad) or "none",
+                         "; ".join(f"{g.kind.value}: {g.message}" for g in bad) or "none",
                          "no gap of: " + ", ".join(policy.forbidden_gaps), ev))
     return out, summary

@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lineage.answer import InputRef, RunRef
+from lineage.graph import Gap
+
 PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
 
 
@@ -32,18 +35,83 @@ class Criterion:
     baseline: float | None = None     # the baseline's metric a relative bound was derived from
 
 
+@dataclass(frozen=True)
+class GateTarget:
+    """The model version a gate evaluated."""
+    source: str
+    platform: str
+    name: str
+    version: str
+    label: str
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    """The policy file a gate was evaluated against (its hash pins the exact text)."""
+    path: str
+    sha256: str
+    baseline_alias: str
+    baseline_rule: str
+
+
+@dataclass(frozen=True)
+class ProducingRun:
+    """The run that produced the candidate (GateResult.run); `authors` feed separation of duties."""
+    source: str
+    platform: str
+    run_id: str
+    run_name: str | None
+    user_id: str | None
+    via: str
+    git_sha: str | None
+    lifecycle_stage: str | None
+    authors: list[str]
+
+
+@dataclass(frozen=True)
+class BaselineRef:
+    """The version the candidate is compared with, and how it was found (GateResult.baseline)."""
+    alias: str | None
+    label: str
+    basis: str
+    version: str
+    source: str
+    run_id: str | None
+    run_name: str | None
+    via: str
+    snapshot_id: int | None
+    evidence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LineageSummary:
+    """What the lineage criteria read from the trace of the candidate (GateResult.lineage)."""
+    node: str
+    runs: list[RunRef]
+    git_shas: list[str]
+    inputs: list[InputRef]
+    gaps: list[Gap]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "runs": [r.to_dict() for r in self.runs], "git_shas": self.git_shas,
+                "inputs": [i.to_dict() for i in self.inputs], "gaps": [g.to_dict() for g in self.gaps]}
+
+
 @dataclass
 class GateResult:
-    target: dict[str, Any]
+    target: GateTarget
     status: str
     evaluated_at: str
-    policy: dict[str, Any]
+    policy: PolicyRef
     snapshot_ids: dict[str, int]
-    run: dict[str, Any] | None
-    baseline: dict[str, Any] | None
+    run: ProducingRun | None
+    baseline: BaselineRef | None
     criteria: list[Criterion]
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    lineage: dict[str, Any] | None = None
+    lineage: LineageSummary | None = None
     # found | first_promotion | unknown, and one sentence saying so in plain words
     baseline_state: str = ""
     baseline_summary: str = ""
@@ -65,7 +133,8 @@ class GateResult:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = asdict(self)   # the plain records become dicts with their fields in order
+        out["lineage"] = self.lineage.to_dict() if self.lineage is not None else None
         out["counts"] = self.counts()
         out["blocking"] = [c.name for c in self.blocking]
         return out

@@ -45,6 +45,35 @@ _INSERT_ENTRY = ("INSERT INTO gate_review_log (" + ", ".join(_STORED) + ") VALUE
 _SELECT_CHAIN = "SELECT " + ", ".join(_STORED) + " FROM gate_review_log ORDER BY entry_id"
 
 
+@dataclass(frozen=True)
+class ReviewEntry:
+    """One entry of the review log as stored: a review, or a write-back attempt or result
+    (`ref_entry` names the approval it acted on). `gate_result` and `snapshot_ids` are the
+    canonical JSON texts the hash covers."""
+    entry_id: int
+    recorded_at: str
+    kind: str                       # review | writeback_attempt | writeback_result
+    source: str
+    platform: str
+    model_name: str
+    version: str
+    decision: str                   # a review's decision; attempted | succeeded | failed for a write-back
+    reviewer: str
+    reviewer_verified: bool
+    identity_source: str
+    note: str
+    gate_status: str | None
+    gate_result: str | None
+    snapshot_ids: str
+    ref_entry: int | None
+    prev_hash: str
+    entry_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored row: every field, in the log's column order."""
+        return {k: getattr(self, k) for k in _STORED}
+
+
 class ReviewError(ValueError):
     """A review that may not be recorded (no permission, separation of duties, no note…)."""
 
@@ -92,11 +121,11 @@ class AuthorCheck:
 
 
 def author_check(config: Config, result: GateResult) -> AuthorCheck:
-    run = result.run or {}
-    label = f"run {run.get('run_name') or run.get('run_id') or '(no producing run found)'}"
+    run = result.run
+    label = f"run {(run.run_name or run.run_id) if run else '(no producing run found)'}"
     names = directory(config)
     known, unknown = [], []
-    for raw in run.get("authors") or []:
+    for raw in (run.authors if run else []):
         who = names.lookup(raw)
         if who is None:
             unknown.append(raw)
@@ -120,10 +149,10 @@ def may_review(config: Config, identity: Identity | None, model_name: str) -> tu
 def approval_block(config: Config, identity: Identity, result: GateResult) -> str | None:
     """Why this identity may not approve this result (None: it may)."""
     names = directory(config)
-    authors = (result.run or {}).get("authors") or []
+    authors = result.run.authors if result.run else []
     if any(names.same_person(a, identity.name) for a in authors):
         return (f"separation of duties: {names.canonical(identity.name)} authored run "
-                f"{(result.run or {}).get('run_name') or ''} and cannot approve it")
+                f"{(result.run.run_name if result.run else None) or ''} and cannot approve it")
     check = author_check(config, result)
     if not check.matched and not config.review.allow_unknown_authors:
         return (f"separation of duties cannot be checked: {check.describe()}. Map the run's user to a person "
@@ -139,17 +168,18 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def entry_hash(entry: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical({k: entry.get(k) for k in FIELDS}).encode("utf-8")).hexdigest()
+def entry_hash(entry: ReviewEntry | dict[str, Any]) -> str:
+    values = entry.to_dict() if isinstance(entry, ReviewEntry) else entry
+    return hashlib.sha256(canonical({k: values.get(k) for k in FIELDS}).encode("utf-8")).hexdigest()
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def append_entry(store: Store, **values: Any) -> dict[str, Any]:
+def append_entry(store: Store, **values: Any) -> ReviewEntry:
     """Append one entry in one short write transaction; returns it with its id and hashes."""
-    def write(con) -> dict[str, Any]:   # re-run from the start on a concurrent conflict (DuckLake)
+    def write(con) -> ReviewEntry:   # re-run from the start on a concurrent conflict (DuckLake)
         last = con.execute("SELECT entry_id, entry_hash FROM gate_review_log ORDER BY entry_id DESC LIMIT 1").fetchall()
         entry = {k: values.get(k) for k in FIELDS}
         entry["entry_id"] = last[0][0] + 1 if last else 1
@@ -161,12 +191,12 @@ def append_entry(store: Store, **values: Any) -> dict[str, Any]:
         con.execute("DELETE FROM gate_review_head WHERE id = 1")
         con.execute("INSERT INTO gate_review_head (id, entries, head_hash) VALUES (1, ?, ?)",
                     [entry["entry_id"], entry["entry_hash"]])
-        return entry
+        return ReviewEntry(**entry)
 
     return store.write(write)
 
 
-def read_log(store: Store, model_name: str | None = None, version: str | None = None) -> list[dict[str, Any]]:
+def read_log(store: Store, model_name: str | None = None, version: str | None = None) -> list[ReviewEntry]:
     """Entries oldest first (optionally of one model / version)."""
     try:
         with store.reader() as con:
@@ -175,7 +205,7 @@ def read_log(store: Store, model_name: str | None = None, version: str | None = 
                 "WHERE (? IS NULL OR model_name = ?) AND (? IS NULL OR version = ?) ORDER BY entry_id",
                 [model_name, model_name, version, version])
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            return [ReviewEntry(**dict(zip(names, row))) for row in cur.fetchall()]
     except StoreMissing:
         return []
 
@@ -230,13 +260,13 @@ def verify(store: Store, expect_head: str | None = None) -> VerifyReport:
 
 # -- submitting a review ---------------------------------------------------------------------------
 def _fingerprint(result: GateResult) -> tuple:
-    return ((result.baseline or {}).get("version"), result.status,
+    return (result.baseline.version if result.baseline else None, result.status,
             tuple((c.name, c.status) for c in result.criteria))
 
 
 def submit_review(store: Store, config: Config, policy: Policy, identity: Identity | None, *,
                   seen: GateResult, decision: str, note: str,
-                  artifact_lister: Callable | None = None) -> dict[str, Any]:
+                  artifact_lister: Callable | None = None) -> ReviewEntry:
     """Check and append one review of the version `seen` describes; returns the log entry.
 
     Raises ReviewError (not permitted, separation of duties, empty note, failing gate on approve),
@@ -254,20 +284,21 @@ def submit_review(store: Store, config: Config, policy: Policy, identity: Identi
         raise ReviewError("a review needs a note: say what you checked and why")
     if len(note) > MAX_NOTE:
         raise ReviewError(f"the note is {len(note)} characters; keep it under {MAX_NOTE}")
-    ok, why = may_review(config, identity, target["name"])
+    ok, why = may_review(config, identity, target.name)
     if not ok:
         raise ReviewError(why)
     assert identity is not None
     chain = verify(store)
     if not chain.ok:
         raise ReviewLogTampered(chain)
-    fresh = evaluate(Context(store), policy, target["source"], target["name"], target["version"],
+    fresh = evaluate(Context(store), policy, target.source, target.name, target.version,
                      artifact_lister=artifact_lister)
     if _fingerprint(fresh) != _fingerprint(seen):
-        before = (seen.baseline or {}).get("version")
-        after = (fresh.baseline or {}).get("version")
+        before = seen.baseline.version if seen.baseline else None
+        after = fresh.baseline.version if fresh.baseline else None
         # Name the baseline as it was found (an alias on one platform, traffic on Azure ML).
-        named = (seen.baseline or fresh.baseline or {}).get("alias")
+        either = seen.baseline or fresh.baseline
+        named = either.alias if either else None
         what = (f"the baseline{' @' + named if named else ''} moved: it was v{before}, is now v{after}"
                 if before != after
                 else f"the gate result changed ({seen.status} → {fresh.status})")
@@ -276,8 +307,8 @@ def submit_review(store: Store, config: Config, policy: Policy, identity: Identi
         block = approval_block(config, identity, fresh)
         if block:
             raise ReviewError(block)
-    return append_entry(store, kind="review", source=target["source"], platform=target["platform"],
-                        model_name=target["name"], version=target["version"], decision=decision,
+    return append_entry(store, kind="review", source=target.source, platform=target.platform,
+                        model_name=target.name, version=target.version, decision=decision,
                         reviewer=identity.name, reviewer_verified=identity.verified,
                         identity_source=identity.source, note=note, gate_status=seen.status,
                         gate_result=canonical(seen.to_json()), snapshot_ids=canonical(seen.snapshot_ids),

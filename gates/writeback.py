@@ -13,12 +13,11 @@ that says "check the registry", never a silent one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from collectors.config import Config
 from gates.policy import Policy
 from gates.identity import OIDC
-from gates.reviews import append_entry, canonical, entry_hash, read_log, verify
+from gates.reviews import ReviewEntry, append_entry, canonical, entry_hash, read_log, verify
 from store.db import Store
 
 
@@ -27,18 +26,18 @@ class WritebackOutcome:
     attempted: bool
     ok: bool
     message: str
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[ReviewEntry] = field(default_factory=list)
 
 
-def write_back(store: Store, config: Config, policy: Policy, approval: dict[str, Any]) -> WritebackOutcome:
+def write_back(store: Store, config: Config, policy: Policy, approval: ReviewEntry) -> WritebackOutcome:
     """Act on an approval entry in its source registry; every attempt and outcome is logged."""
-    if approval.get("kind") != "review" or approval.get("decision") != "approve":
+    if approval.kind != "review" or approval.decision != "approve":
         return WritebackOutcome(False, False, "only an approval can be written back to a registry")
-    if not (approval.get("reviewer_verified") is True and approval.get("identity_source") == OIDC):
-        return WritebackOutcome(False, False, f"the approval by {approval.get('reviewer')} is unverified (not an OIDC "
+    if not (approval.reviewer_verified is True and approval.identity_source == OIDC):
+        return WritebackOutcome(False, False, f"the approval by {approval.reviewer} is unverified (not an OIDC "
                                 "sign-in): it is recorded in the review log but never written to a registry; "
                                 "the registry was not changed")
-    src = config.source(approval["source"])
+    src = config.source(approval.source)
     if not src.allow_registry_writes:
         return WritebackOutcome(False, False, f"source {src.name} does not allow registry writes "
                                 "(allow_registry_writes = false): the registry was not changed")
@@ -46,25 +45,25 @@ def write_back(store: Store, config: Config, policy: Policy, approval: dict[str,
     if not chain.ok:
         return WritebackOutcome(False, False, "the review log fails verification: nothing is written to a "
                                 "registry until it is restored; the registry was not changed")
-    stored = [e for e in read_log(store) if e["entry_id"] == approval.get("entry_id")]
-    if not stored or stored[0]["entry_hash"] != approval.get("entry_hash") or entry_hash(approval) != approval.get(
-            "entry_hash"):
+    stored = [e for e in read_log(store) if e.entry_id == approval.entry_id]
+    if not stored or stored[0].entry_hash != approval.entry_hash or entry_hash(approval) != approval.entry_hash:
         return WritebackOutcome(False, False, "this approval is not the entry stored in the review log: "
                                 "the registry was not changed")
     import json
 
-    name, version = approval["model_name"], str(approval["version"])
-    seen = json.loads(approval["gate_result"]) if approval.get("gate_result") else {}
+    name, version = approval.model_name, str(approval.version)
+    # The gate result as the reviewer saw it: the JSON text the entry's hash covers.
+    seen = json.loads(approval.gate_result) if approval.gate_result else {}
     expected = (seen.get("baseline") or {}).get("version")
-    alias = policy.alias_to_move(seen.get("baseline"), approval.get("platform"))
+    alias = policy.alias_to_move(seen.get("baseline"), approval.platform)
     if policy.writeback_action == "alias":
         plan = f"move {name}@{alias} to version {version} (expected at {('v' + expected) if expected else 'none'})"
     else:
         plan = f"set tag {policy.writeback_tag} on {name}/{version}"
-    common = dict(source=approval["source"], platform=approval["platform"], model_name=name, version=version,
-                  reviewer=approval["reviewer"], reviewer_verified=approval["reviewer_verified"],
-                  identity_source=approval["identity_source"], gate_status=approval["gate_status"],
-                  gate_result=None, snapshot_ids=approval["snapshot_ids"], ref_entry=approval["entry_id"])
+    common = dict(source=approval.source, platform=approval.platform, model_name=name, version=version,
+                  reviewer=approval.reviewer, reviewer_verified=approval.reviewer_verified,
+                  identity_source=approval.identity_source, gate_status=approval.gate_status,
+                  gate_result=None, snapshot_ids=approval.snapshot_ids, ref_entry=approval.entry_id)
     attempt = append_entry(store, kind="writeback_attempt", decision="attempted",
                            note=f"{plan} in {src.effective_registry_uri}", **common)
     try:
@@ -81,8 +80,8 @@ def write_back(store: Store, config: Config, policy: Policy, approval: dict[str,
             detail = f"{name}@{alias} now points at version {version}"
         else:
             client.set_model_version_tag(name, version, policy.writeback_tag,
-                                         canonical({"entry": approval["entry_id"], "hash": approval["entry_hash"],
-                                                    "reviewer": approval["reviewer"]}))
+                                         canonical({"entry": approval.entry_id, "hash": approval.entry_hash,
+                                                    "reviewer": approval.reviewer}))
             detail = f"tag {policy.writeback_tag} set on {name}/{version}"
     except Exception as e:  # noqa: BLE001 — any registry failure is recorded as the outcome
         message = f"write-back failed, the registry was not changed: {type(e).__name__}: {str(e)[:300]}"

@@ -13,6 +13,7 @@ rejection are flagged too.
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -32,6 +33,40 @@ HEALTHY_STATES = {"succeeded", "ready", "deployment_ready", "not_updating"}   # 
 COLUMNS = ["status", "platform", "source", "endpoint", "deployment", "state", "model", "version", "traffic_pct",
            "mirror_pct", "should_serve", "drift", "latency_p50_ms", "latency_p95_ms", "error_rate_pct",
            "requests_per_min", "last_data", "stale", "reasons"]
+
+
+@dataclass(frozen=True)
+class HealthRow:
+    """One Azure ML deployment or Databricks served entity: its status and why, what it serves and
+    should serve, and its figures over the last hour of data (None: no data)."""
+    status: str                       # green | amber | red | no data | error
+    platform: str
+    source: str
+    endpoint: str
+    deployment: str
+    state: str | None
+    model: str | None
+    version: str | None
+    traffic_pct: float | None
+    mirror_pct: float | None
+    should_serve: str | None          # "model@alias → vN" from the [[slo]], when it names one
+    drift: bool
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    error_rate_pct: float | None
+    requests_per_min: float | None
+    last_data: datetime | None
+    stale: bool
+    reasons: str                      # "; "-joined, plain text
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+
+def health_frame(rows: list[HealthRow]) -> pd.DataFrame:
+    """The records as the page's table (one column per field, in order)."""
+    return pd.DataFrame([r.to_dict() for r in rows], columns=COLUMNS)
 
 
 def slo_for(slos: tuple[Slo, ...], platform: str, endpoint: str) -> Slo | None:
@@ -93,11 +128,16 @@ def _producing_runs(store: Store, points) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def health_table(store: Store, slos: tuple[Slo, ...], now: datetime | None = None) -> pd.DataFrame:
+    return health_frame(health_rows(store, slos, now))
+
+
+def health_rows(store: Store, slos: tuple[Slo, ...], now: datetime | None = None) -> list[HealthRow]:
+    """Every deployment / served entity, worst status first (then platform, endpoint, deployment)."""
     now = now or datetime.now(timezone.utc)
     points = q.resolve_as_of(store)
     serving = serving_rows(store, points)
     if serving.empty:
-        return pd.DataFrame(columns=COLUMNS)
+        return []
     # Two days: enough for Databricks exports taken a snapshot apart to give a rate.
     samples = q.metric_samples(store, points, timedelta(days=2))
     series = pd.concat([azureml_series(samples[samples["source"].isin(serving.loc[serving["platform"] == "azureml", "source"])]),
@@ -133,10 +173,12 @@ def health_table(store: Store, slos: tuple[Slo, ...], now: datetime | None = Non
             status, reasons = ERROR, errors + reasons
         out.append({**r, **figures, "should_serve": expected, "drift": drift, "last_data": last, "stale": stale,
                     "status": status, "reasons": "; ".join(reasons)})
-    frame = pd.DataFrame(out)
-    frame = frame.sort_values(["status", "platform", "endpoint", "deployment"],
-                              key=lambda c: c.map(ORDER) if c.name == "status" else c).reset_index(drop=True)
-    return frame[COLUMNS]
+    rows = [HealthRow(**{k: row[k] for k in COLUMNS}) for row in out]
+    # Sorted as pandas sorts (stable, a missing name last), so the table reads as it always did.
+    keys = pd.DataFrame([(r.status, r.platform, r.endpoint, r.deployment) for r in rows],
+                        columns=["status", "platform", "endpoint", "deployment"])
+    order = keys.sort_values(list(keys.columns), key=lambda c: c.map(ORDER) if c.name == "status" else c).index
+    return [rows[i] for i in order]
 
 
 def _message(e: BaseException) -> str:

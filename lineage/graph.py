@@ -178,10 +178,13 @@ class Edge:
     kind: EdgeKind
     evidence: Evidence
     attrs: dict[str, Any] = field(default_factory=dict)   # serving: traffic_pct and routes
+    corroborated_by: tuple[dict[str, Any], ...] = ()      # further fields proving the same link
 
     def to_dict(self) -> dict[str, Any]:
         out = {"source": self.source, "target": self.target, "kind": self.kind.value,
                "evidence": self.evidence.to_dict()}
+        if self.corroborated_by:
+            out["evidence"]["corroborated_by"] = list(self.corroborated_by)
         if self.attrs:
             out["attrs"] = self.attrs
         return out
@@ -285,14 +288,10 @@ class LineageGraph:
 
     def edge(self, source: str, target: str) -> Edge:
         d = self.g.edges[source, target]
-        return Edge(source, target, d["kind"], d["evidence"], d.get("attrs") or {})
+        return Edge(source, target, d["kind"], d["evidence"], d.get("attrs") or {}, tuple(d.get("corroborated_by", ())))
 
     def edge_dict(self, source: str, target: str) -> dict[str, Any]:
-        out = self.edge(source, target).to_dict()
-        extra = self.g.edges[source, target].get("corroborated_by")
-        if extra:
-            out["evidence"]["corroborated_by"] = list(extra)
-        return out
+        return self.edge(source, target).to_dict()
 
     def nodes(self, type: NodeType | None = None) -> Iterator[Node]:
         ids = self.g.nodes if type is None else self.ids_of_type(type)

@@ -20,11 +20,16 @@ alias pointed elsewhere after the time asked.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from lineage.answer import (AliasRef, Hop, ImpactAnswer, InputRef, LineageAnswer, NodeRef, RunRef, ServingRef,
+                            SnapshotRef, TraceAnswer)
 from lineage.graph import Gap, GapKind, LineageGraph, NodeType
+
+__all__ = ["Hop", "ImpactAnswer", "LineageAnswer", "TargetError", "TraceAnswer", "impact", "parse_as_of",
+           "resolve_targets", "trace", "upstream_hops"]
 
 TRACE_KINDS = ("model", "endpoint", "run")
 IMPACT_KINDS = ("table", "run", "commit", "model", "dataset")
@@ -120,38 +125,8 @@ def _as_of_label(graph: LineageGraph) -> str:
     return ", ".join(f"{s} snapshot {p['snapshot_id']}" for s, p in graph.snapshots.items())
 
 
-@dataclass
-class Hop:
-    """One upstream step: `upstream` feeds `downstream` through an edge of `kind`."""
-    depth: int
-    upstream: str
-    downstream: str
-    kind: str
-    evidence: dict[str, Any]
-    repeated: bool = False
-
-
-@dataclass
-class LineageAnswer:
-    question: str                       # trace | impact
-    target: str
-    target_nodes: list[str]
-    as_of: str
-    snapshots: dict[str, dict[str, Any]]
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, Any]]
-    gaps: list[dict[str, Any]]
-    summary: dict[str, list[Any]] = field(default_factory=dict)
-    hops: list[Hop] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "target_nodes": self.target_nodes, "question": self.question,
-                "as_of": self.as_of, "snapshots": self.snapshots, **self.summary,
-                "nodes": self.nodes, "edges": self.edges, "gaps": self.gaps}
-
-
 def trace(graph: LineageGraph, target: str, *, as_of: str, platform: str | None = None,
-          depth: int | None = None) -> LineageAnswer:
+          depth: int | None = None) -> TraceAnswer:
     """Everything upstream of the target, with runs, git SHAs, inputs and gaps summarised."""
     (start,) = resolve_targets(graph, target, platform)
     closure = graph.ancestors(start, depth) | {start}
@@ -161,54 +136,52 @@ def trace(graph: LineageGraph, target: str, *, as_of: str, platform: str | None 
         gaps.append(Gap(GapKind.NO_RUN, start, f"the trace of {target} reaches no run"
                         + (f" within {depth} hop(s)" if depth is not None else "")
                         + ": what trained it, from which code and data, is not recorded"))
-    answer = _answer(graph, "trace", target, [start], closure, gaps, as_of)
-    answer.summary = {"runs": _runs(graph, closure), "git_shas": _shas(graph, closure),
-                      "inputs": _inputs(graph, closure), "serving": _serving(graph, closure)}
-    answer.hops = upstream_hops(graph, start, closure)
-    return answer
+    return TraceAnswer(**_common(graph, target, [start], closure, gaps, as_of), runs=_runs(graph, closure),
+                       git_shas=_shas(graph, closure), inputs=_inputs(graph, closure),
+                       serving=_serving(graph, closure), hops=upstream_hops(graph, start, closure))
 
 
 def impact(graph: LineageGraph, target: str, *, as_of: str, platform: str | None = None,
-           depth: int | None = None) -> LineageAnswer:
+           depth: int | None = None) -> ImpactAnswer:
     """Everything downstream of the target: the model versions, aliases and endpoints that depend on it."""
     starts = resolve_targets(graph, target, platform, allowed=IMPACT_KINDS, many=True)
     closure = set(starts)
     for s in starts:
         closure |= graph.descendants(s, depth)
-    answer = _answer(graph, "impact", target, starts, closure, graph.gaps_of(sorted(set(starts))), as_of)
 
-    def listed(type: NodeType) -> list[dict[str, Any]]:
-        return [{"id": n, "platform": graph.node_data(n)["platform"], "name": graph.node_data(n)["name"],
-                 "version": graph.node_data(n)["version"], **({"alias": graph.node_data(n)["attrs"].get("alias")}
-                                                            if type == NodeType.ALIAS else {})}
-                for n in sorted(closure) if graph.node_data(n)["type"] == type and n not in starts]
-    answer.summary = {"runs": _runs(graph, closure - set(starts)), "model_versions": listed(NodeType.MODEL_VERSION),
-                      "aliases": listed(NodeType.ALIAS), "endpoints": listed(NodeType.ENDPOINT)}
-    return answer
+    def listed(type: NodeType) -> list[Any]:
+        ids = [n for n in sorted(closure) if graph.node_data(n)["type"] == type and n not in starts]
+        if type == NodeType.ALIAS:
+            return [AliasRef(n, d["platform"], d["name"], d["version"], d["attrs"].get("alias"))
+                    for n in ids for d in [graph.node_data(n)]]
+        return [NodeRef(n, d["platform"], d["name"], d["version"]) for n in ids for d in [graph.node_data(n)]]
+    return ImpactAnswer(**_common(graph, target, starts, closure, graph.gaps_of(sorted(set(starts))), as_of),
+                        runs=_runs(graph, closure - set(starts)), model_versions=listed(NodeType.MODEL_VERSION),
+                        aliases=listed(NodeType.ALIAS), endpoints=listed(NodeType.ENDPOINT))
 
 
-def _answer(graph: LineageGraph, question: str, target: str, starts: list[str], closure: set[str],
-            gaps: list[Gap], as_of: str) -> LineageAnswer:
-    nodes = [graph.node(n).to_dict() for n in sorted(closure)]
-    for n in nodes:
-        n["attrs"] = {k: v for k, v in n["attrs"].items()}
-    edges = [graph.edge_dict(s, t) for s, t in sorted(graph.subgraph_edges(closure))]
-    unique: dict[tuple[str, str, str], dict[str, Any]] = {}
+def _common(graph: LineageGraph, target: str, starts: list[str], closure: set[str], gaps: list[Gap],
+            as_of: str) -> dict[str, Any]:
+    """The fields both answers share. Node attrs are copied: the answer never aliases the graph."""
+    nodes = [replace(node, attrs=dict(node.attrs)) for node in (graph.node(n) for n in sorted(closure))]
+    edges = [graph.edge(s, t) for s, t in sorted(graph.subgraph_edges(closure))]
+    unique: dict[tuple[str, str, str], Gap] = {}
     for gap in gaps:
-        unique.setdefault((gap.kind.value, gap.node, gap.message), gap.to_dict())
-    return LineageAnswer(question, target, starts, as_of, graph.snapshots, nodes, edges, list(unique.values()))
+        unique.setdefault((gap.kind.value, gap.node, gap.message), gap)
+    return {"target": target, "target_nodes": starts, "as_of": as_of,
+            "snapshots": {s: SnapshotRef.of(p) for s, p in graph.snapshots.items()}, "nodes": nodes, "edges": edges,
+            "gaps": list(unique.values())}
 
 
-def _runs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
+def _runs(graph: LineageGraph, closure: set[str]) -> list[RunRef]:
     out = []
     for n in sorted(closure):
         d = graph.node_data(n)
         if d["type"] != NodeType.RUN:
             continue
         a = d["attrs"]
-        out.append({"id": n, "platform": d["platform"], "source": a.get("source"), "run_id": a.get("run_id"),
-                    "run_name": a.get("run_name"), "experiment": a.get("experiment"), "git_sha": a.get("git_sha"),
-                    "lifecycle_stage": a.get("lifecycle_stage"), "collected": a.get("collected", True)})
+        out.append(RunRef(n, d["platform"], a.get("source"), a.get("run_id"), a.get("run_name"), a.get("experiment"),
+                          a.get("git_sha"), a.get("lifecycle_stage"), a.get("collected", True)))
     return out
 
 
@@ -216,7 +189,7 @@ def _shas(graph: LineageGraph, closure: set[str]) -> list[str]:
     return sorted(graph.node_data(n)["name"] for n in closure if graph.node_data(n)["type"] == NodeType.COMMIT)
 
 
-def _inputs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
+def _inputs(graph: LineageGraph, closure: set[str]) -> list[InputRef]:
     """Table versions that fed the runs, tables reached by name (lineage, dependencies), features,
     and datasets that no table backs."""
     nodes = graph.node_data
@@ -234,25 +207,23 @@ def _inputs(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
         d = nodes(n)
         a = d["attrs"]
         if d["type"] == NodeType.TABLE and not a.get("whole_table"):
-            out.append({"id": n, "type": "table", "level": "version", "platform": d["platform"], "name": d["name"],
-                        "version": d["version"], "version_known": a.get("version_known", True), "basis": basis(n)})
+            out.append(InputRef(n, "table", "version", d["platform"], d["name"], d["version"], basis(n),
+                                version_known=a.get("version_known", True)))
         elif d["type"] == NodeType.TABLE:
             if (d["platform"], d["name"]) in at_version:
                 continue
-            out.append({"id": n, "type": "table", "level": "file" if a.get("upstream_kind") == "file" else "table",
-                        "platform": d["platform"], "name": d["name"], "version": None, "basis": basis(n),
-                        "via": via(n)})
+            out.append(InputRef(n, "table", "file" if a.get("upstream_kind") == "file" else "table", d["platform"],
+                                d["name"], None, basis(n), via=via(n)))
         elif d["type"] == NodeType.FEATURE_TABLE:
-            out.append({"id": n, "type": "feature_table", "level": "feature", "platform": d["platform"],
-                        "name": d["name"], "version": None, "basis": basis(n), "via": via(n)})
+            out.append(InputRef(n, "feature_table", "feature", d["platform"], d["name"], None, basis(n), via=via(n)))
         elif d["type"] == NodeType.DATASET and not any(
                 nodes(p)["type"] in (NodeType.TABLE, NodeType.FEATURE_TABLE) for p in graph.predecessors(n)):
-            out.append({"id": n, "type": "dataset", "level": "dataset", "platform": d["platform"], "name": d["name"],
-                        "version": d["version"], "version_known": False, "basis": ["run_input"]})
+            out.append(InputRef(n, "dataset", "dataset", d["platform"], d["name"], d["version"], ["run_input"],
+                                version_known=False))
     return out
 
 
-def _serving(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
+def _serving(graph: LineageGraph, closure: set[str]) -> list[ServingRef]:
     """Endpoint → model version links in the closure, with traffic % and routes (highest first)."""
     out = []
     for n in closure:
@@ -265,10 +236,9 @@ def _serving(graph: LineageGraph, closure: set[str]) -> list[dict[str, Any]]:
                 continue
             vd = graph.node_data(v)
             attrs = e.get("attrs") or {}
-            out.append({"endpoint": n, "endpoint_name": d["name"], "platform": d["platform"], "model_version": v,
-                        "model": vd["name"], "version": vd["version"], "traffic_pct": attrs.get("traffic_pct"),
-                        "routes": attrs.get("routes", []), "pending_config": d["attrs"].get("pending_config", [])})
-    return sorted(out, key=lambda x: (x["endpoint"], -(x["traffic_pct"] or 0), x["model_version"]))
+            out.append(ServingRef(n, d["name"], d["platform"], v, vd["name"], vd["version"], attrs.get("traffic_pct"),
+                                  attrs.get("routes", []), d["attrs"].get("pending_config", [])))
+    return sorted(out, key=lambda x: (x.endpoint, -(x.traffic_pct or 0), x.model_version))
 
 
 def _alias_moves(graph: LineageGraph, aliases: list[str]) -> list[Gap]:

@@ -68,13 +68,13 @@ else:
     tables = ll.summary_tables(answer)
     figures = st.columns(4)
     figures[0].metric("Runs", len(tables["runs"]))
-    figures[1].metric("Git SHAs", len(answer.summary["git_shas"]))
+    figures[1].metric("Git SHAs", len(answer.git_shas))
     figures[2].metric("Data inputs", len(tables["inputs"]))
     figures[3].metric("Gaps", len(tables["gaps"]))
     for gap in ll.real_gaps(answer):
-        st.warning(f"**{md(gap['gap'].replace('_', ' '))}** — {md(gap['message'])}", icon="⚠️")
+        st.warning(f"**{md(gap.kind.value.replace('_', ' '))}** — {md(gap.message)}", icon="⚠️")
     for note in ll.notes(answer):
-        st.info(md(note["message"]), icon=":material/info:")
+        st.info(md(note.message), icon=":material/info:")
 
     if start == "Endpoint":
         st.page_link("pages/endpoint_health.py", label="Health of this endpoint", icon=":material/monitor_heart:",

@@ -73,13 +73,13 @@ t = result.target
 base = result.baseline
 
 if result.status == "PASS":
-    st.success(f"Gate PASS — {md(t['name'])} v{md(t['version'])} ({md(t['platform'])}) meets every criterion "
+    st.success(f"Gate PASS — {md(t.name)} v{md(t.version)} ({md(t.platform)}) meets every criterion "
                "of its policy.", icon=":material/check_circle:")
 else:
-    st.error(f"Gate FAIL — {md(t['name'])} v{md(t['version'])} ({md(t['platform'])}) is blocked by: "
+    st.error(f"Gate FAIL — {md(t.name)} v{md(t.version)} ({md(t.platform)}) is blocked by: "
              + ", ".join(md(c.name) for c in result.blocking), icon=":material/block:")
 cols = st.columns(4)
-cols[0].metric("Baseline now", f"v{label(base['version'])}" if base else
+cols[0].metric("Baseline now", f"v{label(base.version)}" if base else
                ("none" if result.baseline_state == "first_promotion" else "unknown"))
 cols[1].metric("Passing", result.counts()["PASS"])
 cols[2].metric("Failing", result.counts()["FAIL"])
@@ -90,7 +90,7 @@ elif result.baseline_state == "first_promotion":
     st.info(md(result.baseline_summary), icon=":material/fiber_new:")
 elif result.baseline_state:
     st.warning(md(result.baseline_summary), icon=":material/help:")
-st.caption(f"Policy **{md(view.policy_name)}** (sha256 {md(result.policy['sha256'][:12])}…) · snapshots "
+st.caption(f"Policy **{md(view.policy_name)}** (sha256 {md(result.policy.sha256[:12])}…) · snapshots "
            + ", ".join(f"{md(s)} #{md(i)}" for s, i in result.snapshot_ids.items()))
 
 st.subheader("Criteria")
@@ -109,10 +109,10 @@ else:
     # Figures first (a chart costs the browser about a second to draw; it is there on request).
     st.dataframe(gl.metrics_table(result), hide_index=True, width="stretch",
                  column_config={"metric": "Metric",
-                                "candidate": st.column_config.NumberColumn(f"Candidate v{t['version']}",
+                                "candidate": st.column_config.NumberColumn(f"Candidate v{t.version}",
                                                                            format="%.4f"),
                                 "baseline": st.column_config.NumberColumn(
-                                    f"Baseline v{base['version']}" if base else "Baseline", format="%.4f"),
+                                    f"Baseline v{base.version}" if base else "Baseline", format="%.4f"),
                                 "difference": st.column_config.NumberColumn("Difference", format="%+.4f"),
                                 "threshold": st.column_config.NumberColumn("Threshold (≥)", format="%.4f")})
     if st.toggle("Show as a chart", key="gates_metrics_chart"):
@@ -177,7 +177,7 @@ with st.form("review"):
                  max_chars=4000, disabled=locked, key=fields["note"])
     if perm["writeback_allowed"] and "approve" in options:
         st.checkbox(f"On approval, also move @{label(gl.alias_to_move(ws.config, result))} in the "
-                    f"{label(t['source'])} registry", disabled=locked, key=fields["writeback"])
+                    f"{label(t.source)} registry", disabled=locked, key=fields["writeback"])
     st.form_submit_button("Record review", type="primary", disabled=locked, on_click=gl.record_review,
                           args=(ws.config, identity, result, candidate))
 pending = st.session_state.get(gl.PENDING_KEY)
@@ -204,9 +204,9 @@ if outcome is not None:
         st.error(md(outcome.message), icon=":material/gpp_bad:")
 
 st.subheader("Decision history")
-hist = gl.history(*key, t["name"])
+hist = gl.history(*key, t.name)
 if hist.empty:
-    st.caption(f"No review of {md(t['name'])} yet.")
+    st.caption(f"No review of {md(t.name)} yet.")
 else:
     st.dataframe(hist, hide_index=True, width="stretch",
                  column_config={"entry_id": st.column_config.NumberColumn("#", format="%d"),

@@ -166,10 +166,21 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+class UnknownColumn(ValueError):
+    """A collector handed over a row with a field its entity does not store (a typo or a renamed
+    column would otherwise be dropped without a word)."""
+
+
 def frame_of(entity: Entity, source: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows in the store's form: the entity's columns, JSON columns dumped, and `row_hash`."""
+    """Rows in the store's form: the entity's columns, JSON columns dumped, and `row_hash`.
+    Raises UnknownColumn for a row with a key that is not a column of the entity."""
+    allowed = frozenset(entity.columns)
     records = []
     for row in rows:
+        if not allowed.issuperset(row):
+            unknown = sorted(str(k) for k in row if k not in allowed)
+            raise UnknownColumn(f"{entity.table} (source {source}): row field(s) {', '.join(map(repr, unknown))} "
+                                f"are not columns of {entity.table}; its columns are {', '.join(entity.columns)}")
         rec: dict[str, Any] = {"source": source}
         for col in entity.keys + entity.values:
             v = row.get(col)

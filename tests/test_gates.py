@@ -242,8 +242,8 @@ def test_a_better_candidate_passes_every_criterion_with_evidence(gates_ws):
     assert "runs.metrics['roc_auc'] of run good" in c["threshold:roc_auc"].evidence
     assert f"snapshot {result.snapshot_ids['dbx']}" in c["threshold:roc_auc"].evidence
     assert c["artifact:MLmodel"].status == "PASS" and c["lineage:versioned_inputs"].actual == "main.churn.features@7"
-    assert result.baseline["version"] == "1" and result.baseline["run_name"] == "base"
-    assert result.run["authors"] == [AUTHOR]
+    assert result.baseline.version == "1" and result.baseline.run_name == "base"
+    assert result.run.authors == [AUTHOR]
 
 
 def test_metric_criteria_carry_the_numbers_they_were_decided_on(gates_ws, tmp_path):
@@ -401,11 +401,11 @@ def test_separation_of_duties_and_reviewer_roles(ws_copy):
                       decision="approve", note="   ")
     entry = submit_review(ws_copy.store, ws_copy.config, _policy(), Identity(REVIEWER, True, "oidc"), seen=seen,
                           decision="approve", note="Beats Production on every metric; lineage complete.")
-    assert entry["reviewer"] == REVIEWER and entry["reviewer_verified"] is True
-    assert json.loads(entry["snapshot_ids"]) == seen.snapshot_ids
-    assert json.loads(entry["gate_result"])["status"] == "PASS"
+    assert entry.reviewer == REVIEWER and entry.reviewer_verified is True
+    assert json.loads(entry.snapshot_ids) == seen.snapshot_ids
+    assert json.loads(entry.gate_result)["status"] == "PASS"
     log = read_log(ws_copy.store, MODEL, "2")
-    assert [(e["decision"], e["reviewer"]) for e in log] == [("request_changes", AUTHOR), ("approve", REVIEWER)]
+    assert [(e.decision, e.reviewer) for e in log] == [("request_changes", AUTHOR), ("approve", REVIEWER)]
 
 
 def test_a_failing_gate_cannot_be_approved_but_can_be_rejected(ws_copy):
@@ -417,7 +417,7 @@ def test_a_failing_gate_cannot_be_approved_but_can_be_rejected(ws_copy):
         submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=seen, decision="approve", note="ship it")
     entry = submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=seen, decision="reject",
                           note="roc_auc 0.791 below 0.80")
-    assert entry["gate_status"] == "FAIL" and entry["reviewer_verified"] is False
+    assert entry.gate_status == "FAIL" and entry.reviewer_verified is False
 
 
 def test_baseline_moved_during_review_is_refused_as_stale(ws_copy):
@@ -425,7 +425,7 @@ def test_baseline_moved_during_review_is_refused_as_stale(ws_copy):
     from gates.reviews import Identity, StaleReview, submit_review
 
     seen = gate(ws_copy, "5")          # the reviewer looks while Production is v1
-    assert seen.baseline["version"] == "1"
+    assert seen.baseline.version == "1"
     client(ws_copy.uri).set_registered_model_alias(MODEL, "Production", "2")   # someone promotes v2 meanwhile
     assert all(o.ok for o in snapshot_all(ws_copy.config))
     alice = Identity(REVIEWER, False, "local")
@@ -433,11 +433,11 @@ def test_baseline_moved_during_review_is_refused_as_stale(ws_copy):
         submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=seen, decision="approve", note="ok")
     assert "baseline @Production moved" in str(stale.value) and "was v1, is now v2" in str(stale.value)
     fresh = stale.value.fresh
-    assert fresh.baseline["version"] == "2" and fresh.snapshot_ids != seen.snapshot_ids
+    assert fresh.baseline.version == "2" and fresh.snapshot_ids != seen.snapshot_ids
     entry = submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=fresh, decision="approve",
                           note="re-checked against v2")
-    assert json.loads(entry["gate_result"])["baseline"]["version"] == "2"
-    assert json.loads(entry["snapshot_ids"]) == fresh.snapshot_ids
+    assert json.loads(entry.gate_result)["baseline"]["version"] == "2"
+    assert json.loads(entry.snapshot_ids) == fresh.snapshot_ids
 
 
 # -- the hash chain ----------------------------------------------------------------------------------
@@ -497,9 +497,9 @@ def test_entries_are_appended_with_linked_hashes(ws_copy):
 
     _three_reviews(ws_copy)
     log = read_log(ws_copy.store)
-    assert [e["entry_id"] for e in log] == [1, 2, 3] and log[0]["prev_hash"] == GENESIS
-    assert all(b["prev_hash"] == a["entry_hash"] for a, b in zip(log, log[1:]))
-    assert all(entry_hash(e) == e["entry_hash"] for e in log)
+    assert [e.entry_id for e in log] == [1, 2, 3] and log[0].prev_hash == GENESIS
+    assert all(b.prev_hash == a.entry_hash for a, b in zip(log, log[1:]))
+    assert all(entry_hash(e) == e.entry_hash for e in log)
 
 
 # -- write-back ----------------------------------------------------------------------------------------
@@ -518,7 +518,7 @@ def test_write_back_is_off_by_default(ws_copy):
     outcome = write_back(ws_copy.store, ws_copy.config, _policy(), approval)
     assert not outcome.attempted and "allow_registry_writes = false" in outcome.message
     assert str(client(ws_copy.uri).get_model_version_by_alias(MODEL, "Production").version) == "1"
-    assert [e["kind"] for e in read_log(ws_copy.store)] == ["review"]
+    assert [e.kind for e in read_log(ws_copy.store)] == ["review"]
 
 
 def test_write_back_moves_the_alias_and_records_the_outcome(ws_copy):
@@ -532,9 +532,9 @@ def test_write_back_moves_the_alias_and_records_the_outcome(ws_copy):
     assert outcome.attempted and outcome.ok, outcome.message
     assert str(client(ws.uri).get_model_version_by_alias(MODEL, "Production").version) == "2"
     log = read_log(ws.store)
-    assert [(e["kind"], e["decision"]) for e in log] == [("review", "approve"), ("writeback_attempt", "attempted"),
+    assert [(e.kind, e.decision) for e in log] == [("review", "approve"), ("writeback_attempt", "attempted"),
                                                          ("writeback_result", "succeeded")]
-    assert log[2]["ref_entry"] == approval["entry_id"] and verify(ws.store).ok
+    assert log[2].ref_entry == approval.entry_id and verify(ws.store).ok
 
 
 def test_write_back_refuses_when_the_alias_moved_and_leaves_the_registry_alone(ws_copy):
@@ -550,7 +550,7 @@ def test_write_back_refuses_when_the_alias_moved_and_leaves_the_registry_alone(w
     assert "is at v5 in the registry, the approval saw v1" in outcome.message
     assert str(client(ws.uri).get_model_version_by_alias(MODEL, "Production").version) == "5"
     last = read_log(ws.store)[-1]
-    assert (last["kind"], last["decision"]) == ("writeback_result", "failed") and verify(ws.store).ok
+    assert (last.kind, last.decision) == ("writeback_result", "failed") and verify(ws.store).ok
 
 
 def test_a_git_sha_that_is_not_a_commit_fails_the_required_criterion(ws_copy):

@@ -40,7 +40,7 @@ def test_unity_catalog_candidate_is_compared_with_champion(demo_dir):
     result = demo_gate(demo_dir, UC_SOURCE, UC_MODEL, "3")
     c = by_name(result)
     assert result.baseline_state == "found"
-    assert result.baseline["version"] == "4" and result.baseline["alias"] == "champion"
+    assert result.baseline.version == "4" and result.baseline.alias == "champion"
     assert c["baseline"].status == "PASS" and c["baseline"].actual == "v4 (@champion)"
     # v3 (roc_auc 0.791) is compared with v4's metrics, not passed as "nothing to compare with".
     rel = c["relative:roc_auc"]
@@ -49,10 +49,10 @@ def test_unity_catalog_candidate_is_compared_with_champion(demo_dir):
 
 def test_azureml_baseline_is_the_version_with_the_most_traffic(demo_dir):
     result = demo_gate(demo_dir, AML_SOURCE, AML_MODEL, "3")
-    assert result.baseline_state == "found" and result.baseline["basis"] == "traffic"
-    assert result.baseline["version"] == "2" and result.baseline["label"] == "most traffic (90%)"
-    assert "churn-aml/blue v2 90%" in result.baseline["evidence"]
-    assert "churn-aml/green v3 10%" in result.baseline["evidence"]
+    assert result.baseline_state == "found" and result.baseline.basis == "traffic"
+    assert result.baseline.version == "2" and result.baseline.label == "most traffic (90%)"
+    assert "churn-aml/blue v2 90%" in result.baseline.evidence
+    assert "churn-aml/green v3 10%" in result.baseline.evidence
     assert by_name(result)["baseline"].status == "PASS"
     assert "most traffic (90%)" in result.baseline_summary
 
@@ -92,7 +92,7 @@ def test_a_removed_alias_still_counts_as_promoted(ws_copy):
     c = client(ws_copy.uri)
     c.set_registered_model_alias(FRESH, "Production", "1")
     snapshot(ws_copy)
-    assert gate(ws_copy, "1", name=FRESH, lister=False).baseline["version"] == "1"
+    assert gate(ws_copy, "1", name=FRESH, lister=False).baseline.version == "1"
     c.delete_registered_model_alias(FRESH, "Production")
     snapshot(ws_copy)
     result = gate(ws_copy, "1", name=FRESH, lister=False)
@@ -108,7 +108,7 @@ def test_a_policy_picks_the_alias_per_platform(ws_copy, tmp_path):
     text = ("[baseline]\naliases = [\"champion\"]\n[baseline.databricks]\naliases = [\"gold\", \"Production\"]\n"
             "[relative]\nmetrics = [\"roc_auc\"]\n")
     result = gate(ws_copy, "5", load_policy(policy_file(tmp_path, text)), lister=False)
-    assert result.baseline["version"] == "2" and result.baseline["label"] == "@gold"
+    assert result.baseline.version == "2" and result.baseline.label == "@gold"
 
 
 def _aml_store(tmp_path, azureml):
@@ -272,7 +272,7 @@ def test_write_back_moves_the_alias_that_named_the_baseline(ws_copy):
     ws = type(ws_copy)(ws_copy.root, ws_copy.uri, cfg, ws_copy.store_path, ws_copy.runs)
     snapshot(ws)
     seen = gate(ws, "2")
-    assert seen.status == "PASS" and seen.baseline["alias"] == "champion", [x.name for x in seen.blocking]
+    assert seen.status == "PASS" and seen.baseline.alias == "champion", [x.name for x in seen.blocking]
     from ui.gates_loaders import alias_to_move
 
     assert alias_to_move(ws.config, seen) == "champion"      # what the review form offers to move

@@ -4,6 +4,7 @@ nobody knows, unverified approvals that never write to the registry, and a tampe
 takes no new review. Every candidate here passes its gate, so only identity decides."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,13 +157,13 @@ def local(name: str, source: str = "config"):
 def test_the_author_under_a_platform_alias_cannot_approve(ws):
     from gates.reviews import ReviewError, read_log
 
-    assert gate(ws, "2").run["authors"] == ["alice"]          # the run's MLflow user is the short name
+    assert gate(ws, "2").run.authors == ["alice"]          # the run's MLflow user is the short name
     with pytest.raises(ReviewError, match="separation of duties: alice@contoso.com authored run run-v2"):
         review(ws, oidc("alice@contoso.com"), "2")
     assert read_log(ws.store) == []
     # Someone else may; the author may still reject or ask for changes.
     review(ws, local("alice@contoso.com"), "2", "request_changes", "add the slice report")
-    assert review(ws, oidc("bob@contoso.com"), "2")["reviewer"] == "bob@contoso.com"
+    assert review(ws, oidc("bob@contoso.com"), "2").reviewer == "bob@contoso.com"
 
 
 @pytest.mark.parametrize("look_alike", ["Carol\u200b@Contoso.com", "\u202ecarol@contoso.com",
@@ -174,14 +175,14 @@ def test_a_look_alike_of_the_author_is_the_author(ws, look_alike):
         review(ws, oidc(look_alike), "3")
     assert read_log(ws.store) == []
     # Recorded under the canonical name, whatever form it arrived in.
-    assert review(ws, oidc(look_alike), "3", "reject", "needs a second pair of eyes")["reviewer"] \
+    assert review(ws, oidc(look_alike), "3", "reject", "needs a second pair of eyes").reviewer \
         == "carol@contoso.com"
 
 
 def test_an_author_nobody_knows_blocks_approval_unless_the_config_allows_it(ws):
     from gates.reviews import ReviewError, read_log
 
-    assert gate(ws, "4").run["authors"] == []                  # the client recorded no MLflow user
+    assert gate(ws, "4").run.authors == []                  # the client recorded no MLflow user
     with pytest.raises(ReviewError, match="cannot be checked: the author of run run-v4 is not recorded"):
         review(ws, oidc("bob@contoso.com"), "4")
     no_alias = _with(ws, aliases=False)
@@ -190,7 +191,7 @@ def test_an_author_nobody_knows_blocks_approval_unless_the_config_allows_it(ws):
     assert read_log(ws.store) == []
     review(ws, oidc("bob@contoso.com"), "4", "reject", "who trained this?")      # rejecting needs no author
     allowed = _with(ws, "allow_unknown_authors = true", aliases=False)
-    assert review(allowed, oidc("bob@contoso.com"), "4")["decision"] == "approve"
+    assert review(allowed, oidc("bob@contoso.com"), "4").decision == "approve"
     # Allowing unknown authors never lets a known author approve their own run.
     with pytest.raises(ReviewError, match="separation of duties: carol@contoso.com authored run run-v3"):
         review(allowed, oidc("Carol@contoso.com"), "3")
@@ -203,21 +204,21 @@ def test_an_unverified_approval_is_recorded_but_never_moves_the_alias(ws):
 
     for source in ("config", "env", "os", "local"):
         approval = review(ws, local("bob@contoso.com", source), "3")
-        assert approval["reviewer_verified"] is False and approval["identity_source"] == source
+        assert approval.reviewer_verified is False and approval.identity_source == source
         outcome = write_back(ws.store, ws.config, _policy(), approval)
         assert not outcome.attempted and not outcome.ok and "unverified" in outcome.message
         assert production(ws) == "1"
     # A forged copy of the entry that claims to be verified is not the stored approval.
-    forged = {**approval, "reviewer_verified": True, "identity_source": "oidc"}
+    forged = dataclasses.replace(approval, reviewer_verified=True, identity_source="oidc")
     outcome = write_back(ws.store, ws.config, _policy(), forged)
     assert not outcome.attempted and "not the entry stored" in outcome.message and production(ws) == "1"
-    assert [e["kind"] for e in read_log(ws.store)] == ["review"] * 4 and verify(ws.store).ok
+    assert [e.kind for e in read_log(ws.store)] == ["review"] * 4 and verify(ws.store).ok
     # The same approval by a reviewer signed in with OIDC moves @Production in the real registry.
     verified = review(ws, oidc("bob@contoso.com"), "3")
     outcome = write_back(ws.store, ws.config, _policy(), verified)
     assert outcome.attempted and outcome.ok, outcome.message
     assert production(ws) == "3"
-    assert [e["kind"] for e in read_log(ws.store)][-2:] == ["writeback_attempt", "writeback_result"]
+    assert [e.kind for e in read_log(ws.store)][-2:] == ["writeback_attempt", "writeback_result"]
 
 
 def test_unverified_write_back_through_the_page_loader_leaves_the_registry_alone(ws):

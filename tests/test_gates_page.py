@@ -122,8 +122,8 @@ def test_oidc_reviewer_approves_through_the_form(monkeypatch, demo_copy):
     assert any("Review log intact: 1 entries" in c.value for c in at.caption)
     store = Store(demo_copy / "waymark.duckdb")
     (entry,) = read_log(store)
-    assert (entry["model_name"], entry["version"], entry["platform"]) == ("churn_model", "3", "fabric")
-    assert entry["identity_source"] == "oidc" and verify(store).ok
+    assert (entry.model_name, entry.version, entry.platform) == ("churn_model", "3", "fabric")
+    assert entry.identity_source == "oidc" and verify(store).ok
     # The queue now shows the decision.
     at.run()
     queue = at.dataframe[0].value
@@ -218,7 +218,7 @@ def test_the_form_clears_and_a_repeat_review_asks_first(monkeypatch, demo_copy):
     assert not at.exception, at.exception
     assert any(md("review #2") in s.value for s in at.success)
     log = read_log(Store(demo_copy / "waymark.duckdb"))
-    assert [(e["decision"], e["note"]) for e in log] == [("reject", "roc_auc below 0.80"), ("reject", "still below 0.80")]
+    assert [(e.decision, e.note) for e in log] == [("reject", "roc_auc below 0.80"), ("reject", "still below 0.80")]
     # A different decision is not a repeat: recorded at once.
     at.radio[0].set_value("request_changes")
     at.text_area[0].set_value("retrain with the new features")
@@ -273,7 +273,7 @@ def test_an_unverified_approval_is_said_plainly_to_never_move_the_registry(monke
     assert any(i.value == md("The alias did not move: churn_model@Production is unchanged (an unverified approval "
                              "is recorded but never changes a registry).") for i in at.info), [i.value for i in at.info]
     (entry,) = read_log(Store(demo_copy / "waymark.duckdb"))
-    assert (entry["reviewer"], entry["reviewer_verified"], entry["identity_source"]) == ("bob@contoso.com", False,
+    assert (entry.reviewer, entry.reviewer_verified, entry.identity_source) == ("bob@contoso.com", False,
                                                                                         "config")
     assert _production(uri) == before
 

@@ -122,7 +122,7 @@ def test_a_rejected_review_flags_the_served_version(workspace):
     seen = evaluate(Context(store), policy, "aml", "churn-model", "2")
     submit_review(store, config, policy, Identity("alice", False, CONFIG), seen=seen, decision="reject",
                   note="worse than Production")
-    assert [e["decision"] for e in read_log(store, "churn-model", "2")] == ["reject"]
+    assert [e.decision for e in read_log(store, "churn-model", "2")] == ["reject"]
     table = hl.health_table(store, (), now=NOW).set_index("deployment")
     assert table.loc["blue", "drift"] and "rejected" in table.loc["blue", "reasons"]
     assert not table.loc["green", "drift"]

@@ -168,7 +168,7 @@ def test_the_same_person_has_one_name_in_the_review_log_and_the_checklist_log(mo
     store = Store(demo_copy / "waymark.duckdb")
     (review,) = read_log(store)
     edits = manual_log(store)
-    assert (review["reviewer"], review["reviewer_verified"]) == expected
+    assert (review.reviewer, review.reviewer_verified) == expected
     assert list(zip(edits["who"], edits["who_verified"])) == [expected]
 
 

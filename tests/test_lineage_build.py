@@ -354,7 +354,7 @@ def test_table_lineage_upstream_tables_are_trace_inputs():
     e = g.edge("table:databricks:c.silver.s", "table:databricks:c.gold.f")
     assert (e.kind, e.evidence.field, e.evidence.detail) == (EdgeKind.TABLE_LINEAGE, "table_lineage.upstream", "jobs 5101")
     answer = trace(g, "model:M/1", as_of="now")
-    inputs = {(i["name"], i["version"], i["level"]) for i in answer.summary["inputs"]}
+    inputs = {(i.name, i.version, i.level) for i in answer.inputs}
     assert inputs == {("c.gold.f", "7", "version"), ("c.silver.s", None, "table"),
                       ("abfss://land@acct/raw", None, "file")}
 
@@ -380,7 +380,7 @@ def test_storage_identity_joins_a_onelake_shortcut_to_the_uc_table_and_a_fabric_
     assert e.evidence.field == "fabric_shortcuts.target_location = uc_tables.storage_location"
     assert not g.predecessors("table:fabric:abfss://ws@onelake.dfs.fabric.microsoft.com/lh/Tables/dbo/other")
     answer = trace(g, "model:churn_model/1", as_of="now")
-    names = {(i["platform"], i["name"], i["version"]) for i in answer.summary["inputs"]}
+    names = {(i.platform, i.name, i.version) for i in answer.inputs}
     assert {("fabric", shortcut, "3"), ("databricks", "c.gold.features", None), ("databricks", "c.silver.s", None)} <= names
 
 

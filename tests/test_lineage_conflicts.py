@@ -84,21 +84,21 @@ def conflicts(tmp_path_factory, mlflow_template):
 
 
 def gaps_of(answer, kind: str) -> list[dict]:
-    return [g for g in answer.gaps if g["gap"] == kind]
+    return [g for g in answer.gaps if g.kind.value == kind]
 
 
 def test_shared_dataset_record_does_not_hide_the_runs_own_version(conflicts):
     graph, run_id = conflicts["graph"], conflicts["ids"]["second"]
     answer = trace(graph, f"model:{MODEL}/2", as_of="now")
-    inputs = {(i["version"], tuple(i["basis"])) for i in answer.summary["inputs"] if i["level"] == "version"}
+    inputs = {(i.version, tuple(i.basis)) for i in answer.inputs if i.level == "version"}
     assert inputs == {("3", ("run_input",)), ("4", ("convention",))}     # the record's and the run's own
     conflicts_found = gaps_of(answer, "input_version_conflict")
-    (gap,) = [g for g in conflicts_found if g["node"] == f"run:databricks:{run_id}"]
-    assert {g["node"].split(":")[0] for g in conflicts_found} == {"run", "dataset"}   # the shared record too
-    assert "records main.churn.features@3" in gap["message"] and "declares version 4" in gap["message"]
-    assert "run_inputs.source_json.delta_table_version" in gap["message"]
-    assert "runs.params.delta_feature_version" in gap["message"]
-    assert set(gap["candidates"]) == {f"table:databricks:{TABLE}@3", f"table:databricks:{TABLE}@4"}
+    (gap,) = [g for g in conflicts_found if g.node == f"run:databricks:{run_id}"]
+    assert {g.node.split(":")[0] for g in conflicts_found} == {"run", "dataset"}   # the shared record too
+    assert "records main.churn.features@3" in gap.message and "declares version 4" in gap.message
+    assert "run_inputs.source_json.delta_table_version" in gap.message
+    assert "runs.params.delta_feature_version" in gap.message
+    assert set(gap.candidates) == {f"table:databricks:{TABLE}@3", f"table:databricks:{TABLE}@4"}
     declared = graph.edge(f"table:databricks:{TABLE}@4", f"run:databricks:{run_id}")
     assert declared.kind == EdgeKind.DECLARED_INPUT_VERSION
     assert declared.evidence.field == "runs.params.delta_feature_version"
@@ -108,32 +108,32 @@ def test_the_first_run_sees_the_shared_record_with_a_conflict_and_its_own_agreem
     graph = conflicts["graph"]
     answer = trace(graph, f"model:{MODEL}/1", as_of="now")
     # first's own param agrees with the record: corroboration on the one edge...
-    edge = next(e for e in answer.edges if e["source"] == f"table:databricks:{TABLE}@3")
-    fields = [edge["evidence"]["field"]] + [c["field"] for c in edge["evidence"].get("corroborated_by", [])]
+    edge = next(e for e in answer.edges if e.source == f"table:databricks:{TABLE}@3")
+    fields = [edge.evidence.field] + [c["field"] for c in edge.corroborated_by]
     assert fields == ["run_inputs.source_json.delta_table_version", "runs.params.delta_feature_version"]
     # ...but the record is shared with a run declaring 4: the record's version is not per-run evidence.
     (gap,) = gaps_of(answer, "input_version_conflict")
-    assert gap["node"].startswith("dataset:databricks:") and "declares 3" in gap["message"]
-    assert "declares 4" in gap["message"]
+    assert gap.node.startswith("dataset:databricks:") and "declares 3" in gap.message
+    assert "declares 4" in gap.message
 
 
 def test_shared_unversioned_record_keeps_each_runs_declaration_on_its_own_run(conflicts):
     graph, ids = conflicts["graph"], conflicts["ids"]
     answer = trace(graph, f"model:{MODEL}/3", as_of="now")          # zero-b, declares 7
-    versions = {i["version"] for i in answer.summary["inputs"] if i["level"] == "version"}
+    versions = {i.version for i in answer.inputs if i.level == "version"}
     assert versions == {"unknown", "7"}                               # zero-a's 0 does not leak in
     assert graph.edge(f"table:databricks:{TABLE}@0", f"run:databricks:{ids['zero-a']}").kind == \
         EdgeKind.DECLARED_INPUT_VERSION
-    assert {"input_version_conflict", "unversioned_input"} <= {g["gap"] for g in answer.gaps}
+    assert {"input_version_conflict", "unversioned_input"} <= {g.kind.value for g in answer.gaps}
 
 
 def test_commit_tag_and_param_disagreeing_is_commit_mismatch_naming_both(conflicts):
     graph, run_id = conflicts["graph"], conflicts["ids"]["second"]
     answer = trace(graph, f"run:{run_id}", as_of="now")
-    assert set(answer.summary["git_shas"]) == {SHA_2, SHA_ENTRY}        # both shown, none picked
+    assert set(answer.git_shas) == {SHA_2, SHA_ENTRY}        # both shown, none picked
     (gap,) = gaps_of(answer, "commit_mismatch")
-    assert set(gap["candidates"]) == {SHA_2, SHA_ENTRY}
-    assert "runs.tags.mlflow.source.git.commit" in gap["message"] and "runs.params.git_sha" in gap["message"]
+    assert set(gap.candidates) == {SHA_2, SHA_ENTRY}
+    assert "runs.tags.mlflow.source.git.commit" in gap.message and "runs.params.git_sha" in gap.message
 
 
 def test_agreeing_commit_fields_corroborate_one_edge(conflicts):
@@ -150,16 +150,16 @@ def test_agreeing_commit_fields_corroborate_one_edge(conflicts):
 def test_a_branch_name_is_not_a_commit(conflicts):
     graph, run_id = conflicts["graph"], conflicts["ids"]["branch"]
     answer = trace(graph, f"model:{MODEL}/4", as_of="now")
-    assert answer.summary["git_shas"] == [] and "commit:main" not in graph
+    assert answer.git_shas == [] and "commit:main" not in graph
     (gap,) = gaps_of(answer, "invalid_git_sha")
-    assert gap["node"] == f"run:databricks:{run_id}" and "'main'" in gap["message"]
-    assert answer.summary["runs"][0]["git_sha"] is None
+    assert gap.node == f"run:databricks:{run_id}" and "'main'" in gap.message
+    assert answer.runs[0].git_sha is None
 
 
 def test_a_trace_that_reaches_no_run_says_so(conflicts):
     answer = trace(conflicts["graph"], f"model:{MODEL}/5", as_of="now")
-    assert answer.summary["runs"] == []
-    assert [g["node"] for g in gaps_of(answer, "no_run")] == [f"model_version:databricks:{MODEL}/5"]
+    assert answer.runs == []
+    assert [g.node for g in gaps_of(answer, "no_run")] == [f"model_version:databricks:{MODEL}/5"]
     assert gaps_of(trace(conflicts["graph"], f"model:{MODEL}/1", as_of="now"), "no_run") == []
 
 
@@ -235,12 +235,12 @@ def test_a_declared_version_in_a_trace_is_the_runs_own_or_a_named_conflict(rows)
                 .to_dict("records")}
     for run_id, param in declared.items():
         answer = trace(graph, f"run:{run_id}", as_of="now")
-        kinds = {g["gap"] for g in answer.gaps}
+        kinds = {g.kind.value for g in answer.gaps}
         for edge in answer.edges:
-            ev = edge["evidence"]       # corroborations name the run that declared them; the proof itself:
-            if ev["field"] == "runs.params.delta_feature_version" and f"run {run_id}" not in ev.get("detail", "") \
-                    and edge["source"] != f"table:databricks:t.f@{param}":
+            ev = edge.evidence       # corroborations name the run that declared them; the proof itself:
+            if ev.field == "runs.params.delta_feature_version" and f"run {run_id}" not in (ev.detail or "") \
+                    and edge.source != f"table:databricks:t.f@{param}":
                 assert kinds & {"input_version_conflict", "ambiguous"}, (run_id, edge)
         if param is not None:
-            versions = {i["version"] for i in answer.summary["inputs"] if i["level"] == "version"}
+            versions = {i.version for i in answer.inputs if i.level == "version"}
             assert param in versions or kinds & {"input_version_conflict", "ambiguous"}, (run_id, versions)

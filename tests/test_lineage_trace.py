@@ -23,29 +23,29 @@ def now_graph(store):
 
 
 def gap_kinds(answer) -> set[str]:
-    return {g["gap"] for g in answer.gaps}
+    return {g.kind.value for g in answer.gaps}
 
 
 def test_fabric_production_reaches_the_databricks_run_sha_and_delta_versions(now_graph):
     answer = trace(now_graph, "model:churn_model@Production", as_of="now")
     assert answer.target_nodes == ["alias:fabric:churn_model@Production"]
-    (r,) = answer.summary["runs"]
-    assert (r["platform"], r["run_name"], r["git_sha"]) == ("databricks", "gbm-tuned-depth", git_sha("tuned"))
-    assert r["experiment"] == "/churn-prediction/ci-cd-pipeline"
-    assert answer.summary["git_shas"] == [git_sha("tuned")]
-    assert {(i["platform"], i["name"], i["version"]) for i in answer.summary["inputs"] if i["level"] == "version"} == {
+    (r,) = answer.runs
+    assert (r.platform, r.run_name, r.git_sha) == ("databricks", "gbm-tuned-depth", git_sha("tuned"))
+    assert r.experiment == "/churn-prediction/ci-cd-pipeline"
+    assert answer.git_shas == [git_sha("tuned")]
+    assert {(i.platform, i.name, i.version) for i in answer.inputs if i.level == "version"} == {
         ("databricks", "churn.gold.features", "14"), ("databricks", "churn.gold.holdout", "5")}
     # Upstream of the versions read, by UC table lineage: named, without a version (lineage has none).
-    upstream = {i["name"]: i for i in answer.summary["inputs"] if i["level"] != "version"}
+    upstream = {i.name: i for i in answer.inputs if i.level != "version"}
     assert {"churn.silver.customer_events", "churn.bronze.events"} <= set(upstream)
-    assert all(i["version"] is None and "version_known" not in i for i in upstream.values())
+    assert all(i.version is None and i.version_known is None for i in upstream.values())
     assert "churn.gold.features" not in upstream          # already listed at its version
-    kinds = {(e["source"].split(":")[0], e["target"], e["kind"]) for e in answer.edges}
+    kinds = {(e.source.split(":")[0], e.target, e.kind.value) for e in answer.edges}
     assert ("run", "model_version:fabric:churn_model/2", "artifact_origin") in kinds
     assert ("model_version", "model_version:fabric:churn_model/2", "migrated_from") in kinds
     assert not answer.gaps
     for e in answer.edges:
-        assert e["evidence"]["snapshot_id"] in {p["snapshot_id"] for p in answer.snapshots.values()}
+        assert e.evidence.snapshot_id in {p.snapshot_id for p in answer.snapshots.values()}
 
 
 def first_production_snapshot(store) -> int:
@@ -59,10 +59,10 @@ def test_as_of_before_the_alias_moved_gives_the_old_version_and_names_the_move(s
     sid = first_production_snapshot(store)
     graph = load_graph(store, sid)                   # Production = v1
     answer = trace(graph, "model:churn-prediction-gbm@Production", as_of=f"snapshot {sid}")
-    assert "model_version:databricks:churn-prediction-gbm/1" in {n["id"] for n in answer.nodes}
-    assert [r["run_name"] for r in answer.summary["runs"]] == ["gbm-baseline"]
-    (moved,) = [g for g in answer.gaps if g["gap"] == "alias_moved_after"]
-    assert "version 2" in moved["message"] and "version 4" in moved["message"]   # moved twice
+    assert "model_version:databricks:churn-prediction-gbm/1" in {n.id for n in answer.nodes}
+    assert [r.run_name for r in answer.runs] == ["gbm-baseline"]
+    (moved,) = [g for g in answer.gaps if g.kind.value == "alias_moved_after"]
+    assert "version 2" in moved.message and "version 4" in moved.message   # moved twice
 
 
 def test_alias_that_did_not_exist_yet_is_not_found(store):
@@ -75,8 +75,8 @@ def test_alias_that_did_not_exist_yet_is_not_found(store):
 
 def test_delta_version_zero_is_filled_by_convention_evidence(now_graph):
     answer = trace(now_graph, "model:churn-prediction-gbm/3", as_of="now")
-    features = [i for i in answer.summary["inputs"] if i["name"] == "churn.gold.features"]
-    assert features == [{"id": "table:databricks:churn.gold.features@0", "type": "table", "level": "version",
+    features = [i for i in answer.inputs if i.name == "churn.gold.features"]
+    assert [f.to_dict() for f in features] == [{"id": "table:databricks:churn.gold.features@0", "type": "table", "level": "version",
                          "platform": "databricks",
                          "name": "churn.gold.features", "version": "0", "version_known": True,
                          "basis": ["convention"]}]
@@ -86,11 +86,11 @@ def test_delta_version_zero_is_filled_by_convention_evidence(now_graph):
 def test_run_without_git_sha_and_deleted_run_are_named_gaps(now_graph):
     challenger = trace(now_graph, "model:churn_model@Challenger", as_of="now")
     assert "no_git_sha" in gap_kinds(challenger)
-    assert challenger.summary["runs"][0]["platform"] == "fabric"
+    assert challenger.runs[0].platform == "fabric"
     deleted = next(n for n in now_graph.nodes() if n.attrs.get("run_name") == "gbm-bad-seed")
     answer = trace(now_graph, f"run:{deleted.attrs['run_id']}", as_of="now")
     assert {"run_deleted", "no_inputs"} <= gap_kinds(answer)
-    assert answer.summary["git_shas"] == [git_sha("bad-seed")]
+    assert answer.git_shas == [git_sha("bad-seed")]
 
 
 def test_unknown_endpoint_is_not_found_and_lists_the_collected_ones(now_graph):
@@ -101,7 +101,7 @@ def test_unknown_endpoint_is_not_found_and_lists_the_collected_ones(now_graph):
 
 
 def served(answer) -> dict[tuple[str, str], float]:
-    return {(x["model"], x["version"]): x["traffic_pct"] for x in answer.summary["serving"]}
+    return {(x.model, x.version): x.traffic_pct for x in answer.serving}
 
 
 def test_databricks_endpoint_reaches_runs_shas_and_feature_table_versions(now_graph):
@@ -109,25 +109,25 @@ def test_databricks_endpoint_reaches_runs_shas_and_feature_table_versions(now_gr
     assert answer.target_nodes == ["endpoint:databricks:churn-scoring"]
     assert served(answer) == {("churn.ml.churn_gbm", "4"): 90, ("churn.ml.churn_gbm", "2"): 10}
     # The UC versions name runs held by the MLflow source of the same workspace (dbx-uc vs dbx-churn).
-    assert {(r["run_name"], r["git_sha"], r["source"]) for r in answer.summary["runs"]} == {
+    assert {(r.run_name, r.git_sha, r.source) for r in answer.runs} == {
         ("gbm-retrain-nov", git_sha("retrain-nov"), "dbx-churn"), ("gbm-tuned-depth", git_sha("tuned"), "dbx-churn")}
-    assert set(answer.summary["git_shas"]) == {git_sha("retrain-nov"), git_sha("tuned")}
-    inputs = {(i["name"], i["version"]) for i in answer.summary["inputs"]}
+    assert set(answer.git_shas) == {git_sha("retrain-nov"), git_sha("tuned")}
+    inputs = {(i.name, i.version) for i in answer.inputs}
     assert {("churn.gold.features", "17"), ("churn.gold.features", "14"), ("churn.gold.holdout", "5"),
             ("churn.gold.tenure_days", None), ("churn.gold.monthly_charges", None),
             ("churn.silver.customer_events", None), ("churn.bronze.events", None)} <= inputs
-    edges = {(e["source"], e["target"]): e for e in answer.edges}
+    edges = {(e.source, e.target): e for e in answer.edges}
     serve = edges[("model_version:databricks:churn.ml.churn_gbm/4", "endpoint:databricks:churn-scoring")]
-    assert serve["kind"] == "serves" and serve["evidence"]["field"] == "served_entities.entity_version"
-    assert serve["attrs"]["traffic_pct"] == 90 and serve["attrs"]["routes"][0]["served_entity"] == "churn_gbm-4"
-    kinds = {e["kind"] for e in answer.edges}
+    assert serve.kind.value == "serves" and serve.evidence.field == "served_entities.entity_version"
+    assert serve.attrs["traffic_pct"] == 90 and serve.attrs["routes"][0]["served_entity"] == "churn_gbm-4"
+    kinds = {e.kind.value for e in answer.edges}
     assert {"serves", "run_registered", "feature_lookup", "model_dependency", "table_lineage",
             "table_version", "table_feeds_features", "code_version"} <= kinds
     # The job run's git commit (and the git_sha param, where MLflow's tag holds the same commit)
     # corroborates each run's git SHA: one edge, every agreeing field listed.
-    for r in answer.summary["runs"]:
-        code = edges[(f"commit:{r['git_sha']}", r["id"])]
-        assert "job_runs.git_used_commit" in [c["field"] for c in code["evidence"]["corroborated_by"]]
+    for r in answer.runs:
+        code = edges[(f"commit:{r.git_sha}", r.id)]
+        assert "job_runs.git_used_commit" in [c["field"] for c in code.corroborated_by]
     assert answer.hops[0].upstream == "model_version:databricks:churn.ml.churn_gbm/4"   # most traffic first
     assert not answer.gaps
 
@@ -135,42 +135,42 @@ def test_databricks_endpoint_reaches_runs_shas_and_feature_table_versions(now_gr
 def test_endpoint_caught_mid_update_shows_the_pending_config_without_tracing_it(now_graph):
     answer = trace(now_graph, "endpoint:churn-batch-shadow", as_of="now")
     assert served(answer) == {("churn.ml.churn_gbm", "2"): 100}
-    (x,) = answer.summary["serving"]
-    assert [(p["version"], p["traffic_pct"]) for p in x["pending_config"]] == [("4", 100)]
-    assert "model_version:databricks:churn.ml.churn_gbm/4" not in {n["id"] for n in answer.nodes}
+    (x,) = answer.serving
+    assert [(p["version"], p["traffic_pct"]) for p in x.pending_config] == [("4", 100)]
+    assert "model_version:databricks:churn.ml.churn_gbm/4" not in {n.id for n in answer.nodes}
 
 
 def test_azureml_endpoint_reaches_the_databricks_runs_through_mlmodel_origins(now_graph):
     answer = trace(now_graph, "endpoint:churn-aml", as_of="now")
     assert answer.target_nodes == ["endpoint:azureml:churn-aml"]
     assert served(answer) == {("churn-model", "2"): 90, ("churn-model", "3"): 10}
-    routes = {r["deployment"]: r["traffic_pct"] for x in answer.summary["serving"] for r in x["routes"]}
+    routes = {r["deployment"]: r["traffic_pct"] for x in answer.serving for r in x.routes}
     assert routes == {"blue": 90, "green": 10}
-    assert {(r["platform"], r["run_name"], r["git_sha"]) for r in answer.summary["runs"]} == {
+    assert {(r.platform, r.run_name, r.git_sha) for r in answer.runs} == {
         ("databricks", "gbm-tuned-depth", git_sha("tuned")), ("databricks", "gbm-retrain-nov", git_sha("retrain-nov"))}
     assert {("churn.gold.features", "14"), ("churn.gold.features", "17")} <= {
-        (i["name"], i["version"]) for i in answer.summary["inputs"]}
-    fields = {e["evidence"]["field"] for e in answer.edges if e["kind"] == "serves"}
+        (i.name, i.version) for i in answer.inputs}
+    fields = {e.evidence.field for e in answer.edges if e.kind.value == "serves"}
     assert fields == {"aml_deployments.model_ref"}
-    assert ("artifact_origin" in {e["kind"] for e in answer.edges})
+    assert ("artifact_origin" in {e.kind.value for e in answer.edges})
     assert not answer.gaps
 
 
 def test_impact_of_an_upstream_table_reaches_endpoints(now_graph):
     answer = impact(now_graph, "table:churn.silver.customer_events", as_of="now")
-    endpoints = {e["id"] for e in answer.summary["endpoints"]}
+    endpoints = {e.id for e in answer.endpoints}
     assert {"endpoint:databricks:churn-scoring", "endpoint:databricks:churn-batch-shadow",
             "endpoint:azureml:churn-aml"} <= endpoints
     tickets = impact(now_graph, "table:churn.gold.support_tickets", as_of="now")
-    assert "vector_index:databricks:churn.gold.support_tickets_index" in {n["id"] for n in tickets.nodes}
+    assert "vector_index:databricks:churn.gold.support_tickets_index" in {n.id for n in tickets.nodes}
     index = trace(now_graph, "vector_index:databricks:churn.gold.support_tickets_index", as_of="now")
     assert {"endpoint:databricks:bge-embeddings", "table:databricks:churn.gold.support_tickets"} <= {
-        n["id"] for n in index.nodes}
+        n.id for n in index.nodes}
 
 
 def test_impact_of_the_features_table_version_reaches_both_platforms(now_graph):
     answer = impact(now_graph, "table:churn.gold.features@17", as_of="now")
-    aliases = {a["id"] for a in answer.summary["aliases"]}
+    aliases = {a.id for a in answer.aliases}
     assert aliases >= {"alias:databricks:churn-prediction-gbm@Production",
                        "alias:databricks:churn-prediction-gbm@Staging", "alias:fabric:churn_model@Staging"}
     assert "alias:fabric:churn_model@Production" not in aliases        # that one came from @14
@@ -178,9 +178,9 @@ def test_impact_of_the_features_table_version_reaches_both_platforms(now_graph):
     assert len(everything.target_nodes) == 6             # @0 @12 @14 @17 @18, and the table as a whole
     assert "table:databricks:churn.gold.features" in everything.target_nodes
     sha = impact(now_graph, f"commit:{git_sha('tuned')[:10]}", as_of="now")
-    assert {v["id"] for v in sha.summary["model_versions"]} >= {
+    assert {v.id for v in sha.model_versions} >= {
         "model_version:databricks:churn-prediction-gbm/2", "model_version:fabric:churn_model/2"}
-    assert "model_version:databricks:churn-prediction-gbm/4" not in {v["id"] for v in sha.summary["model_versions"]}
+    assert "model_version:databricks:churn-prediction-gbm/4" not in {v.id for v in sha.model_versions}
 
 
 def test_evidence_pack_markdown_has_every_hop_and_snapshot(now_graph):
@@ -211,6 +211,6 @@ def test_version_registered_from_a_plain_path_has_no_origin(tmp_path):
     assert outcome.ok, outcome.errors
     answer = trace(load_graph(Store(tmp_path / "w.duckdb")), "model:plain@Production", as_of="now")
     gap, no_run = answer.gaps
-    assert gap["gap"] == "no_origin" and str(weights) in gap["message"]
-    assert no_run["gap"] == "no_run" and no_run["node"] == "alias:azureml:plain@Production"
-    assert answer.summary["runs"] == [] and answer.summary["git_shas"] == []
+    assert gap.kind.value == "no_origin" and str(weights) in gap.message
+    assert no_run.kind.value == "no_run" and no_run.node == "alias:azureml:plain@Production"
+    assert answer.runs == [] and answer.git_shas == []

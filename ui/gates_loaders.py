@@ -19,8 +19,8 @@ from gates.artifacts import mlflow_artifact_lister
 from gates.evaluate import PASS, Context, GateResult, TargetNotFound, candidates, evaluate
 from gates.policy import PolicyError, policy_for
 from gates.identity import Identity, canonical_identity
-from gates.reviews import (DECISION_LABELS, DECISIONS, AuthorCheck, ReviewError, StaleReview, approval_block, author_check, may_review,
-                           read_log, submit_review, verify)
+from gates.reviews import (DECISION_LABELS, DECISIONS, AuthorCheck, ReviewEntry, ReviewError, StaleReview, approval_block,
+                           author_check, may_review, read_log, submit_review, verify)
 from gates.writeback import WritebackOutcome, write_back
 from lineage.conventions import version_order
 from store import Store, StoreMissing
@@ -75,7 +75,7 @@ class _Evaluated:
     """The queue's candidates, each evaluated once per store state (`results[key]` = (result, policy name))."""
     candidates: pd.DataFrame
     results: dict[str, tuple[GateResult, str]]
-    log: list[dict[str, Any]]
+    log: list[ReviewEntry]
 
 
 @st.cache_resource(ttl=TTL, max_entries=4, show_spinner=False)
@@ -116,9 +116,9 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
         return {"frame": pd.DataFrame(), "choices": [], "blocks": [], "error": f"Policy problem: {e}"}
     last_decision = {}
     for e in done.log:
-        if e["kind"] == "review":
-            last_decision[_key(e["source"], e["model_name"], e["version"])] = (
-                f"{DECISION_LABELS.get(e['decision'], e['decision'])} by {e['reviewer']}")
+        if e.kind == "review":
+            last_decision[_key(e.source, e.model_name, e.version)] = (
+                f"{DECISION_LABELS.get(e.decision, e.decision)} by {e.reviewer}")
     rows = []
     for c in done.candidates.itertuples():
         k = _key(c.source, c.name, c.version)
@@ -132,7 +132,7 @@ def queue(store_path: str, stamp: int, config_path: str) -> dict[str, Any]:
                      "pass": counts["PASS"], "fail": counts["FAIL"], "unknown": counts["UNKNOWN"],
                      "last_decision": last_decision.get(k, "not reviewed"),
                      # Each row opens its version in the Lineage explorer (our own node id, percent-encoded).
-                     "lineage": page_url("lineage_explorer", node=result.lineage["node"]) if result.lineage else None,
+                     "lineage": page_url("lineage_explorer", node=result.lineage.node) if result.lineage else None,
                      "_blocks": [criterion_line(x) for x in result.blocking]})
     blocks = [{"candidate": f"{r['model']} v{r['version']} · {r['platform']} ({r['source']})", "why": r.pop("_blocks")}
               for r in rows]
@@ -189,8 +189,7 @@ def gate(store_path: str, stamp: int, config_path: str, key: str) -> GateView:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def history(store_path: str, stamp: int, name: str, version: str | None = None) -> pd.DataFrame:
     """Review log entries of a model (or one version), newest first; notes are plain text."""
-    rows = read_log(Store(store_path), name, version)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([e.to_dict() for e in read_log(Store(store_path), name, version)])
     if frame.empty:
         return frame
     frame["who"] = [f"{r} ({'verified' if v else 'unverified'})" for r, v in
@@ -236,11 +235,11 @@ def metrics_frame(result: GateResult) -> pd.DataFrame:
     rows = []
     for metric, value in result.metrics.get("candidate", {}).items():
         if value is not None:
-            rows.append({"metric": metric, "series": f"candidate v{t['version']}", "value": value})
+            rows.append({"metric": metric, "series": f"candidate v{t.version}", "value": value})
     b = result.baseline
     for metric, value in result.metrics.get("baseline", {}).items():
         if value is not None and b:
-            rows.append({"metric": metric, "series": f"baseline v{b['version']} ({b['label']})", "value": value})
+            rows.append({"metric": metric, "series": f"baseline v{b.version} ({b.label})", "value": value})
     return pd.DataFrame(rows, columns=["metric", "series", "value"])
 
 
@@ -271,15 +270,16 @@ def thresholds_frame(result: GateResult) -> pd.DataFrame:
 
 
 def lineage_frames(result: GateResult) -> dict[str, pd.DataFrame]:
-    lin = result.lineage or {}
-    runs = pd.DataFrame([{"platform": r.get("platform"), "run": r.get("run_name") or r.get("run_id"),
-                          "git_sha": short_sha(r.get("git_sha")), "experiment": r.get("experiment") or GAP}
-                         for r in lin.get("runs", [])], columns=["platform", "run", "git_sha", "experiment"])
-    inputs = pd.DataFrame([{"platform": i.get("platform"), "input": i.get("name"),
-                            "version": i.get("version") if i.get("version_known", True) else f"{GAP} (unknown)"}
-                           for i in lin.get("inputs", [])], columns=["platform", "input", "version"])
-    gaps = pd.DataFrame([{"gap": g.get("gap"), "where": g.get("node"), "message": g.get("message")}
-                         for g in lin.get("gaps", [])], columns=["gap", "where", "message"])
+    lin = result.lineage
+    runs = pd.DataFrame([{"platform": r.platform, "run": r.run_name or r.run_id,
+                          "git_sha": short_sha(r.git_sha), "experiment": r.experiment or GAP}
+                         for r in (lin.runs if lin else [])], columns=["platform", "run", "git_sha", "experiment"])
+    # Name-level inputs carry no version_known (None): only an explicit False is "unknown".
+    inputs = pd.DataFrame([{"platform": i.platform, "input": i.name,
+                            "version": i.version if i.version_known is not False else f"{GAP} (unknown)"}
+                           for i in (lin.inputs if lin else [])], columns=["platform", "input", "version"])
+    gaps = pd.DataFrame([{"gap": g.kind.value, "where": g.node, "message": g.message}
+                         for g in (lin.gaps if lin else [])], columns=["gap", "where", "message"])
     # A missing cell reads as the gap mark, never "None".
     return {k: f.astype(object).where(f.notna(), GAP) for k, f in
             (("runs", runs), ("inputs", inputs), ("gaps", gaps))}
@@ -293,9 +293,9 @@ def review_permission(config: Config, identity: Identity | None, result: GateRes
         ok, why = False, ("The review log fails verification, so no review can be recorded until it is restored "
                           "from a trusted copy (`python -m gates verify` lists the problems).")
     else:
-        ok, why = may_review(config, identity, result.target["name"])
+        ok, why = may_review(config, identity, result.target.name)
     block = approval_block(config, identity, result) if ok and identity else None
-    src = next((s for s in config.sources if s.name == result.target["source"]), None)
+    src = next((s for s in config.sources if s.name == result.target.source), None)
     allowed = bool(src and src.allow_registry_writes)
     return {"may_review": ok, "why": why, "approve_block": block, "authors": author_check(config, result),
             "writeback_allowed": allowed and identity is not None and identity.may_write_registry,
@@ -317,7 +317,7 @@ class SubmitOutcome:
     ok: bool
     message: str
     stale: bool = False
-    entry: dict[str, Any] | None = None
+    entry: ReviewEntry | None = None
     writeback: WritebackOutcome | None = None
     registry: str | None = None     # for an approval: one plain sentence on whether the alias moved
 
@@ -329,7 +329,7 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
         return SubmitOutcome(False, "Choose a decision (approve, reject or request changes): nothing was recorded.")
     store = Store(config.store_path)
     try:
-        policy = policy_for(result.target["name"], config.review.policy_dir)
+        policy = policy_for(result.target.name, config.review.policy_dir)
         entry = submit_review(store, config, policy, identity, seen=result, decision=decision, note=note,
                               artifact_lister=mlflow_artifact_lister(config))
     except StaleReview as e:
@@ -341,8 +341,8 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
     if writeback and decision == "approve":
         outcome = write_back(store, config, policy, entry)
     st.cache_data.clear()
-    msg = (f"Recorded review #{entry['entry_id']} (hash {entry['entry_hash'][:12]}…): "
-           f"{DECISION_LABELS[decision]} of {result.target['name']} v{result.target['version']}.")
+    msg = (f"Recorded review #{entry.entry_id} (hash {entry.entry_hash[:12]}…): "
+           f"{DECISION_LABELS[decision]} of {result.target.name} v{result.target.version}.")
     registry = None
     if decision == "approve":
         registry = registry_sentence(config, identity, result, policy, writeback, outcome)
@@ -352,16 +352,16 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
 def registry_sentence(config: Config, identity: Identity | None, result: GateResult, policy: Any,
                       requested: bool, outcome: WritebackOutcome | None) -> str:
     """Whether an approval moved the alias in the registry, said as one plain sentence."""
-    alias = f"{result.target['name']}@{policy.alias_to_move(result.baseline, result.target['platform'])}"
+    alias = f"{result.target.name}@{alias_of(policy, result)}"
     if outcome is not None and outcome.ok:
         if policy.writeback_action == "alias":
-            return f"The alias moved: {outcome.message} in the {result.target['source']} registry."
+            return f"The alias moved: {outcome.message} in the {result.target.source} registry."
         return f"The alias did not move (this policy tags instead): {outcome.message}."
     if outcome is not None:
         return f"The alias did not move: {alias} was left as it was ({outcome.message})."
-    src = next((s for s in config.sources if s.name == result.target["source"]), None)
+    src = next((s for s in config.sources if s.name == result.target.source), None)
     if not (src and src.allow_registry_writes):
-        why = f"source {result.target['source']} does not allow registry writes, so Waymark only records the review"
+        why = f"source {result.target.source} does not allow registry writes, so Waymark only records the review"
     elif identity is None or not identity.may_write_registry:
         why = "an unverified approval is recorded but never changes a registry"
     elif not requested:
@@ -377,19 +377,19 @@ def decision_options(perm: dict[str, Any]) -> tuple[str, ...]:
 
 
 def same_as_latest(config: Config, identity: Identity | None, result: GateResult,
-                   decision: str) -> dict[str, Any] | None:
+                   decision: str) -> ReviewEntry | None:
     """The latest review of this version if it is the same one again (decision, reviewer and the
     gate status seen), else None: the page asks before recording a repeat."""
     if identity is None:
         return None
     t = result.target
-    entries = [e for e in read_log(Store(config.store_path), t["name"], str(t["version"]))
-               if e["kind"] == "review" and e["source"] == t["source"]]
+    entries = [e for e in read_log(Store(config.store_path), t.name, str(t.version))
+               if e.kind == "review" and e.source == t.source]
     if not entries:
         return None
     last = entries[-1]
-    same = (last["decision"] == decision and last["reviewer"] == canonical_identity(config, identity).name
-            and last["gate_status"] == result.status)
+    same = (last.decision == decision and last.reviewer == canonical_identity(config, identity).name
+            and last.gate_status == result.status)
     return last if same else None
 
 
@@ -422,9 +422,9 @@ def record_review(config: Config, identity: Identity | None, result: GateResult,
         previous = same_as_latest(config, identity, result, decision) if decision else None
         if previous is not None:
             state[PENDING_KEY] = {"candidate": candidate_key, "decision": decision, "note": note,
-                                  "writeback": writeback, "entry_id": previous["entry_id"],
+                                  "writeback": writeback, "entry_id": previous.entry_id,
                                   "question": (f"You already recorded {DECISION_LABELS[decision]} for "
-                                               f"v{result.target['version']} on {str(previous['recorded_at'])[:10]}. "
+                                               f"v{result.target.version} on {str(previous.recorded_at)[:10]}. "
                                                "Record again?")}
             return
     outcome = submit(config, identity, result, decision, note, writeback)
@@ -441,8 +441,12 @@ def cancel_repeat() -> None:
 
 def alias_to_move(config: Config, result: GateResult) -> str:
     """The alias an approval of this result would move on write-back (see gates/writeback.py)."""
-    policy = policy_for(result.target["name"], config.review.policy_dir)
-    return policy.alias_to_move(result.baseline, result.target["platform"])
+    return alias_of(policy_for(result.target.name, config.review.policy_dir), result)
+
+
+def alias_of(policy: Any, result: GateResult) -> str:
+    """`Policy.alias_to_move` reads the baseline as the review log stores it (a dict)."""
+    return policy.alias_to_move(result.baseline.to_dict() if result.baseline else None, result.target.platform)
 
 
 def passed(result: GateResult) -> bool:

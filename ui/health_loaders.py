@@ -6,7 +6,8 @@ import streamlit as st
 
 from collectors.config import Slo
 from health.series import SERIES_COLUMNS, series_for
-from health.status import AMBER, COLUMNS, ERROR, GREEN, GREY, RED, health_table, slo_rows  # noqa: F401 (the page's names)
+from health.status import AMBER, COLUMNS, ERROR, GREEN, GREY, RED, slo_rows  # noqa: F401 (the page's names)
+from health.status import health_frame, health_rows
 from store import Store, StoreMissing
 from ui.shared_reader import SharedReader
 
@@ -17,7 +18,7 @@ TTL = 300
 def endpoint_health(store_path: str, stamp: int, slos: tuple[Slo, ...]) -> pd.DataFrame:
     try:
         with SharedReader(Store(store_path)).open() as store:    # a dozen reads, one connection
-            return health_table(store, slos)
+            return health_frame(health_rows(store, slos))
     except StoreMissing:
         return pd.DataFrame(columns=COLUMNS)
 

@@ -19,11 +19,11 @@ import streamlit as st
 
 from lineage.build import build_graph
 from lineage.explore import Neighbourhood, neighbourhood, node_ids
-from lineage.graph import LineageGraph, NodeType
+from lineage.graph import Gap, LineageGraph, Node, NodeType
 from lineage.load import load_rows
 from lineage.render import human_label, kind_word, to_dot
 from lineage.report import evidence_text, render_markdown
-from lineage.trace import LineageAnswer, TargetError, trace
+from lineage.trace import LineageAnswer, TargetError, TraceAnswer, trace
 from store import Store, StoreMissing
 from store.lineage_rows import snapshot_times
 from store.queries import SnapshotPoint, resolve_as_of
@@ -179,32 +179,32 @@ def endpoint_choices(graph: LineageGraph) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "node_id", "source", "endpoint", "current"])
 
 
-def serving_table(answer: LineageAnswer) -> pd.DataFrame:
+def serving_table(answer: TraceAnswer) -> pd.DataFrame:
     """Endpoint → version with traffic: one row per route (served entity or deployment)."""
     rows = []
-    for x in answer.summary.get("serving", []):
-        for r in x["routes"] or [{}]:
-            rows.append({"endpoint": x["endpoint_name"], "route": r.get("deployment") or r.get("served_entity"),
-                         "model": x["model"], "version": x["version"], "traffic_pct": r.get("traffic_pct"),
+    for x in answer.serving:
+        for r in x.routes or [{}]:
+            rows.append({"endpoint": x.endpoint_name, "route": r.get("deployment") or r.get("served_entity"),
+                         "model": x.model, "version": x.version, "traffic_pct": r.get("traffic_pct"),
                          "state": r.get("provisioning_state") or r.get("deployment_state")})
     return pd.DataFrame(rows, columns=["endpoint", "route", "model", "version", "traffic_pct", "state"])
 
 
-def pending_table(answer: LineageAnswer) -> pd.DataFrame:
+def pending_table(answer: TraceAnswer) -> pd.DataFrame:
     """A Databricks endpoint's pending config (an update in progress): shown, not traced."""
     seen, rows = set(), []
-    for x in answer.summary.get("serving", []):
-        if x["endpoint"] in seen:
+    for x in answer.serving:
+        if x.endpoint in seen:
             continue
-        seen.add(x["endpoint"])
-        rows += [{"endpoint": x["endpoint_name"], "served_entity": p.get("served_entity"), "model": p.get("model"),
+        seen.add(x.endpoint)
+        rows += [{"endpoint": x.endpoint_name, "served_entity": p.get("served_entity"), "model": p.get("model"),
                   "version": p.get("version"), "traffic_pct": p.get("traffic_pct"), "state": p.get("deployment_state")}
-                 for p in x.get("pending_config") or []]
+                 for p in x.pending_config or []]
     return pd.DataFrame(rows, columns=["endpoint", "served_entity", "model", "version", "traffic_pct", "state"])
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def audit_trace(store_path: str, stamp: int, node_id: str, as_of: datetime | None) -> tuple[LineageAnswer | None, str]:
+def audit_trace(store_path: str, stamp: int, node_id: str, as_of: datetime | None) -> tuple[TraceAnswer | None, str]:
     """(answer, message): the trace of one alias (or endpoint) at a time; message when not found."""
     graph = lineage_graph(store_path, stamp, as_of)
     if graph is None:
@@ -216,11 +216,11 @@ def audit_trace(store_path: str, stamp: int, node_id: str, as_of: datetime | Non
         return None, str(e)
 
 
-def node_label(node: dict[str, Any] | None, node_id: str = "") -> str:
+def node_label(node: Node | None, node_id: str = "") -> str:
     """A node as a person names it: `run:databricks:f469…` → "run gbm-retrain-nov (databricks)"."""
     if not node:
         return node_id
-    kind, name, version, attrs = node.get("type", ""), node.get("name") or "", node.get("version"), node.get("attrs") or {}
+    kind, name, version, attrs = node.type.value, node.name or "", node.version, node.attrs or {}
     if kind == NodeType.ALIAS.value:
         text = f"{name}@{attrs.get('alias')}" if attrs.get("alias") else name
     elif kind == NodeType.MODEL_VERSION.value:
@@ -231,14 +231,14 @@ def node_label(node: dict[str, Any] | None, node_id: str = "") -> str:
         text = f"{name}@{version}"
     else:
         text = name
-    platform = node.get("platform")
+    platform = node.platform
     return f"{kind.replace('_', ' ')} {text}" + (f" ({platform})" if platform else "")
 
 
-def chain_table(answer: LineageAnswer, finished: dict[int, datetime]) -> pd.DataFrame:
+def chain_table(answer: TraceAnswer, finished: dict[int, datetime]) -> pd.DataFrame:
     """One row per hop, upstream from the target, each node by its name (its id alongside, for the
     tooltip and the evidence pack), with its evidence and the snapshot time."""
-    nodes = {n["id"]: n for n in answer.nodes}
+    nodes = {n.id: n for n in answer.nodes}
     rows = []
     for h in answer.hops:
         sid = h.evidence.get("snapshot_id")
@@ -253,16 +253,16 @@ def chain_table(answer: LineageAnswer, finished: dict[int, datetime]) -> pd.Data
                                        "downstream_id"])
 
 
-def summary_tables(answer: LineageAnswer) -> dict[str, pd.DataFrame]:
-    s = answer.summary
+def summary_tables(answer: TraceAnswer) -> dict[str, pd.DataFrame]:
     return {
         # Decisive first: which run, which commit (then where; the id last, for the ticket).
-        "runs": pd.DataFrame(s.get("runs", []), columns=["run_name", "git_sha", "experiment", "platform", "source",
-                                                          "lifecycle_stage", "run_id"]),
-        "inputs": pd.DataFrame([{**i, "version": None if i.get("version") is None else str(i["version"]),
-                                 "level": i.get("level")} for i in s.get("inputs", [])],
+        "runs": pd.DataFrame([r.to_dict() for r in answer.runs],
+                             columns=["run_name", "git_sha", "experiment", "platform", "source", "lifecycle_stage",
+                                      "run_id"]),
+        "inputs": pd.DataFrame([{**i.to_dict(), "version": None if i.version is None else str(i.version)}
+                                for i in answer.inputs],
                                columns=["name", "version", "level", "version_known", "platform", "basis"]),
-        "gaps": pd.DataFrame(real_gaps(answer), columns=["gap", "node", "message"]),
+        "gaps": pd.DataFrame([g.to_dict() for g in real_gaps(answer)], columns=["gap", "node", "message"]),
     }
 
 
@@ -288,12 +288,12 @@ def alias_timeline(store_path: str, stamp: int, source: str, model: str) -> pd.D
 NOT_GAPS = ("alias_moved_after",)
 
 
-def real_gaps(answer: LineageAnswer) -> list[dict[str, Any]]:
-    return [g for g in answer.gaps if g.get("gap") not in NOT_GAPS]
+def real_gaps(answer: LineageAnswer) -> list[Gap]:
+    return [g for g in answer.gaps if g.kind.value not in NOT_GAPS]
 
 
-def notes(answer: LineageAnswer) -> list[dict[str, Any]]:
-    return [g for g in answer.gaps if g.get("gap") in NOT_GAPS]
+def notes(answer: LineageAnswer) -> list[Gap]:
+    return [g for g in answer.gaps if g.kind.value in NOT_GAPS]
 
 
 def parse_day(text: str | None) -> tuple[date | None, str]:
