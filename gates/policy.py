@@ -180,11 +180,10 @@ class Policy:
         """The first baseline alias of the policy (for messages and the write-back default)."""
         return (self.baseline.aliases or DEFAULT_BASELINE_ALIASES)[0]
 
-    def alias_to_move(self, baseline: dict[str, Any] | None = None, platform: str | None = None) -> str:
-        """The alias an approval moves: the policy's `[writeback] alias`, else the alias that named
-        the baseline the approval saw (@champion on Unity Catalog, @Production elsewhere), else the
-        first baseline alias of the platform's rule."""
-        seen = (baseline or {}).get("alias")
+    def alias_to_move(self, seen: str | None = None, platform: str | None = None) -> str:
+        """The alias an approval moves: the policy's `[writeback] alias`, else `seen`, the alias that
+        named the baseline the approval saw (@champion on Unity Catalog, @Production elsewhere), else
+        the first baseline alias of the platform's rule."""
         rule = self.baseline_for(platform)
         return self.writeback_alias or seen or (rule.aliases or self.baseline.aliases or DEFAULT_BASELINE_ALIASES)[0]
 

@@ -55,7 +55,7 @@ def write_back(store: Store, config: Config, policy: Policy, approval: ReviewEnt
     # The gate result as the reviewer saw it: the JSON text the entry's hash covers.
     seen = json.loads(approval.gate_result) if approval.gate_result else {}
     expected = (seen.get("baseline") or {}).get("version")
-    alias = policy.alias_to_move(seen.get("baseline"), approval.platform)
+    alias = policy.alias_to_move((seen.get("baseline") or {}).get("alias"), approval.platform)
     if policy.writeback_action == "alias":
         plan = f"move {name}@{alias} to version {version} (expected at {('v' + expected) if expected else 'none'})"
     else:

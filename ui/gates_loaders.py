@@ -352,7 +352,8 @@ def submit(config: Config, identity: Identity | None, result: GateResult, decisi
 def registry_sentence(config: Config, identity: Identity | None, result: GateResult, policy: Any,
                       requested: bool, outcome: WritebackOutcome | None) -> str:
     """Whether an approval moved the alias in the registry, said as one plain sentence."""
-    alias = f"{result.target.name}@{alias_of(policy, result)}"
+    seen = result.baseline.alias if result.baseline else None
+    alias = f"{result.target.name}@{policy.alias_to_move(seen, result.target.platform)}"
     if outcome is not None and outcome.ok:
         if policy.writeback_action == "alias":
             return f"The alias moved: {outcome.message} in the {result.target.source} registry."
@@ -441,12 +442,8 @@ def cancel_repeat() -> None:
 
 def alias_to_move(config: Config, result: GateResult) -> str:
     """The alias an approval of this result would move on write-back (see gates/writeback.py)."""
-    return alias_of(policy_for(result.target.name, config.review.policy_dir), result)
-
-
-def alias_of(policy: Any, result: GateResult) -> str:
-    """`Policy.alias_to_move` reads the baseline as the review log stores it (a dict)."""
-    return policy.alias_to_move(result.baseline.to_dict() if result.baseline else None, result.target.platform)
+    policy = policy_for(result.target.name, config.review.policy_dir)
+    return policy.alias_to_move(result.baseline.alias if result.baseline else None, result.target.platform)
 
 
 def passed(result: GateResult) -> bool:
