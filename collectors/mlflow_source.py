@@ -38,6 +38,7 @@ EXPERIMENT_CHUNK = 50      # experiment ids per runs/search call
 VERSION_PAGE_SIZE = 10_000  # model versions per unfiltered search_model_versions page (OSS registries)
 RUN_ID_CHUNK = 100         # ids per `run_id IN (...)` re-poll
 ORIGIN_READ_THREADS = 8
+REGISTRY_PAGE_ROWS = 1_000   # registry rows staged at a time (models, versions, aliases, origins)
 UNFINISHED = ("RUNNING", "SCHEDULED")
 # The incremental look-back is the clock skew measured so far plus this margin, and never more than the
 # source's `lookback_seconds`. A fixed hour re-read every run started in the last hour: during a sweep
@@ -135,10 +136,10 @@ class MlflowSource:
             # side thread while the runs are paged: a runs page is mostly server time with the client idle
             # (bench/collect_mlflow.py, 20k runs: the registry's ~6 s disappear from a full pass).
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="waymark-registry") as side:
-                registry = side.submit(self._registry, previous)
+                registry = side.submit(self._registry, previous, stage)
                 latest_start, run_scope = self._runs(exp_ids, previous if mode == "incremental" else None, stage)
                 logged = self._logged_models(exp_ids, stage)
-                models, versions, aliases, origins = registry.result()
+                registry.result()
         watermark = latest_start
         if previous and previous.run_watermark_ms:
             watermark = max(watermark, previous.run_watermark_ms)
@@ -146,9 +147,7 @@ class MlflowSource:
         # correct clock: that lead is skew too.
         skew = max(self._skew_seen_ms, watermark - pass_started_ms,
                    previous.skew_ms if previous and mode == "incremental" else 0)
-        for table, rows in (("experiments", experiments), ("registered_models", models), ("model_versions", versions),
-                            ("model_aliases", aliases), ("model_origins", origins)):
-            stage.add(table, rows)
+        stage.add("experiments", experiments)
         batches = {
             "experiments": stage.batch("experiments", Scope.ALL),
             # A run read twice (paging drift) keeps its last copy, inputs included, as a dict by run id did.
@@ -314,9 +313,19 @@ class MlflowSource:
         return True
 
     # -- registry ------------------------------------------------------------------------------
-    def _registry(self, previous: PreviousState | None):
+    def _registry(self, previous: PreviousState | None, stage: StageWriter) -> None:
+        """Stage the registry's models, versions, aliases and MLmodel origins, a page at a time: a
+        registry of 10k versions held as rows (with their entities and origins) grew the collecting
+        process with the workspace (bench/scale.py)."""
         self.progress("registered models")
         models, versions, aliases, to_read = [], [], [], []
+        counts = {"registered_models": 0, "model_versions": 0, "aliases": 0}
+
+        def flush(table: str, rows: list[dict[str, Any]], at_least: int = REGISTRY_PAGE_ROWS) -> None:
+            if len(rows) >= at_least:
+                stage.add(table, rows)
+                rows.clear()
+
         known_versions = previous.versions if previous else {}
         listed = self._all_versions_by_model()
         for rm in iter_items(lambda tok: self._call(self.client.search_registered_models, max_results=1000,
@@ -328,11 +337,14 @@ class MlflowSource:
                 alias_map, tags = dict(full.aliases or {}), tags_dict(full.tags) or {}
             models.append({"name": rm.name, "description": rm.description, "creation_time": rm.creation_timestamp,
                            "last_updated_time": rm.last_updated_timestamp, "tags": tags})
+            counts["registered_models"] += 1
             by_version: dict[str, list[str]] = {}
             for alias, version in alias_map.items():
                 aliases.append({"name": rm.name, "alias": alias, "version": str(version)})
                 by_version.setdefault(str(version), []).append(alias)
-            model_versions = listed.get(rm.name, []) if listed is not None else iter_items(
+            counts["aliases"] += len(alias_map)
+            # Popped: each model's entities are let go once its rows are built.
+            model_versions = listed.pop(rm.name, []) if listed is not None else iter_items(
                 lambda tok, n=rm.name: self._call(self.client.search_model_versions, versions_filter(n), page_token=tok))
             for v in model_versions:
                 if v.name != rm.name:   # a LIKE filter (see versions_filter) can match other models too
@@ -342,17 +354,22 @@ class MlflowSource:
                 row = self._version_row(v, stored)
                 row["aliases"] = sorted(by_version.get(str(v.version), []))
                 versions.append(row)
+                counts["model_versions"] += 1
                 # Versions are immutable, so an MLmodel is read once, unless the number now names a
                 # different version (model deleted and re-created: version numbers start again at 1).
                 recreated = stored is None or stored.get("creation_time") != v.creation_timestamp
                 if self.config.read_model_origins and (previous is None or key not in previous.origins_done
                                                        or recreated):
                     to_read.append((*key, v.source))
-        self.report.count("registered_models", len(models))
-        self.report.count("model_versions", len(versions))
-        self.report.count("aliases", len(aliases))
-        origins = self._read_origins(to_read)
-        return models, versions, aliases, origins
+            flush("registered_models", models)
+            flush("model_versions", versions)
+            flush("model_aliases", aliases)
+        for table, rows in (("registered_models", models), ("model_versions", versions), ("model_aliases", aliases)):
+            flush(table, rows, at_least=0)
+        self.report.count("registered_models", counts["registered_models"])
+        self.report.count("model_versions", counts["model_versions"])
+        self.report.count("aliases", counts["aliases"])
+        self._read_origins(to_read, stage)
 
     def _all_versions_by_model(self) -> dict[str, list[Any]] | None:
         """Every version of an OSS registry in a few paged calls, by model name; None where the registry
@@ -397,14 +414,17 @@ class MlflowSource:
     def _is_oss_registry(self) -> bool:
         return not self.config.effective_registry_uri.startswith("databricks")
 
-    def _read_origins(self, keys: list[tuple[str, str, str | None]]) -> list[dict[str, Any]]:
+    def _read_origins(self, keys: list[tuple[str, str, str | None]], stage: StageWriter) -> None:
+        """Read the versions' MLmodel files (a few threads) and stage their origin rows a page at a time."""
+        stage.add("model_origins", [])
         if not keys:
-            return []
+            return
         self.progress(f"MLmodel origins: {len(keys)} new version(s)")
         with ThreadPoolExecutor(max_workers=ORIGIN_READ_THREADS) as pool:
-            rows = list(pool.map(lambda k: self._read_origin(*k), keys))
-        self.report.count("model_origins", len(rows))
-        return rows
+            for start in range(0, len(keys), REGISTRY_PAGE_ROWS):
+                stage.add("model_origins", list(pool.map(lambda k: self._read_origin(*k),
+                                                         keys[start:start + REGISTRY_PAGE_ROWS])))
+        self.report.count("model_origins", len(keys))
 
     def _download_uri(self, name: str, version: str, source: str | None) -> str:
         """Where the version's files are. An OSS registry hands back a plain artifact location as
