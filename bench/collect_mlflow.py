@@ -36,42 +36,26 @@ import json
 import logging
 import math
 import os
-import random
 import resource
 import shutil
 import signal
-import socket
-import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
+# Siblings in bench/: the script's own folder is on sys.path (bench/scale.py adds it before importing
+# MlflowServer and free_port from here).
+from mlflow_fill import FILL_FORMAT, MARKER, PRISTINE, backup_sqlite, create_runs, fill, log
+from mlflow_server import MlflowServer, free_port
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
-MARKER = "fill.json"
-PRISTINE = "mlflow.filled.db"
-FILL_FORMAT = 1          # bump when the fill's shape changes, so old workdirs are refilled
-DAY_MS = 86_400_000
 
 
 # ------------------------------------------------------------------------------------------------
 # small helpers
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def reset_peak_rss() -> bool:
     """Linux: writing 5 to clear_refs resets VmHWM, so each phase gets its own peak."""
     try:
@@ -97,248 +81,6 @@ def file_mb(path: Path) -> float:
         if p.exists():
             total += p.stat().st_size
     return total / 1_048_576
-
-
-# ------------------------------------------------------------------------------------------------
-# the tracking server
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for t in tasks:
-            try:
-                kids = Path(f"/proc/{p}/task/{t}/children").read_text().split()
-            except OSError:
-                continue
-            for k in kids:
-                out.append(int(k))
-                todo.append(int(k))
-    return out
-
-
-class MlflowServer:
-    """`mlflow server` in its own process group; stop() kills the group and every descendant
-    (uvicorn, huey job runner, and job subprocesses that start their own session)."""
-
-    def __init__(self, workdir: Path, port: int):
-        self.workdir, self.port = workdir, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-        self.log_path = workdir / "server.log"
-
-    def start(self, timeout: float = 120) -> float:
-        t0 = time.perf_counter()
-        mlflow_bin = Path(sys.executable).with_name("mlflow")
-        cmd = [str(mlflow_bin) if mlflow_bin.exists() else "mlflow", "server",
-               "--backend-store-uri", f"sqlite:///{self.workdir / 'mlflow.db'}",
-               "--artifacts-destination", str(self.workdir / "artifacts"),
-               "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("MLFLOW_TRACKING_URI", None)
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        return time.perf_counter() - t0
-            except OSError:
-                pass
-            if time.perf_counter() - t0 > timeout:
-                raise TimeoutError(f"mlflow server not healthy after {timeout:.0f}s; see {self.log_path}")
-            time.sleep(0.25)
-
-    def cpu_seconds(self) -> float:
-        """utime+stime of the server and its descendants (uvicorn does the work), from /proc."""
-        if self.proc is None:
-            return 0.0
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in [self.proc.pid] + _descendants(self.proc.pid):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])   # utime, stime
-            except (OSError, IndexError, ValueError):
-                pass
-        return total / tick
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        pid = self.proc.pid
-        kids = _descendants(pid)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for target in [pid] + kids:
-                try:
-                    os.kill(target, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            try:
-                os.killpg(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                continue
-            if not any(_alive(k) for k in kids):
-                break
-            time.sleep(1)
-        self.proc = None
-        self._log.close()
-
-
-def _alive(pid: int) -> bool:
-    """A process that exists and is not a zombie (a killed server's children linger as zombies)."""
-    from store.staging import pid_alive   # the repo is on sys.path once main() or scale.py has run
-
-    if not pid_alive(pid):
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-# ------------------------------------------------------------------------------------------------
-# filling
-MLMODEL = """artifact_path: model
-flavors:
-  python_function:
-    env: {{conda: conda.yaml, virtualenv: python_env.yaml}}
-    loader_module: mlflow.sklearn
-    model_path: model.pkl
-    python_version: 3.11.7
-  sklearn:
-    code: null
-    pickled_model: model.pkl
-    serialization_format: cloudpickle
-    sklearn_version: 1.5.2
-mlflow_version: 3.17.2
-model_size_bytes: 1024
-model_uuid: {uuid}
-run_id: {run_id}
-utc_time_created: '{created}'
-"""
-
-
-def _run_payload(i: int, exp_id: str, start_ms: int, rng: random.Random):
-    from mlflow.entities import Metric, Param
-
-    tags = {
-        "mlflow.runName": f"run-{i:06d}",
-        "mlflow.user": f"user{i % 17}",
-        "mlflow.source.name": f"/Repos/team{i % 5}/train.py",
-        "mlflow.source.type": "JOB" if i % 3 else "NOTEBOOK",
-        "mlflow.source.git.commit": f"{rng.getrandbits(160):040x}",
-        "mlflow.databricks.jobRunID": str(100000 + i),
-        "team": f"team{i % 5}",
-        "stage": ("dev", "staging", "prod")[i % 3],
-        "dataset": f"main.features.table_{i % 40}",
-        "note": f"benchmark run {i}",
-    }
-    params = [Param(f"param_{k:02d}", f"{rng.random():.6f}" if k % 2 else f"value-{i % (k + 3)}")
-              for k in range(19)] + [Param("git_sha", f"{rng.getrandbits(160):040x}")]
-    metrics = [Metric(f"metric_{k}", rng.random(), start_ms + 1000, 0) for k in range(10)]
-    return tags, params, metrics
-
-
-def create_runs(client, exp_ids: list[str], indices: range, start_times: list[int], workers: int,
-                label: str) -> list[tuple[str, str]]:
-    """create_run + log_batch + set_terminated(FINISHED) per run, on a small thread pool."""
-    out: list[tuple[str, str] | None] = [None] * len(indices)
-    done = [0]
-    lock = threading.Lock()
-    t0 = time.perf_counter()
-
-    def one(pos: int) -> None:
-        i = indices[pos]
-        rng = random.Random(i)
-        exp_id = exp_ids[i % len(exp_ids)]
-        start = start_times[pos]
-        tags, params, metrics = _run_payload(i, exp_id, start, rng)
-        run = client.create_run(exp_id, start_time=start, tags=tags)
-        client.log_batch(run.info.run_id, metrics=metrics, params=params, synchronous=True)
-        client.set_terminated(run.info.run_id, "FINISHED", end_time=start + 60_000 + rng.randrange(3_600_000))
-        out[pos] = (run.info.run_id, run.info.artifact_uri)
-        with lock:
-            done[0] += 1
-            if done[0] % 1000 == 0 or done[0] == len(indices):
-                el = time.perf_counter() - t0
-                log(f"  {label}: {done[0]:,}/{len(indices):,} runs ({done[0] / el:,.0f} runs/s)")
-
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        for f in [pool.submit(one, p) for p in range(len(indices))]:
-            f.result()
-    finally:  # on Ctrl-C or an error, drop the queued runs instead of finishing them
-        pool.shutdown(wait=True, cancel_futures=True)
-    return [o for o in out if o is not None]
-
-
-def fill(url: str, args, workdir: Path) -> dict:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=url, registry_uri=url)
-    t0 = time.perf_counter()
-    exp_ids = [client.create_experiment(f"bench-exp-{e:03d}", tags={"team": f"team{e % 5}", "bench": "1"})
-               for e in range(args.experiments)]
-    fill_ms = int(time.time() * 1000)
-    first, last = fill_ms - 30 * DAY_MS, fill_ms - 2 * 3_600_000
-    step = (last - first) / max(args.runs, 1)
-    starts = [int(first + k * step) for k in range(args.runs)]
-    runs = create_runs(client, exp_ids, range(args.runs), starts, args.fill_workers, "fill")
-    runs_s = time.perf_counter() - t0
-
-    # Registered models: `versions` versions spread over ceil(versions/10) models; each version's
-    # source is a run artifact directory holding a real MLmodel file.
-    t1 = time.perf_counter()
-    n_models = max(1, math.ceil(args.versions / 10)) if args.versions else 0
-    names = [f"bench_model_{m:03d}" for m in range(n_models)]
-    for n in names:
-        client.create_registered_model(n, tags={"owner": "bench"}, description=f"benchmark model {n}")
-    picks = list(range(0, len(runs), max(1, len(runs) // max(args.versions, 1))))[:args.versions]
-
-    def version(k: int):
-        run_id, artifact_uri = runs[picks[k]]
-        created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-        client.log_text(run_id, MLMODEL.format(uuid=f"{random.Random(k).getrandbits(128):032x}",
-                                               run_id=run_id, created=created), "model/MLmodel")
-        return names[k % n_models], f"{artifact_uri}/model", run_id
-
-    with ThreadPoolExecutor(max_workers=args.fill_workers) as pool:
-        specs = list(pool.map(version, range(len(picks))))
-    per_model: dict[str, list[str]] = {}
-    for name, source, run_id in specs:   # sequential: version numbers are assigned per model
-        mv = client.create_model_version(name, source, run_id=run_id, tags={"bench": "1"})
-        per_model.setdefault(name, []).append(str(mv.version))
-    n_aliases = 0
-    for name, vs in per_model.items():
-        client.set_registered_model_alias(name, "champion", vs[-1])
-        n_aliases += 1
-        if len(vs) > 1:
-            client.set_registered_model_alias(name, "challenger", vs[-2])
-            n_aliases += 1
-    registry_s = time.perf_counter() - t1
-    return {"format": FILL_FORMAT, "runs": args.runs, "versions": len(specs), "experiments": args.experiments,
-            "registered_models": n_models, "aliases": n_aliases, "fill_workers": args.fill_workers,
-            "runs_fill_s": round(runs_s, 2), "registry_fill_s": round(registry_s, 2),
-            "fill_s": round(runs_s + registry_s, 2), "filled_at": datetime.now(timezone.utc).isoformat()}
-
-
-def backup_sqlite(src: Path, dst: Path) -> None:
-    tmp = dst.with_suffix(".tmp")
-    with sqlite3.connect(src) as s, sqlite3.connect(tmp) as d:
-        s.backup(d)
-    s.close(), d.close()
-    tmp.replace(dst)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,23 +1,22 @@
-"""Checklist: plan files, classifier rules, evidence (synthetic assets and stores built here with
-the real snapshot writer), manual status with history, and the burn-up."""
+"""Checklist evidence and manual status on synthetic estates: asset records, and stores built here
+with the real snapshot writer (a migration over 20 days; the platform collectors' tables, whose
+tests are in test_checklist_platforms.py); manual status with history, and the burn-up.
+Plan files and classifier rules: test_checklist_plan.py."""
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from checklist.assets import (APP, CONTAINER_APP, EXPERIMENT, FEATURE_TABLE, ONLINE_ENDPOINT, REGISTERED_MODEL,
-                              SEARCH_INDEX, SERVING_ENDPOINT, VECTOR_INDEX, Asset)
+from checklist.assets import (APP, CONTAINER_APP, EXPERIMENT, ONLINE_ENDPOINT, SEARCH_INDEX, SERVING_ENDPOINT,
+                              VECTOR_INDEX, Asset)
 from checklist.evidence import evidence_for
 from checklist.manual import ManualStatusError, manual_log, record_manual_status
 from gates.identity import Identity
-from checklist.plan import SHIPPED_PLAN_DIR, PlanError, load_plan
+from checklist.plan import load_plan
 from checklist.progress import assess, burn_up
-from checklist.rules import classify
 from store import Store
 from store.entities import EntityBatch, Scope
 from store.history import commit_snapshot
@@ -27,135 +26,11 @@ ALICE = Identity("alice@example.com", True, "oidc")
 CAROL = Identity("carol", False, "env")
 
 
-# -- plan files --------------------------------------------------------------------------------
-def test_shipped_plan_has_the_guide_steps_and_matrix_rows():
-    plan = load_plan()
-    assert plan.checklist_version >= 1 and plan.matrix_version >= 1
-    assert [s.id for s in plan.steps][:10] == ["inventory", "classify", "experiments", "serving", "features",
-                                               "automl", "vector-search", "hybrid", "cicd", "retrain"]
-    assert plan.kinds["simple_training"].target == "Fabric notebooks"
-    assert plan.kinds["model_serving"].target_platforms == ("azureml",)
-    assert not plan.kinds["empty_experiment"].in_scope
-    assert {s.number for s in plan.steps_for_kind("simple_training")} == {3, 10}
-
-
-@pytest.fixture()
-def plan_dir(tmp_path) -> Path:
-    target = tmp_path / "plan"
-    shutil.copytree(SHIPPED_PLAN_DIR, target)
-    return target
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-@pytest.mark.parametrize("file, old, new, expected", [
-    ("checklist.toml", 'kinds = ["model_serving"]', 'kinds = ["model_servign"]',
-     ["checklist.toml", "[[steps]] 'serving'", "field 'kinds'", "'model_servign'", "decision_matrix.toml"]),
-    ("checklist.toml", 'progress = "manual"', 'progress = "by hand"',
-     ["checklist.toml", "[[steps]] 'hybrid'", "field 'progress'", "unknown measure"]),
-    ("checklist.toml", 'id = "cicd"', 'id = "hybrid"', ["[[steps]] 'hybrid'", "duplicate step id"]),
-    ("checklist.toml", "version = 1", 'version = "one"', ["checklist.toml", "'version'"]),
-    ("checklist.toml", 'id = "automl"\n', 'id = "automl"\nowner = "x"\n',
-     ["[[steps]] 'automl'", "field 'owner'", "unknown field"]),
-    ("decision_matrix.toml", 'target_platforms = ["azureml"]\nrationale = "Fabric has no native',
-     'target_platforms = ["aws"]\nrationale = "Fabric has no native',
-     ["decision_matrix.toml", "[[workloads]] 'model_serving'", "field 'target_platforms'", "'aws'"]),
-    ("decision_matrix.toml", 'kind = "automl"', 'kind = "experiment_tracking"',
-     ["[[workloads]] 'experiment_tracking'", "duplicate kind"]),
-    ("decision_matrix.toml", 'target = "Azure AI Search"\n', '',
-     ["[[workloads]] 'vector_search'", "field 'target'", "missing"]),
-    ("decision_matrix.toml", "[[workloads]]\nkind = \"model_registry\"", "[[workloads]\nkind = \"model_registry\"",
-     ["decision_matrix.toml", "not valid TOML"]),
-])
-def test_plan_errors_name_the_file_the_entry_and_the_field(plan_dir, file, old, new, expected):
-    _edit(plan_dir / file, old, new)
-    with pytest.raises(PlanError) as err:
-        load_plan(plan_dir)
-    for part in expected:
-        assert part in str(err.value), (part, str(err.value))
-
-
-def test_plan_errors_give_the_line_of_the_field(plan_dir):
-    """pydantic validates the files; the error still names the file, its line, the entry and the field."""
-    checklist = plan_dir / "checklist.toml"
-    text = checklist.read_text(encoding="utf-8")
-    _edit(checklist, 'id = "automl"\n', 'id = "automl"\nowner = "x"\n')
-    line = text.splitlines().index('id = "automl"') + 2      # 1-based, the line after the id
-    with pytest.raises(PlanError) as err:
-        load_plan(plan_dir)
-    assert f"checklist.toml, line {line}: [[steps]] 'automl': field 'owner': unknown field" in str(err.value)
-
-
-def test_a_workloads_step_without_kinds_is_refused_also_when_kinds_is_left_out(plan_dir):
-    checklist = plan_dir / "checklist.toml"
-    text = checklist.read_text(encoding="utf-8")
-    block = text[text.index('id = "automl"'):]
-    kinds_line = next(l for l in block.splitlines() if l.startswith("kinds"))
-    _edit(checklist, kinds_line + "\n", "")
-    with pytest.raises(PlanError) as err:
-        load_plan(plan_dir)
-    assert "field 'kinds'" in str(err.value) and "needs the workload kinds" in str(err.value)
-
-
-def test_a_kind_a_rule_yields_needs_a_matrix_row(plan_dir):
-    matrix = plan_dir / "decision_matrix.toml"
-    _edit(matrix, 'kind = "deep_learning"', 'kind = "gpu_training"')
-    _edit(plan_dir / "checklist.toml", '"automl", "deep_learning"]', '"automl", "gpu_training"]')
-    with pytest.raises(PlanError) as err:
-        load_plan(plan_dir)
-    assert "'deep_learning'" in str(err.value) and "experiment-deep-learning-flavor" in str(err.value)
-    assert str(matrix) in str(err.value)
-
-
-def test_a_team_can_add_steps_and_change_targets(plan_dir):
-    _edit(plan_dir / "decision_matrix.toml", 'target = "Fabric notebooks"', 'target = "Azure ML jobs"')
-    with (plan_dir / "checklist.toml").open("a", encoding="utf-8") as f:
-        f.write('\n[[steps]]\nid = "decommission"\ntitle = "Switch off the Databricks jobs"\nprogress = "manual"\n')
-    plan = load_plan(plan_dir)
-    assert plan.kinds["simple_training"].target == "Azure ML jobs"
-    assert plan.steps[-1].id == "decommission" and plan.steps[-1].number == len(plan.steps)
-
-
-# -- classifier rules --------------------------------------------------------------------------
+# -- synthetic assets ------------------------------------------------------------------------------
 def _experiment(name="/team/churn", **facts) -> Asset:
     base = {"experiment_id": "1", "lifecycle_stage": "active", "tags": {}, "tag_keys": [], "params": [],
             "flavors": [], "run_count": 3, "finished_runs": 3, "run_ids": ["r1"], "models": []}
     return Asset(f"experiment:dbx:{name}", EXPERIMENT, "dbx", "databricks", name, {**base, **facts})
-
-
-@pytest.mark.parametrize("asset, kind, rule", [
-    (_experiment(tag_keys=["_databricks_automl", "team"], flavors=["sklearn"]), "automl", "experiment-automl-tag"),
-    (_experiment(tag_keys=["_databricks_automl.problem_type"]), "automl", "experiment-automl-tag"),
-    (_experiment("/Users/a@b.com/churn-AutoML-2026"), "automl", "experiment-automl-name"),
-    (_experiment(flavors=["python_function", "pytorch"]), "deep_learning", "experiment-deep-learning-flavor"),
-    (_experiment(flavors=["sklearn", "tensorflow"]), "deep_learning", "experiment-deep-learning-flavor"),
-    (_experiment(params=[("num_gpus", "4")]), "deep_learning", "experiment-deep-learning-params"),
-    (_experiment(params=[("device", "cuda:0")]), "deep_learning", "experiment-deep-learning-params"),
-    (_experiment(params=[("model_type", "torch.nn.LSTM")]), "deep_learning", "experiment-deep-learning-params"),
-    (_experiment(flavors=["python_function", "sklearn"]), "simple_training", "experiment-classical"),
-    (_experiment(flavors=["xgboost"]), "simple_training", "experiment-classical"),
-    (_experiment(params=[("model_type", "GradientBoostingClassifier")]), "simple_training", "experiment-classical"),
-    (_experiment(params=[("alpha", "0.1")]), "experiment_tracking", "experiment-tracking"),
-    (_experiment(run_count=0), "empty_experiment", "experiment-empty"),
-    (_experiment(lifecycle_stage="deleted", flavors=["pytorch"]), "empty_experiment", "experiment-empty"),
-    (Asset("m", REGISTERED_MODEL, "dbx", "databricks", "c.s.bert", {"flavors": ["transformers"]}), "deep_learning",
-     "model-deep-learning-flavor"),
-    (Asset("m", REGISTERED_MODEL, "dbx", "databricks", "c.s.churn", {"flavors": ["sklearn"]}), "model_registry",
-     "model-registry"),
-    (Asset("e", SERVING_ENDPOINT, "dbx", "databricks", "churn-predictor"), "model_serving", "serving-endpoint"),
-    (Asset("f", FEATURE_TABLE, "dbx", "databricks", "prod.features.customer"), "feature_store", "feature-table"),
-    (Asset("v", VECTOR_INDEX, "dbx", "databricks", "c.s.docs_index"), "vector_search", "vector-index"),
-    (Asset("a", APP, "dbx", "databricks", "churn-explorer"), "databricks_apps", "databricks-app"),
-    (Asset("j", "job", "dbx", "databricks", "nightly"), "unclassified", "none"),
-])
-def test_rules_classify_in_order_and_say_why(asset, kind, rule):
-    found = classify(asset)
-    assert (found.kind, found.rule_id) == (kind, rule)
-    assert found.reason
 
 
 # -- evidence on asset records (collectors that land later plug in this way) --------------------
@@ -345,7 +220,18 @@ def test_a_save_waits_for_a_reader_of_the_same_process(migrating_store):
     assert manual_log(migrating_store)["status"].tolist() == ["done"]
 
 
-# -- platform collectors: Databricks workspace, Azure ML, AI Search, Fabric items ---------------
+def test_who_is_recorded_in_canonical_form_and_never_empty(migrating_store):
+    key = "experiment:dbx:2"
+    record_manual_status(migrating_store, key, status="blocked", owner=None, due=None, notes=None, kind_override=None,
+                         who=Identity("Alice\u200b@Example.COM", True, "oidc"))
+    assert manual_log(migrating_store)["who"].tolist() == ["alice@example.com"]
+    with pytest.raises(ManualStatusError, match="who made it"):
+        record_manual_status(migrating_store, key, status="done", owner=None, due=None, notes=None,
+                             kind_override=None, who=Identity("\u200b\u2060", False, "env"))
+
+
+# -- platform collectors' tables: Databricks workspace, Azure ML, AI Search, Fabric items ----------
+# (their tests: test_checklist_platforms.py, test_checklist_search_evidence.py)
 UC = "main.ml.churn"
 UC_TABLE_LOCATION = "abfss://lake@acct.dfs.core.windows.net/main/gold/features"
 
@@ -406,131 +292,3 @@ def _platform_store(tmp_path) -> Store:
 
 def _rows(store, plan=None):
     return assess(store, plan or load_plan()).workloads.set_index("asset_key")
-
-
-ENDPOINT = "serving_endpoint:dbx-ws:churn-scoring"
-
-
-def test_uc_model_is_its_own_workload_linked_to_the_workspace_model(tmp_path):
-    store = _platform_store(tmp_path)
-    _uc(store, 1)
-    rows = _rows(store)
-    uc = rows.loc[f"registered_model:dbx-ws:{UC}"]     # the key it had before the type existed
-    workspace = rows.loc["registered_model:dbx:churn"]
-    assert (uc["asset_type"], workspace["asset_type"]) == ("uc_model", "registered_model")
-    assert uc["rule"] == "uc-model-registry" and "dbx:churn" in uc["reason"]
-    # The Fabric copy of r2 proves the UC champion (v2) moved: done; the workspace model's
-    # champion is v2 too, so both registries are proven by the same copy, each counted once.
-    assert uc["evidence_status"] == "done" and "v2 (champion) → fab churn_fabric v1" in uc["evidence"]
-    assert workspace["evidence_status"] == "done"
-    assert list(rows.index).count(f"registered_model:dbx-ws:{UC}") == 1
-
-
-def test_endpoint_done_when_a_healthy_azure_ml_endpoint_serves_copies_of_its_versions(tmp_path):
-    store = _platform_store(tmp_path)
-    _uc(store, 1)
-    assert _rows(store).loc[ENDPOINT, "evidence"] == "nothing collected can say yet"   # no Azure ML source
-    _aml(store, 1)
-    row = _rows(store).loc[ENDPOINT]
-    assert row["kind"] == "model_serving" and row["evidence_status"] == "done"
-    assert "aml: endpoint churn-aml serves copies of main.ml.churn v2" in row["evidence"]
-
-
-def test_endpoint_in_progress_while_the_azure_ml_endpoint_is_unhealthy_or_partial(tmp_path):
-    store = _platform_store(tmp_path)
-    _uc(store, 1, served=(("churn-1", "1", 20.0), ("churn-2", "2", 80.0)))
-    _aml(store, 1, deployments=(("blue", "2", 100, "Failed"),))
-    row = _rows(store).loc[ENDPOINT]
-    assert row["evidence_status"] == "in_progress"
-    assert "not healthy: deployment blue provisioning Failed" in row["evidence"]
-    _aml(store, 2, deployments=(("blue", "2", 100, "Succeeded"),))          # healthy, but v1 has no copy
-    row = _rows(store).loc[ENDPOINT]
-    assert row["evidence_status"] == "in_progress" and "not yet: main.ml.churn v1" in row["evidence"]
-    _aml(store, 3, deployments=(("blue", "2", 100, "Succeeded"), ("green", "1", 0, "Succeeded")))
-    row = _rows(store).loc[ENDPOINT]                                          # v1 deployed, takes no traffic
-    assert row["evidence_status"] == "in_progress" and "deploys main.ml.churn v1 without traffic" in row["evidence"]
-    _aml(store, 4, deployments=(("blue", "2", 80, "Succeeded"), ("green", "1", 20, "Succeeded")))
-    assert _rows(store).loc[ENDPOINT, "evidence_status"] == "done"
-
-
-def test_azure_ml_copy_found_by_migrated_from_tag_when_the_mlmodel_is_not_readable(tmp_path):
-    store = _platform_store(tmp_path)
-    _uc(store, 1)
-    _aml(store, 1, link="tag")      # no origin rows: the tag names the UC version, whose run is r2
-    row = _rows(store).loc[ENDPOINT]
-    assert row["evidence_status"] == "done" and "churn-aml" in row["evidence"]
-    _aml(store, 2, deployments=(("blue", "1", 100, "Succeeded"),), link="tag")   # serves a copy of v1 only
-    assert _rows(store).loc[ENDPOINT, "evidence_status"] == "not_started"
-
-
-def test_vector_index_replaced_by_a_search_index_with_vectors(tmp_path):
-    store = _platform_store(tmp_path)
-    _uc(store, 1)
-    key = "vector_index:dbx-ws:main.gold.tickets_index"
-    assert _rows(store).loc[key, "evidence"] == "nothing collected can say yet"
-    docs = {"index_name": "documents", "vector_fields": [{"name": "v", "dimensions": 8}], "document_count": 10,
-            "indexers": [{"name": "ixr", "data_source": "onelake-docs", "container": "docs"}]}
-    _search(store, 1, docs)
-    row = _rows(store).loc[key]
-    assert row["evidence_status"] == "not_started" and row["status"] == "not_started"
-    # Same short name, but no vector field yet: in progress.
-    _search(store, 2, docs, {"index_name": "tickets-index", "vector_fields": [], "document_count": 0})
-    row = _rows(store).loc[key]
-    assert row["evidence_status"] == "in_progress" and "no vector field" in row["evidence"]
-    # Fed from a container named after the vector index's source table, with vectors and documents: done.
-    fed = {"index_name": "support", "vector_fields": [{"name": "body_vector", "dimensions": 1024}],
-           "document_count": 4800, "indexers": [{"name": "ixr2", "data_source": "ds", "container": "tickets"}]}
-    _search(store, 3, docs, fed)
-    row = _rows(store).loc[key]
-    assert row["evidence_status"] == "done"
-    assert "search index support replaces it (vector field body_vector, 4800 documents)" in row["evidence"]
-    assert "source table main.gold.tickets" in row["evidence"]
-
-
-def test_feature_table_reachable_through_a_onelake_shortcut_and_fabric_items(tmp_path):
-    store = _platform_store(tmp_path)
-    _uc(store, 1)
-    key = "feature_table:dbx-ws:main.gold.features"
-    assert _rows(store).loc[key, "kind"] == "feature_store"
-    _snap(store, "fab-items", "fabric", 1, kind="fabric",
-          fabric_items=[{"item_id": "lh", "item_type": "Lakehouse", "display_name": "lh_churn"},
-                        {"item_id": "e1", "item_type": "MLExperiment", "display_name": "/Shared/vision",
-                         "mlflow_experiment_id": "abc"},
-                        {"item_id": "m1", "item_type": "MLModel", "display_name": "churn_fabric"}],
-          fabric_shortcuts=[{"item_id": "lh", "path": "Tables", "name": "uc_features", "target_type": "AdlsGen2",
-                             "target_location": UC_TABLE_LOCATION.replace("acct", "ACCT") + "/"}])
-    rows = _rows(store)
-    assert rows.loc[key, "evidence_status"] == "in_progress"
-    assert "OneLake shortcut lh_churn/Tables/uc_features reaches its storage" in rows.loc[key, "evidence"]
-    # A Fabric ML experiment item of the same name (runs not collected): linked, in progress.
-    vision = rows.loc["experiment:dbx:2"]
-    assert vision["kind"] == "deep_learning"          # judged on Azure ML: the Fabric item does not count
-    from checklist.progress import estate_now
-    assets, _ = estate_now(store)
-    fabric_items = [a for a in assets if a.source == "fab-items"]
-    # The ML model item duplicates the MLflow source's churn_fabric: left out; the experiment stays.
-    assert sorted(a.asset_type for a in fabric_items) == ["experiment", "onelake_shortcut"]
-    exp = evidence_for(_experiment("/Shared/vision", experiment_id="2", run_ids=["v1"]), assets, ["fabric"])
-    assert exp.status == "in_progress" and "its runs are not collected" in exp.detail
-
-
-def test_burn_up_replays_the_platform_assets(tmp_path):
-    store = _platform_store(tmp_path)
-    _uc(store, 1)
-    _aml(store, 5, deployments=(("blue", "2", 100, "Failed"),))
-    _aml(store, 9)
-    table = burn_up(store, load_plan()).pivot(index="time", columns="series", values="workloads")
-    # in scope: 2 experiments + workspace model; then + UC model, endpoint, feature table, vector index.
-    assert list(table["in scope"]) == [3, 7, 7, 7]
-    # done: workspace model (Fabric copy of the champion) → + UC model → endpoint unhealthy → healthy.
-    assert list(table["done by evidence"]) == [1, 2, 2, 3]
-
-
-def test_who_is_recorded_in_canonical_form_and_never_empty(migrating_store):
-    key = "experiment:dbx:2"
-    record_manual_status(migrating_store, key, status="blocked", owner=None, due=None, notes=None, kind_override=None,
-                         who=Identity("Alice\u200b@Example.COM", True, "oidc"))
-    assert manual_log(migrating_store)["who"].tolist() == ["alice@example.com"]
-    with pytest.raises(ManualStatusError, match="who made it"):
-        record_manual_status(migrating_store, key, status="done", owner=None, due=None, notes=None,
-                             kind_override=None, who=Identity("\u200b\u2060", False, "env"))

@@ -1,10 +1,7 @@
-"""The Databricks collector against a local stub workspace, through the real `WorkspaceClient`.
-
-The stub (demo/databricks_stub.py) speaks the REST shapes of platform-apis.md §1; the fixture
-below uses only documented fields (UC RegisteredModelInfo / ModelVersionInfo / TableInfo, serving
-ServingEndpointDetailed, FeatureLineage, VectorIndex, jobs Run). Faults: empty pages carrying a
-token, 429 + Retry-After, 5xx then success, 403 on one catalog, an endpoint mid-update.
-"""
+"""The Databricks collector against a local stub workspace (tests/databricks_workspace.py), through the
+real `WorkspaceClient`: every kind of item on the happy path, history over passes, job runs, configured
+schemas and catalogs, the config's errors, and a UC version's MLmodel read through the registry.
+Faults and partial reads: test_collector_databricks_faults.py."""
 from __future__ import annotations
 
 import copy
@@ -15,167 +12,13 @@ import pandas as pd
 import pytest
 
 from collectors.config import ConfigError, load_config
-from collectors.runner import snapshot_all
 from demo.databricks_stub import DatabricksStub, Faults, prometheus_text
 from store.db import Store
 from store.queries import entity_as_of
 from tests.conftest import write_config
-
-TOKEN = "dapi-test-0123456789abcdef"
-MODEL = "main.churn.churn_gbm"
-OTHER = "main.churn.other_model"
-SECRET_MODEL = "secret.hr.attrition"
-FEATURES = "main.churn.features"
-RAW = "main.bronze.events"
-CUSTOMERS = "main.bronze.customers"
-OFFLINE = "main.churn.features_offline"
-T0 = 1_700_000_000_000
-
-
-def _version(name: str, v: int, run_id: str, deps: list[dict] | None = None, status: str = "READY") -> dict:
-    catalog, schema, model = name.split(".")
-    out = {"model_name": model, "catalog_name": catalog, "schema_name": schema, "version": v, "run_id": run_id,
-           "run_workspace_id": 1234567890, "source": f"dbfs:/databricks/mlflow-tracking/1/{run_id}/artifacts/model",
-           "storage_location": f"s3://uc/models/{model}/v{v}", "status": status, "created_at": T0 + v * 1000,
-           "created_by": "ci@example.com", "updated_at": T0 + v * 1000, "comment": f"v{v}", "id": f"mv-{model}-{v}"}
-    if deps:
-        out["model_version_dependencies"] = {"dependencies": deps}
-    return out
-
-
-def _model(name: str, aliases: dict[str, int]) -> dict:
-    catalog, schema, model = name.split(".")
-    return {"full_name": name, "name": model, "catalog_name": catalog, "schema_name": schema, "owner": "churn-team",
-            "comment": "churn classifier", "storage_location": f"s3://uc/models/{model}", "created_at": T0,
-            "updated_at": T0 + 5000, "created_by": "ci@example.com", "metastore_id": "ms-1",
-            "aliases": [{"alias_name": a, "version_num": v, "catalog_name": catalog, "schema_name": schema,
-                         "model_name": model} for a, v in aliases.items()]}
-
-
-def table_fixture(full_name: str, table_type: str = "MANAGED") -> dict:
-    catalog, schema, name = full_name.split(".")
-    return {"full_name": full_name, "name": name, "catalog_name": catalog, "schema_name": schema,
-            "table_type": table_type, "data_source_format": "DELTA", "owner": "data-eng",
-            "storage_location": f"s3://lake/{catalog}/{schema}/{name}", "table_id": f"tid-{name}",
-            "created_at": T0, "updated_at": T0 + 1}
-
-
-def feature_table_fixture(full_name: str) -> dict:
-    """A classic UC feature table: a Delta table with a primary key (customer_id, timeseries ts)."""
-    cols = [("customer_id", "STRING"), ("ts", "TIMESTAMP"), ("monthly_charges", "DOUBLE")]
-    return {**table_fixture(full_name),
-            "columns": [{"name": n, "type_name": t, "type_text": t.lower(), "position": i, "nullable": i > 0}
-                        for i, (n, t) in enumerate(cols)],
-            "table_constraints": [{"primary_key_constraint": {"name": "features_pk", "child_columns": ["customer_id", "ts"],
-                                                              "timeseries_columns": ["ts"]}}]}
-
-
-def _served(name: str, entity: str, version: str, state: str = "DEPLOYMENT_READY", size: str = "Small") -> dict:
-    return {"name": name, "entity_name": entity, "entity_version": version, "workload_size": size,
-            "workload_type": "CPU", "scale_to_zero_enabled": True,
-            "state": {"deployment": state, "deployment_state_message": ""}, "creator": "ci@example.com"}
-
-
-def base_workspace() -> dict:
-    deps = [{"table": {"table_full_name": FEATURES}}, {"function": {"function_full_name": "main.churn.score_fn"}}]
-    return {
-        "workspace_id": "1234567890",
-        "registered_models": [_model(MODEL, {"champion": 2, "challenger": 3}), _model(OTHER, {}),
-                              _model(SECRET_MODEL, {"prod": 1})],
-        "model_versions": {
-            MODEL: [_version(MODEL, 1, "run-1"), _version(MODEL, 2, "run-2", deps), _version(MODEL, 3, "run-3", deps)],
-            OTHER: [_version(OTHER, 1, "run-o1", status="FAILED_REGISTRATION")],
-            SECRET_MODEL: [_version(SECRET_MODEL, 1, "run-s1")],
-        },
-        "tables": [feature_table_fixture(FEATURES), table_fixture(RAW), table_fixture(CUSTOMERS), table_fixture("main.churn.scores_view", "VIEW"),
-                   table_fixture("main.churn.docs")],
-        "lineage": {FEATURES: [{"table": RAW, "lineage_timestamp": "2024-01-01 00:00:00.0",
-                                "jobInfos": [{"workspace_id": 1234567890, "job_id": 77}]},
-                               {"table": CUSTOMERS}],
-                    RAW: [{"file": "s3://landing/events/"}]},
-        "features": [{"full_name": "main.churn.tenure_days", "catalog_name": "main", "schema_name": "churn",
-                      "name": "tenure_days", "inputs": ["tenure_days"], "description": "days as customer",
-                      "source": {"delta_table_source": {"full_name": FEATURES, "entity_columns": ["customer_id"],
-                                                        "timeseries_column": "ts"}},
-                      "function": {"function_type": "AVG"}}],
-        # The declarative feature is materialized into an offline table; lineage is asked of that
-        # feature table. FEATURES is also a classic feature table (primary key below).
-        "materialized_features": [{"materialized_feature_id": "mf-1", "feature_name": "main.churn.tenure_days",
-                                   "table_name": OFFLINE, "is_online": False}],
-        "feature_lineage": {f"{OFFLINE}|tenure_days": {"models": [{"name": MODEL, "version": 2},
-                                                                  {"name": MODEL, "version": 3}],
-                                                       "feature_specs": [{"name": "main.churn.spec_v1"}]},
-                            f"{FEATURES}|monthly_charges": {"models": [{"name": MODEL, "version": 3}]}},
-        "serving_endpoints": [
-            {"name": "churn-endpoint", "id": "ep-1", "creator": "ci@example.com", "creation_timestamp": T0,
-             "last_updated_timestamp": T0 + 10,
-             "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
-             "tags": [{"key": "team", "value": "churn"}],
-             "config": {"config_version": 4,
-                        "served_entities": [_served("churn-2", MODEL, "2"), _served("churn-3", MODEL, "3")],
-                        "traffic_config": {"routes": [{"served_entity_name": "churn-2", "traffic_percentage": 90},
-                                                      {"served_entity_name": "churn-3", "traffic_percentage": 10}]},
-                        "auto_capture_config": {"catalog_name": "main", "schema_name": "churn",
-                                                "table_name_prefix": "churn_endpoint", "enabled": True}}},
-            {"name": "churn-updating", "id": "ep-2", "creator": "ci@example.com", "creation_timestamp": T0,
-             "state": {"ready": "READY", "config_update": "IN_PROGRESS"},
-             "config": {"config_version": 1, "served_entities": [_served("churn-1", MODEL, "1")],
-                        "traffic_config": {"routes": [{"served_entity_name": "churn-1", "traffic_percentage": 100}]}},
-             "pending_config": {"config_version": 2, "start_time": T0 + 20,
-                                "served_entities": [_served("churn-3", MODEL, "3", state="DEPLOYMENT_CREATING",
-                                                            size="Medium")],
-                                "traffic_config": {"routes": [{"served_entity_name": "churn-3",
-                                                               "traffic_percentage": 100}]}},
-             "ai_gateway": {"inference_table_config": {"catalog_name": "main", "schema_name": "logs",
-                                                       "table_name_prefix": "upd", "enabled": True}}},
-            {"name": "bge-embeddings", "id": "ep-3", "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
-             "config": {"config_version": 1,
-                        "served_entities": [{"name": "bge", "foundation_model": {"name": "databricks-bge-large-en"},
-                                             "state": {"deployment": "DEPLOYMENT_READY"}}]}},
-        ],
-        "metrics": {"churn-endpoint": prometheus_text("churn-endpoint", ["churn-2", "churn-3"], requests=1000,
-                                                      errors=3)},
-        "vector_search_endpoints": [{"name": "vs-1", "id": "vse-1", "endpoint_type": "STANDARD",
-                                     "endpoint_status": {"state": "ONLINE"}, "num_indexes": 1,
-                                     "creator": "ci@example.com", "creation_timestamp": T0}],
-        "vector_indexes": [{"name": "main.churn.docs_index", "endpoint_name": "vs-1", "index_type": "DELTA_SYNC",
-                            "primary_key": "id", "creator": "ci@example.com",
-                            "delta_sync_index_spec": {"source_table": "main.churn.docs", "pipeline_id": "pl-1",
-                                                      "embedding_source_columns": [
-                                                          {"name": "text", "embedding_model_endpoint_name": "bge-embeddings"}]},
-                            "status": {"ready": True, "indexed_row_count": 1200, "message": "ok"}}],
-        "job_runs": [{"run_id": 900001, "job_id": 55, "run_name": "churn-training", "start_time": T0,
-                      "end_time": T0 + 60_000, "creator_user_name": "ci@example.com",
-                      "run_page_url": "https://example/#job/55/run/900001",
-                      "state": {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS", "state_message": ""},
-                      "git_source": {"git_url": "https://github.com/acme/churn", "git_provider": "gitHub",
-                                     "git_branch": "main", "git_snapshot": {"used_commit": "a" * 40}}}],
-    }
-
-
-def dbx_source(url: str, **extra) -> dict:
-    return {"name": "dbx-uc", "kind": "databricks", "platform": "databricks", "host": url, "auth_type": "pat",
-            "retry_timeout_seconds": 10, "http_timeout_seconds": 10, **extra}
-
-
-@pytest.fixture()
-def token_env(monkeypatch):
-    """Unified auth reads the PAT from the environment; the config file never holds it."""
-    for k in ("DATABRICKS_HOST", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "DATABRICKS_CONFIG_PROFILE",
-              "DATABRICKS_AUTH_TYPE"):
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
-
-
-def snapshot(tmp_path: Path, stub: DatabricksStub, name: str = "governance.toml", **extra):
-    cfg = write_config(tmp_path / name, [dbx_source(stub.url, **extra)])
-    config = load_config(cfg)
-    outcome = snapshot_all(config)[0]
-    return outcome, Store(config.store_path)
-
-
-def rows(store: Store, table: str):
-    return entity_as_of(store, table)
+from tests.databricks_workspace import (CUSTOMERS, FEATURES, MODEL, OFFLINE, OTHER, RAW, SECRET_MODEL, TOKEN,
+                                        base_workspace, dbx_source, rows, snapshot, table_fixture)
+from tests.databricks_workspace import token_env  # noqa: F401  (fixture; other test files import it from here)
 
 
 # -- the happy path, with every kind of item --------------------------------------------------------
@@ -292,60 +135,7 @@ def test_no_token_in_config_or_store(collected, tmp_path):
     assert TOKEN not in (tmp_path / "governance.toml").read_text()
 
 
-# -- faults ----------------------------------------------------------------------------------------
-def test_empty_pages_with_tokens_429_and_5xx(tmp_path, token_env):
-    ws = base_workspace()
-    # 250 more models: several pages even at the maximum page size of 1000? no — force small pages
-    # by paging versions (page size 100 by default on the server) with 230 versions of one model.
-    ws["model_versions"][OTHER] = [_version(OTHER, v, f"run-o{v}") for v in range(1, 231)]
-    faults = Faults(empty_pages=True, throttle={"uc.models.get": 1, "serving.list": 1}, retry_after=1,
-                    flaky={"uc.versions.list": 2, "serving.get": 1}, flaky_status=500)
-    with DatabricksStub(ws, token=TOKEN, faults=faults) as stub:
-        outcome, store = snapshot(tmp_path, stub)
-    assert outcome.ok, outcome.errors
-    versions = rows(store, "model_versions")
-    assert len(versions[versions.name == OTHER]) == 230
-    assert len(rows(store, "serving_endpoints")) == 3
-    # Faults were really served: every throttled/flaky route was asked again and answered.
-    assert stub.counts["uc.models.get"] == 3 + 1 and stub.counts["serving.list"] == 2
-    assert outcome.warnings == []
-    # The collector's request count (client side) matches what the stub saw, minus the host probe.
-    assert outcome.api_calls == stub.total_requests - stub.counts["host_metadata"]
-
-
-def test_forbidden_catalog_is_a_warning_not_a_failure(tmp_path, token_env):
-    with DatabricksStub(base_workspace(), token=TOKEN, faults=Faults(forbidden_catalogs={"secret"})) as stub:
-        outcome, store = snapshot(tmp_path, stub, catalogs=["main", "secret"])
-    assert outcome.ok
-    assert any("catalog secret" in w and "403" in w for w in outcome.warnings)
-    assert set(rows(store, "registered_models")["name"]) == {MODEL, OTHER}
-
-
-def test_forbidden_referenced_table_is_recorded_as_a_gap(tmp_path, token_env):
-    ws = base_workspace()
-    ws["model_versions"][MODEL][2]["model_version_dependencies"]["dependencies"].append(
-        {"table": {"table_full_name": "secret.hr.salaries"}})
-    with DatabricksStub(ws, token=TOKEN, faults=Faults(forbidden_catalogs={"secret"})) as stub:
-        outcome, store = snapshot(tmp_path, stub)
-    assert outcome.ok
-    tables = rows(store, "uc_tables").set_index("full_name")
-    assert tables.loc["secret.hr.salaries"]["read_status"] == "forbidden"
-    assert any("secret.hr.salaries" in w and "403" in w for w in outcome.warnings)
-    # The model listing itself was metastore-wide: the forbidden model's details failed one by one.
-    assert rows(store, "uc_models").set_index("full_name").loc[SECRET_MODEL]["read_status"] == "forbidden"
-
-
-def test_persistent_server_error_on_a_listing_fails_the_pass_and_keeps_good_data(tmp_path, token_env):
-    ws = base_workspace()
-    with DatabricksStub(ws, token=TOKEN) as stub:
-        first, store = snapshot(tmp_path, stub)
-    assert first.ok
-    with DatabricksStub(ws, token=TOKEN, faults=Faults(flaky={"uc.models.list": 99})) as stub:
-        second, _ = snapshot(tmp_path, stub)
-    assert not second.ok and any("InternalError" in e for e in second.errors)
-    assert set(rows(store, "registered_models")["name"]) == {MODEL, OTHER, SECRET_MODEL}
-
-
+# -- over several passes, and what the config asks for ---------------------------------------------
 def test_history_traffic_shift_and_metric_samples_accumulate(tmp_path, token_env):
     ws = base_workspace()
     with DatabricksStub(ws, token=TOKEN) as stub:
@@ -410,13 +200,6 @@ def test_configured_schemas_list_tables(tmp_path, token_env):
     assert stub.counts["lineage.table"] == 0 and stub.counts["serving.metrics"] == 0
 
 
-def test_unreachable_workspace_fails_fast(tmp_path, token_env):
-    cfg = write_config(tmp_path / "governance.toml",
-                       [dbx_source("http://127.0.0.1:9", retry_timeout_seconds=2, http_timeout_seconds=2)])
-    outcome = snapshot_all(load_config(cfg))[0]
-    assert not outcome.ok and outcome.errors
-
-
 # -- config ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("extra, field", [
     ({"token": "dapi123"}, "token"),
@@ -466,58 +249,6 @@ def test_configured_catalogs_are_listed_schema_by_schema(tmp_path, token_env):
     assert asked and all("catalog_name=main" in p and "schema_name=" in p for p in asked)
     assert not any("information_schema" in p for p in asked)
     assert [p for r, p in stub.log if r == "uc.schemas.list"] and outcome.warnings == []
-
-
-# -- a partial read never records a removal ----------------------------------------------------------
-PARTIAL_READS = {
-    "a 403 on one catalog": Faults(forbidden_catalogs={"secret"}),
-    "a schema's model list": Faults(failing={"uc.models.list": 500}),
-    "a model's versions list": Faults(failing={"uc.versions.list": 403}),
-    "a model's details (aliases)": Faults(failing={"uc.models.get": 500}),
-    "an endpoint's details": Faults(failing={"serving.get": 403}),
-    "a vector endpoint's index list": Faults(failing={"vs.indexes.list": 403}),
-    "a schema's table list": Faults(failing={"uc.tables.list": 403}),
-    "a table's lineage": Faults(failing={"lineage.table": 500}),
-    "a schema's feature list": Faults(failing={"features.list": 403}),
-    "a feature's lineage": Faults(failing={"features.lineage": 403}),
-    "a feature's materializations": Faults(failing={"features.materialized.list": 403}),
-}
-
-
-@pytest.mark.parametrize("what", list(PARTIAL_READS))
-def test_a_pass_with_a_failed_item_read_removes_nothing_and_warns(tmp_path, token_env, what):
-    ws = base_workspace()
-    ws["schemas"] = ["secret.hr"]
-    opts = {"catalogs": ["main", "secret"], "schemas": ["main.churn"]}
-    with DatabricksStub(ws, token=TOKEN) as stub:
-        first, store = snapshot(tmp_path, stub, **opts)
-    assert first.ok and first.warnings == [], first.warnings
-    before = {t: len(rows(store, t)) for t in first.counts if t != "endpoint_metrics"}   # samples append
-    with DatabricksStub(ws, token=TOKEN, faults=PARTIAL_READS[what]) as stub:
-        second, _ = snapshot(tmp_path, stub, **opts)
-    assert second.ok, second.errors
-    assert second.warnings, "a failed read must be reported"
-    removed = {t: c["removed"] for t, c in second.counts.items() if c["removed"]}
-    assert removed == {}, f"{what}: recorded removals {removed}"
-    assert {t: len(rows(store, t)) for t in before} == before
-    # The as-of view after the pass still holds the aliases (an audit trace would not say "removed").
-    aliases = {(r.name, r.alias) for r in entity_as_of(store, "model_aliases", second.snapshot_id).itertuples()}
-    assert aliases == {(MODEL, "champion"), (MODEL, "challenger"), (SECRET_MODEL, "prod")}
-
-
-def test_a_complete_pass_still_records_removals_next_to_a_failed_read(tmp_path, token_env):
-    ws = base_workspace()
-    opts = {"catalogs": ["main", "secret"]}
-    with DatabricksStub(ws, token=TOKEN) as stub:
-        first, store = snapshot(tmp_path, stub, **opts)
-    ws2 = copy.deepcopy(ws)
-    ws2["registered_models"] = [m for m in ws2["registered_models"] if m["full_name"] != OTHER]
-    del ws2["model_versions"][OTHER]
-    with DatabricksStub(ws2, token=TOKEN, faults=Faults(forbidden_catalogs={"secret"})) as stub:
-        second, _ = snapshot(tmp_path, stub, **opts)
-    assert first.ok and second.ok and second.warnings
-    assert set(rows(store, "registered_models")["name"]) == {MODEL, SECRET_MODEL}   # OTHER really went
-    assert set(rows(store, "model_versions")["name"]) == {MODEL, SECRET_MODEL}
 
 
 # -- a Unity Catalog version's MLmodel is read through the registry, not its raw storage path ---------

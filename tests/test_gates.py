@@ -1,6 +1,7 @@
 """Promotion gates on real MLflow stores (filled by the real client, collected by the real collector):
-policies, evaluation (pass / fail / unknown / no Production / slices), the gate CLI, reviews with
-separation of duties and a moved baseline, the hash-chained log under tampering, and write-back."""
+the shared workspace (`gates_ws`, `ws_copy`) and helpers, evaluation (pass / fail / unknown / no
+Production / slices / artifacts / a git SHA that is no commit) and the gate CLI. Policies and the review
+config: test_gates_policy.py; reviews, the hash-chained log and write-back: test_gates_reviews.py."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.conftest import REPO, cli_env, client, delta_input, mlflow_source, new_mlflow_store, sha, write_config
@@ -155,70 +155,10 @@ def gates_cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=180)
 
 
-# -- policies ----------------------------------------------------------------------------------------
-def test_default_policy_has_the_seed_thresholds():
+def _policy():
     from gates.policy import DEFAULT_POLICY, load_policy
 
-    policy = load_policy(DEFAULT_POLICY)
-    assert {(b.metric, b.min) for b in policy.thresholds} == {("roc_auc", 0.80), ("f1_score", 0.72), ("precision", 0.70)}
-    assert policy.require_git_sha and policy.lineage_required
-    assert policy.baseline_for("databricks").aliases == ("champion", "Production", "prod")
-    assert policy.baseline_for("fabric").aliases == ("champion", "Production", "prod")
-    assert policy.baseline_for("azureml").aliases == () and policy.baseline_for("azureml").traffic
-    # Conflicting evidence blocks by default, by name and by the *_conflict / *_mismatch globs.
-    for gap in ("input_version_conflict", "commit_mismatch", "no_run", "invalid_git_sha", "registry_run_conflict"):
-        assert policy.forbids(gap), gap
-    assert not policy.forbids("alias_moved_after")
-
-
-@pytest.mark.parametrize("text, line, needle", [
-    ("[thresholds]\nroc_auc = 0.8\nf1_score = \"high\"\n", 3, "field 'thresholds.f1_score': must be a finite number"),
-    ("[thresholds]\nroc_auc = { min = 0.8, mni = 0.1 }\n", 2, "field 'thresholds.roc_auc.mni': unknown field"),
-    ("[policy]\nbaseline_alias = \"Production\"\n\n[relativ]\nmargin = 0.1\n", 4, "field 'relativ': unknown table"),
-    ("[relative]\nmargin = -0.1\n", 2, "field 'relative.margin': must be >= 0"),
-    ("[lineage]\nrequire = true\nforbidden_gaps = [\"no_git_sha\", \"no_sha\"]\n", 3, "unknown gap kind 'no_sha'"),
-    ("[thresholds]\nroc_auc = 0.8\nroc_auc = 0.9\n", 3, "not valid TOML"),
-    ("[latency]\nmetric = \"p95_ms\"\n", 1, "field 'latency.max': missing"),
-    ("[writeback]\naction = \"promote\"\n", 2, "field 'writeback.action': must be one of alias, tag"),
-])
-def test_bad_policy_errors_name_file_line_and_field(tmp_path, text, line, needle):
-    from gates.policy import PolicyError, load_policy
-
-    path = policy_file(tmp_path, text)
-    with pytest.raises(PolicyError) as err:
-        load_policy(path)
-    assert str(err.value).startswith(f"{path}:{line}:"), str(err.value)
-    assert needle in str(err.value)
-
-
-def test_policy_per_model_from_policy_dir(tmp_path):
-    from gates.policy import DEFAULT_POLICY, policy_path_for
-
-    (tmp_path / "policies").mkdir()
-    own = policy_file(tmp_path / "policies", "[thresholds]\nroc_auc = 0.9\n", "churn-gates.toml")
-    assert policy_path_for("churn-gates", tmp_path / "policies") == own
-    assert policy_path_for("other", tmp_path / "policies") == DEFAULT_POLICY
-    default = policy_file(tmp_path / "policies", "[thresholds]\nroc_auc = 0.7\n", "default.toml")
-    assert policy_path_for("other", tmp_path / "policies") == default
-
-
-def test_review_config_is_parsed_and_validated(tmp_path):
-    from collectors.config import ConfigError, load_config, parse_config
-
-    config = parse_config({"review": {"local_identity": "a@x", "policy_dir": "pol",
-                                      "reviewers": [{"identity": "a@x", "models": ["churn-*"]}]}}, tmp_path / "g.toml")
-    assert config.review.local_identity == "a@x" and config.review.policy_dir == tmp_path / "pol"
-    assert config.review.reviewers[0].models == ("churn-*",)
-    assert parse_config({}).review.reviewers == ()   # optional: old configs keep working
-    for raw, needle in (({"review": {"local_identiy": "a"}}, "[review]: unknown field 'local_identiy'"),
-                        ({"review": {"reviewers": [{"identity": "a", "models": "churn-*"}]}},
-                         "[[review.reviewers]] #1 (a): field 'models'"),
-                        ({"review": {"reviewers": [{"models": ["*"]}]}}, "field 'identity'")):
-        bad = tmp_path / "bad.toml"
-        with pytest.raises(ConfigError) as err:
-            parse_config(raw, bad)
-        assert str(bad) in str(err.value) and needle in str(err.value), str(err.value)
-    assert load_config(REPO / "governance.example.toml").review.reviewers == ()
+    return load_policy(DEFAULT_POLICY)
 
 
 # -- evaluation --------------------------------------------------------------------------------------
@@ -344,6 +284,28 @@ def test_required_artifacts_are_listed_in_the_registry(gates_ws, tmp_path):
     assert by_name(gate(gates_ws, "2", policy, lister=False))["artifact:confusion_matrix.png"].status == "UNKNOWN"
 
 
+def test_a_git_sha_that_is_not_a_commit_fails_the_required_criterion(ws_copy):
+    """A branch name in the `git_sha` param is no code evidence: the required criterion fails and shows
+    the value, and the lineage gap says `invalid_git_sha`."""
+    from mlflow.entities import Param
+
+    from collectors.runner import snapshot_all
+
+    c = client(ws_copy.uri)
+    good = c.get_run(ws_copy.runs["good"])
+    run = c.create_run(good.info.experiment_id, run_name="branchy",
+                       tags={"mlflow.user": AUTHOR, "owner": "churn-team"}).info.run_id
+    c.log_batch(run, params=[Param("git_sha", "main"), Param("delta_feature_version", "7")])
+    c.log_inputs(run, datasets=[delta_input("main.churn.features", 7, "training", "d-branchy")])
+    c.set_terminated(run, "FINISHED")
+    version = c.create_model_version(MODEL, source=f"{good.info.artifact_uri}/model", run_id=run).version
+    assert all(o.ok for o in snapshot_all(ws_copy.config))
+    crit = by_name(gate(ws_copy, str(version)))
+    assert crit["required:git_sha"].status == "FAIL"
+    assert crit["required:git_sha"].actual == "main (not a commit SHA)"
+    assert "invalid_git_sha" in crit["lineage:gaps"].actual
+
+
 # -- CLI ----------------------------------------------------------------------------------------------
 def test_cli_check_exit_codes_and_output(gates_ws, tmp_path):
     cfg = gates_ws.config_path
@@ -375,201 +337,3 @@ def test_cli_check_exit_codes_and_output(gates_ws, tmp_path):
     helptext = gates_cli("check", "--help")
     assert "exit status" in helptext.stdout and "2  bad config, bad policy" in helptext.stdout
 
-
-# -- reviews -------------------------------------------------------------------------------------------
-def _policy():
-    from gates.policy import DEFAULT_POLICY, load_policy
-
-    return load_policy(DEFAULT_POLICY)
-
-
-def test_separation_of_duties_and_reviewer_roles(ws_copy):
-    from gates.reviews import Identity, ReviewError, read_log, submit_review
-
-    seen = gate(ws_copy, "2")
-    author = Identity(AUTHOR, False, "local")
-    with pytest.raises(ReviewError, match="separation of duties"):
-        submit_review(ws_copy.store, ws_copy.config, _policy(), author, seen=seen, decision="approve", note="lgtm")
-    # The author may still ask for changes; an outsider may not review this model at all.
-    submit_review(ws_copy.store, ws_copy.config, _policy(), author, seen=seen, decision="request_changes",
-                  note="please add the slice report")
-    with pytest.raises(ReviewError, match="not a reviewer of churn-gates"):
-        submit_review(ws_copy.store, ws_copy.config, _policy(), Identity(OUTSIDER, True, "oidc"), seen=seen,
-                      decision="approve", note="ok")
-    with pytest.raises(ReviewError, match="needs a note"):
-        submit_review(ws_copy.store, ws_copy.config, _policy(), Identity(REVIEWER, False, "local"), seen=seen,
-                      decision="approve", note="   ")
-    entry = submit_review(ws_copy.store, ws_copy.config, _policy(), Identity(REVIEWER, True, "oidc"), seen=seen,
-                          decision="approve", note="Beats Production on every metric; lineage complete.")
-    assert entry.reviewer == REVIEWER and entry.reviewer_verified is True
-    assert json.loads(entry.snapshot_ids) == seen.snapshot_ids
-    assert json.loads(entry.gate_result)["status"] == "PASS"
-    log = read_log(ws_copy.store, MODEL, "2")
-    assert [(e.decision, e.reviewer) for e in log] == [("request_changes", AUTHOR), ("approve", REVIEWER)]
-
-
-def test_a_failing_gate_cannot_be_approved_but_can_be_rejected(ws_copy):
-    from gates.reviews import Identity, ReviewError, submit_review
-
-    seen = gate(ws_copy, "3")
-    alice = Identity(REVIEWER, False, "local")
-    with pytest.raises(ReviewError, match="the gate does not pass"):
-        submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=seen, decision="approve", note="ship it")
-    entry = submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=seen, decision="reject",
-                          note="roc_auc 0.791 below 0.80")
-    assert entry.gate_status == "FAIL" and entry.reviewer_verified is False
-
-
-def test_baseline_moved_during_review_is_refused_as_stale(ws_copy):
-    from collectors.runner import snapshot_all
-    from gates.reviews import Identity, StaleReview, submit_review
-
-    seen = gate(ws_copy, "5")          # the reviewer looks while Production is v1
-    assert seen.baseline.version == "1"
-    client(ws_copy.uri).set_registered_model_alias(MODEL, "Production", "2")   # someone promotes v2 meanwhile
-    assert all(o.ok for o in snapshot_all(ws_copy.config))
-    alice = Identity(REVIEWER, False, "local")
-    with pytest.raises(StaleReview) as stale:
-        submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=seen, decision="approve", note="ok")
-    assert "baseline @Production moved" in str(stale.value) and "was v1, is now v2" in str(stale.value)
-    fresh = stale.value.fresh
-    assert fresh.baseline.version == "2" and fresh.snapshot_ids != seen.snapshot_ids
-    entry = submit_review(ws_copy.store, ws_copy.config, _policy(), alice, seen=fresh, decision="approve",
-                          note="re-checked against v2")
-    assert json.loads(entry.gate_result)["baseline"]["version"] == "2"
-    assert json.loads(entry.snapshot_ids) == fresh.snapshot_ids
-
-
-# -- the hash chain ----------------------------------------------------------------------------------
-def _three_reviews(ws: GatesWs) -> None:
-    from gates.reviews import Identity, submit_review
-
-    alice = Identity(REVIEWER, False, "local")
-    for version, decision, note in (("2", "approve", "good"), ("3", "reject", "bad"), ("4", "request_changes", "nan")):
-        submit_review(ws.store, ws.config, _policy(), alice, seen=gate(ws, version), decision=decision, note=note)
-
-
-def _tamper(ws: GatesWs, sql: str, params=()) -> None:
-    con = duckdb.connect(str(ws.store_path))
-    try:
-        con.execute(sql, list(params))
-    finally:
-        con.close()
-
-
-def test_chain_verifies_then_detects_an_edited_entry(ws_copy):
-    from gates.reviews import verify
-
-    _three_reviews(ws_copy)
-    report = verify(ws_copy.store)
-    assert report.ok and report.entries == 3
-    ok = gates_cli("verify", "--config", ws_copy.config_path, "--json")
-    assert ok.returncode == 0 and json.loads(ok.stdout)["head_hash"] == report.head_hash
-    _tamper(ws_copy, "UPDATE gate_review_log SET decision = 'approve', note = 'fine' WHERE entry_id = 2")
-    bad = verify(ws_copy.store)
-    assert not bad.ok and any("entry 2 was edited" in p for p in bad.problems)
-    out = gates_cli("verify", "--config", ws_copy.config_path)
-    assert out.returncode == 1 and "TAMPERED" in out.stdout and "entry 2 was edited" in out.stdout
-
-
-def test_chain_detects_a_deleted_entry_and_a_cut_tail(ws_copy):
-    from gates.reviews import verify
-
-    _three_reviews(ws_copy)
-    head = verify(ws_copy.store).head_hash
-    _tamper(ws_copy, "DELETE FROM gate_review_log WHERE entry_id = 3")
-    cut = verify(ws_copy.store)
-    assert not cut.ok and any("deleted from the end" in p for p in cut.problems)
-    # Even with the head record "repaired" to match, a pinned head hash exposes the cut.
-    _tamper(ws_copy, "UPDATE gate_review_head SET entries = 2, head_hash = "
-                     "(SELECT entry_hash FROM gate_review_log WHERE entry_id = 2)")
-    assert verify(ws_copy.store).ok
-    pinned = gates_cli("verify", "--config", ws_copy.config_path, "--expect-head", head)
-    assert pinned.returncode == 1 and "not the expected" in pinned.stdout
-    _tamper(ws_copy, "DELETE FROM gate_review_log WHERE entry_id = 1")
-    middle = verify(ws_copy.store)
-    assert not middle.ok and any("entry 1 is missing" in p for p in middle.problems)
-    assert any("prev_hash does not match" in p for p in middle.problems)
-
-
-def test_entries_are_appended_with_linked_hashes(ws_copy):
-    from gates.reviews import GENESIS, entry_hash, read_log
-
-    _three_reviews(ws_copy)
-    log = read_log(ws_copy.store)
-    assert [e.entry_id for e in log] == [1, 2, 3] and log[0].prev_hash == GENESIS
-    assert all(b.prev_hash == a.entry_hash for a, b in zip(log, log[1:]))
-    assert all(entry_hash(e) == e.entry_hash for e in log)
-
-
-# -- write-back ----------------------------------------------------------------------------------------
-def _approve(ws: GatesWs, version: str = "2") -> dict:
-    from gates.reviews import Identity, submit_review
-
-    return submit_review(ws.store, ws.config, _policy(), Identity(REVIEWER, True, "oidc"), seen=gate(ws, version),
-                         decision="approve", note="approved for Production")
-
-
-def test_write_back_is_off_by_default(ws_copy):
-    from gates.reviews import read_log
-    from gates.writeback import write_back
-
-    approval = _approve(ws_copy)
-    outcome = write_back(ws_copy.store, ws_copy.config, _policy(), approval)
-    assert not outcome.attempted and "allow_registry_writes = false" in outcome.message
-    assert str(client(ws_copy.uri).get_model_version_by_alias(MODEL, "Production").version) == "1"
-    assert [e.kind for e in read_log(ws_copy.store)] == ["review"]
-
-
-def test_write_back_moves_the_alias_and_records_the_outcome(ws_copy):
-    from gates.reviews import read_log, verify
-    from gates.writeback import write_back
-
-    cfg = _write(ws_copy.root, ws_copy.uri, allow_writes=True)
-    ws = GatesWs(ws_copy.root, ws_copy.uri, cfg, ws_copy.store_path, ws_copy.runs)
-    approval = _approve(ws)
-    outcome = write_back(ws.store, ws.config, _policy(), approval)
-    assert outcome.attempted and outcome.ok, outcome.message
-    assert str(client(ws.uri).get_model_version_by_alias(MODEL, "Production").version) == "2"
-    log = read_log(ws.store)
-    assert [(e.kind, e.decision) for e in log] == [("review", "approve"), ("writeback_attempt", "attempted"),
-                                                         ("writeback_result", "succeeded")]
-    assert log[2].ref_entry == approval.entry_id and verify(ws.store).ok
-
-
-def test_write_back_refuses_when_the_alias_moved_and_leaves_the_registry_alone(ws_copy):
-    from gates.reviews import read_log, verify
-    from gates.writeback import write_back
-
-    cfg = _write(ws_copy.root, ws_copy.uri, allow_writes=True)
-    ws = GatesWs(ws_copy.root, ws_copy.uri, cfg, ws_copy.store_path, ws_copy.runs)
-    approval = _approve(ws, "2")
-    client(ws.uri).set_registered_model_alias(MODEL, "Production", "5")   # moved by someone else, not yet snapshotted
-    outcome = write_back(ws.store, ws.config, _policy(), approval)
-    assert outcome.attempted and not outcome.ok
-    assert "is at v5 in the registry, the approval saw v1" in outcome.message
-    assert str(client(ws.uri).get_model_version_by_alias(MODEL, "Production").version) == "5"
-    last = read_log(ws.store)[-1]
-    assert (last.kind, last.decision) == ("writeback_result", "failed") and verify(ws.store).ok
-
-
-def test_a_git_sha_that_is_not_a_commit_fails_the_required_criterion(ws_copy):
-    """A branch name in the `git_sha` param is no code evidence: the required criterion fails and shows
-    the value, and the lineage gap says `invalid_git_sha`."""
-    from mlflow.entities import Param
-
-    from collectors.runner import snapshot_all
-
-    c = client(ws_copy.uri)
-    good = c.get_run(ws_copy.runs["good"])
-    run = c.create_run(good.info.experiment_id, run_name="branchy",
-                       tags={"mlflow.user": AUTHOR, "owner": "churn-team"}).info.run_id
-    c.log_batch(run, params=[Param("git_sha", "main"), Param("delta_feature_version", "7")])
-    c.log_inputs(run, datasets=[delta_input("main.churn.features", 7, "training", "d-branchy")])
-    c.set_terminated(run, "FINISHED")
-    version = c.create_model_version(MODEL, source=f"{good.info.artifact_uri}/model", run_id=run).version
-    assert all(o.ok for o in snapshot_all(ws_copy.config))
-    crit = by_name(gate(ws_copy, str(version)))
-    assert crit["required:git_sha"].status == "FAIL"
-    assert crit["required:git_sha"].actual == "main (not a commit SHA)"
-    assert "invalid_git_sha" in crit["lineage:gaps"].actual

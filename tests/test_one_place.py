@@ -1,5 +1,8 @@
-"""Concepts written once (issue 14): as-of visibility, version order, the migrated-from tag."""
+"""Concepts written once (issue 14): as-of visibility, version order, the migrated-from tag; and
+no source file too long to hold in one's head."""
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -93,3 +96,25 @@ def test_no_caller_reaches_into_the_lineage_graphs_networkx_object():
     files = [f for f in [*_code_files(), *sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "tests").glob("*.py"))]
              if f.name != "graph.py" and reach.search(f.read_text(encoding="utf-8"))]
     assert files == []
+
+
+MAX_LINES = 500
+
+
+def _tracked_python_files() -> list[Path]:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed: which files are tracked cannot be told")
+    listed = subprocess.run(["git", "ls-files", "-z", "--", "*.py"], cwd=ROOT, capture_output=True, timeout=60)
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout: {listed.stderr.decode(errors='replace').strip()}")
+    return [ROOT / name for name in listed.stdout.decode().split("\0") if name]
+
+
+def test_no_python_file_is_over_500_lines():
+    """Every tracked .py file (the app, tests/ and bench/ alike) stays at most 500 lines; a longer one is
+    split by theme (issue 14)."""
+    files = [f for f in _tracked_python_files() if f.is_file()]
+    assert any(f.name == "test_one_place.py" for f in files)   # the listing really found the project's files
+    lengths = {str(f.relative_to(ROOT)): len(f.read_bytes().splitlines()) for f in files}
+    too_long = {name: n for name, n in sorted(lengths.items()) if n > MAX_LINES}
+    assert too_long == {}, f"over {MAX_LINES} lines: " + ", ".join(f"{name} ({n} lines)" for name, n in too_long.items())
