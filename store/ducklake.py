@@ -22,7 +22,6 @@ import importlib.resources
 import logging
 import random
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,7 +39,6 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 PREFIX = "ducklake:"
 ALIAS = "lake"
-SPILL_FOLDER = "waymark-ducklake-spill"   # under the temp folder: where a capped write spills
 _TOKEN_TABLE = "waymark_write_token"
 
 
@@ -209,10 +207,8 @@ class DuckLakeStore(db.Store):
         with self._lock:
             con = self._databases.get(key)
             if con is None:
-                # In memory, DuckDB would spill to `.tmp` in the working directory: use the temp folder.
                 con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                             "autoload_known_extensions": False,
-                                             "temp_directory": str(Path(tempfile.gettempdir()) / SPILL_FOLDER)})
+                                             "autoload_known_extensions": False})
                 try:
                     attach(con, self.spec, ALIAS, read_only=read_only)
                 except BaseException as e:
@@ -290,14 +286,11 @@ class DuckLakeStore(db.Store):
 
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def writer(self, capped: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction. A concurrent conflicting commit raises `WriteConflict` at the end:
-        use `Store.write`, which re-runs the work, unless the caller retries itself. `capped`: DuckDB's
-        working memory is held to `store.db.WRITE_MEMORY_LIMIT` (a full pass of 100k runs took the
-        process to 799 MB without it)."""
+        use `Store.write`, which re-runs the work, unless the caller retries itself."""
         self._migrate_retrying()
         with self._cursor(read_only=False) as cur:
-            cur.execute(f"SET memory_limit = {db.sql_literal(db.WRITE_MEMORY_LIMIT)}" if capped else "RESET memory_limit")
             cur.execute("BEGIN TRANSACTION")
             try:
                 _take_token(cur)
@@ -323,15 +316,10 @@ class DuckLakeStore(db.Store):
         conflicts with it (DuckLake's optimistic concurrency), for up to WRITE_RETRY_SECONDS."""
         deadline = time.monotonic() + db.WRITE_RETRY_SECONDS
         wait = 0.05
-        capped = True
         while True:
             try:
-                with self.writer(capped) as con:
+                with self.writer() as con:
                     return work(con)
-            except duckdb.OutOfMemoryException:
-                if not capped:
-                    raise
-                capped = False   # as for the DuckDB file (Store.write): re-run uncapped rather than fail
             except db.WriteConflict:
                 if time.monotonic() > deadline:
                     raise
