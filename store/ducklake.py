@@ -34,12 +34,18 @@ import duckdb
 
 from store import db
 from store.migrations import MIGRATIONS, ducklake_statements
+from store.staging import PARQUET_ROW_GROUP
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 PREFIX = "ducklake:"
 ALIAS = "lake"
 _TOKEN_TABLE = "waymark_write_token"
+# Kept on the lake (DuckLake's `set_option`, persisted in its catalog, so every writer on every machine
+# uses them). DuckLake buffers each Parquet row group whole while it writes: at its default of 122,880
+# rows a full pass of 100k runs took the writing process to 799 MB; at the staging files' row-group
+# size, 300k wide rows took +160 MB instead of +1,350 MB (bench/README.md).
+LAKE_OPTIONS = {"parquet_row_group_size": str(PARQUET_ROW_GROUP)}
 
 
 class SpecError(ValueError):
@@ -366,10 +372,12 @@ class DuckLakeStore(db.Store):
         with self._cursor(read_only=False) as cur:
             if _has_table(cur, "schema_migrations") and _has_table(cur, _TOKEN_TABLE):
                 applied = {r[0] for r in cur.execute("SELECT version FROM schema_migrations").fetchall()}
-                if applied >= {v for v, _, _ in MIGRATIONS}:
+                if applied >= {v for v, _, _ in MIGRATIONS} and not _options_to_set(cur):
                     return
             cur.execute("BEGIN TRANSACTION")
             try:
+                for name, value in _options_to_set(cur).items():
+                    cur.execute(f"CALL {ALIAS}.set_option(?, ?)", [name, value])
                 cur.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
                     version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)""")
                 cur.execute(f"CREATE TABLE IF NOT EXISTS {_TOKEN_TABLE} (id INTEGER NOT NULL, n BIGINT NOT NULL)")
@@ -397,6 +405,12 @@ class DuckLakeStore(db.Store):
                     with contextlib.suppress(duckdb.Error):
                         cur.execute("ROLLBACK")
                     raise
+
+
+def _options_to_set(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The LAKE_OPTIONS this lake does not hold yet (a lake created by an older Waymark, or by hand)."""
+    held = dict(con.execute(f"SELECT option_name, value FROM {ALIAS}.options() WHERE scope = 'GLOBAL'").fetchall())
+    return {name: value for name, value in LAKE_OPTIONS.items() if held.get(name) != value}
 
 
 def _take_token(con: duckdb.DuckDBPyConnection) -> None:
