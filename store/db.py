@@ -14,6 +14,7 @@ take ids from `Store.next_id` (DuckLake has no sequences).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ import pandas as pd
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from store.migrations import ID_COLUMNS, MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -83,6 +86,12 @@ _BACKENDS: list[tuple[Callable[[Any], bool], type[Store]]] = []
 
 def register_backend(accepts: Callable[[Any], bool], backend: type[Store]) -> None:
     _BACKENDS.append((accepts, backend))
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """DuckDB's out-of-memory error, also when it comes wrapped in another one (a failed commit)."""
+    return isinstance(exc, duckdb.OutOfMemoryException) or (
+        isinstance(exc, duckdb.Error) and "out of memory" in str(exc).lower())
 
 
 class Store:
@@ -175,7 +184,10 @@ class Store:
         try:
             with self.writer() as con:
                 return work(con)
-        except duckdb.OutOfMemoryException:
+        except duckdb.Error as e:
+            if not is_out_of_memory(e):
+                raise
+            log.warning("a write to %s did not fit in %s: re-running it uncapped", self.name, WRITE_MEMORY_LIMIT)
             with self.writer(capped=False) as con:
                 return work(con)
 

@@ -20,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import logging
+import os
 import random
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +36,7 @@ import duckdb
 
 from store import db
 from store.migrations import MIGRATIONS, ducklake_statements
-from store.staging import PARQUET_ROW_GROUP
+from store.staging import FOLDER_PREFIX, PARQUET_ROW_GROUP
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -213,8 +215,13 @@ class DuckLakeStore(db.Store):
         with self._lock:
             con = self._databases.get(key)
             if con is None:
+                # In memory, DuckDB would spill to `.tmp` in the working directory. A folder of this
+                # process's own instead (two processes must not share one), named like a staging
+                # folder so the next pass removes it if this process is killed (staging.remove_stale).
+                spill = Path(tempfile.gettempdir()) / f"{FOLDER_PREFIX}{os.getpid()}-lake-spill"
                 con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                             "autoload_known_extensions": False})
+                                             "autoload_known_extensions": False,
+                                             "temp_directory": str(spill)})
                 try:
                     attach(con, self.spec, ALIAS, read_only=read_only)
                 except BaseException as e:
@@ -292,11 +299,14 @@ class DuckLakeStore(db.Store):
 
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(self, capped: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction. A concurrent conflicting commit raises `WriteConflict` at the end:
-        use `Store.write`, which re-runs the work, unless the caller retries itself."""
+        use `Store.write`, which re-runs the work, unless the caller retries itself. `capped`: DuckDB's
+        working memory is held to `store.db.WRITE_MEMORY_LIMIT`, beyond which it spills to disk (a
+        full pass of 100k runs took the committing process to 523 MB without it)."""
         self._migrate_retrying()
         with self._cursor(read_only=False) as cur:
+            cur.execute(f"SET memory_limit = {db.sql_literal(db.WRITE_MEMORY_LIMIT)}" if capped else "RESET memory_limit")
             cur.execute("BEGIN TRANSACTION")
             try:
                 _take_token(cur)
@@ -322,9 +332,10 @@ class DuckLakeStore(db.Store):
         conflicts with it (DuckLake's optimistic concurrency), for up to WRITE_RETRY_SECONDS."""
         deadline = time.monotonic() + db.WRITE_RETRY_SECONDS
         wait = 0.05
+        capped = True
         while True:
             try:
-                with self.writer() as con:
+                with self.writer(capped) as con:
                     return work(con)
             except db.WriteConflict:
                 if time.monotonic() > deadline:
@@ -332,6 +343,11 @@ class DuckLakeStore(db.Store):
                 log.warning("write conflict with a concurrent writer on %s: retrying", self.name)
                 time.sleep(random.uniform(0, wait))
                 wait = min(wait * 2, 2.0)
+            except duckdb.Error as e:
+                if not capped or not db.is_out_of_memory(e):
+                    raise
+                log.warning("a write to %s did not fit in %s: re-running it uncapped", self.name, db.WRITE_MEMORY_LIMIT)
+                capped = False   # as for the DuckDB file (Store.write): re-run uncapped rather than fail
 
     def next_id(self, con: duckdb.DuckDBPyConnection, table: str) -> int:
         # Safe without a sequence: every write transaction holds the token, so writes are serialised.

@@ -29,8 +29,8 @@ def hold() -> None:
 
 def held(writer):
     @contextlib.contextmanager
-    def holding_writer(self):
-        with writer(self) as con:
+    def holding_writer(self, *args, **kwargs):
+        with writer(self, *args, **kwargs) as con:
             yield con
             hold()          # the body wrote every row; the wrapped writer commits when this returns
     return holding_writer

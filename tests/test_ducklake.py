@@ -198,6 +198,34 @@ def test_the_lake_writes_small_row_groups_and_an_older_lake_is_brought_to_them(l
     assert max(rows for _, rows in groups) <= PARQUET_ROW_GROUP + vector and len(groups) >= 3
 
 
+@pytest.mark.parametrize("error", ["OutOfMemoryException", "TransactionException"])
+def test_a_lake_write_is_capped_and_rerun_uncapped_when_it_cannot_fit(lake, monkeypatch, error):
+    """As on the DuckDB file: the write transaction's memory is capped, and work that cannot fit the cap
+    is re-run uncapped instead of failing the pass, also when the error comes wrapped (a failed commit).
+    Here the work raises DuckDB's out-of-memory error itself; tests/test_streaming.py runs a real one
+    on the DuckDB file."""
+    import duckdb
+
+    from store import Store, db
+    from store.ducklake import DuckLakeSpec
+
+    monkeypatch.setattr(db, "WRITE_MEMORY_LIMIT", "48MB")
+    store = Store(DuckLakeSpec(*lake))
+    store.migrate()
+    limits = []
+
+    def work(con):
+        limits.append(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        if len(limits) == 1:
+            raise getattr(duckdb, error)("Failed to commit: Out of Memory Error: (test) could not allocate")
+        return "done"
+
+    assert store.write(work) == "done"
+    assert limits[0].replace(" ", "") in {"45.7MiB", "48.0MB"} and limits[1] != limits[0], limits
+    with store.writer() as con:   # the next write is capped again
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limits[0]
+
+
 def test_checklist_edits_and_the_review_chain_write_to_ducklake(lake):
     """The app's own writes (manual checklist status, hash-chained reviews) use ids and upserts that
     DuckLake lacks natively (sequences, RETURNING, INSERT OR REPLACE): they go through Store.next_id."""
