@@ -327,8 +327,16 @@ def test_pages_read_as_words_with_decisive_columns_in_view(served_app, wide_page
         assert f" {word} " not in f" {main} {cells} ".replace("\n", " "), word
     for raw in ("run:databricks:", "model_version:", "alias:databricks", "endpoint:"):
         assert raw not in cells.split("node id")[0] or slug == "audit_trace", raw
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    decisive = DECISIVE.get(slug, [])
+    if decisive:   # on a loaded machine a grid can still be drawing after _settle: give it time, then judge
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_function("""(wanted) => {
+                const seen = [...document.querySelectorAll("[data-testid='stDataFrame'] th")].map(th => th.innerText.trim());
+                return wanted.every(c => seen.includes(c)); }""", arg=decisive, timeout=30_000)
     headers = _visible_headers(page)
-    for column in DECISIVE.get(slug, []):
+    for column in decisive:
         assert column in headers, (column, headers)
     assert outside == [], outside         # fonts and icons are bundled: nothing leaves the machine
 
