@@ -136,7 +136,6 @@ def test_every_page_renders_in_the_browser(served_app, page, title):
     assert content.count() >= 1
 
 
-
 PAGE_TITLES = ["Overview", "Checklist", "Audit trace", "Lineage explorer", "Promotion gates", "Snapshots",
                "Endpoint health"]
 
@@ -297,11 +296,12 @@ DECISIVE = {"": ["Source", "State", "Model", "Alias", "Produced by run", "Git SH
             "endpoint_health": ["Endpoint", "Status", "Why"]}
 
 
-def _visible_headers(page) -> list[str]:
-    """Column headers the grids draw without scrolling: glide's accessible table holds only the
-    columns in the grid's visible region (a column scrolled out of view is not in it)."""
-    return page.evaluate("""() => [...document.querySelectorAll("[data-testid='stDataFrame'] th")]
-        .map(th => th.innerText.trim())""")
+def _visible_headers(page, wanted: list[str]) -> list[str]:
+    """Headers the grids draw in view (glide's accessible table), once `wanted` show or after 30 s (load)."""
+    js = """() => [...document.querySelectorAll("[data-testid='stDataFrame'] th")].map(th => th.innerText.trim())"""
+    with contextlib.suppress(Exception):   # playwright's TimeoutError: the caller's assert judges
+        page.wait_for_function(f"(w) => w.every(c => ({js})().includes(c))", arg=wanted, timeout=30_000)
+    return page.evaluate(js)
 
 
 @pytest.fixture()
@@ -327,16 +327,8 @@ def test_pages_read_as_words_with_decisive_columns_in_view(served_app, wide_page
         assert f" {word} " not in f" {main} {cells} ".replace("\n", " "), word
     for raw in ("run:databricks:", "model_version:", "alias:databricks", "endpoint:"):
         assert raw not in cells.split("node id")[0] or slug == "audit_trace", raw
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    decisive = DECISIVE.get(slug, [])
-    if decisive:   # on a loaded machine a grid can still be drawing after _settle: give it time, then judge
-        with contextlib.suppress(PlaywrightTimeout):
-            page.wait_for_function("""(wanted) => {
-                const seen = [...document.querySelectorAll("[data-testid='stDataFrame'] th")].map(th => th.innerText.trim());
-                return wanted.every(c => seen.includes(c)); }""", arg=decisive, timeout=30_000)
-    headers = _visible_headers(page)
-    for column in decisive:
+    headers = _visible_headers(page, DECISIVE.get(slug, []))
+    for column in DECISIVE.get(slug, []):
         assert column in headers, (column, headers)
     assert outside == [], outside         # fonts and icons are bundled: nothing leaves the machine
 
@@ -378,7 +370,7 @@ def test_overview_tiles_wrap_in_twos_on_a_phone(served_app, page):
         assert max(rows.values()) == 2, rows
         assert all(b["x"] + b["width"] <= 390 for b in boxes)
         # The tables keep their first (pinned) column in view: the source, the model and alias.
-        headers = _visible_headers(page)
+        headers = _visible_headers(page, ["Source", "State", "Model"])
         assert "Source" in headers and "State" in headers and "Model" in headers, headers
         page.screenshot(path=str(ARTIFACTS / "overview_390.png"), full_page=True)
     finally:
