@@ -314,20 +314,37 @@ class MlflowSource:
 
     # -- registry ------------------------------------------------------------------------------
     def _registry(self, previous: PreviousState | None, stage: StageWriter) -> None:
-        """Stage the registry's models, versions, aliases and MLmodel origins, a page at a time: a
-        registry of 10k versions held as rows (with their entities and origins) grew the collecting
-        process with the workspace (bench/scale.py)."""
+        """Stage the registry's models, aliases, versions and MLmodel origins a page at a time. Only the
+        model names and their aliases are kept across pages: holding every version (50k at 500k runs)
+        until its model was walked grew the collecting process with the workspace (bench/scale.py)."""
         self.progress("registered models")
-        models, versions, aliases, to_read = [], [], [], []
-        counts = {"registered_models": 0, "model_versions": 0, "aliases": 0}
+        aliases = self._models_and_aliases(stage)
+        self.progress("model versions")
+        versions = _VersionStager(self, previous, aliases, stage)
+        pages = self._all_versions() if self._is_oss_registry() else None
+        if pages is not None:
+            try:
+                for v in pages:
+                    versions.add(v)
+            except Exception as e:   # e.g. a hosted endpoint that insists on a filter: start again per model
+                self.report.warn(f"model versions not listed in one search ({type(e).__name__}: {str(e)[:160]}); "
+                                 "listing them per model")
+                versions.restart()
+                pages = None
+        if pages is None:
+            for name in aliases:
+                for v in iter_items(lambda tok, n=name: self._call(self.client.search_model_versions,
+                                                                   versions_filter(n), page_token=tok)):
+                    if v.name == name:   # a LIKE filter (see versions_filter) can match other models too
+                        versions.add(v)
+        versions.finish()
 
-        def flush(table: str, rows: list[dict[str, Any]], at_least: int = REGISTRY_PAGE_ROWS) -> None:
-            if len(rows) >= at_least:
-                stage.add(table, rows)
-                rows.clear()
-
-        known_versions = previous.versions if previous else {}
-        listed = self._all_versions_by_model()
+    def _models_and_aliases(self, stage: StageWriter) -> dict[str, dict[str, list[str]]]:
+        """Stage the registered models and their aliases; return {model: {version: [aliases]}}, listing
+        every model (those without aliases too), in the registry's order."""
+        models, alias_rows = [], []
+        by_model: dict[str, dict[str, list[str]]] = {}
+        n_aliases = 0
         for rm in iter_items(lambda tok: self._call(self.client.search_registered_models, max_results=1000,
                                                     page_token=tok)):
             alias_map = rm.aliases if isinstance(getattr(rm, "aliases", None), dict) else None
@@ -337,57 +354,27 @@ class MlflowSource:
                 alias_map, tags = dict(full.aliases or {}), tags_dict(full.tags) or {}
             models.append({"name": rm.name, "description": rm.description, "creation_time": rm.creation_timestamp,
                            "last_updated_time": rm.last_updated_timestamp, "tags": tags})
-            counts["registered_models"] += 1
-            by_version: dict[str, list[str]] = {}
+            by_version = by_model.setdefault(rm.name, {})
             for alias, version in alias_map.items():
-                aliases.append({"name": rm.name, "alias": alias, "version": str(version)})
+                alias_rows.append({"name": rm.name, "alias": alias, "version": str(version)})
                 by_version.setdefault(str(version), []).append(alias)
-            counts["aliases"] += len(alias_map)
-            # Popped: each model's entities are let go once its rows are built.
-            model_versions = listed.pop(rm.name, []) if listed is not None else iter_items(
-                lambda tok, n=rm.name: self._call(self.client.search_model_versions, versions_filter(n), page_token=tok))
-            for v in model_versions:
-                if v.name != rm.name:   # a LIKE filter (see versions_filter) can match other models too
-                    continue
-                key = (rm.name, str(v.version))
-                stored = known_versions.get(key)
-                row = self._version_row(v, stored)
-                row["aliases"] = sorted(by_version.get(str(v.version), []))
-                versions.append(row)
-                counts["model_versions"] += 1
-                # Versions are immutable, so an MLmodel is read once, unless the number now names a
-                # different version (model deleted and re-created: version numbers start again at 1).
-                recreated = stored is None or stored.get("creation_time") != v.creation_timestamp
-                if self.config.read_model_origins and (previous is None or key not in previous.origins_done
-                                                       or recreated):
-                    to_read.append((*key, v.source))
-            flush("registered_models", models)
-            flush("model_versions", versions)
-            flush("model_aliases", aliases)
-        for table, rows in (("registered_models", models), ("model_versions", versions), ("model_aliases", aliases)):
-            flush(table, rows, at_least=0)
-        self.report.count("registered_models", counts["registered_models"])
-        self.report.count("model_versions", counts["model_versions"])
-        self.report.count("aliases", counts["aliases"])
-        self._read_origins(to_read, stage)
-
-    def _all_versions_by_model(self) -> dict[str, list[Any]] | None:
-        """Every version of an OSS registry in a few paged calls, by model name; None where the registry
-        wants one filtered search per model (Unity Catalog requires a name filter) or refuses an
-        unfiltered one. One call per model was most of an incremental pass's fixed cost (bench/scale.py:
-        200 models, 205 API calls for 200 new runs)."""
-        if not self._is_oss_registry():
-            return None
-        by_model: dict[str, list[Any]] = {}
-        try:
-            for v in iter_items(lambda tok: self._call(self.client.search_model_versions, None,
-                                                       max_results=VERSION_PAGE_SIZE, page_token=tok)):
-                by_model.setdefault(v.name, []).append(v)
-        except Exception as e:   # e.g. a hosted endpoint that insists on a filter: fall back per model
-            self.report.warn(f"model versions not listed in one search ({type(e).__name__}: {str(e)[:160]}); "
-                             "listing them per model")
-            return None
+            n_aliases += len(alias_map)
+            for table, rows in (("registered_models", models), ("model_aliases", alias_rows)):
+                if len(rows) >= REGISTRY_PAGE_ROWS:
+                    stage.add(table, rows)
+                    rows.clear()
+        stage.add("registered_models", models)
+        stage.add("model_aliases", alias_rows)
+        self.report.count("registered_models", len(by_model))
+        self.report.count("aliases", n_aliases)
         return by_model
+
+    def _all_versions(self) -> Iterator[Any]:
+        """Every version of an OSS registry in a few paged calls (Unity Catalog requires a name filter).
+        One call per model was most of an incremental pass's fixed cost (bench/scale.py: 200 models,
+        205 API calls for 200 new runs)."""
+        return iter_items(lambda tok: self._call(self.client.search_model_versions, None,
+                                                 max_results=VERSION_PAGE_SIZE, page_token=tok))
 
     def _version_row(self, v: Any, stored: dict[str, Any] | None) -> dict[str, Any]:
         unchanged = (stored is not None and stored.get("last_updated_time") == v.last_updated_timestamp
@@ -415,16 +402,9 @@ class MlflowSource:
         return not self.config.effective_registry_uri.startswith("databricks")
 
     def _read_origins(self, keys: list[tuple[str, str, str | None]], stage: StageWriter) -> None:
-        """Read the versions' MLmodel files (a few threads) and stage their origin rows a page at a time."""
-        stage.add("model_origins", [])
-        if not keys:
-            return
-        self.progress(f"MLmodel origins: {len(keys)} new version(s)")
-        with ThreadPoolExecutor(max_workers=ORIGIN_READ_THREADS) as pool:
-            for start in range(0, len(keys), REGISTRY_PAGE_ROWS):
-                stage.add("model_origins", list(pool.map(lambda k: self._read_origin(*k),
-                                                         keys[start:start + REGISTRY_PAGE_ROWS])))
-        self.report.count("model_origins", len(keys))
+        """Read these versions' MLmodel files (a few threads) and stage their origin rows."""
+        with ThreadPoolExecutor(max_workers=ORIGIN_READ_THREADS, thread_name_prefix="waymark-mlmodel") as pool:
+            stage.add("model_origins", list(pool.map(lambda k: self._read_origin(*k), keys)))
 
     def _download_uri(self, name: str, version: str, source: str | None) -> str:
         """Where the version's files are. An OSS registry hands back a plain artifact location as
@@ -470,3 +450,60 @@ class MlflowSource:
                 self.report.warn(f"{name}/{version}: MLmodel unreadable ({type(e).__name__}: {str(e)[:160]})")
             return missing_row(name, version, "missing" if missing else "unreadable", str(e))
         return origin_row(name, version, text)
+
+
+class _VersionStager:
+    """Turns listed model versions into staged rows, and reads the MLmodel of each new version, a page
+    of rows at a time (origins on a few threads: each read is a download)."""
+
+    def __init__(self, source: MlflowSource, previous: PreviousState | None,
+                 aliases: dict[str, dict[str, list[str]]], stage: StageWriter):
+        self.source, self.previous, self.aliases, self.stage = source, previous, aliases, stage
+        self.known = previous.versions if previous else {}
+        self.rows: list[dict[str, Any]] = []
+        self.to_read: list[tuple[str, str, str | None]] = []
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget what was staged: the versions are about to be listed again another way."""
+        for table in ("model_versions", "model_origins"):
+            self.stage.discard(table)
+            self.stage.add(table, [])
+        self.rows.clear()
+        self.to_read.clear()
+        self.n_versions = self.n_origins = 0
+
+    def add(self, v: Any) -> None:
+        by_version = self.aliases.get(v.name)
+        if by_version is None:   # its model was created after the models were listed: the next pass has both
+            return
+        key = (v.name, str(v.version))
+        stored = self.known.get(key)
+        row = self.source._version_row(v, stored)
+        row["aliases"] = sorted(by_version.get(key[1], []))
+        self.rows.append(row)
+        self.n_versions += 1
+        # Versions are immutable, so an MLmodel is read once, unless the number now names a different
+        # version (model deleted and re-created: version numbers start again at 1).
+        recreated = stored is None or stored.get("creation_time") != v.creation_timestamp
+        previous = self.previous
+        if self.source.config.read_model_origins and (previous is None or key not in previous.origins_done
+                                                      or recreated):
+            self.to_read.append((*key, v.source))
+        self._flush(REGISTRY_PAGE_ROWS)
+
+    def _flush(self, at_least: int) -> None:
+        if len(self.rows) >= at_least:
+            self.stage.add("model_versions", self.rows)
+            self.rows.clear()
+        if self.to_read and len(self.to_read) >= at_least:
+            self.source._read_origins(self.to_read, self.stage)
+            self.n_origins += len(self.to_read)
+            self.to_read.clear()
+            self.source.progress(f"MLmodel origins: {self.n_origins:,} read")
+
+    def finish(self) -> None:
+        self._flush(0)
+        self.source.report.count("model_versions", self.n_versions)
+        if self.n_origins:
+            self.source.report.count("model_origins", self.n_origins)

@@ -399,3 +399,88 @@ def test_a_pass_far_above_the_memory_limits_spills_or_is_rerun_uncapped_never_fa
         limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert limit != duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert limit.replace(" ", "") in {"61.0MiB", "64.0MB", "61.0MB"}, limit
+
+
+def _registry(src: Source, models: int = 3, versions: int = 3) -> None:
+    for m in range(models):
+        name = f"streamed-{m}"
+        src.client.create_registered_model(name)
+        for k in range(versions):
+            src.client.create_model_version(name, f"{src.root}/mlflow/a/missing-{m}-{k}", run_id=src.runs[k])
+        src.client.set_registered_model_alias(name, "champion", str(versions))
+
+
+def test_model_versions_are_staged_as_their_pages_arrive_not_after_the_whole_listing(
+        tmp_path, mlflow_template, monkeypatch, staged_pages):
+    """Versions were all listed (held as entities) before the first one was staged: 50k at 500k runs."""
+    from collectors import mlflow_source as source_module
+    from collectors.runner import snapshot_source
+    from store.db import Store
+
+    monkeypatch.setattr(source_module, "VERSION_PAGE_SIZE", 2)
+    monkeypatch.setattr(source_module, "REGISTRY_PAGE_ROWS", 2)
+    src = Source(tmp_path, mlflow_template)
+    src.add_runs(3)
+    _registry(src)
+    listed_before_staged = []
+    real_call, real_add = source_module.MlflowSource._call, source_module.StageWriter.add
+    calls = {"search_model_versions": 0}
+
+    def call(self, fn, *args, **kwargs):
+        if getattr(fn, "__name__", "") == "search_model_versions":
+            calls["search_model_versions"] += 1
+        return real_call(self, fn, *args, **kwargs)
+
+    def add(self, table, rows, groups=None):
+        if table == "model_versions" and rows:
+            listed_before_staged.append(calls["search_model_versions"])
+        return real_add(self, table, rows, groups)
+
+    monkeypatch.setattr(source_module.MlflowSource, "_call", call)
+    monkeypatch.setattr(source_module.StageWriter, "add", add)
+    cfg = src.config(tmp_path)
+    outcome = snapshot_source(Store(cfg.store_path), cfg.sources[0], full=True)
+    assert outcome.ok, outcome.errors
+    assert outcome.counts["model_versions"]["added"] == 9 and outcome.counts["model_origins"]["added"] == 9
+    assert calls["search_model_versions"] == 5   # 9 versions, 2 a page
+    assert listed_before_staged[0] == 1, listed_before_staged   # staged after the first page, not the fifth
+    memory_cfg = src.config(tmp_path, "memory")
+    in_memory_pass(Store(memory_cfg.store_path), memory_cfg.sources[0], full=True)
+    assert ({t: [r[1:] for r in rows] for t, rows in dump(cfg.store_path).items()}
+            == {t: [r[1:] for r in rows] for t, rows in dump(memory_cfg.store_path).items()})
+
+
+def test_a_version_listing_that_fails_half_way_is_listed_again_per_model_without_duplicates(
+        tmp_path, mlflow_template, monkeypatch):
+    from mlflow import MlflowClient
+
+    from collectors import mlflow_source as source_module
+    from collectors.runner import snapshot_source
+    from store.db import Store
+
+    monkeypatch.setattr(source_module, "VERSION_PAGE_SIZE", 2)
+    monkeypatch.setattr(source_module, "REGISTRY_PAGE_ROWS", 2)
+    src = Source(tmp_path, mlflow_template)
+    src.add_runs(3)
+    _registry(src)
+    real_search = MlflowClient.search_model_versions
+
+    def search(self, filter_string=None, *args, page_token=None, **kwargs):
+        if filter_string is None and page_token is not None and "two pages" not in seen:
+            seen.add("two pages")
+            raise RuntimeError("gateway timeout on the second page")
+        return real_search(self, filter_string, *args, page_token=page_token, **kwargs)
+
+    seen: set[str] = set()
+    monkeypatch.setattr(MlflowClient, "search_model_versions", search)
+    cfg = src.config(tmp_path)
+    outcome = snapshot_source(Store(cfg.store_path), cfg.sources[0], full=True)
+    assert outcome.ok, outcome.errors
+    assert any("listing them per model" in w for w in outcome.warnings), outcome.warnings
+    assert outcome.counts["model_versions"]["added"] == 9 and outcome.counts["model_origins"]["added"] == 9
+    rows = table_dump(cfg.store_path, "model_versions")
+    assert len(rows) == 9
+    with Store(cfg.store_path).reader() as con:
+        assert con.execute("SELECT count(DISTINCT (name, version)), count(*) FROM model_origins").fetchall() == [(9, 9)]
+        assert con.execute("SELECT name, version FROM model_versions WHERE list_contains(CAST(aliases AS VARCHAR[]), 'champion')"
+                           " ORDER BY name").fetchall() == [(f"streamed-{m}", "3") for m in range(3)]
