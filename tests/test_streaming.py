@@ -413,12 +413,13 @@ def _registry(src: Source, models: int = 3, versions: int = 3) -> None:
 def test_model_versions_are_staged_as_their_pages_arrive_not_after_the_whole_listing(
         tmp_path, mlflow_template, monkeypatch, staged_pages):
     """Versions were all listed (held as entities) before the first one was staged: 50k at 500k runs."""
+    from collectors import mlflow_registry as registry_module
     from collectors import mlflow_source as source_module
     from collectors.runner import snapshot_source
     from store.db import Store
 
-    monkeypatch.setattr(source_module, "VERSION_PAGE_SIZE", 2)
-    monkeypatch.setattr(source_module, "REGISTRY_PAGE_ROWS", 2)
+    monkeypatch.setattr(registry_module, "VERSION_PAGE_SIZE", 2)
+    monkeypatch.setattr(registry_module, "REGISTRY_PAGE_ROWS", 2)
     src = Source(tmp_path, mlflow_template)
     src.add_runs(3)
     _registry(src)
@@ -454,12 +455,12 @@ def test_a_version_listing_that_fails_half_way_is_listed_again_per_model_without
         tmp_path, mlflow_template, monkeypatch):
     from mlflow import MlflowClient
 
-    from collectors import mlflow_source as source_module
+    from collectors import mlflow_registry as registry_module
     from collectors.runner import snapshot_source
     from store.db import Store
 
-    monkeypatch.setattr(source_module, "VERSION_PAGE_SIZE", 2)
-    monkeypatch.setattr(source_module, "REGISTRY_PAGE_ROWS", 2)
+    monkeypatch.setattr(registry_module, "VERSION_PAGE_SIZE", 2)
+    monkeypatch.setattr(registry_module, "REGISTRY_PAGE_ROWS", 2)
     src = Source(tmp_path, mlflow_template)
     src.add_runs(3)
     _registry(src)
