@@ -37,6 +37,8 @@ WRITE_RETRY_SECONDS = float(os.environ.get("WAYMARK_WRITE_RETRY_SECONDS", "120")
 # runs took the committing process to 539 MB without a limit, 355 MB with this one (bench/README.md).
 # Above it DuckDB spills to `<store>.tmp` next to the file.
 WRITE_MEMORY_LIMIT = os.environ.get("WAYMARK_WRITE_MEMORY_LIMIT", "128MB")
+STORE_ROW_GROUP = 10_240   # rows per row group written to the DuckDB file (see Store._connect_for_write)
+WRITE_ALIAS = "waymark_store"
 
 
 class StoreError(RuntimeError):
@@ -59,10 +61,12 @@ def sql_literal(text: str) -> str:
 def _is_lock_conflict(exc: BaseException) -> bool:
     """Another process holds the file ("lock"), or this process has it open in the other mode
     (DuckDB refuses mixing read-only and read-write connections in one process: "different
-    configuration"). Both pass once the short write transaction ends."""
+    configuration", or "file handle conflict" when the other one attached it). Both pass once the
+    short write transaction ends."""
     text = str(exc).lower()
     return isinstance(exc, duckdb.Error) and any(
-        marker in text for marker in ("lock", "conflicting", "different configuration"))
+        marker in text for marker in ("lock", "conflicting", "different configuration",
+                                      "file handle conflict"))   # the writer ATTACHes: see _connect_for_write
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
@@ -156,7 +160,7 @@ class Store:
         con = None
         for attempt in _retrying(WRITE_RETRY_SECONDS):
             with attempt:
-                con = duckdb.connect(str(self.path))
+                con = self._connect_for_write()
         assert con is not None
         try:
             if capped:
@@ -174,13 +178,26 @@ class Store:
         finally:
             con.close()
 
+    def _connect_for_write(self) -> duckdb.DuckDBPyConnection:
+        """The file attached with small row groups: rows inserted in a transaction are held in memory a
+        row group at a time per thread, and at DuckDB's 122,880 rows that was +200 MB over the write cap
+        at 100k-500k staged runs (bench/stage_memory.py). Spills go where DuckDB puts a file's own."""
+        con = duckdb.connect(config={"temp_directory": str(self.path) + ".tmp"})
+        try:
+            con.execute(f"ATTACH {sql_literal(str(self.path))} AS {WRITE_ALIAS} (ROW_GROUP_SIZE {STORE_ROW_GROUP})")
+            con.execute(f"USE {WRITE_ALIAS}")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
     def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `work(con)` in one write transaction and return its result. The file's single writer
         never conflicts (the lock is waited for on connect); DuckLake re-runs `work` on a conflict.
 
         Under the memory cap first; a transaction that cannot fit it is re-run without the cap rather
-        than failing: rows inserted in one transaction stay in memory until a row group (122,880 rows)
-        is full, so a pass of very wide rows (big params or tags) can need more than any fixed cap."""
+        than failing: rows inserted in one transaction stay in memory until a row group (STORE_ROW_GROUP
+        rows) is full, so a pass of very wide rows (big params or tags) can need more than any fixed cap."""
         try:
             with self.writer() as con:
                 return work(con)
