@@ -9,16 +9,13 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from collectors.mlflow_access import UcModelFiles
 from collectors.mlflow_records import parse_models_uri, tags_dict, versions_filter
 from collectors.mlmodel import missing_row, origin_row
 from collectors.paging import iter_items
 from store.staging import StageWriter
-
-if TYPE_CHECKING:
-    from collectors.mlflow_source import MlflowSource, PreviousState
 
 VERSION_PAGE_SIZE = 10_000  # model versions per unfiltered search_model_versions page (OSS registries)
 ORIGIN_READ_THREADS = 8
@@ -29,7 +26,7 @@ class RegistryReading:
     """The registry half of `MlflowSource` (it supplies `client`, `config`, `report`, `progress`, `_call`)."""
 
     # -- registry ------------------------------------------------------------------------------
-    def _registry(self, previous: PreviousState | None, stage: StageWriter) -> None:
+    def _registry(self, previous: Any, stage: StageWriter) -> None:   # collectors.mlflow_source.PreviousState | None
         """Stage the registry's models, aliases, versions and MLmodel origins a page at a time. Only the
         model names and their aliases are kept across pages: holding every version (50k at 500k runs)
         until its model was walked grew the collecting process with the workspace (bench/scale.py)."""
@@ -172,7 +169,8 @@ class _VersionStager:
     """Turns listed model versions into staged rows, and reads the MLmodel of each new version, a page
     of rows at a time (origins on a few threads: each read is a download)."""
 
-    def __init__(self, source: MlflowSource, previous: PreviousState | None,
+    # source: the MlflowSource; previous: its PreviousState or None (not imported: mlflow_source imports this)
+    def __init__(self, source: Any, previous: Any,
                  aliases: dict[str, dict[str, list[str]]], stage: StageWriter):
         self.source, self.previous, self.aliases, self.stage = source, previous, aliases, stage
         self.known = previous.versions if previous else {}
