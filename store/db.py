@@ -58,6 +58,19 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def connect_attached(path: Path, alias: str, *, row_group: int, config: dict) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the DuckDB file at `path` attached as `alias` and in USE, its new
+    row groups `row_group` rows: ROW_GROUP_SIZE is an ATTACH option, not a setting of `connect`."""
+    con = duckdb.connect(config=config)
+    try:
+        con.execute(f"ATTACH {sql_literal(str(path))} AS {alias} (ROW_GROUP_SIZE {int(row_group)})")
+        con.execute(f"USE {alias}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def _is_lock_conflict(exc: BaseException) -> bool:
     """Another process holds the file ("lock"), or this process has it open in the other mode
     (DuckDB refuses mixing read-only and read-write connections in one process: "different
@@ -182,14 +195,8 @@ class Store:
         """The file attached with small row groups: rows inserted in a transaction are held in memory a
         row group at a time per thread, and at DuckDB's 122,880 rows that was +200 MB over the write cap
         at 100k-500k staged runs (bench/stage_memory.py). Spills go where DuckDB puts a file's own."""
-        con = duckdb.connect(config={"temp_directory": str(self.path) + ".tmp"})
-        try:
-            con.execute(f"ATTACH {sql_literal(str(self.path))} AS {WRITE_ALIAS} (ROW_GROUP_SIZE {STORE_ROW_GROUP})")
-            con.execute(f"USE {WRITE_ALIAS}")
-        except BaseException:
-            con.close()
-            raise
-        return con
+        return connect_attached(self.path, WRITE_ALIAS, row_group=STORE_ROW_GROUP,
+                                config={"temp_directory": str(self.path) + ".tmp"})
 
     def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `work(con)` in one write transaction and return its result. The file's single writer

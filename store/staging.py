@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from store.db import sql_literal
+from store.db import connect_attached, sql_literal
 from store.entities import ENTITIES, Scope, StagedBatch, frame_of
 
 FOLDER_PREFIX = "waymark-stage-"
@@ -116,15 +116,9 @@ class StagingArea:
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     spill = path.parent / "spill"
     spill.mkdir(exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 1, "temp_directory": str(spill),
-                                 "preserve_insertion_order": False})
-    try:
-        con.execute(f"ATTACH {sql_literal(str(path))} AS stage (ROW_GROUP_SIZE {STAGE_ROW_GROUP})")
-        con.execute("USE stage")
-    except BaseException:
-        con.close()
-        raise
-    return con
+    return connect_attached(path, "stage", row_group=STAGE_ROW_GROUP,
+                            config={"memory_limit": MEMORY_LIMIT, "threads": 1, "temp_directory": str(spill),
+                                    "preserve_insertion_order": False})
 
 
 @dataclass
