@@ -27,22 +27,15 @@ def status_mb() -> dict[str, int]:
 
 
 def fill(workdir: Path, versions: int) -> None:
-    from scale import MLMODEL, empty_store
+    """An MLflow store holding only a registry: `versions` versions of runs that are not in it."""
+    from scale import MLMODEL, empty_store, insert_registry
 
     (workdir / "model").mkdir(parents=True)
     (workdir / "model" / "MLmodel").write_text(MLMODEL)
     db = workdir / "mlflow.db"
     empty_store(db)
-    now = int(time.time() * 1000)
-    models = [(f"model-{m:05d}", now, now, "") for m in range(versions // 10)]
     con = sqlite3.connect(db)
-    con.executemany("INSERT INTO registered_models (name, creation_time, last_updated_time, description) "
-                    "VALUES (?,?,?,?)", models)
-    con.executemany("""INSERT INTO model_versions (name, version, creation_time, last_updated_time, description,
-                       user_id, current_stage, source, run_id, status, status_message, run_link, storage_location)
-                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-                    [(models[k // 10][0], 1 + k % 10, now, now, "", "bench", "None", str(workdir / "model"),
-                      f"{k:032x}", "READY", "", "", str(workdir / "model")) for k in range(len(models) * 10)])
+    insert_registry(con, workdir, [f"{k:032x}" for k in range(versions)], int(time.time() * 1000))
     con.commit()
     con.close()
 

@@ -113,6 +113,20 @@ def insert_runs(con: sqlite3.Connection, workdir: Path, start_times: list[int], 
     return ids
 
 
+def insert_registry(con: sqlite3.Connection, workdir: Path, run_ids: list[str], created: int) -> None:
+    """One model version per run id, VERSIONS_PER_MODEL per registered model, all pointing at the one
+    `MLmodel` in workdir/model."""
+    models = [(f"model-{m:05d}", created, created, "") for m in range(len(run_ids) // VERSIONS_PER_MODEL)]
+    con.executemany("""INSERT INTO registered_models (name, creation_time, last_updated_time, description)
+                       VALUES (?,?,?,?)""", models)
+    con.executemany("""INSERT INTO model_versions (name, version, creation_time, last_updated_time, description,
+                       user_id, current_stage, source, run_id, status, status_message, run_link, storage_location)
+                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                    [(models[k // VERSIONS_PER_MODEL][0], 1 + k % VERSIONS_PER_MODEL, created, created, "",
+                      "bench", "None", str(workdir / "model"), run_ids[k], "READY", "", "", str(workdir / "model"))
+                     for k in range(len(models) * VERSIONS_PER_MODEL)])
+
+
 def fill(workdir: Path, runs: int, sweep: bool, seed: int = 7) -> Path:
     """workdir/mlflow.db filled; a pristine copy is kept and reused while the shape is the same."""
     db, pristine, marker = workdir / "mlflow.db", workdir / "mlflow.filled.db", workdir / "fill.json"
@@ -140,16 +154,7 @@ def fill(workdir: Path, runs: int, sweep: bool, seed: int = 7) -> Path:
     ids = []
     for lo in range(0, runs, 20_000):
         ids += insert_runs(con, workdir, starts[lo:lo + 20_000], lo, seed + lo)
-    versions = runs // 10
-    models = [(f"model-{m:05d}", now - DAY_MS, now - DAY_MS, "") for m in range(versions // VERSIONS_PER_MODEL)]
-    con.executemany("""INSERT INTO registered_models (name, creation_time, last_updated_time, description)
-                       VALUES (?,?,?,?)""", models)
-    con.executemany("""INSERT INTO model_versions (name, version, creation_time, last_updated_time, description,
-                       user_id, current_stage, source, run_id, status, status_message, run_link, storage_location)
-                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-                    [(models[k // VERSIONS_PER_MODEL][0], 1 + k % VERSIONS_PER_MODEL, now - DAY_MS, now - DAY_MS, "",
-                      "bench", "None", str(workdir / "model"), ids[k * 10], "READY", "", "", str(workdir / "model"))
-                     for k in range(len(models) * VERSIONS_PER_MODEL)])
+    insert_registry(con, workdir, ids[::10], now - DAY_MS)
     con.commit()
     con.close()
     shutil.copyfile(db, pristine)
