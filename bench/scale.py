@@ -131,7 +131,8 @@ def fill(workdir: Path, runs: int, sweep: bool, seed: int = 7) -> Path:
     """workdir/mlflow.db filled; a pristine copy is kept and reused while the shape is the same."""
     db, pristine, marker = workdir / "mlflow.db", workdir / "mlflow.filled.db", workdir / "fill.json"
     shape = {"runs": runs, "sweep": sweep, "format": 1}
-    if pristine.exists() and marker.exists() and json.loads(marker.read_text()) == shape:
+    # A sweep fill is never reused: its runs are "started in the last hour" only at fill time.
+    if not sweep and pristine.exists() and marker.exists() and json.loads(marker.read_text()) == shape:
         shutil.copyfile(pristine, db)
         return db
     if workdir.exists():
