@@ -127,7 +127,7 @@ class BuilderState:
         return Evidence(field, int(snapshot_id), source, basis, _i(seen_since), detail)
 
     def gap(self, kind: GapKind, node: str, message: str, candidates: list[str] | tuple[str, ...] = ()) -> None:
-        self.graph.add_gap(Gap(kind, node, message, tuple(sorted(candidates))))
+        self.graph.add_gap(Gap(kind, node, message, tuple(sorted(candidates)) if candidates else ()))
 
     # -- node constructors shared by several evidence kinds ----------------------------------------
     def _table(self, source: str, name: str, **attrs: Any) -> str:

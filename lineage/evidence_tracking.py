@@ -12,6 +12,10 @@ from lineage.conventions import is_git_sha
 from lineage.graph import Basis, EdgeKind, Evidence, GapKind, NodeType
 
 
+def _longest_first(item: tuple[str, str]) -> int:
+    return -len(item[1])
+
+
 class TrackingEvidence(BuilderState):
     # -- tracking --------------------------------------------------------------------------------
     def _experiments(self) -> dict[tuple[str, str], str]:
@@ -99,16 +103,22 @@ class TrackingEvidence(BuilderState):
                 self.gap(GapKind.INVALID_GIT_SHA, nid, f"run {r.run_id}: {field} = {shown!r} is not a git commit SHA "
                          "(7–40 hex digits); it is not counted as code evidence")
         commits: dict[str, list[str]] = {}          # full (longest) SHA → fields naming it
-        for field, value in sorted(valid.items(), key=lambda kv: -len(kv[1])):
+        for field, value in (sorted(valid.items(), key=_longest_first) if len(valid) > 1 else valid.items()):
             low = value.lower()
-            same = next((c for c in commits if c.startswith(low)), None)
-            commits.setdefault(same or low, []).append(field)
+            for commit, fields in commits.items():
+                if commit.startswith(low):
+                    fields.append(field)
+                    break
+            else:
+                commits[low] = [field]
+        snapshot_id, seen_since = int(r.snapshot_id), _i(r.valid_from)
         for commit, fields in commits.items():
             cid = g.add_node(node_id(NodeType.COMMIT, None, commit), NodeType.COMMIT, None, commit, sha=commit)
             for field in fields:
+                value = valid[field]
                 g.add_edge(cid, nid, EdgeKind.CODE_VERSION,
-                           self.ev(field, r.snapshot_id, r.source, Basis.CONVENTION, r.valid_from,
-                                   detail=None if valid[field].lower() == commit else f"abbreviated: {valid[field]}"))
+                           Evidence(field, snapshot_id, r.source, Basis.CONVENTION, seen_since,
+                                    None if len(value) == len(commit) else f"abbreviated: {value}"))
         if len(commits) > 1:
             named = "; ".join(f"{', '.join(fields)} = {commit}" for commit, fields in commits.items())
             self.gap(GapKind.COMMIT_MISMATCH, nid, f"run {r.run_id} names {len(commits)} git commits: {named}. "

@@ -143,8 +143,9 @@ class Evidence(NamedTuple):
         return {k: v for k, v in out.items() if v is not None}
 
 
-@dataclass(frozen=True)
-class Gap:
+class Gap(NamedTuple):
+    """A link that cannot be proven, on `node`. (A NamedTuple, like Evidence: a 100k-run build makes
+    hundreds of thousands, and a frozen dataclass's __init__ was a visible share of the build.)"""
     kind: GapKind
     node: str
     message: str
@@ -230,7 +231,9 @@ class LineageGraph:
                  attrs: dict[str, Any] | None = None) -> None:
         """One edge per pair: a second proof of the same link is kept as corroboration."""
         key = (source, target)
-        data = self._staged_edges.get(key) or (self.g.edges[key] if self.g.has_edge(source, target) else None)
+        data = self._staged_edges.get(key)
+        if data is None and len(self.g) and self.g.has_edge(source, target):   # empty until freeze()
+            data = self.g.edges[key]
         if data is None:
             self._staged_edges[key] = ({"kind": kind, "evidence": evidence, "attrs": attrs} if attrs
                                        else {"kind": kind, "evidence": evidence})
